@@ -1,0 +1,33 @@
+"""PushFunction: a batch of rendered notifications → FCM HTTP v1 → the users that did not get theirs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from messaging.channels import push
+from messaging.models.batch import BatchResult, PushBatch
+from messaging.models.config import PushSettings
+from messaging.observability import logger
+
+settings = PushSettings.from_environ(os.environ)
+# The service account is read once per container; the client then caches its OAuth2 token.
+service_account: Any = parameters.get_secret(settings.fcm_credentials_secret_id, transform="json")
+client = push.FcmClient(
+    service_account,
+    settings.fcm_project_id,
+    settings.fcm_endpoint,
+    settings.fcm_token_uri,
+    settings.provider_timeout_s,
+    settings.concurrency,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = PushBatch.model_validate(event)
+    failures = push.send_batch(batch, client, settings.concurrency)
+    logger.info("push batch sent", extra={"messages": len(batch.messages), "failed": len(failures)})
+    return BatchResult(failures=failures).model_dump()

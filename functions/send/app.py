@@ -1,0 +1,64 @@
+"""SendFunction: API Gateway `POST /send` → validated SendRequest → messaging.service.send."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from messaging import aws
+from messaging.dispatch import LambdaInvoker
+from messaging.errors import MessagingError
+from messaging.models.config import SendSettings
+from messaging.models.request import SendRequest
+from messaging.models.response import ErrorResponse, SendResponse
+from messaging.observability import logger
+from messaging.service import send
+from messaging.store import MongoStore
+from messaging.templating import Renderer
+from messaging.validation import describe_errors
+
+# Cold start: an invalid configuration stops the function here, naming the field.
+settings = SendSettings.from_environ(os.environ)
+store = MongoStore.connect(
+    settings.mongodb_uri or str(parameters.get_secret(settings.mongodb_uri_secret_id or "")),
+    settings.mongodb_database,
+    settings.users_collection,
+    settings.templates_collection,
+    settings.mongodb_timeout_ms,
+)
+renderer = Renderer()
+# Throttled invokes are retried by botocore; the read timeout outlasts the channel functions.
+invoker = LambdaInvoker(aws.client("lambda", read_timeout=settings.invoke_timeout_s))
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _error(status: int, phrase: str, message: str) -> Response[str]:
+    body = ErrorResponse(statusCode=str(status), error=phrase, message=message)
+    return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response[str]:
+    return _error(400, "Bad Request", describe_errors(exc.errors(), drop_prefix="body"))
+
+
+@app.exception_handler(MessagingError)
+def _refused(exc: MessagingError) -> Response[str]:
+    logger.warning("request refused", extra={"status": int(exc.status), "reason": exc.message[:300]})
+    return _error(exc.status.value, exc.status.phrase, exc.message)
+
+
+@app.post("/send", responses={200: {"description": "sending ran; failures listed"}})
+def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
+    return send(request, settings, store, renderer, invoker)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

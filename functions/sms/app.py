@@ -1,0 +1,24 @@
+"""SmsFunction: a batch of rendered SMS → SNS Publish → the users that did not get theirs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from messaging import aws
+from messaging.channels import sms
+from messaging.models.batch import BatchResult, SmsBatch
+from messaging.models.config import ChannelSettings
+from messaging.observability import logger
+
+settings = ChannelSettings.from_environ(os.environ)
+sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = SmsBatch.model_validate(event)
+    failures = sms.send_batch(batch, sns, settings.concurrency)
+    logger.info("sms batch sent", extra={"messages": len(batch.messages), "failed": len(failures)})
+    return BatchResult(failures=failures).model_dump()

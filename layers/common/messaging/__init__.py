@@ -1,0 +1,1 @@
+"""Shared domain code of the messaging service (the Lambda layer's package)."""

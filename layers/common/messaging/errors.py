@@ -1,0 +1,31 @@
+"""Domain errors: each carries the HTTP status the API answers with, and nothing has been sent."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class MessagingError(Exception):
+    """A request that cannot be served; raised before any message leaves the service."""
+
+    status: HTTPStatus = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(MessagingError):
+    status = HTTPStatus.BAD_REQUEST
+
+
+class NotFound(MessagingError):
+    status = HTTPStatus.NOT_FOUND
+
+
+class ServiceUnavailable(MessagingError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class ConfigurationError(Exception):
+    """The service configuration is invalid: the function must not start half-working."""

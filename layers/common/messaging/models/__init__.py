@@ -1,0 +1,1 @@
+"""Pydantic models: the single source of the API's shape, the configuration and the batch payloads."""

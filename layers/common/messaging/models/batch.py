@@ -1,0 +1,64 @@
+"""The payloads SendFunction invokes the channel functions with, and what they answer.
+
+These cross a Lambda invoke as JSON, so they are the contract between the functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from messaging.models.response import Failure
+
+
+class EmailMessage(BaseModel):
+    userId: str
+    to: str
+    subject: str
+    text: str | None = None
+    html: str | None = None
+
+
+class EmailBatch(BaseModel):
+    channel: Literal["email"] = "email"
+    sender: str
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    messages: list[EmailMessage]
+
+
+class SmsMessage(BaseModel):
+    userId: str
+    phoneNumber: str
+    text: str
+
+
+class SmsBatch(BaseModel):
+    channel: Literal["sms"] = "sms"
+    sender: str | None = None
+    messages: list[SmsMessage]
+
+
+class PushMessage(BaseModel):
+    userId: str
+    token: str
+    title: str
+    body: str
+    subtitle: str | None = None
+    data: dict[str, str] = Field(default_factory=dict)
+    # FCM v1 blocks from the template's pushData; they win over the derived fields.
+    android: dict[str, Any] | None = None
+    apns: dict[str, Any] | None = None
+
+
+class PushBatch(BaseModel):
+    channel: Literal["push"] = "push"
+    androidIntentAction: str | None = None
+    messages: list[PushMessage]
+
+
+class BatchResult(BaseModel):
+    """A channel function's answer: only the users that did not get the message."""
+
+    failures: list[Failure] = Field(default_factory=list)

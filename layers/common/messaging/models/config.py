@@ -1,0 +1,184 @@
+"""The service configuration (one JSON document) and the functions' settings, read from the
+environment once per cold start."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+
+from messaging.errors import ConfigurationError
+from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel, NonEmptyStr
+from messaging.validation import describe_errors
+
+_FIELD_NAME = r"^[^$][^\x00]*$"
+FieldName = Annotated[str, Field(min_length=1, pattern=_FIELD_NAME)]
+
+
+class UserFields(BaseModel):
+    """Where each user attribute lives in the users collection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: FieldName = "_id"
+    emailAddress: FieldName = "emailAddress"
+    phoneNumber: FieldName = "phoneNumber"
+    deviceToken: FieldName = "deviceToken"
+    clusters: FieldName = "clusters"
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: EmailStr | None = None
+    sms: str | None = None
+
+    @field_validator("sms")
+    @classmethod
+    def _sms_sender(cls, value: str | None) -> str | None:
+        if value is not None and not (re.match(E164_PATTERN, value) or re.match(SENDER_ID_PATTERN, value)):
+            raise ValueError("must be an E.164 number or an alphanumeric sender id of at most 11 characters")
+        return value
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    userFields: UserFields = UserFields()
+    activeChannels: Annotated[list[Channel], Field(min_length=1)]
+    sender: Sender = Sender()
+    androidIntentAction: NonEmptyStr | None = None
+
+    @field_validator("activeChannels")
+    @classmethod
+    def _unique(cls, channels: list[Channel]) -> list[Channel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("must not repeat a channel")
+        return channels
+
+    @model_validator(mode="after")
+    def _senders_for_active_channels(self) -> ServiceConfig:
+        if "email" in self.activeChannels and self.sender.email is None:
+            raise ValueError("sender.email is required when email is active")
+        if "sms" in self.activeChannels and self.sender.sms is None:
+            raise ValueError("sender.sms is required when sms is active")
+        return self
+
+
+def _parse(model: type[BaseModel], values: Mapping[str, Any], what: str, names: Mapping[str, str] | None = None) -> Any:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        detail = describe_errors(exc.errors(), prefix=what, rename=names)
+        raise ConfigurationError(f"invalid {what}: {detail}") from exc
+
+
+def _env(environ: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
+    """Picks the set (non-empty) variables: SAM declares every variable, empty by default."""
+    return {field: environ[name] for field, name in fields.items() if environ.get(name)}
+
+
+class SendSettings(BaseModel):
+    """SendFunction's settings: where users and templates live, where the channel functions are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: ServiceConfig
+    mongodb_uri: str | None = None
+    mongodb_uri_secret_id: str | None = None
+    mongodb_database: NonEmptyStr = "messaging"
+    users_collection: NonEmptyStr = "users"
+    templates_collection: NonEmptyStr = "templates"
+    mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
+    email_function_name: str | None = None
+    sms_function_name: str | None = None
+    push_function_name: str | None = None
+    batch_max_messages: Annotated[int, Field(gt=0, le=10_000)] = 100
+    # Lambda's synchronous payload limit is 6 MB; stay well under it with the envelope.
+    batch_max_bytes: Annotated[int, Field(ge=10_000, le=5_000_000)] = 4_000_000
+    max_parallel_invokes: Annotated[int, Field(gt=0, le=64)] = 8
+    invoke_timeout_s: Annotated[int, Field(gt=0, le=900)] = 60
+
+    ENV: ClassVar[dict[str, str]] = {
+        "mongodb_uri": "MONGODB_URI",
+        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
+        "mongodb_database": "MONGODB_DATABASE",
+        "users_collection": "USERS_COLLECTION",
+        "templates_collection": "TEMPLATES_COLLECTION",
+        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
+        "email_function_name": "EMAIL_FUNCTION_NAME",
+        "sms_function_name": "SMS_FUNCTION_NAME",
+        "push_function_name": "PUSH_FUNCTION_NAME",
+        "batch_max_messages": "BATCH_MAX_MESSAGES",
+        "batch_max_bytes": "BATCH_MAX_BYTES",
+        "max_parallel_invokes": "MAX_PARALLEL_INVOKES",
+        "invoke_timeout_s": "INVOKE_TIMEOUT_S",
+    }
+
+    @model_validator(mode="after")
+    def _complete(self) -> SendSettings:
+        if not (self.mongodb_uri or self.mongodb_uri_secret_id):
+            raise ValueError("MONGODB_URI or MONGODB_URI_SECRET_ID is required")
+        for channel in self.service.activeChannels:
+            if not self.function_name(channel):
+                raise ValueError(f"{channel.upper()}_FUNCTION_NAME is required when {channel} is active")
+        return self
+
+    def function_name(self, channel: Channel) -> str:
+        return getattr(self, f"{channel}_function_name") or ""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> SendSettings:
+        raw = environ.get("SERVICE_CONFIG", "")
+        if not raw:
+            raise ConfigurationError("SERVICE_CONFIG is required (the service configuration JSON)")
+        try:
+            document = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"SERVICE_CONFIG is not valid JSON: {exc}") from exc
+        if not isinstance(document, dict):
+            raise ConfigurationError("SERVICE_CONFIG must be a JSON object")
+        service = _parse(ServiceConfig, document, "SERVICE_CONFIG")
+        settings: SendSettings = _parse(cls, {"service": service, **_env(environ, cls.ENV)}, "environment", cls.ENV)
+        return settings
+
+
+class ChannelSettings(BaseModel):
+    """What every channel function reads: how many provider calls it keeps in flight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    concurrency: Annotated[int, Field(gt=0, le=64)] = 8
+    provider_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+    ENV: ClassVar[dict[str, str]] = {"concurrency": "CHANNEL_CONCURRENCY", "provider_timeout_s": "PROVIDER_TIMEOUT_S"}
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ChannelSettings:
+        settings: ChannelSettings = _parse(cls, _env(environ, cls.ENV), "environment", cls.ENV)
+        return settings
+
+
+class PushSettings(ChannelSettings):
+    """FCM HTTP v1: the project, the service-account secret, and overridable endpoints for local runs."""
+
+    fcm_project_id: NonEmptyStr
+    fcm_credentials_secret_id: NonEmptyStr
+    fcm_endpoint: NonEmptyStr = "https://fcm.googleapis.com"
+    fcm_token_uri: str | None = None
+
+    ENV: ClassVar[dict[str, str]] = {
+        **ChannelSettings.ENV,
+        "fcm_project_id": "FCM_PROJECT_ID",
+        "fcm_credentials_secret_id": "FCM_CREDENTIALS_SECRET_ID",
+        "fcm_endpoint": "FCM_ENDPOINT",
+        "fcm_token_uri": "FCM_TOKEN_URI",
+    }
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PushSettings:
+        settings: PushSettings = _parse(cls, _env(environ, cls.ENV), "environment", cls.ENV)
+        return settings

@@ -1,0 +1,111 @@
+"""POST /send as plain domain logic: validate against the configuration, resolve, render, fan out.
+
+Everything that can refuse the request (inactive channel, unknown or incomplete template, template
+syntax, database outage) runs before the first invoke, so a 4xx/5xx means nothing was sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pydantic import ValidationError
+
+from messaging.audience import resolve_audience
+from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
+from messaging.dispatch import BatchBuilder, Invoker, dispatch
+from messaging.errors import BadRequest, NotFound
+from messaging.models.common import Channel
+from messaging.models.config import SendSettings
+from messaging.models.request import SendRequest
+from messaging.models.response import Failure, SendResponse
+from messaging.models.template import MessageTemplate
+from messaging.observability import logger
+from messaging.store import Store
+from messaging.templating import Renderer
+from messaging.validation import describe_errors
+
+USER_NOT_FOUND = "user not found"
+
+
+def _check_channels(request: SendRequest, settings: SendSettings) -> None:
+    inactive = [channel for channel in request.channels if channel not in settings.service.activeChannels]
+    if inactive:
+        raise BadRequest(
+            f"channels: {', '.join(inactive)} not in activeChannels ({', '.join(settings.service.activeChannels)})"
+        )
+
+
+def _load_template(store: Store, template_id: str) -> MessageTemplate:
+    document = store.template(template_id)
+    if document is None:
+        raise NotFound(f"templateId: template {template_id} not found")
+    try:
+        return MessageTemplate.model_validate(document)
+    except ValidationError as exc:
+        raise BadRequest(f"template {template_id} is malformed: {describe_errors(exc.errors())}") from exc
+
+
+def _texts(request: SendRequest, store: Store) -> tuple[MessageTexts, list[str]]:
+    if request.templateId is None:
+        return texts_from_request(request), []
+    template = _load_template(store, request.templateId)
+    attachments = [attachment.file for attachment in template.emailAttachments] if "email" in request.channels else []
+    return texts_from_template(template, str(ObjectId(request.templateId)), request.channels), attachments
+
+
+def _envelopes(request: SendRequest, settings: SendSettings) -> dict[Channel, dict[str, Any]]:
+    service = settings.service
+    return {
+        "email": {
+            "sender": request.emailSender or service.sender.email,
+            "cc": request.emailCarbonCopies,
+            "bcc": request.emailBlindCarbonCopies,
+        },
+        "sms": {"sender": service.sender.sms},
+        "push": {"androidIntentAction": service.androidIntentAction},
+    }
+
+
+def send(
+    request: SendRequest, settings: SendSettings, store: Store, renderer: Renderer, invoker: Invoker
+) -> SendResponse:
+    _check_channels(request, settings)
+    texts, template_attachments = _texts(request, store)
+    if request.emailAttachments or template_attachments:
+        # Sending without the attachments would half-send silently.
+        raise BadRequest("emailAttachments: no File Service is configured (FILE_SERVICE_URL)")
+    composer = Composer(texts, request.channels, request.data, renderer)
+
+    audience = resolve_audience(store, settings.service.userFields, request.recipients, request.clusters)
+    failures = [
+        Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND)
+        for user_id in audience.missing_ids
+        for channel in request.channels
+    ]
+
+    builder = BatchBuilder(
+        {
+            channel: envelope
+            for channel, envelope in _envelopes(request, settings).items()
+            if channel in request.channels
+        },
+        {channel: settings.function_name(channel) for channel in request.channels},
+        max_messages=settings.batch_max_messages,
+        max_bytes=settings.batch_max_bytes,
+    )
+    for recipient in audience.recipients:
+        for channel, message in composer.messages(recipient):
+            builder.add(channel, recipient.user_id, message)
+    batches = builder.batches()
+    logger.info(
+        "dispatching",
+        extra={
+            "audience": len(audience.recipients),
+            "missing": len(audience.missing_ids),
+            "batches": len(batches),
+            "channels": request.channels,
+        },
+    )
+    failures += dispatch(batches, invoker, settings.max_parallel_invokes)
+    return SendResponse(failures=failures)

@@ -1,0 +1,63 @@
+"""MongoDB access behind a narrow interface: users by id or cluster, a template by id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from bson import ObjectId
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from messaging.errors import ServiceUnavailable
+
+Document = dict[str, Any]
+
+
+class Store(Protocol):
+    def users_by_ids(self, id_field: str, ids: Sequence[Any]) -> Iterator[Document]: ...
+
+    def users_in_clusters(self, clusters_field: str, clusters: Sequence[str]) -> Iterator[Document]: ...
+
+    def template(self, template_id: str) -> Document | None: ...
+
+
+class MongoStore:
+    """Queries are built here only, from plain strings: callers never pass operators."""
+
+    def __init__(self, client: MongoClient[Document], database: str, users: str, templates: str) -> None:
+        db = client[database]
+        self._users = db[users]
+        self._templates = db[templates]
+
+    @classmethod
+    def connect(cls, uri: str, database: str, users: str, templates: str, timeout_ms: int) -> MongoStore:
+        # The client connects lazily and is reused by every invocation of a warm container.
+        client: MongoClient[Document] = MongoClient(
+            uri,
+            appname="messaging-service",
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms * 4,
+        )
+        return cls(client, database, users, templates)
+
+    def users_by_ids(self, id_field: str, ids: Sequence[Any]) -> Iterator[Document]:
+        return self._stream(self._users, {id_field: {"$in": list(ids)}})
+
+    def users_in_clusters(self, clusters_field: str, clusters: Sequence[str]) -> Iterator[Document]:
+        return self._stream(self._users, {clusters_field: {"$in": list(clusters)}})
+
+    def template(self, template_id: str) -> Document | None:
+        try:
+            document: Document | None = self._templates.find_one({"_id": ObjectId(template_id)})
+        except PyMongoError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        return document
+
+    @staticmethod
+    def _stream(collection: Any, query: Document) -> Iterator[Document]:
+        try:
+            yield from collection.find(query)
+        except PyMongoError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc

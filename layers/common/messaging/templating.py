@@ -1,0 +1,226 @@
+"""Handlebars rendering: templates compiled once per container, rendered per user.
+
+Engine: handlebars-rust through dotprompt-handlebars (`handlebarrz`). Its native API is used
+directly: templates are parsed once and rendered by name (the Python wrapper re-parses on every
+render and logs each one), syntax errors carry line and column, and `eq ne lt gt and or not` are
+built in. Two engines exist because escaping is a per-engine setting: HTML e-mail bodies escape
+`{{x}}`, every other text is plain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import arrow
+from handlebarrz._native import HandlebarrzHelperOptions, HandlebarrzTemplate
+
+# Day.js's default format, ISO 8601 with offset.
+DEFAULT_DATE_FORMAT = "YYYY-MM-DDTHH:mm:ssZ"
+# Newlines inside interpolated values become <br/> in HTML bodies: they are swapped for this
+# private-use character before rendering, so escaping cannot touch the tag, then swapped back.
+_NEWLINE_MARK = "\ue000"
+_ERROR_AT = re.compile(r'Template error in "[^"]*":(\d+):(\d+)')
+_ERROR_REASON = re.compile(r"reason: (.+)")
+_RENDER_PREFIX = re.compile(r'^Error rendering "[^"]*" ')
+# Day.js tokens whose arrow spelling differs; bracketed text is literal in both.
+_DAYJS_TOKENS = re.compile(r"\[[^\]]*\]|dddd|ddd|dd|d|ZZ|Z")
+_DAYJS_MIN_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+
+HelperFn = Callable[[str, HandlebarrzHelperOptions], str]
+
+
+class TemplateSyntaxError(ValueError):
+    """A template that does not parse; the message names where."""
+
+
+class TemplateRenderError(ValueError):
+    """A template that parses but fails for some input (a helper given a bad zone, say)."""
+
+
+def _hash(options: HandlebarrzHelperOptions, key: str) -> Any:
+    raw = options.hash_value_json(key)
+    return json.loads(raw) if raw else None
+
+
+def _as_datetime(value: Any) -> arrow.Arrow | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return arrow.get(value / 1000)  # JavaScript timestamps are in milliseconds
+        return arrow.get(str(value))
+    except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):
+        return None
+
+
+def _dayjs_format(moment: arrow.Arrow, fmt: str) -> str:
+    """Formats with Day.js semantics: arrow shares most tokens but swaps Z/ZZ and numbers
+    weekdays from 1 (Monday) where Day.js counts from 0 (Sunday)."""
+
+    def translate(match: re.Match[str]) -> str:
+        part = match.group(0)
+        if part == "Z":
+            return "ZZ"
+        if part == "ZZ":
+            return "Z"
+        if part == "d":
+            return f"[{moment.isoweekday() % 7}]"
+        if part == "dd":
+            return f"[{_DAYJS_MIN_DAYS[moment.weekday()]}]"
+        return part
+
+    return str(moment.format(_DAYJS_TOKENS.sub(translate, fmt)))
+
+
+def date_now(params_json: str, options: HandlebarrzHelperOptions) -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def date_format(params_json: str, options: HandlebarrzHelperOptions) -> str:
+    """`{{dateFormat value format="DD/MM/YYYY" tz="Europe/Rome"}}` with Day.js format tokens."""
+    params = json.loads(params_json)
+    moment = _as_datetime(params[0] if params else None)
+    if moment is None:
+        return ""
+    zone = _hash(options, "tz") or "UTC"
+    fmt = _hash(options, "format") or DEFAULT_DATE_FORMAT
+    try:
+        local = moment.to(str(zone))
+    except (arrow.parser.ParserError, ValueError) as exc:
+        raise TemplateRenderError(f"dateFormat: unknown time zone {zone!r}") from exc
+    return _dayjs_format(local, str(fmt))
+
+
+HELPERS: dict[str, HelperFn] = {"dateNow": date_now, "dateFormat": date_format}
+
+
+def _escaping(helper: HelperFn) -> HelperFn:
+    # Custom helpers' output is not escaped by the engine; in HTML it must be.
+    return lambda params, options: html.escape(helper(params, options))
+
+
+def _describe_syntax_error(label: str, error: Exception) -> str:
+    text = str(error)
+    where = _ERROR_AT.search(text)
+    reason = _ERROR_REASON.search(text)
+    detail = reason.group(1).strip() if reason else text.splitlines()[0]
+    if where:
+        return f"{label}: invalid Handlebars syntax at line {where.group(1)}, column {where.group(2)}: {detail}"
+    return f"{label}: invalid Handlebars syntax: {detail}"
+
+
+class _Engine:
+    def __init__(self, *, html_mode: bool, max_templates: int) -> None:
+        self.html_mode = html_mode
+        self._native = HandlebarrzTemplate()
+        self._native.set_escape_fn("html_escape" if html_mode else "no_escape")
+        for name, helper in HELPERS.items():
+            # The stub types helpers as one-argument; the native call passes (params_json, options).
+            self._native.register_helper(name, _escaping(helper) if html_mode else helper)  # type: ignore[arg-type]
+        self._names: OrderedDict[str, None] = OrderedDict()
+        self._max = max_templates
+
+    def compile(self, source: str, label: str) -> str:
+        name = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        self.ensure(name, source, label)
+        return name
+
+    def ensure(self, name: str, source: str, label: str) -> None:
+        if name in self._names:
+            self._names.move_to_end(name)
+            return
+        try:
+            self._native.register_template(name, source)
+        except ValueError as exc:
+            raise TemplateSyntaxError(_describe_syntax_error(label, exc)) from exc
+        self._names[name] = None
+        if len(self._names) > self._max:
+            evicted, _ = self._names.popitem(last=False)
+            self._native.unregister_template(evicted)
+
+    def render(self, name: str, source: str, context_json: str, label: str) -> str:
+        self.ensure(name, source, label)  # a request with many templates may evict its own
+        try:
+            return self._native.render(name, context_json)
+        except ValueError as exc:
+            detail = _RENDER_PREFIX.sub("", str(exc).splitlines()[0])
+            raise TemplateRenderError(f"{label}: {detail}") from exc
+
+
+class CompiledTemplate:
+    def __init__(self, engine: _Engine, source: str, label: str) -> None:
+        self._engine = engine
+        self._source = source
+        self._name = engine.compile(source, label)
+        self.label = label
+        self.html = engine.html_mode
+
+    def render(self, context: RenderContext) -> str:
+        if not self.html:
+            return self._engine.render(self._name, self._source, context.text_json, self.label)
+        output = self._engine.render(self._name, self._source, context.html_json, self.label)
+        return output.replace(_NEWLINE_MARK, "<br/>")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # ObjectId, Decimal128, UUID: as their text
+
+
+def _mark_newlines(value: Any) -> Any:
+    if isinstance(value, str):
+        cleaned = value.replace(_NEWLINE_MARK, "")
+        return cleaned.replace("\r\n", _NEWLINE_MARK).replace("\n", _NEWLINE_MARK)
+    if isinstance(value, dict):
+        return {key: _mark_newlines(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mark_newlines(item) for item in value]
+    return value
+
+
+class RenderContext:
+    """The inputs of one user's messages, serialised once and shared by every template."""
+
+    def __init__(self, user: dict[str, Any], data: dict[str, Any], *, data_json: str | None = None) -> None:
+        self._user = user
+        self._data = data
+        self._data_json = data_json if data_json is not None else dumps(data)
+        self._text_json: str | None = None
+        self._html_json: str | None = None
+
+    @property
+    def text_json(self) -> str:
+        if self._text_json is None:
+            self._text_json = f'{{"user":{dumps(self._user)},"data":{self._data_json}}}'
+        return self._text_json
+
+    @property
+    def html_json(self) -> str:
+        if self._html_json is None:
+            marked = {"user": _mark_newlines(self._user), "data": _mark_newlines(self._data)}
+            self._html_json = dumps(marked)
+        return self._html_json
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+class Renderer:
+    """Holds the engines of one container; compiled templates survive across invocations."""
+
+    def __init__(self, max_templates: int = 512) -> None:
+        self._text = _Engine(html_mode=False, max_templates=max_templates)
+        self._html = _Engine(html_mode=True, max_templates=max_templates)
+
+    def compile(self, source: str, label: str, *, html_mode: bool = False) -> CompiledTemplate:
+        engine = self._html if html_mode else self._text
+        return CompiledTemplate(engine, source, label)

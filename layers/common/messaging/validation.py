@@ -1,0 +1,42 @@
+"""Turns pydantic's error lists into one message that names each offending field.
+
+Only `loc` and `msg` are used: an error's `input` may hold personal data, and `ctx` may hold
+objects that are not JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def field_path(loc: Iterable[Any], *, drop_prefix: str | None = None, rename: Mapping[str, str] | None = None) -> str:
+    parts = list(loc)
+    if drop_prefix is not None and parts[:1] == [drop_prefix]:
+        parts = parts[1:]
+    if rename and parts and parts[0] in rename:
+        parts[0] = rename[parts[0]]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def describe_errors(
+    errors: Iterable[Mapping[str, Any]],
+    *,
+    drop_prefix: str | None = None,
+    prefix: str = "",
+    rename: Mapping[str, str] | None = None,
+) -> str:
+    messages = []
+    for error in errors:
+        path = field_path(error.get("loc", ()), drop_prefix=drop_prefix, rename=rename)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        text = str(error.get("msg", "invalid value"))
+        messages.append(f"{path}: {text}" if path else text)
+    return "; ".join(dict.fromkeys(messages))

@@ -1,0 +1,145 @@
+"""A local stand-in for Firebase Cloud Messaging HTTP v1 and Google's OAuth2 token endpoint.
+
+    POST /token                               -> an access token for any JWT-bearer grant
+    POST /v1/projects/<project>/messages:send -> accepts the message (Bearer token required)
+    GET  /messages                            -> every message accepted so far
+    DELETE /messages                          -> forget them
+
+Device tokens starting with "unregistered" are answered 404 UNREGISTERED, as FCM does for an
+uninstalled app; tokens starting with "invalid" get 400 INVALID_ARGUMENT. Run it alone with
+`python -m local.fcm_standin --port 8090`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+ACCESS_TOKEN = "local-fcm-access-token"  # a stand-in's fixed value, not a secret
+_SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
+_FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+
+
+def _error(code: int, status: str, message: str, fcm_code: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status,
+                      "details": [{"@type": _FCM_ERROR, "errorCode": fcm_code}]}}
+
+
+class FcmStandIn:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.token_requests = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def token_uri(self) -> str:
+        return f"{self.url}/token"
+
+    def start(self) -> FcmStandIn:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass  # quiet: tests read the recorded messages instead
+
+            def _reply(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def do_GET(self) -> None:
+                if self.path == "/messages":
+                    with standin._lock:
+                        self._reply(200, {"messages": list(standin.messages)})
+                else:
+                    self._reply(404, {"error": "not found"})
+
+            def do_DELETE(self) -> None:
+                standin.clear()
+                self._reply(200, {})
+
+            def do_POST(self) -> None:
+                if self.path == "/token":
+                    form = parse_qs(self._body().decode())
+                    # The JWT's audience is always Google's URL, so it is not checked here.
+                    if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"] or not form.get(
+                        "assertion"
+                    ):
+                        self._reply(400, {"error": "invalid_grant", "error_description": "bad grant"})
+                        return
+                    with standin._lock:
+                        standin.token_requests += 1
+                    self._reply(200, {"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+                    return
+                match = _SEND_PATH.match(self.path)
+                if not match:
+                    self._reply(404, {"error": "not found"})
+                    return
+                if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+                    self._reply(401, _error(401, "UNAUTHENTICATED", "Request had invalid credentials.",
+                                            "THIRD_PARTY_AUTH_ERROR"))
+                    return
+                message = json.loads(self._body() or b"{}").get("message") or {}
+                token = str(message.get("token", ""))
+                if token.startswith("unregistered"):
+                    self._reply(404, _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"))
+                    return
+                if not token or token.startswith("invalid"):
+                    self._reply(400, _error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM "
+                                            "registration token", "INVALID_ARGUMENT"))
+                    return
+                with standin._lock:
+                    standin.messages.append({"project": match.group(1), "message": message})
+                    count = len(standin.messages)
+                self._reply(200, {"name": f"projects/{match.group(1)}/messages/{count}"})
+
+        return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args()
+    standin = FcmStandIn(args.host, args.port)
+    print(f"FCM stand-in on {standin.url} (token URL {standin.token_uri})", flush=True)
+    try:
+        standin._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

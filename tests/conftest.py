@@ -1,0 +1,161 @@
+"""Session-wide real servers, the functions loaded as Lambda would load them, and seeded data."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from bson import ObjectId
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from moto.server import ThreadedMotoServer
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from local.fcm_standin import FcmStandIn
+from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
+from tests.servers import MotoOutbox, free_port, secantus_server
+
+SENDER = "noreply@example.com"
+SERVICE_CONFIG = {
+    "activeChannels": ["email", "sms", "push"],
+    "sender": {"email": SENDER, "sms": "ACME"},
+    "androidIntentAction": "com.example.OPEN",
+}
+FUNCTION_NAMES = {"email": "messaging-EmailFunction", "sms": "messaging-SmsFunction", "push": "messaging-PushFunction"}
+FCM_SECRET_ID = "messaging/fcm-service-account"
+FCM_PROJECT = "demo-project"
+APPOINTMENT_TEMPLATE = "65f000000000000000000001"
+SMS_ONLY_TEMPLATE = "65f000000000000000000002"
+BROKEN_TEMPLATE = "65f000000000000000000003"
+EVE_ID = "65f0000000000000000000e5"
+
+
+@dataclass
+class Servers:
+    mongo_uri: str
+    moto_endpoint: str
+    fcm: FcmStandIn
+    outbox: MotoOutbox
+
+
+def _service_account(token_uri: str) -> dict[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return {
+        "type": "service_account", "project_id": FCM_PROJECT, "private_key_id": "local",
+        "private_key": pem, "client_email": f"messaging@{FCM_PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1", "token_uri": token_uri,
+    }
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    with secantus_server() as mongo_uri:
+        moto_port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        moto.start()
+        fcm = FcmStandIn().start()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        os.environ.update({
+            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "messaging",
+            "SERVICE_CONFIG": json.dumps(SERVICE_CONFIG), "MONGODB_URI": mongo_uri, "MONGODB_TIMEOUT_MS": "3000",
+            **{f"{channel.upper()}_FUNCTION_NAME": name for channel, name in FUNCTION_NAMES.items()},
+            "FCM_PROJECT_ID": FCM_PROJECT, "FCM_CREDENTIALS_SECRET_ID": FCM_SECRET_ID,
+            # The stand-in's token URL is only a default: the service account's own is overridden.
+            "FCM_ENDPOINT": fcm.url, "FCM_TOKEN_URI": fcm.token_uri,
+        })
+        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+        boto3.client("secretsmanager").create_secret(
+            Name=FCM_SECRET_ID, SecretString=json.dumps(_service_account("https://oauth2.googleapis.com/token")))
+        try:
+            yield Servers(mongo_uri, endpoint, fcm, MotoOutbox(endpoint))
+        finally:
+            fcm.stop()
+            moto.stop()
+
+
+@pytest.fixture(scope="session")
+def functions(servers: Servers) -> dict[str, ModuleType]:
+    return {name: load_function(name) for name in ("send", "email", "sms", "push")}
+
+
+USERS: list[dict[str, Any]] = [
+    {"_id": "u1", "name": "Ann", "emailAddress": "ann@example.com", "phoneNumber": "+393330000001",
+     "deviceToken": "tok-ann", "clusters": ["patients", "rome"]},
+    {"_id": "u2", "name": "Bob", "emailAddress": "bob@example.com", "clusters": ["patients"]},
+    {"_id": "u3", "name": "Carl", "phoneNumber": "+393330000003", "deviceToken": "unregistered-carl",
+     "clusters": ["doctors"]},
+    {"_id": "u4", "name": "Dora", "clusters": ["patients"]},
+    {"_id": ObjectId(EVE_ID), "name": "Eve", "emailAddress": "eve@example.com", "clusters": []},
+]
+
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "_id": ObjectId(APPOINTMENT_TEMPLATE), "name": "appointment",
+        "emailTitle": "Appointment for {{user.name}}",
+        "emailHtmlMessage": (
+            "<p>Hello, {{user.name}}! Your appointment is dated "
+            '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}</p><p>{{data.note}}</p>'
+        ),
+        "emailMessage": "ignored: the HTML body wins",
+        "smsMessage": "{{user.name}}, appointment {{dateFormat data.appointmentDate format=\"DD/MM HH:mm\" "
+                      "tz=\"Europe/Rome\"}}",
+        "pushTitle": "Appointment", "pushSubtitle": "for {{user.name}}", "pushMessage": "{{data.note}}",
+        "pushData": {"appointmentId": "{{data.id}}", "count": 2,
+                     "android": {"priority": "high", "notification": {"color": "#ff0000"}}},
+    },
+    {"_id": ObjectId(SMS_ONLY_TEMPLATE), "name": "sms-only",
+     "smsMessage": '{{#if (eq data.type "patients")}}Dear patient{{else}}Dear colleague{{/if}} {{user.name}}'},
+    {"_id": ObjectId(BROKEN_TEMPLATE), "name": "broken", "smsMessage": "Hi {{user.name}}\n{{#if data.x}}unclosed"},
+]
+
+
+@pytest.fixture
+def db(servers: Servers) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(servers.mongo_uri)
+    database = client["messaging"]
+    database.users.delete_many({})
+    database.templates.delete_many({})
+    database.users.insert_many([dict(user) for user in USERS])
+    database.templates.insert_many([dict(template) for template in TEMPLATES])
+    yield database
+    client.close()
+
+
+@pytest.fixture
+def invoker(functions: dict[str, ModuleType]) -> InProcessInvoker:
+    return InProcessInvoker({FUNCTION_NAMES[c]: functions[c].lambda_handler for c in FUNCTION_NAMES}, timeout_s=10)
+
+
+def api_event(body: Any, *, raw: str | None = None) -> dict[str, Any]:
+    with open(os.path.join(os.path.dirname(__file__), "..", "events", "send.json")) as handle:
+        event: dict[str, Any] = json.load(handle)
+    event["body"] = raw if raw is not None else json.dumps(body)
+    return event
+
+
+ApiCall = Callable[..., tuple[int, dict[str, Any]]]
+
+
+@pytest.fixture
+def api(functions: dict[str, ModuleType], invoker: InProcessInvoker, servers: Servers, db: Any,
+        monkeypatch: pytest.MonkeyPatch) -> ApiCall:
+    """POST /send through SendFunction's Lambda handler, channel functions invoked in-process."""
+    monkeypatch.setattr(functions["send"], "invoker", invoker)
+    servers.outbox.mark()
+    servers.fcm.clear()
+
+    def call(body: Any = None, *, raw: str | None = None) -> tuple[int, dict[str, Any]]:
+        response = functions["send"].lambda_handler(api_event(body, raw=raw), LambdaContext())
+        return response["statusCode"], json.loads(response["body"])
+
+    return call

@@ -1,0 +1,82 @@
+"""The real servers the tests talk to: SecantusDB (MongoDB wire protocol), moto, the FCM stand-in."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+@contextmanager
+def secantus_server() -> Iterator[str]:
+    """A SecantusDB process with in-memory storage; yields its MongoDB URI."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        try:
+            wait_for_port(port)
+        except RuntimeError:
+            process.kill()
+            raise RuntimeError(f"SecantusDB did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class MotoOutbox:
+    """What moto recorded as sent, read over its HTTP API like any client would."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._emails_seen = 0
+        self._sms_seen = 0
+
+    def _data(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
+            data: dict[str, Any] = json.load(response)
+            return data
+
+    def _all(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        data = self._data()
+        return data.get("ses", {}).get("Message", []), data.get("sns", {}).get("SMS", [])
+
+    def mark(self) -> None:
+        emails, sms = self._all()
+        self._emails_seen, self._sms_seen = len(emails), len(sms)
+
+    def emails(self) -> list[dict[str, Any]]:
+        """E-mails sent since the last mark."""
+        return self._all()[0][self._emails_seen:]
+
+    def sms(self) -> list[dict[str, Any]]:
+        return self._all()[1][self._sms_seen:]
