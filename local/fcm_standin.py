@@ -13,6 +13,7 @@ uninstalled app; tokens starting with "invalid" get 400 INVALID_ARGUMENT. Run it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import threading
@@ -26,8 +27,14 @@ _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
 
 def _error(code: int, status: str, message: str, fcm_code: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status,
-                      "details": [{"@type": _FCM_ERROR, "errorCode": fcm_code}]}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": status,
+            "details": [{"@type": _FCM_ERROR, "errorCode": fcm_code}],
+        }
+    }
 
 
 class FcmStandIn:
@@ -65,7 +72,7 @@ class FcmStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: tests read the recorded messages instead
 
             def _reply(self, status: int, body: Any) -> None:
@@ -108,8 +115,10 @@ class FcmStandIn:
                     self._reply(404, {"error": "not found"})
                     return
                 if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-                    self._reply(401, _error(401, "UNAUTHENTICATED", "Request had invalid credentials.",
-                                            "THIRD_PARTY_AUTH_ERROR"))
+                    self._reply(
+                        401,
+                        _error(401, "UNAUTHENTICATED", "Request had invalid credentials.", "THIRD_PARTY_AUTH_ERROR"),
+                    )
                     return
                 message = json.loads(self._body() or b"{}").get("message") or {}
                 token = str(message.get("token", ""))
@@ -117,8 +126,15 @@ class FcmStandIn:
                     self._reply(404, _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"))
                     return
                 if not token or token.startswith("invalid"):
-                    self._reply(400, _error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM "
-                                            "registration token", "INVALID_ARGUMENT"))
+                    self._reply(
+                        400,
+                        _error(
+                            400,
+                            "INVALID_ARGUMENT",
+                            "The registration token is not a valid FCM registration token",
+                            "INVALID_ARGUMENT",
+                        ),
+                    )
                     return
                 with standin._lock:
                     standin.messages.append({"project": match.group(1), "message": message})
@@ -135,10 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     standin = FcmStandIn(args.host, args.port)
     print(f"FCM stand-in on {standin.url} (token URL {standin.token_uri})", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         standin._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -47,12 +47,17 @@ class Servers:
 
 def _service_account(token_uri: str) -> dict[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return {
-        "type": "service_account", "project_id": FCM_PROJECT, "private_key_id": "local",
-        "private_key": pem, "client_email": f"messaging@{FCM_PROJECT}.iam.gserviceaccount.com",
-        "client_id": "1", "token_uri": token_uri,
+        "type": "service_account",
+        "project_id": FCM_PROJECT,
+        "private_key_id": "local",
+        "private_key": pem,
+        "client_email": f"messaging@{FCM_PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
     }
 
 
@@ -64,18 +69,28 @@ def servers() -> Iterator[Servers]:
         moto.start()
         fcm = FcmStandIn().start()
         endpoint = f"http://127.0.0.1:{moto_port}"
-        os.environ.update({
-            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "messaging",
-            "SERVICE_CONFIG": json.dumps(SERVICE_CONFIG), "MONGODB_URI": mongo_uri, "MONGODB_TIMEOUT_MS": "3000",
-            **{f"{channel.upper()}_FUNCTION_NAME": name for channel, name in FUNCTION_NAMES.items()},
-            "FCM_PROJECT_ID": FCM_PROJECT, "FCM_CREDENTIALS_SECRET_ID": FCM_SECRET_ID,
-            # The stand-in's token URL is only a default: the service account's own is overridden.
-            "FCM_ENDPOINT": fcm.url, "FCM_TOKEN_URI": fcm.token_uri,
-        })
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "POWERTOOLS_SERVICE_NAME": "messaging",
+                "SERVICE_CONFIG": json.dumps(SERVICE_CONFIG),
+                "MONGODB_URI": mongo_uri,
+                "MONGODB_TIMEOUT_MS": "3000",
+                **{f"{channel.upper()}_FUNCTION_NAME": name for channel, name in FUNCTION_NAMES.items()},
+                "FCM_PROJECT_ID": FCM_PROJECT,
+                "FCM_CREDENTIALS_SECRET_ID": FCM_SECRET_ID,
+                # The stand-in's token URL is only a default: the service account's own is overridden.
+                "FCM_ENDPOINT": fcm.url,
+                "FCM_TOKEN_URI": fcm.token_uri,
+            }
+        )
         boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
         boto3.client("secretsmanager").create_secret(
-            Name=FCM_SECRET_ID, SecretString=json.dumps(_service_account("https://oauth2.googleapis.com/token")))
+            Name=FCM_SECRET_ID, SecretString=json.dumps(_service_account("https://oauth2.googleapis.com/token"))
+        )
         try:
             yield Servers(mongo_uri, endpoint, fcm, MotoOutbox(endpoint))
         finally:
@@ -89,32 +104,52 @@ def functions(servers: Servers) -> dict[str, ModuleType]:
 
 
 USERS: list[dict[str, Any]] = [
-    {"_id": "u1", "name": "Ann", "emailAddress": "ann@example.com", "phoneNumber": "+393330000001",
-     "deviceToken": "tok-ann", "clusters": ["patients", "rome"]},
+    {
+        "_id": "u1",
+        "name": "Ann",
+        "emailAddress": "ann@example.com",
+        "phoneNumber": "+393330000001",
+        "deviceToken": "tok-ann",
+        "clusters": ["patients", "rome"],
+    },
     {"_id": "u2", "name": "Bob", "emailAddress": "bob@example.com", "clusters": ["patients"]},
-    {"_id": "u3", "name": "Carl", "phoneNumber": "+393330000003", "deviceToken": "unregistered-carl",
-     "clusters": ["doctors"]},
+    {
+        "_id": "u3",
+        "name": "Carl",
+        "phoneNumber": "+393330000003",
+        "deviceToken": "unregistered-carl",
+        "clusters": ["doctors"],
+    },
     {"_id": "u4", "name": "Dora", "clusters": ["patients"]},
     {"_id": ObjectId(EVE_ID), "name": "Eve", "emailAddress": "eve@example.com", "clusters": []},
 ]
 
 TEMPLATES: list[dict[str, Any]] = [
     {
-        "_id": ObjectId(APPOINTMENT_TEMPLATE), "name": "appointment",
+        "_id": ObjectId(APPOINTMENT_TEMPLATE),
+        "name": "appointment",
         "emailTitle": "Appointment for {{user.name}}",
         "emailHtmlMessage": (
             "<p>Hello, {{user.name}}! Your appointment is dated "
             '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}</p><p>{{data.note}}</p>'
         ),
         "emailMessage": "ignored: the HTML body wins",
-        "smsMessage": "{{user.name}}, appointment {{dateFormat data.appointmentDate format=\"DD/MM HH:mm\" "
-                      "tz=\"Europe/Rome\"}}",
-        "pushTitle": "Appointment", "pushSubtitle": "for {{user.name}}", "pushMessage": "{{data.note}}",
-        "pushData": {"appointmentId": "{{data.id}}", "count": 2,
-                     "android": {"priority": "high", "notification": {"color": "#ff0000"}}},
+        "smsMessage": '{{user.name}}, appointment {{dateFormat data.appointmentDate format="DD/MM HH:mm" '
+        'tz="Europe/Rome"}}',
+        "pushTitle": "Appointment",
+        "pushSubtitle": "for {{user.name}}",
+        "pushMessage": "{{data.note}}",
+        "pushData": {
+            "appointmentId": "{{data.id}}",
+            "count": 2,
+            "android": {"priority": "high", "notification": {"color": "#ff0000"}},
+        },
     },
-    {"_id": ObjectId(SMS_ONLY_TEMPLATE), "name": "sms-only",
-     "smsMessage": '{{#if (eq data.type "patients")}}Dear patient{{else}}Dear colleague{{/if}} {{user.name}}'},
+    {
+        "_id": ObjectId(SMS_ONLY_TEMPLATE),
+        "name": "sms-only",
+        "smsMessage": '{{#if (eq data.type "patients")}}Dear patient{{else}}Dear colleague{{/if}} {{user.name}}',
+    },
     {"_id": ObjectId(BROKEN_TEMPLATE), "name": "broken", "smsMessage": "Hi {{user.name}}\n{{#if data.x}}unclosed"},
 ]
 
@@ -147,8 +182,13 @@ ApiCall = Callable[..., tuple[int, dict[str, Any]]]
 
 
 @pytest.fixture
-def api(functions: dict[str, ModuleType], invoker: InProcessInvoker, servers: Servers, db: Any,
-        monkeypatch: pytest.MonkeyPatch) -> ApiCall:
+def api(
+    functions: dict[str, ModuleType],
+    invoker: InProcessInvoker,
+    servers: Servers,
+    db: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ApiCall:
     """POST /send through SendFunction's Lambda handler, channel functions invoked in-process."""
     monkeypatch.setattr(functions["send"], "invoker", invoker)
     servers.outbox.mark()

@@ -36,14 +36,15 @@ def secantus_server() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         try:
             wait_for_port(port)
-        except RuntimeError:
+        except RuntimeError as exc:
             process.kill()
-            raise RuntimeError(f"SecantusDB did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise RuntimeError(f"SecantusDB did not start: {process.stderr.read().decode()[-2000:]}") from exc  # type: ignore[union-attr]
         yield f"mongodb://127.0.0.1:{port}/"
     finally:
         process.terminate()
@@ -76,7 +77,7 @@ class MotoOutbox:
 
     def emails(self) -> list[dict[str, Any]]:
         """E-mails sent since the last mark."""
-        return self._all()[0][self._emails_seen:]
+        return self._all()[0][self._emails_seen :]
 
     def sms(self) -> list[dict[str, Any]]:
-        return self._all()[1][self._sms_seen:]
+        return self._all()[1][self._sms_seen :]

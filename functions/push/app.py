@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from messaging.channels import push
 from messaging.models.batch import BatchResult, PushBatch
 from messaging.models.config import PushSettings

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from messaging import aws
 from messaging.channels import sms
 from messaging.models.batch import BatchResult, SmsBatch

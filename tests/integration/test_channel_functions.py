@@ -28,21 +28,23 @@ def test_email_function_sends_the_sample_event_through_ses(functions: dict[str, 
     assert (sent["subject"], sent["body"]) == ("Hello Ann", "Hello, Ann! Your appointment is dated 2026-12-01")
 
 
-def test_sms_function_publishes_the_sample_event_through_sns(functions: dict[str, ModuleType],
-                                                             servers: Servers) -> None:
+def test_sms_function_publishes_the_sample_event_through_sns(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
     servers.outbox.mark()
     assert functions["sms"].lambda_handler(_event("sms"), LambdaContext()) == {"failures": []}
     [sent] = servers.outbox.sms()
     assert (sent["phone_number"], sent["message"]) == ("+393330000001", _event("sms")["messages"][0]["text"])
 
 
-def test_push_function_sends_through_fcm_and_reports_unregistered_tokens(functions: dict[str, ModuleType],
-                                                                         servers: Servers) -> None:
+def test_push_function_sends_through_fcm_and_reports_unregistered_tokens(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
     servers.fcm.clear()
     result = functions["push"].lambda_handler(_event("push"), LambdaContext())
-    assert result == {"failures": [
-        {"userId": "u3", "channel": "push", "error": "UNREGISTERED: Requested entity was not found."}
-    ]}
+    assert result == {
+        "failures": [{"userId": "u3", "channel": "push", "error": "UNREGISTERED: Requested entity was not found."}]
+    }
     [received] = servers.fcm.messages
     assert received["project"] == FCM_PROJECT
     assert received["message"] == {

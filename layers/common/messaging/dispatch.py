@@ -7,10 +7,10 @@ whose invoke fails in any way turns into one failure per user in it: no recipien
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,8 +25,8 @@ class ChannelInvokeError(Exception):
     """The channel function did not answer with a result (error, timeout, throttling...)."""
 
 
-class Invoker(Protocol):
-    def __call__(self, function_name: str, payload: bytes) -> bytes: ...
+# (function name, JSON payload) -> the function's JSON answer, or ChannelInvokeError.
+Invoker = Callable[[str, bytes], bytes]
 
 
 @dataclass

@@ -106,11 +106,15 @@ def _escaping(helper: HelperFn) -> HelperFn:
     return lambda params, options: html.escape(helper(params, options))
 
 
-def _describe_syntax_error(label: str, error: Exception) -> str:
+def _describe_syntax_error(label: str, source: str, error: Exception) -> str:
     text = str(error)
     where = _ERROR_AT.search(text)
     reason = _ERROR_REASON.search(text)
     detail = reason.group(1).strip() if reason else text.splitlines()[0]
+    lines = source.split("\n")
+    if where and int(where.group(1)) == len(lines) and int(where.group(2)) > len(lines[-1]):
+        # The parser's list of expected tokens says less than this.
+        detail = "unexpected end of template: a block or an expression is not closed"
     if where:
         return f"{label}: invalid Handlebars syntax at line {where.group(1)}, column {where.group(2)}: {detail}"
     return f"{label}: invalid Handlebars syntax: {detail}"
@@ -139,7 +143,7 @@ class _Engine:
         try:
             self._native.register_template(name, source)
         except ValueError as exc:
-            raise TemplateSyntaxError(_describe_syntax_error(label, exc)) from exc
+            raise TemplateSyntaxError(_describe_syntax_error(label, source, exc)) from exc
         self._names[name] = None
         if len(self._names) > self._max:
             evicted, _ = self._names.popitem(last=False)

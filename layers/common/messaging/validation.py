@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# The error type of rules that span fields: their message names the fields itself.
+CROSS_FIELD = "cross_field"
+
 
 def field_path(loc: Iterable[Any], *, drop_prefix: str | None = None, rename: Mapping[str, str] | None = None) -> str:
     parts = list(loc)
@@ -35,6 +38,10 @@ def describe_errors(
     messages = []
     for error in errors:
         path = field_path(error.get("loc", ()), drop_prefix=drop_prefix, rename=rename)
+        if drop_prefix and error.get("type") == "json_invalid":
+            path = drop_prefix  # its loc holds a character offset, not a field
+        elif drop_prefix and not path and error.get("type") != CROSS_FIELD:
+            path = drop_prefix
         if prefix:
             path = f"{prefix}.{path}" if path else prefix
         text = str(error.get("msg", "invalid value"))

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from messaging.errors import ConfigurationError
 from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel, NonEmptyStr
-from messaging.validation import describe_errors
+from messaging.validation import CROSS_FIELD, describe_errors
 
 _FIELD_NAME = r"^[^$][^\x00]*$"
 FieldName = Annotated[str, Field(min_length=1, pattern=_FIELD_NAME)]
@@ -62,18 +63,20 @@ class ServiceConfig(BaseModel):
     @model_validator(mode="after")
     def _senders_for_active_channels(self) -> ServiceConfig:
         if "email" in self.activeChannels and self.sender.email is None:
-            raise ValueError("sender.email is required when email is active")
+            raise PydanticCustomError(CROSS_FIELD, "sender.email is required when email is active")
         if "sms" in self.activeChannels and self.sender.sms is None:
-            raise ValueError("sender.sms is required when sms is active")
+            raise PydanticCustomError(CROSS_FIELD, "sender.sms is required when sms is active")
         return self
 
 
-def _parse(model: type[BaseModel], values: Mapping[str, Any], what: str, names: Mapping[str, str] | None = None) -> Any:
+def _parse(
+    model: type[BaseModel], values: Mapping[str, Any], prefix: str = "", names: Mapping[str, str] | None = None
+) -> Any:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        detail = describe_errors(exc.errors(), prefix=what, rename=names)
-        raise ConfigurationError(f"invalid {what}: {detail}") from exc
+        detail = describe_errors(exc.errors(), prefix=prefix, rename=names)
+        raise ConfigurationError(f"invalid configuration: {detail}") from exc
 
 
 def _env(environ: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
@@ -121,10 +124,12 @@ class SendSettings(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> SendSettings:
         if not (self.mongodb_uri or self.mongodb_uri_secret_id):
-            raise ValueError("MONGODB_URI or MONGODB_URI_SECRET_ID is required")
+            raise PydanticCustomError(CROSS_FIELD, "MONGODB_URI or MONGODB_URI_SECRET_ID is required")
         for channel in self.service.activeChannels:
             if not self.function_name(channel):
-                raise ValueError(f"{channel.upper()}_FUNCTION_NAME is required when {channel} is active")
+                raise PydanticCustomError(
+                    CROSS_FIELD, f"{channel.upper()}_FUNCTION_NAME is required when {channel} is active"
+                )
         return self
 
     def function_name(self, channel: Channel) -> str:
@@ -142,7 +147,7 @@ class SendSettings(BaseModel):
         if not isinstance(document, dict):
             raise ConfigurationError("SERVICE_CONFIG must be a JSON object")
         service = _parse(ServiceConfig, document, "SERVICE_CONFIG")
-        settings: SendSettings = _parse(cls, {"service": service, **_env(environ, cls.ENV)}, "environment", cls.ENV)
+        settings: SendSettings = _parse(cls, {"service": service, **_env(environ, cls.ENV)}, "", cls.ENV)
         return settings
 
 
@@ -158,7 +163,7 @@ class ChannelSettings(BaseModel):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ChannelSettings:
-        settings: ChannelSettings = _parse(cls, _env(environ, cls.ENV), "environment", cls.ENV)
+        settings: ChannelSettings = _parse(cls, _env(environ, cls.ENV), "", cls.ENV)
         return settings
 
 
@@ -180,5 +185,5 @@ class PushSettings(ChannelSettings):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PushSettings:
-        settings: PushSettings = _parse(cls, _env(environ, cls.ENV), "environment", cls.ENV)
+        settings: PushSettings = _parse(cls, _env(environ, cls.ENV), "", cls.ENV)
         return settings

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from messaging.models.common import Channel, NonEmptyStr
+from messaging.validation import CROSS_FIELD
 
 ObjectIdStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex ObjectId")]
 # Strings only: a JSON object here ({"$ne": null}) would otherwise reach MongoDB as an operator.
@@ -61,13 +62,14 @@ class SendRequest(BaseModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> SendRequest:
         if not self.recipients and not self.clusters:
-            raise PydanticCustomError("missing", "recipients or clusters is required (non-empty)")
+            raise PydanticCustomError(CROSS_FIELD, "recipients or clusters is required (non-empty)")
         if self.templateId is None:
             for name in ("messageTitle", "messageContent"):
                 if getattr(self, name) is None:
-                    raise PydanticCustomError("missing", f"{name} is required without templateId")
+                    raise PydanticCustomError(CROSS_FIELD, f"{name} is required without templateId")
         if len(self.emailCarbonCopies) + len(self.emailBlindCarbonCopies) > MAX_COPIES:
             raise PydanticCustomError(
-                "too_long", f"emailCarbonCopies and emailBlindCarbonCopies hold at most {MAX_COPIES} addresses together"
+                CROSS_FIELD,
+                f"emailCarbonCopies and emailBlindCarbonCopies hold at most {MAX_COPIES} addresses together",
             )
         return self

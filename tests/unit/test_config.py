@@ -1,0 +1,82 @@
+"""The service configuration and settings: valid ones load, invalid ones stop the function naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from messaging.errors import ConfigurationError
+from messaging.models.config import ChannelSettings, PushSettings, SendSettings
+
+BASE_ENV = {
+    "MONGODB_URI": "mongodb://db",
+    "EMAIL_FUNCTION_NAME": "e",
+    "SMS_FUNCTION_NAME": "s",
+    "PUSH_FUNCTION_NAME": "p",
+}
+
+
+def settings(config: Any, **env: str) -> SendSettings:
+    return SendSettings.from_environ({**BASE_ENV, "SERVICE_CONFIG": json.dumps(config), **env})
+
+
+def test_the_specs_example_configuration_loads_with_defaults_filled() -> None:
+    loaded = settings(
+        {
+            "userFields": {"id": "fiscalCode", "emailAddress": "mail", "clusters": "groups"},
+            "activeChannels": ["email", "sms", "push"],
+            "sender": {"email": "noreply@example.com", "sms": "ACME"},
+            "androidIntentAction": "com.example.OPEN",
+        },
+        BATCH_MAX_MESSAGES="50",
+        MONGODB_DATABASE="",
+    )
+    assert loaded.service.userFields.id == "fiscalCode"
+    assert loaded.service.userFields.phoneNumber == "phoneNumber"
+    assert (loaded.batch_max_messages, loaded.mongodb_database) == (50, "messaging")
+    assert loaded.function_name("sms") == "s"
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "message"),
+    [
+        ({"activeChannels": ["email"]}, {}, "SERVICE_CONFIG: sender.email is required when email is active"),
+        ({"activeChannels": ["sms"], "sender": {"sms": "+12"}}, {}, "SERVICE_CONFIG.sender.sms: Value error, must be"),
+        ({"activeChannels": ["sms"], "sender": {"sms": "A VERY LONG NAME"}}, {}, "SERVICE_CONFIG.sender.sms"),
+        ({"activeChannels": ["email"], "sender": {"email": "nope"}}, {}, "SERVICE_CONFIG.sender.email"),
+        ({"activeChannels": []}, {}, "SERVICE_CONFIG.activeChannels: List should have at least 1 item"),
+        ({"activeChannels": ["fax"]}, {}, "SERVICE_CONFIG.activeChannels[0]"),
+        ({"activeChannels": ["push", "push"]}, {}, "SERVICE_CONFIG.activeChannels: Value error, must not repeat"),
+        ({"activeChannels": ["push"], "userFields": {"id": "$where"}}, {}, "SERVICE_CONFIG.userFields.id"),
+        ({"activeChannels": ["push"], "userfields": {}}, {}, "SERVICE_CONFIG.userfields: Extra inputs"),
+        ({"activeChannels": ["push"]}, {"PUSH_FUNCTION_NAME": ""}, "PUSH_FUNCTION_NAME is required when push"),
+        ({"activeChannels": ["push"]}, {"MONGODB_URI": ""}, "MONGODB_URI or MONGODB_URI_SECRET_ID is required"),
+        (
+            {"activeChannels": ["push"]},
+            {"BATCH_MAX_MESSAGES": "many"},
+            "invalid configuration: BATCH_MAX_MESSAGES: Input",
+        ),
+        ({"activeChannels": ["push"]}, {"BATCH_MAX_BYTES": "7000000"}, ": BATCH_MAX_BYTES: Input should be less"),
+        (["push"], {}, "SERVICE_CONFIG must be a JSON object"),
+    ],
+)
+def test_invalid_configuration_names_the_field(config: Any, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        settings(config, **env)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("raw", "message"), [("", "SERVICE_CONFIG is required"), ("{oops", "not valid JSON")])
+def test_missing_or_unparsable_configuration(raw: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        SendSettings.from_environ({**BASE_ENV, "SERVICE_CONFIG": raw})
+
+
+def test_channel_and_push_settings() -> None:
+    assert ChannelSettings.from_environ({"CHANNEL_CONCURRENCY": "4"}).concurrency == 4
+    with pytest.raises(ConfigurationError, match="invalid configuration: FCM_PROJECT_ID: Field required"):
+        PushSettings.from_environ({"FCM_CREDENTIALS_SECRET_ID": "s"})
+    push = PushSettings.from_environ({"FCM_PROJECT_ID": "p", "FCM_CREDENTIALS_SECRET_ID": "s", "FCM_ENDPOINT": ""})
+    assert push.fcm_endpoint == "https://fcm.googleapis.com"

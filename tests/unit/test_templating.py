@@ -1,0 +1,125 @@
+"""Handlebars rendering with plain data: the overview's examples, helpers, escaping, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from messaging.templating import RenderContext, Renderer, TemplateRenderError, TemplateSyntaxError
+
+renderer = Renderer(max_templates=4)
+
+
+def render(
+    source: str, user: dict[str, Any] | None = None, data: dict[str, Any] | None = None, *, html: bool = False
+) -> str:
+    return renderer.compile(source, "test", html_mode=html).render(RenderContext(user or {}, data or {}))
+
+
+def test_overview_example_interpolates_user_and_data() -> None:
+    assert (
+        render(
+            "Hello, {{user.name}}! Your appointment is dated {{data.appointmentDate}}",
+            {"name": "Mario"},
+            {"appointmentDate": "2026-12-01"},
+        )
+        == "Hello, Mario! Your appointment is dated 2026-12-01"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "expected"),
+    [
+        ('{{#if (eq data.type "patients")}}P{{else}}O{{/if}}', {"type": "patients"}, "P"),
+        ('{{#if (eq data.type "patients")}}P{{else}}O{{/if}}', {"type": "doctors"}, "O"),
+        ("{{#if (and (gt data.n 3) (not data.off))}}big{{/if}}", {"n": 5, "off": False}, "big"),
+        ("{{#if (or (lt data.n 3) (ne data.k 'a'))}}y{{else}}n{{/if}}", {"n": 5, "k": "a"}, "n"),
+        ("{{#unless data.off}}on{{/unless}}", {"off": False}, "on"),
+        ("{{#each data.items}}{{this}};{{/each}}", {"items": ["a", "b"]}, "a;b;"),
+        ("{{#with data.who}}{{name}}{{/with}}", {"who": {"name": "Zoe"}}, "Zoe"),
+        ("[{{data.missing}}][{{data.deep.missing.value}}]", {}, "[][]"),
+    ],
+)
+def test_block_helpers_and_comparisons(source: str, data: dict[str, Any], expected: str) -> None:
+    assert render(source, data=data) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "expected"),
+    [
+        (
+            '{{dateFormat data.d format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}',
+            {"d": "2026-01-15T23:30:00Z"},
+            "16/01/2026 00:30",
+        ),
+        (
+            '{{dateFormat data.d format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}',
+            {"d": "2026-07-15T23:30:00Z"},
+            "16/07/2026 01:30",
+        ),
+        ("{{dateFormat data.d}}", {"d": "2026-07-15T23:30:00+02:00"}, "2026-07-15T21:30:00+00:00"),
+        (
+            '{{dateFormat data.d format="Z|ZZ|d|dd|ddd|dddd|[YYYY]" tz="America/New_York"}}',
+            {"d": "2026-03-01T12:00:00Z"},
+            "-05:00|-0500|0|Su|Sun|Sunday|YYYY",
+        ),
+        ('{{dateFormat data.ms format="YYYY-MM-DD"}}', {"ms": 1767225600000}, "2026-01-01"),
+        ("[{{dateFormat data.d}}]", {"d": "not a date"}, "[]"),
+        ("[{{dateFormat data.missing}}]", {}, "[]"),
+    ],
+    ids=["winter-rome", "summer-rome", "default-iso-utc", "dayjs-tokens", "epoch-ms", "invalid", "missing"],
+)
+def test_date_format_speaks_dayjs_tokens_and_iana_zones(source: str, data: dict[str, Any], expected: str) -> None:
+    assert render(source, data=data) == expected
+
+
+def test_date_now_feeds_date_format() -> None:
+    from datetime import UTC, datetime
+
+    assert render('{{dateFormat (dateNow) format="YYYY"}}') == str(datetime.now(UTC).year)
+
+
+def test_unknown_zone_is_a_render_error_naming_the_template() -> None:
+    with pytest.raises(TemplateRenderError, match=r"test: .*unknown time zone 'Mars/Olympus'"):
+        render('{{dateFormat data.d tz="Mars/Olympus"}}', data={"d": "2026-01-01T00:00:00Z"})
+
+
+def test_escaping_happens_in_html_bodies_only() -> None:
+    data = {"v": "<script>alert('x')</script> & \"q\"\nnext", "d": "2026-01-01T00:00:00Z"}
+    assert render("{{data.v}}", data=data) == data["v"]
+    assert render("{{data.v}}|{{{data.v}}}", data=data, html=True) == (
+        "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;<br/>next|"
+        "<script>alert('x')</script> & \"q\"<br/>next"
+    )
+    # Helper output is escaped too; the template's own markup and newlines stay as written.
+    assert render('<b>{{dateFormat data.d format="[<i>]YYYY"}}</b>\n', data=data, html=True) == "<b>&lt;i&gt;2026</b>\n"
+
+
+def test_user_documents_with_bson_values_render_as_text() -> None:
+    from datetime import datetime
+
+    from bson import ObjectId
+
+    user = {"_id": ObjectId("65f0000000000000000000e5"), "born": datetime(2000, 1, 2, 3, 4, 5)}
+    assert render("{{user._id}} {{user.born}}", user) == "65f0000000000000000000e5 2000-01-02T03:04:05"
+
+
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        ("Hi {{#if data.x}}open", "line 1, column 22: unexpected end of template"),
+        ("a\n{{#each x}}{{/if}}", 'line 2, column 12: helper "each" was opened, but "if" is closing'),
+        ("{{user.name", "line 1, column 12: unexpected end of template"),
+    ],
+)
+def test_syntax_errors_name_the_template_and_position(source: str, where: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match=f"^test: invalid Handlebars syntax at {where}"):
+        renderer.compile(source, "test")
+
+
+def test_templates_evicted_from_the_cache_still_render() -> None:
+    first = renderer.compile("first {{data.n}}", "test")
+    for n in range(10):
+        renderer.compile(f"filler {n}", "test")
+    assert first.render(RenderContext({}, {"n": 1})) == "first 1"
