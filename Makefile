@@ -1,0 +1,39 @@
+# One entry point for developers and CI. `make test` is the whole suite.
+SHELL := /bin/bash
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv lint test validate clean
+
+venv: $(VENV)/.installed $(SAM_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constraints-dev.txt
+	rm -rf $(VENV)
+	"$$(scripts/find-python.sh)" -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints-dev.txt
+	touch $@
+
+# The SAM CLI gets a venv of its own: its pins clash with the product's.
+$(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt
+	rm -rf $(SAM_VENV)
+	"$$(scripts/find-python.sh)" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt -c constraints-sam.txt
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: venv
+	$(SAM) validate --lint --region us-east-1
+
+test: lint
+	SAM_CLI=$(SAM) $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

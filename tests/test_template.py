@@ -1,0 +1,82 @@
+"""template.yaml: valid for SAM and cfn-lint, and its IAM grants are the narrow ones we intend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode_str
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANNEL_FUNCTIONS = ("EmailFunction", "SmsFunction", "PushFunction")
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    template, errors = decode_str((ROOT / "template.yaml").read_text())
+    assert not errors
+    return dict(template["Resources"])
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in function["Properties"].get("Policies", [])
+        if "Statement" in policy
+        for statement in policy["Statement"]
+    ]
+
+
+def test_sam_validate_lint_passes() -> None:
+    sam = os.environ.get("SAM_CLI", str(ROOT / ".venv-sam" / "bin" / "sam"))
+    result = subprocess.run(
+        [sam, "validate", "--lint", "--region", "us-east-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_send_function_may_invoke_exactly_the_three_channel_functions(resources: dict[str, Any]) -> None:
+    invokes = [s for s in _statements(resources["SendFunction"]) if "lambda:InvokeFunction" in str(s["Action"])]
+    assert len(invokes) == 1
+    assert invokes[0]["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in CHANNEL_FUNCTIONS]
+
+
+def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers_grant(
+    resources: dict[str, Any],
+) -> None:
+    actions = {
+        name: sorted(
+            {
+                action
+                for s in _statements(resources[name])
+                if s["Effect"] == "Allow"
+                for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            }
+        )
+        for name in CHANNEL_FUNCTIONS
+    }
+    assert actions == {
+        "EmailFunction": ["ses:SendEmail", "ses:SendRawEmail"],
+        "SmsFunction": ["sns:Publish"],
+        "PushFunction": [],
+    }
+    assert resources["EmailFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"
+    }
+
+
+def test_every_function_declares_the_endpoint_variables_local_runs_override(resources: dict[str, Any]) -> None:
+    send_env = resources["SendFunction"]["Properties"]["Environment"]["Variables"]
+    assert send_env["AWS_ENDPOINT_URL_LAMBDA"] == ""
+    assert send_env["MONGODB_URI"] == ""
+    assert resources["PushFunction"]["Properties"]["Environment"]["Variables"]["FCM_TOKEN_URI"] == ""
