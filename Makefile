@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv lint test validate clean
+.PHONY: venv lint test validate start clean
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -34,6 +34,11 @@ validate: venv
 
 test: lint
 	SAM_CLI=$(SAM) $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+
+# The whole product offline: SecantusDB, moto, FCM stand-in, sam build + sam local (Ctrl-C stops it).
+start: venv
+	scripts/ensure-docker.sh
+	$(PY) -m local.stack
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

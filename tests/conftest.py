@@ -12,13 +12,12 @@ from typing import Any
 import boto3
 import pytest
 from bson import ObjectId
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from local.fcm_standin import FcmStandIn
+from local.service_account import make_service_account
 from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
 from tests.servers import MotoOutbox, free_port, secantus_server
 
@@ -43,22 +42,6 @@ class Servers:
     moto_endpoint: str
     fcm: FcmStandIn
     outbox: MotoOutbox
-
-
-def _service_account(token_uri: str) -> dict[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": FCM_PROJECT,
-        "private_key_id": "local",
-        "private_key": pem,
-        "client_email": f"messaging@{FCM_PROJECT}.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": token_uri,
-    }
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +72,7 @@ def servers() -> Iterator[Servers]:
         )
         boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
         boto3.client("secretsmanager").create_secret(
-            Name=FCM_SECRET_ID, SecretString=json.dumps(_service_account("https://oauth2.googleapis.com/token"))
+            Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
         )
         try:
             yield Servers(mongo_uri, endpoint, fcm, MotoOutbox(endpoint))

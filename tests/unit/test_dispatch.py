@@ -79,7 +79,7 @@ def test_a_failed_invoke_fails_every_user_of_its_batch_only() -> None:
     ]
 
 
-@pytest.mark.parametrize("answer", [b"not json", b'{"failures": "none"}'])
+@pytest.mark.parametrize("answer", [b"not json", b'{"failures": "none"}', b"{}", b'{"errorMessage": "x"}'])
 def test_an_unreadable_answer_fails_the_batch(answer: bytes) -> None:
     build = builder()
     build.add("sms", "u0", sms("u0"))
@@ -115,3 +115,21 @@ def test_lambda_invoker_reports_function_errors() -> None:
     garbled = LambdaInvoker(Client({"FunctionError": "Unhandled", "Payload": io.BytesIO(b"\xff oops")}))
     with pytest.raises(ChannelInvokeError, match="oops"):
         garbled("f", b"{}")
+
+
+def test_an_error_object_without_function_error_still_fails_the_batch() -> None:
+    import io
+
+    class Emulator:
+        def invoke(self, **kwargs: object) -> dict[str, object]:
+            return {
+                "StatusCode": 200,
+                "Payload": io.BytesIO(
+                    b'{"errorMessage": "Could not connect to the endpoint URL", "errorType": "GetParameterError"}'
+                ),
+            }
+
+    build = builder()
+    build.add("sms", "u0", sms("u0"))
+    [failure] = dispatch(build.batches(), LambdaInvoker(Emulator()), max_parallel=1)
+    assert failure.error == "sms function failed: GetParameterError: Could not connect to the endpoint URL"

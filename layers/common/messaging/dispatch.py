@@ -128,9 +128,14 @@ class LambdaInvoker:
     def __call__(self, function_name: str, payload: bytes) -> bytes:
         response = self._client.invoke(FunctionName=function_name, InvocationType="RequestResponse", Payload=payload)
         body: bytes = response["Payload"].read()
-        if response.get("FunctionError"):
+        # Some emulators (sam local) answer a crashed function without the FunctionError field.
+        if response.get("FunctionError") or _is_error_object(body):
             raise ChannelInvokeError(_describe_function_error(body))
         return body
+
+
+def _is_error_object(body: bytes) -> bool:
+    return body.lstrip().startswith(b"{") and b'"errorMessage"' in body and b'"failures"' not in body
 
 
 def _describe_function_error(body: bytes) -> str:

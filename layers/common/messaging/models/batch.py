@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.models.response import Failure
 
@@ -59,6 +59,12 @@ class PushBatch(BaseModel):
 
 
 class BatchResult(BaseModel):
-    """A channel function's answer: only the users that did not get the message."""
+    """A channel function's answer: only the users that did not get the message.
 
-    failures: list[Failure] = Field(default_factory=list)
+    Strict on purpose: an answer without `failures` (a runtime's error object, say) must never
+    read as "everybody got it".
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    failures: list[Failure]

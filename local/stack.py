@@ -1,0 +1,332 @@
+"""`make start`: the whole product offline, through the real `sam local` chain.
+
+    SecantusDB (MongoDB wire protocol) seeded with demo users and templates
+    moto's server for SES, SNS, Secrets Manager (sender identity verified, FCM secret stored)
+    an FCM stand-in (OAuth2 token + messages:send; tokens "unregistered-*" answer UNREGISTERED)
+    sam build, sam local start-lambda (channel functions), sam local start-api (POST /send)
+
+Ctrl-C (or SIGTERM) stops everything. Lambda containers reach the host as host.docker.internal,
+so the servers they call listen on every interface of this machine (demo data only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import boto3
+from pymongo import MongoClient
+
+from local.demo_data import TEMPLATES, USERS
+from local.fcm_standin import FcmStandIn
+from local.service_account import make_service_account
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+FCM_PROJECT = "demo-project"
+FCM_SECRET_ID = "messaging/fcm-service-account"
+SENDER = "noreply@example.com"
+# Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
+HOST_FROM_CONTAINER = "host.docker.internal"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # moto accepts any
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def wait_until(check: Any, what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} not ready after {timeout_s:.0f} s")
+
+
+def http_ok(url: str, data: bytes | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+
+
+class Stack:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.fcm: FcmStandIn | None = None
+        self.containers_before = self.sam_containers()
+        self.logs = ROOT / ".aws-sam" / "local-logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log_file = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        self.processes.append((name, process))
+        return process
+
+    def check_alive(self) -> None:
+        for name, process in self.processes:
+            if process.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+
+    def start_servers(self) -> None:
+        a = self.args
+        self.spawn(
+            "secantus",
+            [
+                sys.executable,
+                "-m",
+                "secantus",
+                "--host",
+                a.bind,
+                "--port",
+                str(a.mongo_port),
+                "--storage-path",
+                ":memory:",
+            ],
+        )
+        self.spawn("moto", [sys.executable, "-m", "moto.server", "-H", a.bind, "-p", str(a.moto_port)])
+        self.fcm = FcmStandIn(a.bind, a.fcm_port).start()
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{a.moto_port}/moto-api/data.json"), "moto", 30)
+        mongo: MongoClient[dict[str, Any]] = MongoClient(
+            f"mongodb://127.0.0.1:{a.mongo_port}/", serverSelectionTimeoutMS=20_000
+        )
+        database = mongo["messaging"]
+        database.users.delete_many({})
+        database.templates.delete_many({})
+        database.users.insert_many([dict(user) for user in USERS])
+        database.templates.insert_many([dict(template) for template in TEMPLATES])
+        database.users.create_index("clusters")
+        mongo.close()
+        endpoint = f"http://127.0.0.1:{a.moto_port}"
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+        session.client("sesv2", endpoint_url=endpoint).create_email_identity(EmailIdentity="example.com")
+        session.client("secretsmanager", endpoint_url=endpoint).create_secret(
+            Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
+        )
+        log(
+            f"SecantusDB on 127.0.0.1:{a.mongo_port} seeded with {len(USERS)} users, {len(TEMPLATES)} templates; "
+            f"moto on :{a.moto_port}; FCM stand-in on :{a.fcm_port}"
+        )
+
+    def env_vars(self) -> Path:
+        a = self.args
+        host = HOST_FROM_CONTAINER
+        moto = f"http://{host}:{a.moto_port}"
+        env = {
+            "SendFunction": {
+                # SecantusDB announces itself as a replica set member at its bind address: connect directly.
+                "MONGODB_URI": f"mongodb://{host}:{a.mongo_port}/?directConnection=true",
+                "MONGODB_URI_SECRET_ID": "",
+                "AWS_ENDPOINT_URL_LAMBDA": f"http://{host}:{a.lambda_port}",
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+            },
+            "EmailFunction": {"AWS_ENDPOINT_URL_SESV2": moto},
+            "SmsFunction": {"AWS_ENDPOINT_URL_SNS": moto},
+            "PushFunction": {
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+                "FCM_CREDENTIALS_SECRET_ID": FCM_SECRET_ID,
+                "FCM_ENDPOINT": f"http://{host}:{a.fcm_port}",
+                "FCM_TOKEN_URI": f"http://{host}:{a.fcm_port}/token",
+            },
+        }
+        path = ROOT / ".aws-sam" / "env.local.json"
+        path.write_text(json.dumps(env, indent=2))
+        return path
+
+    def build(self, sam: str) -> None:
+        python = subprocess.run(
+            [str(ROOT / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        version = subprocess.run(
+            [python, "-c", "import sys; print(sys.version_info[:2] >= (3, 13))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if version == "True":
+            # A host Python 3.13 builds without a container.
+            env = {"PATH": f"{Path(python).parent}:{os.environ['PATH']}"}
+            command = [sam, "build", "--cached", "--parallel"]
+        else:
+            image = subprocess.run(
+                [str(ROOT / "scripts" / "lambda-images.sh"), "build"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            env = {}
+            command = [
+                sam,
+                "build",
+                "--cached",
+                "--parallel",
+                "--use-container",
+                "--build-image",
+                image,
+                "--skip-pull-image",
+            ]
+        started = time.monotonic()
+        result = subprocess.run(
+            command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"sam build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        log(f"sam build: {time.monotonic() - started:.1f} s")
+
+    def start_sam(self) -> None:
+        a = self.args
+        sam = a.sam
+        self.build(sam)
+        image = subprocess.run(
+            [str(ROOT / "scripts" / "lambda-images.sh"), "run"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        env_file = str(self.env_vars())
+        common = [
+            "--invoke-image",
+            image,
+            "--skip-pull-image",
+            "--env-vars",
+            env_file,
+            "--add-host",
+            f"{HOST_FROM_CONTAINER}:host-gateway",
+            "--warm-containers",
+            a.warm_containers,
+            "--region",
+            REGION,
+        ]
+        self.spawn(
+            "start-lambda",
+            [sam, "local", "start-lambda", "--host", a.bind, "-p", str(a.lambda_port), *common],
+            FAKE_CREDENTIALS,
+        )
+        self.spawn(
+            "start-api",
+            [sam, "local", "start-api", "--host", "127.0.0.1", "-p", str(a.api_port), *common],
+            FAKE_CREDENTIALS,
+        )
+        url = f"http://127.0.0.1:{a.api_port}/send"
+
+        def api_answers() -> bool:
+            self.check_alive()
+            return http_ok(f"http://127.0.0.1:{a.lambda_port}/2015-03-31/functions") and http_ok(url, b"{}")
+
+        wait_until(api_answers, "sam local", a.start_timeout)
+
+    @staticmethod
+    def sam_containers() -> set[str]:
+        result = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return set(result.stdout.split())
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()  # SAM removes its containers on SIGTERM
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop: killing it")
+                process.kill()
+        if self.fcm is not None:
+            self.fcm.stop()
+        # SAM leaves some warm containers behind on SIGTERM: remove the ones this run started.
+        leftovers = sorted(self.sam_containers() - self.containers_before)
+        if leftovers:
+            subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, check=False)
+
+    def summary(self, started: float) -> str:
+        a = self.args
+        return f"""
+Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
+  POST /send         http://127.0.0.1:{a.api_port}/send
+  sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
+  push received      http://127.0.0.1:{a.fcm_port}/messages
+  MongoDB            mongodb://127.0.0.1:{a.mongo_port}/messaging   (users, templates)
+  logs               {self.logs}
+Try:
+  curl -s -X POST http://127.0.0.1:{a.api_port}/send -H 'Content-Type: application/json' \\
+    -d @events/requests/by-recipients.json
+Ctrl-C stops everything."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--lambda-port", type=int, default=3001)
+    parser.add_argument("--mongo-port", type=int, default=27017)
+    parser.add_argument("--moto-port", type=int, default=5000)
+    parser.add_argument("--fcm-port", type=int, default=8090)
+    parser.add_argument("--bind", default="0.0.0.0", help="where the servers the containers call listen")
+    parser.add_argument("--warm-containers", default="EAGER", choices=["EAGER", "LAZY"])
+    parser.add_argument("--start-timeout", type=float, default=300)
+    parser.add_argument("--sam", default=shutil.which("sam") or str(ROOT / ".venv-sam" / "bin" / "sam"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stack = Stack(args)
+    started = time.monotonic()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # Once stopping, further signals (a second Ctrl-C, timeout's SIGTERM) must not cut the cleanup.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start_servers()
+        stack.start_sam()
+        print(stack.summary(started), flush=True)
+        log("ready")
+        while True:
+            time.sleep(1)
+            stack.check_alive()
+    except KeyboardInterrupt:
+        log("stopping")
+        return 0
+    except Exception as exc:  # noqa: BLE001 - report why the stack could not start, then clean up
+        log(f"failed: {exc}")
+        return 1
+    finally:
+        stack.stop()
+        log("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Starts the offline stack (`python -m local.stack`, what `make start` runs) on ports of its own,
+so a developer's running stack is left alone, and stops it after the session."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import MotoOutbox
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTS = {"api": 3100, "lambda": 3101, "mongo": 27117, "moto": 5100, "fcm": 8190}
+
+
+@dataclass
+class Stack:
+    api: str
+    fcm: str
+    outbox: MotoOutbox
+
+    def post(self, body: Any) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{self.api}/send",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def pushes(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.fcm}/messages", timeout=10) as response:
+            messages: list[dict[str, Any]] = json.load(response)["messages"]
+            return messages
+
+    def reset(self) -> None:
+        self.outbox.mark()
+        urllib.request.urlopen(urllib.request.Request(f"{self.fcm}/messages", method="DELETE"), timeout=10).close()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    docker = subprocess.run([str(ROOT / "scripts" / "ensure-docker.sh")], capture_output=True, text=True, check=False)
+    if docker.returncode != 0:
+        pytest.fail(f"the end-to-end tests need Docker for sam local: {docker.stderr.strip()}")
+    log_path = ROOT / ".aws-sam" / "e2e-stack.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "local.stack",
+                "--api-port",
+                str(PORTS["api"]),
+                "--lambda-port",
+                str(PORTS["lambda"]),
+                "--mongo-port",
+                str(PORTS["mongo"]),
+                "--moto-port",
+                str(PORTS["moto"]),
+                "--fcm-port",
+                str(PORTS["fcm"]),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 900  # a first run builds the Lambda image
+        while b"[stack] ready" not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the local stack did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.5)
+        yield Stack(
+            api=f"http://127.0.0.1:{PORTS['api']}",
+            fcm=f"http://127.0.0.1:{PORTS['fcm']}",
+            outbox=MotoOutbox(f"http://127.0.0.1:{PORTS['moto']}"),
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def e2e(stack: Stack) -> Stack:
+    stack.reset()
+    return stack

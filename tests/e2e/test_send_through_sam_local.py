@@ -1,0 +1,105 @@
+"""HTTP → sam local start-api → SendFunction → lambda.invoke → sam local start-lambda → channel
+functions → moto (SES, SNS) and the FCM stand-in, all in Lambda containers built from template.yaml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from local.demo_data import REMINDER_TEMPLATE
+from tests.e2e.conftest import Stack
+
+REQUESTS = Path(__file__).resolve().parents[2] / "events" / "requests"
+
+
+def _request(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((REQUESTS / f"{name}.json").read_text())
+    return body
+
+
+def test_recipients_and_clusters_reach_every_channel_once(e2e: Stack) -> None:
+    status, body = e2e.post(
+        {
+            "channels": ["email", "sms", "push"],
+            "recipients": ["alice", "carla", "nobody"],
+            "clusters": ["rome"],
+            "messageTitle": "Hi {{user.name}}",
+            "messageContent": "Hello, {{user.name}} {{user.surname}}!",
+        }
+    )
+
+    assert status == 200
+    assert sorted((f["userId"], f["channel"], f["error"]) for f in body["failures"]) == [
+        ("carla", "push", "UNREGISTERED: Requested entity was not found."),
+        ("nobody", "email", "user not found"),
+        ("nobody", "push", "user not found"),
+        ("nobody", "sms", "user not found"),
+    ]
+    # Alice is listed and in "rome": once per channel. Carla has no e-mail address: skipped there.
+    emails = {e["destinations"]["ToAddresses"][0]: (e["subject"], e["body"]) for e in e2e.outbox.emails()}
+    assert emails == {
+        "alice@example.com": ("Hi Alice", "Hello, Alice Rossi!"),
+        "dario@example.com": ("Hi Dario", "Hello, Dario Neri!"),
+    }
+    assert sorted((s["phone_number"], s["message"]) for s in e2e.outbox.sms()) == [
+        ("+393331111111", "Hello, Alice Rossi!"),
+        ("+393332222222", "Hello, Carla Verdi!"),
+        ("+393333333333", "Hello, Dario Neri!"),
+    ]
+    pushes = {p["message"]["token"]: p["message"] for p in e2e.pushes()}
+    assert sorted(pushes) == ["demo-token-alice", "demo-token-dario"]
+    assert pushes["demo-token-dario"]["notification"] == {"title": "Hi Dario", "body": "Hello, Dario Neri!"}
+    assert pushes["demo-token-dario"]["android"] == {"notification": {"click_action": "com.example.OPEN"}}
+
+
+def test_template_with_data_renders_per_user_and_channel(e2e: Stack) -> None:
+    status, body = e2e.post(_request("by-clusters-with-template"))
+
+    assert (status, body) == (200, {"failures": []})
+    emails = {e["destinations"]["ToAddresses"][0]: e for e in e2e.outbox.emails()}
+    assert sorted(emails) == ["alice@example.com", "bob@example.com", "dario@example.com"]
+    assert emails["bob@example.com"]["subject"] == "Your appointment, Bob"
+    assert emails["bob@example.com"]["body"] == (
+        "<p>Hello, Bob Bianchi!</p><p>Your visit is on 01/12/2026 at 10:30.</p>"
+        "<p>Bring your &lt;b&gt;card&lt;/b&gt;</p>"
+    )
+    assert sorted(s["message"] for s in e2e.outbox.sms()) == [
+        "Alice, reminder: 01/12 10:30",
+        "Dario, reminder: 01/12 10:30",
+    ]
+    alice = next(p["message"] for p in e2e.pushes() if p["message"]["token"] == "demo-token-alice")
+    assert alice["notification"] == {"title": "Appointment reminder", "body": "01/12/2026 10:30"}
+    assert alice["data"] == {"appointmentId": "A-42"}
+    assert alice["android"] == {"priority": "high", "notification": {"click_action": "com.example.OPEN"}}
+    assert alice["apns"]["payload"]["aps"]["alert"]["subtitle"] == "Alice Rossi"
+
+
+def test_an_unverified_sender_is_a_failure_for_each_email(e2e: Stack) -> None:
+    status, body = e2e.post(
+        {
+            "channels": ["email"],
+            "clusters": ["patients"],
+            "templateId": REMINDER_TEMPLATE,
+            "emailSender": "news@unverified.example.net",
+            "data": {"type": "patients"},
+        }
+    )
+
+    assert status == 200
+    assert sorted(f["userId"] for f in body["failures"]) == ["alice", "bob"]
+    assert all(f["error"].startswith("MessageRejected: ") for f in body["failures"])
+    assert e2e.outbox.emails() == []
+
+
+def test_a_bad_body_is_a_400_in_the_seeds_shape(e2e: Stack) -> None:
+    status, body = e2e.post(_request("bad-body"))
+
+    assert status == 400
+    assert body == {
+        "statusCode": "400",
+        "error": "Bad Request",
+        "message": "channels[1]: Input should be 'email', 'sms' or 'push'; "
+        "recipients[0]: Input should be a valid string",
+    }
+    assert (e2e.outbox.emails(), e2e.outbox.sms(), e2e.pushes()) == ([], [], [])
