@@ -21,11 +21,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from pymongo import MongoClient
 
 from local.demo_data import TEMPLATES, USERS
@@ -47,8 +49,11 @@ FAKE_CREDENTIALS = {
 }
 
 
+_STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"[stack] {message}", flush=True)
+    print(f"[stack {time.monotonic() - _STARTED:5.1f}s] {message}", flush=True)
 
 
 def wait_until(check: Any, what: str, timeout_s: float) -> None:
@@ -217,19 +222,41 @@ class Stack:
             env_file,
             "--add-host",
             f"{HOST_FROM_CONTAINER}:host-gateway",
-            "--warm-containers",
-            a.warm_containers,
             "--region",
             REGION,
         ]
+        # EAGER would make start-api warm a container for every function, though it only runs
+        # SendFunction; the channel functions are warmed where they run, in start-lambda.
         self.spawn(
             "start-lambda",
-            [sam, "local", "start-lambda", "--host", a.bind, "-p", str(a.lambda_port), *common],
+            [
+                sam,
+                "local",
+                "start-lambda",
+                "--host",
+                a.bind,
+                "-p",
+                str(a.lambda_port),
+                *common,
+                "--warm-containers",
+                a.warm_containers,
+            ],
             FAKE_CREDENTIALS,
         )
         self.spawn(
             "start-api",
-            [sam, "local", "start-api", "--host", "127.0.0.1", "-p", str(a.api_port), *common],
+            [
+                sam,
+                "local",
+                "start-api",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(a.api_port),
+                *common,
+                "--warm-containers",
+                "LAZY",
+            ],
             FAKE_CREDENTIALS,
         )
         url = f"http://127.0.0.1:{a.api_port}/send"
@@ -238,7 +265,38 @@ class Stack:
             self.check_alive()
             return http_ok(f"http://127.0.0.1:{a.lambda_port}/2015-03-31/functions") and http_ok(url, b"{}")
 
+        log("sam local start-lambda and start-api launched")
         wait_until(api_answers, "sam local", a.start_timeout)
+        self.warm_channel_functions()
+
+    def warm_channel_functions(self) -> None:
+        """Runs each channel function once with an empty batch, so the first real request does
+        not pay their cold starts."""
+        client = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{self.args.lambda_port}",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=Config(read_timeout=120, retries={"max_attempts": 1}),
+        )
+        empty = {
+            "EmailFunction": {"channel": "email", "sender": SENDER, "messages": []},
+            "SmsFunction": {"channel": "sms", "messages": []},
+            "PushFunction": {"channel": "push", "messages": []},
+        }
+
+        def invoke(name: str) -> str:
+            answer = client.invoke(FunctionName=name, Payload=json.dumps(empty[name]).encode())
+            text: str = answer["Payload"].read().decode()
+            return text
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            answers = dict(zip(empty, pool.map(invoke, empty), strict=True))
+        broken = {name: answer for name, answer in answers.items() if json.loads(answer) != {"failures": []}}
+        if broken:
+            raise RuntimeError(f"channel functions failed to warm up: {broken}")
+        log("channel functions warm")
 
     @staticmethod
     def sam_containers() -> set[str]:
@@ -313,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_servers()
         stack.start_sam()
         print(stack.summary(started), flush=True)
-        log("ready")
+        print("[stack] ready", flush=True)
         while True:
             time.sleep(1)
             stack.check_alive()
