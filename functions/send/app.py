@@ -25,8 +25,10 @@ from messaging.validation import describe_errors
 
 # Cold start: an invalid configuration stops the function here, naming the field.
 settings = SendSettings.from_environ(os.environ)
+# Deployed, the URI is a secret; local runs give it directly.
+mongodb_uri = settings.mongodb_uri or str(parameters.get_secret(str(settings.mongodb_uri_secret_id)))
 store = MongoStore.connect(
-    settings.mongodb_uri or str(parameters.get_secret(settings.mongodb_uri_secret_id or "")),
+    mongodb_uri,
     settings.mongodb_database,
     settings.users_collection,
     settings.templates_collection,
