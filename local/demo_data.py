@@ -67,3 +67,10 @@ TEMPLATES: list[dict[str, Any]] = [
     },
     {"_id": ObjectId(WELCOME_TEMPLATE), "name": "welcome-sms", "smsMessage": "Welcome, {{user.name}}!"},
 ]
+
+
+# Files the File Service stand-in serves (GET /download/<name>).
+FILES: dict[str, bytes] = {
+    "visit-checklist.pdf": b"%PDF-1.4\n% demo checklist\n" + bytes(range(256)) * 8,
+    "informativa perché.txt": "Informativa sul trattamento dei dati: è un esempio.\n".encode(),
+}

@@ -30,14 +30,16 @@ import boto3
 from botocore.config import Config
 from pymongo import MongoClient
 
-from local.demo_data import TEMPLATES, USERS
+from local.demo_data import FILES, TEMPLATES, USERS
 from local.fcm_standin import FcmStandIn
+from local.file_service_standin import FileServiceStandIn
 from local.service_account import make_service_account
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 FCM_PROJECT = "demo-project"
 FCM_SECRET_ID = "messaging/fcm-service-account"
+ATTACHMENTS_BUCKET = "messaging-attachments"
 SENDER = "noreply@example.com"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
 HOST_FROM_CONTAINER = "host.docker.internal"
@@ -81,6 +83,7 @@ class Stack:
         self.args = args
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.fcm: FcmStandIn | None = None
+        self.files: FileServiceStandIn | None = None
         self.containers_before = self.sam_containers()
         self.logs = ROOT / ".aws-sam" / "local-logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -122,6 +125,7 @@ class Stack:
         )
         self.spawn("moto", [sys.executable, "-m", "moto.server", "-H", a.bind, "-p", str(a.moto_port)])
         self.fcm = FcmStandIn(a.bind, a.fcm_port).start()
+        self.files = FileServiceStandIn(a.bind, a.files_port, FILES).start()
         wait_until(lambda: http_ok(f"http://127.0.0.1:{a.moto_port}/moto-api/data.json"), "moto", 30)
         mongo: MongoClient[dict[str, Any]] = MongoClient(
             f"mongodb://127.0.0.1:{a.mongo_port}/", serverSelectionTimeoutMS=20_000
@@ -136,12 +140,13 @@ class Stack:
         endpoint = f"http://127.0.0.1:{a.moto_port}"
         session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
         session.client("sesv2", endpoint_url=endpoint).create_email_identity(EmailIdentity="example.com")
+        session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=ATTACHMENTS_BUCKET)
         session.client("secretsmanager", endpoint_url=endpoint).create_secret(
             Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
         )
         log(
             f"SecantusDB on 127.0.0.1:{a.mongo_port} seeded with {len(USERS)} users, {len(TEMPLATES)} templates; "
-            f"moto on :{a.moto_port}; FCM stand-in on :{a.fcm_port}"
+            f"moto on :{a.moto_port}; FCM stand-in on :{a.fcm_port}; File Service stand-in on :{a.files_port}"
         )
 
     def env_vars(self) -> Path:
@@ -154,9 +159,16 @@ class Stack:
                 "MONGODB_URI": f"mongodb://{host}:{a.mongo_port}/?directConnection=true",
                 "MONGODB_URI_SECRET_ID": "",
                 "AWS_ENDPOINT_URL_LAMBDA": f"http://{host}:{a.lambda_port}",
+                "FILE_SERVICE_URL": f"http://{host}:{a.files_port}",
+                "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
+                "AWS_ENDPOINT_URL_S3": moto,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
             },
-            "EmailFunction": {"AWS_ENDPOINT_URL_SESV2": moto},
+            "EmailFunction": {
+                "AWS_ENDPOINT_URL_SESV2": moto,
+                "AWS_ENDPOINT_URL_S3": moto,
+                "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
+            },
             "SmsFunction": {"AWS_ENDPOINT_URL_SNS": moto},
             "PushFunction": {
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
@@ -318,8 +330,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 log(f"{name} did not stop: killing it")
                 process.kill()
-        if self.fcm is not None:
-            self.fcm.stop()
+        for standin in (self.fcm, self.files):
+            if standin is not None:
+                standin.stop()
         # SAM leaves some warm containers behind on SIGTERM: remove the ones this run started.
         leftovers = sorted(self.sam_containers() - self.containers_before)
         if leftovers:
@@ -332,6 +345,7 @@ Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
   POST /send         http://127.0.0.1:{a.api_port}/send
   sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
   push received      http://127.0.0.1:{a.fcm_port}/messages
+  attachments        http://127.0.0.1:{a.files_port}/download/<name>   ({", ".join(FILES)})
   MongoDB            mongodb://127.0.0.1:{a.mongo_port}/messaging   (users, templates)
   logs               {self.logs}
 Try:
@@ -347,6 +361,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mongo-port", type=int, default=27017)
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument("--fcm-port", type=int, default=8090)
+    parser.add_argument("--files-port", type=int, default=8091)
     parser.add_argument("--bind", default="0.0.0.0", help="where the servers the containers call listen")
     parser.add_argument("--warm-containers", default="EAGER", choices=["EAGER", "LAZY"])
     parser.add_argument("--start-timeout", type=float, default=300)

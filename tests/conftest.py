@@ -17,6 +17,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from local.fcm_standin import FcmStandIn
+from local.file_service_standin import FileServiceStandIn
 from local.service_account import make_service_account
 from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
 from tests.servers import MotoOutbox, free_port, secantus_server
@@ -36,11 +37,15 @@ BROKEN_TEMPLATE = "65f000000000000000000003"
 EVE_ID = "65f0000000000000000000e5"
 
 
+ATTACHMENTS_BUCKET = "messaging-attachments"
+
+
 @dataclass
 class Servers:
     mongo_uri: str
     moto_endpoint: str
     fcm: FcmStandIn
+    files: FileServiceStandIn
     outbox: MotoOutbox
 
 
@@ -51,6 +56,7 @@ def servers() -> Iterator[Servers]:
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         moto.start()
         fcm = FcmStandIn().start()
+        files = FileServiceStandIn().start()
         endpoint = f"http://127.0.0.1:{moto_port}"
         os.environ.update(
             {
@@ -68,15 +74,20 @@ def servers() -> Iterator[Servers]:
                 # The stand-in's token URL is only a default: the service account's own is overridden.
                 "FCM_ENDPOINT": fcm.url,
                 "FCM_TOKEN_URI": fcm.token_uri,
+                "FILE_SERVICE_URL": files.url,
+                "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
             }
         )
-        boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+        boto3.client("s3").create_bucket(Bucket=ATTACHMENTS_BUCKET)
+        # The whole domain: the configured sender and any emailSender override under it.
+        boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
         boto3.client("secretsmanager").create_secret(
             Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
         )
         try:
-            yield Servers(mongo_uri, endpoint, fcm, MotoOutbox(endpoint))
+            yield Servers(mongo_uri, endpoint, fcm, files, MotoOutbox(endpoint))
         finally:
+            files.stop()
             fcm.stop()
             moto.stop()
 

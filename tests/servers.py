@@ -61,19 +61,21 @@ class MotoOutbox:
         self.endpoint = endpoint
         self._emails_seen = 0
         self._sms_seen = 0
+        self._raw_seen = 0
 
     def _data(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
             data: dict[str, Any] = json.load(response)
             return data
 
-    def _all(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _all(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         data = self._data()
-        return data.get("ses", {}).get("Message", []), data.get("sns", {}).get("SMS", [])
+        ses = data.get("ses", {})
+        return ses.get("Message", []), data.get("sns", {}).get("SMS", []), ses.get("RawMessage", [])
 
     def mark(self) -> None:
-        emails, sms = self._all()
-        self._emails_seen, self._sms_seen = len(emails), len(sms)
+        emails, sms, raw = self._all()
+        self._emails_seen, self._sms_seen, self._raw_seen = len(emails), len(sms), len(raw)
 
     def emails(self) -> list[dict[str, Any]]:
         """E-mails sent since the last mark."""
@@ -81,3 +83,7 @@ class MotoOutbox:
 
     def sms(self) -> list[dict[str, Any]]:
         return self._all()[1][self._sms_seen :]
+
+    def raw_emails(self) -> list[dict[str, Any]]:
+        """Raw MIME e-mails (those with attachments) sent since the last mark."""
+        return self._all()[2][self._raw_seen :]

@@ -66,13 +66,21 @@ def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers
         for name in CHANNEL_FUNCTIONS
     }
     assert actions == {
-        "EmailFunction": ["ses:SendEmail", "ses:SendRawEmail"],
+        "EmailFunction": ["s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"],
         "SmsFunction": ["sns:Publish"],
         "PushFunction": [],
     }
     assert resources["EmailFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"
     }
+
+
+def test_attachments_bucket_is_private_encrypted_and_expires_in_a_day(resources: dict[str, Any]) -> None:
+    bucket = resources["AttachmentsBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", 1)
 
 
 def test_every_function_declares_the_endpoint_variables_local_runs_override(resources: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -12,13 +13,14 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
+from messaging.attachments import FileService, stage_attachments
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import ErrorResponse, SendResponse
 from messaging.observability import logger
-from messaging.service import send
+from messaging.service import no_file_service, send
 from messaging.store import MongoStore
 from messaging.templating import Renderer
 from messaging.validation import describe_errors
@@ -35,6 +37,16 @@ store = MongoStore.connect(
     settings.mongodb_timeout_ms,
 )
 renderer = Renderer()
+stage = (
+    partial(
+        stage_attachments,
+        file_service=FileService(settings.file_service_url, settings.file_service_timeout_s),
+        s3=aws.client("s3"),
+        bucket=str(settings.attachments_bucket),
+    )
+    if settings.file_service_url
+    else no_file_service
+)
 # Throttled invokes are retried by botocore; the read timeout outlasts the channel functions.
 invoker = LambdaInvoker(aws.client("lambda", read_timeout=settings.invoke_timeout_s))
 
@@ -59,7 +71,7 @@ def _refused(exc: MessagingError) -> Response[str]:
 
 @app.post("/send", responses={200: {"description": "sending ran; failures listed"}})
 def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
-    return send(request, settings, store, renderer, invoker)
+    return send(request, settings, store, renderer, invoker, stage)
 
 
 @logger.inject_lambda_context(clear_state=True)

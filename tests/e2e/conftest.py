@@ -19,7 +19,7 @@ import pytest
 from tests.servers import MotoOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = {"api": 3100, "lambda": 3101, "mongo": 27117, "moto": 5100, "fcm": 8190}
+PORTS = {"api": 3100, "lambda": 3101, "mongo": 27117, "moto": 5100, "fcm": 8190, "files": 8191}
 
 
 @dataclass
@@ -74,6 +74,8 @@ def stack() -> Iterator[Stack]:
                 str(PORTS["moto"]),
                 "--fcm-port",
                 str(PORTS["fcm"]),
+                "--files-port",
+                str(PORTS["files"]),
             ],
             cwd=ROOT,
             stdout=log,

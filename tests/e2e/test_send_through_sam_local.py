@@ -103,3 +103,24 @@ def test_a_bad_body_is_a_400_in_the_seeds_shape(e2e: Stack) -> None:
         "recipients[0]: Input should be a valid string",
     }
     assert (e2e.outbox.emails(), e2e.outbox.sms(), e2e.pushes()) == ([], [], [])
+
+
+def test_attachments_are_staged_and_sent_as_raw_mime(e2e: Stack) -> None:
+    from email import message_from_string
+    from email.policy import default
+
+    from local.demo_data import FILES
+
+    status, body = e2e.post(_request("with-attachments"))
+
+    assert (status, body) == (200, {"failures": []})
+    sent = {}
+    for raw in e2e.outbox.raw_emails():
+        message = message_from_string(raw["raw_data"], policy=default)
+        sent[message["To"]] = (raw, message)
+    assert sorted(sent) == ["alice@example.com", "bob@example.com"]
+    raw, bob = sent["bob@example.com"]
+    assert (bob["Subject"], bob["Cc"], bob["Bcc"]) == ("Your documents, Bob", "front-desk@example.com", None)
+    assert "archive@example.com" in raw["destinations"]
+    files = {part.get_filename(): part.get_payload(decode=True) for part in bob.iter_attachments()}
+    assert files == FILES

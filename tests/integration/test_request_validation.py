@@ -109,7 +109,12 @@ def test_invalid_copies_are_dropped_and_valid_ones_kept(api: ApiCall, servers: S
     }
 
 
-def test_attachments_without_a_file_service_are_refused(api: ApiCall, servers: Servers) -> None:
+def test_attachments_without_a_file_service_are_refused(
+    api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from messaging.service import no_file_service
+
+    monkeypatch.setattr(functions["send"], "stage", no_file_service)
     status, answer = api(_with(emailAttachments=["report.pdf"]))
     assert status == 400
     assert answer["message"] == "emailAttachments: no File Service is configured (FILE_SERVICE_URL)"

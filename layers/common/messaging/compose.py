@@ -149,7 +149,7 @@ class Composer:
             return EmailMessage(
                 userId=recipient.user_id,
                 to=recipient.email,
-                subject=_render(self._email_subject, context),
+                subject=_one_line(_render(self._email_subject, context)),
                 text=_render_optional(self._email_text, context),
                 html=_render_optional(self._email_html, context),
             )
@@ -171,6 +171,11 @@ class Composer:
                 apns=blocks.get("apns"),
             )
         return None
+
+
+def _one_line(text: str) -> str:
+    # A subject is a header: a line break in it (from data, say) must never start another header.
+    return " ".join(text.splitlines()).strip()
 
 
 def _render(template: CompiledTemplate | None, context: RenderContext) -> str:

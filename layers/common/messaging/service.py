@@ -6,15 +6,18 @@ syntax, database outage) runs before the first invoke, so a 4xx/5xx means nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pydantic import ValidationError
 
+from messaging.attachments import merge_names, stage_attachments
 from messaging.audience import resolve_audience
 from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
 from messaging.dispatch import BatchBuilder, Invoker, dispatch
 from messaging.errors import BadRequest, NotFound
+from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
@@ -67,15 +70,31 @@ def _envelopes(request: SendRequest, settings: SendSettings) -> dict[Channel, di
     }
 
 
+# File names -> the staged attachments; refuses missing files, oversize totals, no File Service.
+Stager = Callable[[Sequence[str]], list[EmailAttachment]]
+
+
+def no_file_service(names: Sequence[str]) -> list[EmailAttachment]:
+    return stage_attachments(names, None, None, "")
+
+
 def send(
-    request: SendRequest, settings: SendSettings, store: Store, renderer: Renderer, invoker: Invoker
+    request: SendRequest,
+    settings: SendSettings,
+    store: Store,
+    renderer: Renderer,
+    invoker: Invoker,
+    stage: Stager = no_file_service,
 ) -> SendResponse:
     _check_channels(request, settings)
     texts, template_attachments = _texts(request, store)
-    if request.emailAttachments or template_attachments:
-        # Sending without the attachments would half-send silently.
-        raise BadRequest("emailAttachments: no File Service is configured (FILE_SERVICE_URL)")
     composer = Composer(texts, request.channels, request.data, renderer)
+    envelopes = _envelopes(request, settings)
+    if "email" in request.channels:
+        # Fetched once per request, before anything is sent: a missing file refuses the request.
+        envelopes["email"]["attachments"] = [
+            attachment.model_dump() for attachment in stage(merge_names(request.emailAttachments, template_attachments))
+        ]
 
     audience = resolve_audience(store, settings.service.userFields, request.recipients, request.clusters)
     failures = [
@@ -85,11 +104,7 @@ def send(
     ]
 
     builder = BatchBuilder(
-        {
-            channel: envelope
-            for channel, envelope in _envelopes(request, settings).items()
-            if channel in request.channels
-        },
+        {channel: envelope for channel, envelope in envelopes.items() if channel in request.channels},
         {channel: settings.function_name(channel) for channel in request.channels},
         max_messages=settings.batch_max_messages,
         max_bytes=settings.batch_max_bytes,

@@ -20,11 +20,21 @@ class EmailMessage(BaseModel):
     html: str | None = None
 
 
+class EmailAttachment(BaseModel):
+    """A file staged in the attachments bucket for this request."""
+
+    name: str
+    key: str
+    contentType: str
+    size: int
+
+
 class EmailBatch(BaseModel):
     channel: Literal["email"] = "email"
     sender: str
     cc: list[str] = Field(default_factory=list)
     bcc: list[str] = Field(default_factory=list)
+    attachments: list[EmailAttachment] = Field(default_factory=list)
     messages: list[EmailMessage]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -104,6 +104,9 @@ class SendSettings(BaseModel):
     batch_max_bytes: Annotated[int, Field(ge=10_000, le=5_000_000)] = 4_000_000
     max_parallel_invokes: Annotated[int, Field(gt=0, le=64)] = 8
     invoke_timeout_s: Annotated[int, Field(gt=0, le=900)] = 60
+    file_service_url: str | None = None
+    file_service_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    attachments_bucket: str | None = None
 
     ENV: ClassVar[dict[str, str]] = {
         "mongodb_uri": "MONGODB_URI",
@@ -119,6 +122,9 @@ class SendSettings(BaseModel):
         "batch_max_bytes": "BATCH_MAX_BYTES",
         "max_parallel_invokes": "MAX_PARALLEL_INVOKES",
         "invoke_timeout_s": "INVOKE_TIMEOUT_S",
+        "file_service_url": "FILE_SERVICE_URL",
+        "file_service_timeout_s": "FILE_SERVICE_TIMEOUT_S",
+        "attachments_bucket": "ATTACHMENTS_BUCKET",
     }
 
     @model_validator(mode="after")
@@ -130,6 +136,8 @@ class SendSettings(BaseModel):
                 raise PydanticCustomError(
                     CROSS_FIELD, f"{channel.upper()}_FUNCTION_NAME is required when {channel} is active"
                 )
+        if self.file_service_url and not self.attachments_bucket:
+            raise PydanticCustomError(CROSS_FIELD, "ATTACHMENTS_BUCKET is required with FILE_SERVICE_URL")
         return self
 
     def function_name(self, channel: Channel) -> str:
@@ -162,9 +170,17 @@ class ChannelSettings(BaseModel):
     ENV: ClassVar[dict[str, str]] = {"concurrency": "CHANNEL_CONCURRENCY", "provider_timeout_s": "PROVIDER_TIMEOUT_S"}
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> ChannelSettings:
-        settings: ChannelSettings = _parse(cls, _env(environ, cls.ENV), "", cls.ENV)
+    def from_environ(cls, environ: Mapping[str, str]) -> Self:
+        settings: Self = _parse(cls, _env(environ, cls.ENV), "", cls.ENV)
         return settings
+
+
+class EmailSettings(ChannelSettings):
+    """Where the request's attachments are staged."""
+
+    attachments_bucket: str | None = None
+
+    ENV: ClassVar[dict[str, str]] = {**ChannelSettings.ENV, "attachments_bucket": "ATTACHMENTS_BUCKET"}
 
 
 class PushSettings(ChannelSettings):
@@ -182,8 +198,3 @@ class PushSettings(ChannelSettings):
         "fcm_endpoint": "FCM_ENDPOINT",
         "fcm_token_uri": "FCM_TOKEN_URI",
     }
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> PushSettings:
-        settings: PushSettings = _parse(cls, _env(environ, cls.ENV), "", cls.ENV)
-        return settings

@@ -1,0 +1,92 @@
+"""E-mail attachments: fetched once per request from the File Service, staged in S3.
+
+Batches then carry only S3 keys (a Lambda invoke payload is limited to 6 MB), and each
+EmailFunction invocation reads every object once.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import tempfile
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from messaging.errors import BadRequest, ServiceUnavailable
+from messaging.models.batch import EmailAttachment
+
+MAX_TOTAL_BYTES = 15 * 1024 * 1024  # 15 MB in all, as the original service allowed
+_CHUNK = 256 * 1024
+
+
+def content_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+class FileService:
+    """`GET {base}/download/{name}`, streamed, with connect and read timeouts."""
+
+    def __init__(self, base_url: str, timeout_s: float, session: requests.Session | None = None) -> None:
+        self._base = base_url.rstrip("/")
+        self._timeout = (min(timeout_s, 5.0), timeout_s)
+        self._session = session or requests.Session()
+
+    def download(self, name: str, into: Any, budget: int) -> int:
+        """Writes the file into `into`; refuses it once more than `budget` bytes have come."""
+        url = f"{self._base}/download/{quote(name, safe='')}"
+        try:
+            with self._session.get(url, stream=True, timeout=self._timeout) as response:
+                if response.status_code == 404:
+                    raise BadRequest(f"emailAttachments: file {name!r} not found in the File Service")
+                if response.status_code >= 400:
+                    raise ServiceUnavailable(f"File Service answered {response.status_code} for {name!r}")
+                size = 0
+                for chunk in response.iter_content(_CHUNK):
+                    size += len(chunk)
+                    if size > budget:
+                        return size  # over the limit: the caller reports it, no need to read on
+                    into.write(chunk)
+                return size
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(f"File Service unreachable: {type(exc).__name__}") from exc
+
+
+def merge_names(body: Sequence[str] | None, template: Sequence[str]) -> list[str]:
+    """The body's and the template's attachments, each file once, in order."""
+    return list(dict.fromkeys([*(body or ()), *template]))
+
+
+def stage_attachments(
+    names: Sequence[str], file_service: FileService | None, s3: Any, bucket: str, max_total: int = MAX_TOTAL_BYTES
+) -> list[EmailAttachment]:
+    if not names:
+        return []
+    if file_service is None:
+        raise BadRequest("emailAttachments: no File Service is configured (FILE_SERVICE_URL)")
+    prefix = uuid.uuid4().hex
+    staged: list[EmailAttachment] = []
+    total = 0
+    for index, name in enumerate(names):
+        # Spooled: small files stay in memory, large ones go to /tmp, never twice in memory.
+        with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as buffer:
+            size = file_service.download(name, buffer, max_total - total)
+            total += size
+            if total > max_total:
+                raise BadRequest(
+                    f"emailAttachments: at most {max_total} bytes (15 MB) in all; with {name!r} "
+                    f"they come to at least {total} bytes"
+                )
+            buffer.seek(0)
+            key = f"attachments/{prefix}/{index}"
+            try:
+                # One PUT: at most 15 MB, far from the 5 GB that would need a multipart upload.
+                s3.put_object(Bucket=bucket, Key=key, Body=buffer, ContentType=content_type(name))
+            except (ClientError, BotoCoreError) as exc:
+                raise ServiceUnavailable(f"attachment staging failed: {type(exc).__name__}") from exc
+        staged.append(EmailAttachment(name=name, key=key, contentType=content_type(name), size=size))
+    return staged

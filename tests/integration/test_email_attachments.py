@@ -1,0 +1,238 @@
+"""E-mail as users expect it: File Service attachments staged in S3 and sent as raw MIME, CC/BCC,
+sender override, HTML with its text alternative, no header injection. The raw MIME moto recorded
+is parsed back with the `email` package."""
+
+from __future__ import annotations
+
+import email
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from messaging.attachments import MAX_TOTAL_BYTES
+from tests.conftest import SENDER, ApiCall, Servers
+from tests.lambda_runtime import InProcessInvoker
+
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary content must survive base64 intact
+CSV = b"name;amount\nAnn;3\n"
+
+
+def parse(raw: dict[str, Any]) -> EmailMessage:
+    message = email.message_from_string(raw["raw_data"], policy=default_policy)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def crlf_to_lf(text: str) -> str:
+    return text.replace("\r\n", "\n")  # SMTP line endings
+
+
+def attachments(message: EmailMessage) -> dict[str, tuple[str, Any]]:
+    return {
+        str(part.get_filename()): (part.get_content_type(), part.get_payload(decode=True))
+        for part in message.iter_attachments()
+    }
+
+
+@pytest.fixture
+def files(servers: Servers) -> Any:
+    servers.files.files.clear()
+    servers.files.downloads.clear()
+    servers.files.files.update({"report.pdf": PDF, "data.csv": CSV, "relazione perché.txt": "è così".encode()})
+    return servers.files
+
+
+def test_body_and_template_attachments_go_once_in_raw_mime_with_cc_bcc_and_html(
+    api: ApiCall,
+    servers: Servers,
+    files: Any,
+    db: Any,
+    functions: Any,
+    invoker: InProcessInvoker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    template_id = ObjectId()
+    db.templates.insert_one(
+        {
+            "_id": template_id,
+            "emailTitle": "Report for {{user.name}}",
+            "emailHtmlMessage": "<p>Dear {{user.name}},</p><p>{{data.note}}</p><p>{{{data.signature}}}</p>",
+            "emailAttachments": [{"file": "report.pdf"}, {"file": "data.csv"}],
+        }
+    )
+    # Two users in two batches: the files are still fetched once per request.
+    monkeypatch.setattr(
+        functions["send"], "settings", functions["send"].settings.model_copy(update={"batch_max_messages": 1})
+    )
+
+    status, body = api(
+        {
+            "channels": ["email"],
+            "recipients": ["u1", "u2"],
+            "templateId": str(template_id),
+            "emailAttachments": ["data.csv", "relazione perché.txt"],
+            "emailCarbonCopies": ["boss@example.com", "not-an-address"],
+            "emailBlindCarbonCopies": ["audit@example.com"],
+            "emailSender": "reports@example.com",
+            "data": {"note": "Totals <attached>\nsee below", "signature": "<i>The team</i>"},
+        }
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    assert dict(files.downloads) == {"report.pdf": 1, "data.csv": 1, "relazione perché.txt": 1}
+    sent = {parse(raw)["To"]: (raw, parse(raw)) for raw in servers.outbox.raw_emails()}
+    assert sorted(sent) == ["ann@example.com", "bob@example.com"]
+    raw, ann = sent["ann@example.com"]
+    assert (ann["From"], ann["Subject"], ann["Cc"], ann["Bcc"]) == (
+        "reports@example.com",
+        "Report for Ann",
+        "boss@example.com",
+        None,
+    )
+    assert "audit@example.com" in raw["destinations"]  # BCC travels in the envelope only
+    html = ann.get_body(preferencelist=("html",))
+    text = ann.get_body(preferencelist=("plain",))
+    assert html is not None
+    assert text is not None
+    assert crlf_to_lf(html.get_content()).rstrip() == (
+        "<p>Dear Ann,</p><p>Totals &lt;attached&gt;<br/>see below</p><p><i>The team</i></p>"
+    )
+    assert crlf_to_lf(text.get_content()).strip() == "Dear Ann,\n\nTotals <attached>\nsee below\n\nThe team"
+    assert attachments(ann) == {
+        "data.csv": ("text/csv", CSV),
+        "relazione perché.txt": ("text/plain", "è così".encode()),
+        "report.pdf": ("application/pdf", PDF),
+    }
+    # The non-ASCII file name is RFC 2231-encoded in the header itself.
+    assert "filename*=utf-8''relazione%20perch%C3%A9.txt" in raw["raw_data"]
+    # Batches carried S3 keys, not file contents.
+    email_payloads = [p for p in invoker.payloads if p["channel"] == "email"]
+    assert all(len(p["attachments"]) == 3 and "key" in p["attachments"][0] for p in email_payloads)
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 400)], ids=["exactly-15MB", "one-byte-over"])
+def test_the_15_mb_limit_counts_every_attachment(
+    api: ApiCall, servers: Servers, files: Any, extra: int, status: int
+) -> None:
+    files.files["big.bin"] = b"\0" * (MAX_TOTAL_BYTES - len(CSV) + extra)
+
+    code, body = api(
+        {
+            "channels": ["email"],
+            "recipients": ["u2"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailAttachments": ["data.csv", "big.bin"],
+        }
+    )
+
+    assert code == status
+    if status == 400:
+        assert body["message"] == (
+            f"emailAttachments: at most {MAX_TOTAL_BYTES} bytes (15 MB) in all; "
+            f"with 'big.bin' they come to at least {MAX_TOTAL_BYTES + 1} bytes"
+        )
+        assert servers.outbox.raw_emails() == []
+    else:
+        [raw] = servers.outbox.raw_emails()
+        assert len(attachments(parse(raw))["big.bin"][1]) == MAX_TOTAL_BYTES - len(CSV)
+
+
+def test_a_missing_file_refuses_the_request(api: ApiCall, servers: Servers, files: Any) -> None:
+    status, body = api(
+        {
+            "channels": ["email", "sms"],
+            "recipients": ["u1"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailAttachments": ["data.csv", "ghost.pdf"],
+        }
+    )
+
+    assert status == 400
+    assert body["message"] == "emailAttachments: file 'ghost.pdf' not found in the File Service"
+    assert (servers.outbox.raw_emails(), servers.outbox.sms()) == ([], [])
+
+
+def test_line_breaks_in_title_or_data_never_reach_a_header(api: ApiCall, servers: Servers, files: Any) -> None:
+    status, body = api(
+        {
+            "channels": ["email"],
+            "recipients": ["u2"],
+            "messageTitle": "Hello\r\nBcc: victim@example.com {{data.x}}",
+            "messageContent": "c",
+            "data": {"x": "a\nX-Injected: yes"},
+            "emailAttachments": ["data.csv"],
+        }
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    [raw] = servers.outbox.raw_emails()
+    message = parse(raw)
+    assert message["Subject"] == "Hello Bcc: victim@example.com a X-Injected: yes"
+    assert (message["Bcc"], message["X-Injected"]) == (None, None)
+    assert "victim@example.com" not in raw["destinations"]
+
+
+def test_simple_html_email_carries_a_generated_text_alternative(servers: Servers, functions: Any) -> None:
+    from tests.lambda_runtime import LambdaContext
+
+    servers.outbox.mark()
+    event = {
+        "channel": "email",
+        "sender": SENDER,
+        "messages": [
+            {"userId": "u1", "to": "ann@example.com", "subject": "s", "html": "<h1>Hi</h1><ul><li>one</li></ul>"}
+        ],
+    }
+
+    assert functions["email"].lambda_handler(event, LambdaContext()) == {"failures": []}
+    [sent] = servers.outbox.emails()
+    assert sent["body"] == "<h1>Hi</h1><ul><li>one</li></ul>"  # moto keeps the HTML body only
+
+
+def test_a_file_service_outage_is_a_503_and_nothing_is_sent(
+    api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functools import partial
+
+    from messaging.attachments import FileService, stage_attachments
+    from tests.servers import free_port
+
+    dead = FileService(f"http://127.0.0.1:{free_port()}", timeout_s=1)
+    monkeypatch.setattr(functions["send"], "stage", partial(stage_attachments, file_service=dead, s3=None, bucket=""))
+
+    status, body = api(
+        {
+            "channels": ["email"],
+            "recipients": ["u1"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailAttachments": ["data.csv"],
+        }
+    )
+
+    assert status == 503
+    assert body["message"] == "File Service unreachable: ConnectionError"
+    assert servers.outbox.raw_emails() == []
+
+
+def test_an_attachment_missing_from_the_bucket_fails_each_message(servers: Servers, functions: Any) -> None:
+    from tests.lambda_runtime import LambdaContext
+
+    event = {
+        "channel": "email",
+        "sender": SENDER,
+        "attachments": [
+            {"name": "gone.pdf", "key": "attachments/none/0", "contentType": "application/pdf", "size": 10}
+        ],
+        "messages": [{"userId": "u1", "to": "ann@example.com", "subject": "s", "text": "t"}],
+    }
+
+    [failure] = functions["email"].lambda_handler(event, LambdaContext())["failures"]
+
+    assert failure["userId"] == "u1"
+    assert failure["error"].startswith("attachments unavailable: NoSuchKey")
