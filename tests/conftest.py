@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -49,6 +49,16 @@ class Servers:
     outbox: MotoOutbox
 
 
+def provision_aws() -> None:
+    """What the deployed stack has: the attachments bucket, a verified sender, the FCM secret."""
+    boto3.client("s3").create_bucket(Bucket=ATTACHMENTS_BUCKET)
+    # The whole domain: the configured sender and any emailSender override under it.
+    boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+    boto3.client("secretsmanager").create_secret(
+        Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
+    )
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     with secantus_server() as mongo_uri:
@@ -78,12 +88,7 @@ def servers() -> Iterator[Servers]:
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
             }
         )
-        boto3.client("s3").create_bucket(Bucket=ATTACHMENTS_BUCKET)
-        # The whole domain: the configured sender and any emailSender override under it.
-        boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
-        boto3.client("secretsmanager").create_secret(
-            Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
-        )
+        provision_aws()
         try:
             yield Servers(mongo_uri, endpoint, fcm, files, MotoOutbox(endpoint))
         finally:
@@ -165,14 +170,27 @@ def invoker(functions: dict[str, ModuleType]) -> InProcessInvoker:
     return InProcessInvoker({FUNCTION_NAMES[c]: functions[c].lambda_handler for c in FUNCTION_NAMES}, timeout_s=10)
 
 
-def api_event(body: Any, *, raw: str | None = None) -> dict[str, Any]:
+def api_event(body: Any, *, raw: str | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
     with open(os.path.join(os.path.dirname(__file__), "..", "events", "send.json")) as handle:
         event: dict[str, Any] = json.load(handle)
     event["body"] = raw if raw is not None else json.dumps(body)
+    event["headers"] = {**event["headers"], **(headers or {})}
+    event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
     return event
 
 
-ApiCall = Callable[..., tuple[int, dict[str, Any]]]
+class ApiCall:
+    """POST /send through SendFunction's Lambda handler; the last raw response is kept."""
+
+    def __init__(self, send_module: ModuleType) -> None:
+        self._module = send_module
+        self.last: dict[str, Any] = {}
+
+    def __call__(
+        self, body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        self.last = self._module.lambda_handler(api_event(body, raw=raw, headers=headers), LambdaContext())
+        return self.last["statusCode"], json.loads(self.last["body"])
 
 
 @pytest.fixture
@@ -183,13 +201,8 @@ def api(
     db: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> ApiCall:
-    """POST /send through SendFunction's Lambda handler, channel functions invoked in-process."""
+    """The channel functions are invoked in-process, through the invoker seam."""
     monkeypatch.setattr(functions["send"], "invoker", invoker)
     servers.outbox.mark()
     servers.fcm.clear()
-
-    def call(body: Any = None, *, raw: str | None = None) -> tuple[int, dict[str, Any]]:
-        response = functions["send"].lambda_handler(api_event(body, raw=raw), LambdaContext())
-        return response["statusCode"], json.loads(response["body"])
-
-    return call
+    return ApiCall(functions["send"])

@@ -88,3 +88,14 @@ def test_every_function_declares_the_endpoint_variables_local_runs_override(reso
     assert send_env["AWS_ENDPOINT_URL_LAMBDA"] == ""
     assert send_env["MONGODB_URI"] == ""
     assert resources["PushFunction"]["Properties"]["Environment"]["Variables"]["FCM_TOKEN_URI"] == ""
+
+
+def test_alarms_watch_the_metrics_the_code_publishes(resources: dict[str, Any]) -> None:
+    for channel in ("Email", "Sms", "Push"):
+        alarm = resources[f"{channel}FailureRateAlarm"]["Properties"]
+        metrics = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query}
+        assert {m["MetricName"] for m in metrics.values()} == {"MessagesFailed", "MessagesSent"}
+        assert all(m["Namespace"] == "Messaging" for m in metrics.values())
+        assert all({d["Name"] for d in m["Dimensions"]} == {"service", "channel"} for m in metrics.values())
+        assert alarm["Threshold"] == {"Ref": "FailureRateThreshold"}
+    assert {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendDurationNearTimeoutAlarm"} <= set(resources)

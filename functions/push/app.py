@@ -9,9 +9,10 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging.channels import push
-from messaging.models.batch import BatchResult, PushBatch
+from messaging.channels.handler import handle_batch
+from messaging.models.batch import PushBatch
 from messaging.models.config import PushSettings
-from messaging.observability import logger
+from messaging.observability import logger, tracer
 
 settings = PushSettings.from_environ(os.environ)
 # The service account is read once per container; the client then caches its OAuth2 token.
@@ -27,8 +28,7 @@ client = push.FcmClient(
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = PushBatch.model_validate(event)
-    failures = push.send_batch(batch, client, settings.concurrency)
-    logger.info("push batch sent", extra={"messages": len(batch.messages), "failed": len(failures)})
-    return BatchResult(failures=failures).model_dump()
+    return handle_batch(batch, lambda: push.send_batch(batch, client, settings.concurrency))

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,7 +20,14 @@ from messaging.errors import MessagingError
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import ErrorResponse, SendResponse
-from messaging.observability import logger
+from messaging.observability import (
+    CORRELATION_HEADER,
+    correlation_id_from,
+    logger,
+    metrics,
+    record_send,
+    tracer,
+)
 from messaging.service import no_file_service, send
 from messaging.store import MongoStore
 from messaging.templating import Renderer
@@ -54,6 +62,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 
 
 def _error(status: int, phrase: str, message: str) -> Response[str]:
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     body = ErrorResponse(statusCode=str(status), error=phrase, message=message)
     return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
 
@@ -69,11 +78,26 @@ def _refused(exc: MessagingError) -> Response[str]:
     return _error(exc.status.value, exc.status.phrase, exc.message)
 
 
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[str]:
+    # Whatever happened, the caller gets the seed's shape and a way to find the logs.
+    logger.exception("unexpected error")
+    return _error(500, "Internal Server Error", f"unexpected error (correlation id {logger.get_correlation_id()})")
+
+
 @app.post("/send", responses={200: {"description": "sending ran; failures listed"}})
 def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
-    return send(request, settings, store, renderer, invoker, stage)
+    outcome = send(request, settings, store, renderer, invoker, stage, logger.get_correlation_id())
+    record_send(outcome)
+    return outcome.response
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    correlation_id = correlation_id_from(event)
+    logger.set_correlation_id(correlation_id)
+    response: dict[str, Any] = app.resolve(event, context)
+    response.setdefault("multiValueHeaders", {})[CORRELATION_HEADER] = [correlation_id]
+    return response

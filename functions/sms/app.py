@@ -9,17 +9,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.channels import sms
-from messaging.models.batch import BatchResult, SmsBatch
+from messaging.channels.handler import handle_batch
+from messaging.models.batch import SmsBatch
 from messaging.models.config import ChannelSettings
-from messaging.observability import logger
+from messaging.observability import logger, tracer
 
 settings = ChannelSettings.from_environ(os.environ)
 sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = SmsBatch.model_validate(event)
-    failures = sms.send_batch(batch, sns, settings.concurrency)
-    logger.info("sms batch sent", extra={"messages": len(batch.messages), "failed": len(failures)})
-    return BatchResult(failures=failures).model_dump()
+    return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency))

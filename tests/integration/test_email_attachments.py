@@ -13,7 +13,7 @@ import pytest
 from bson import ObjectId
 
 from messaging.attachments import MAX_TOTAL_BYTES
-from tests.conftest import SENDER, ApiCall, Servers
+from tests.conftest import SENDER, ApiCall, Servers, provision_aws
 from tests.lambda_runtime import InProcessInvoker
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary content must survive base64 intact
@@ -113,7 +113,15 @@ def test_body_and_template_attachments_go_once_in_raw_mime_with_cc_bcc_and_html(
     assert all(len(p["attachments"]) == 3 and "key" in p["attachments"][0] for p in email_payloads)
 
 
+@pytest.fixture
+def fresh_moto(servers: Servers) -> Any:
+    yield
+    servers.outbox.reset()
+    provision_aws()
+
+
 @pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 400)], ids=["exactly-15MB", "one-byte-over"])
+@pytest.mark.usefixtures("fresh_moto")
 def test_the_15_mb_limit_counts_every_attachment(
     api: ApiCall, servers: Servers, files: Any, extra: int, status: int
 ) -> None:

@@ -74,7 +74,7 @@ def test_user_fields_are_remapped_and_batches_cover_every_user(
     )
     servers.outbox.mark()
 
-    response = send(request, settings, store, Renderer(), invoker)
+    response = send(request, settings, store, Renderer(), invoker).response
 
     assert [(f.userId, f.channel, f.error) for f in response.failures] == [
         ("FC999", "email", "user not found"),
@@ -129,7 +129,7 @@ def test_an_unreachable_provider_fails_each_message_with_the_reason(servers: Ser
         messages=[EmailMessage(userId=f"u{n}", to=f"u{n}@example.com", subject="s", text="t") for n in range(3)],
     )
 
-    failures = email_channel.send_batch(batch, ses, concurrency=2)
+    failures = email_channel.send_batch(batch, ses, concurrency=2).failures
 
     assert [f.userId for f in failures] == ["u0", "u1", "u2"]
     assert all(f.error.startswith("EndpointConnectionError: ") for f in failures)
@@ -145,7 +145,7 @@ def test_fcm_authentication_failure_fails_the_whole_batch(servers: Servers, func
     batch = PushBatch(messages=[PushMessage(userId="u1", token="tok-ann", title="t", body="b")])
     servers.fcm.clear()
 
-    [failure] = send_batch(batch, client, concurrency=2)
+    [failure] = send_batch(batch, client, concurrency=2).failures
 
     assert failure.userId == "u1"
     assert failure.error.startswith("FCM authentication failed: TransportError")

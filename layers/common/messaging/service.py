@@ -6,7 +6,9 @@ syntax, database outage) runs before the first invoke, so a 4xx/5xx means nothin
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
@@ -78,6 +80,18 @@ def no_file_service(names: Sequence[str]) -> list[EmailAttachment]:
     return stage_attachments(names, None, None, "")
 
 
+@dataclass(frozen=True)
+class SendOutcome:
+    """The answer, and the counts an operator watches (plain data: the handler publishes them)."""
+
+    response: SendResponse
+    audience: int
+    missing: int
+    messages: Counter[Channel]  # handed to the channel functions
+    skipped: Counter[Channel]  # users without an address for the channel
+    batches: Counter[Channel]
+
+
 def send(
     request: SendRequest,
     settings: SendSettings,
@@ -85,11 +99,14 @@ def send(
     renderer: Renderer,
     invoker: Invoker,
     stage: Stager = no_file_service,
-) -> SendResponse:
+    correlation_id: str | None = None,
+) -> SendOutcome:
     _check_channels(request, settings)
     texts, template_attachments = _texts(request, store)
     composer = Composer(texts, request.channels, request.data, renderer)
     envelopes = _envelopes(request, settings)
+    for envelope in envelopes.values():
+        envelope["correlationId"] = correlation_id
     if "email" in request.channels:
         # Fetched once per request, before anything is sent: a missing file refuses the request.
         envelopes["email"]["attachments"] = [
@@ -109,9 +126,11 @@ def send(
         max_messages=settings.batch_max_messages,
         max_bytes=settings.batch_max_bytes,
     )
+    messages: Counter[Channel] = Counter()
     for recipient in audience.recipients:
         for channel, message in composer.messages(recipient):
             builder.add(channel, recipient.user_id, message)
+            messages[channel] += 1
     batches = builder.batches()
     logger.info(
         "dispatching",
@@ -123,4 +142,11 @@ def send(
         },
     )
     failures += dispatch(batches, invoker, settings.max_parallel_invokes)
-    return SendResponse(failures=failures)
+    return SendOutcome(
+        response=SendResponse(failures=failures),
+        audience=len(audience.recipients),
+        missing=len(audience.missing_ids),
+        messages=messages,
+        skipped=Counter({channel: len(audience.recipients) - messages[channel] for channel in request.channels}),
+        batches=Counter(batch.channel for batch in batches),
+    )

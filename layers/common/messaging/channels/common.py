@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,22 +22,36 @@ class Addressed(Protocol):
 M = TypeVar("M", bound=Addressed)
 
 
+@dataclass
+class DeliveryReport:
+    failures: list[Failure] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)  # one per provider call
+
+
 def deliver_all(
     channel: Channel, messages: Sequence[M], deliver: Callable[[M], str | None], concurrency: int
-) -> list[Failure]:
+) -> DeliveryReport:
     """`deliver` answers None when the provider accepted the message, else the reason it did not."""
 
-    def attempt(message: M) -> Failure | None:
+    def attempt(message: M) -> tuple[Failure | None, float]:
+        started = time.perf_counter()
         try:
             reason = deliver(message)
         except Exception as exc:  # noqa: BLE001 - one message's fault must not lose the others
             reason = f"{type(exc).__name__}: {exc}"
-        return None if reason is None else Failure(userId=message.userId, channel=channel, error=reason)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        failure = None if reason is None else Failure(userId=message.userId, channel=channel, error=reason)
+        return failure, elapsed_ms
 
+    report = DeliveryReport()
     if not messages:
-        return []
+        return report
     with ThreadPoolExecutor(max_workers=min(concurrency, len(messages))) as pool:
-        return [failure for failure in pool.map(attempt, messages) if failure is not None]
+        for failure, elapsed_ms in pool.map(attempt, messages):
+            report.latencies_ms.append(elapsed_ms)
+            if failure is not None:
+                report.failures.append(failure)
+    return report
 
 
 def aws_reason(exc: ClientError | BotoCoreError) -> str:

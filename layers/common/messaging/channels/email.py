@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messaging.channels.common import aws_reason, deliver_all
+from messaging.channels.common import DeliveryReport, aws_reason, deliver_all
 from messaging.models.batch import EmailAttachment, EmailBatch, EmailMessage
 from messaging.models.response import Failure
 from messaging.plaintext import html_to_text
@@ -71,7 +71,7 @@ def _read_attachments(batch: EmailBatch, s3: Any, bucket: str) -> list[MimeMessa
     ]
 
 
-def send_batch(batch: EmailBatch, ses: Any, concurrency: int, s3: Any = None, bucket: str = "") -> list[Failure]:
+def send_batch(batch: EmailBatch, ses: Any, concurrency: int, s3: Any = None, bucket: str = "") -> DeliveryReport:
     parts: list[MimeMessage] = []
     if batch.attachments:
         try:
@@ -80,7 +80,7 @@ def send_batch(batch: EmailBatch, ses: Any, concurrency: int, s3: Any = None, bu
             parts = _read_attachments(batch, s3, bucket)
         except (ClientError, BotoCoreError, ValueError) as exc:
             reason = f"attachments unavailable: {aws_reason(exc) if not isinstance(exc, ValueError) else exc}"
-            return [Failure(userId=message.userId, channel="email", error=reason) for message in batch.messages]
+            return DeliveryReport([Failure(userId=m.userId, channel="email", error=reason) for m in batch.messages])
 
     def deliver(message: EmailMessage) -> str | None:
         destination = {"ToAddresses": [message.to], "CcAddresses": batch.cc, "BccAddresses": batch.bcc}

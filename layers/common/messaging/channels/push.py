@@ -13,7 +13,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 
-from messaging.channels.common import deliver_all
+from messaging.channels.common import DeliveryReport, deliver_all
 from messaging.models.batch import PushBatch, PushMessage
 from messaging.models.response import Failure
 
@@ -98,12 +98,12 @@ class FcmClient:
         return None if response.ok else fcm_reason(response)
 
 
-def send_batch(batch: PushBatch, client: FcmClient, concurrency: int) -> list[Failure]:
+def send_batch(batch: PushBatch, client: FcmClient, concurrency: int) -> DeliveryReport:
     try:
         client.authorize()
     except (GoogleAuthError, requests.RequestException) as exc:
         reason = f"FCM authentication failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        return [Failure(userId=message.userId, channel="push", error=reason) for message in batch.messages]
+        return DeliveryReport([Failure(userId=m.userId, channel="push", error=reason) for m in batch.messages])
 
     def deliver(message: PushMessage) -> str | None:
         return client.send(fcm_message(message, batch.androidIntentAction))

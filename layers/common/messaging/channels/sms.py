@@ -7,10 +7,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messaging.channels.common import aws_reason, deliver_all
+from messaging.channels.common import DeliveryReport, aws_reason, deliver_all
 from messaging.models.batch import SmsBatch, SmsMessage
 from messaging.models.common import E164_PATTERN
-from messaging.models.response import Failure
 
 _E164 = re.compile(E164_PATTERN)
 
@@ -24,7 +23,7 @@ def _attributes(sender: str | None) -> dict[str, dict[str, str]]:
     return attributes
 
 
-def send_batch(batch: SmsBatch, sns: Any, concurrency: int) -> list[Failure]:
+def send_batch(batch: SmsBatch, sns: Any, concurrency: int) -> DeliveryReport:
     attributes = _attributes(batch.sender)
 
     def deliver(message: SmsMessage) -> str | None:

@@ -29,7 +29,13 @@ class EmailAttachment(BaseModel):
     size: int
 
 
-class EmailBatch(BaseModel):
+class Envelope(BaseModel):
+    """What every batch carries besides its messages."""
+
+    correlationId: str | None = None  # the API request's, so one request's lines join up
+
+
+class EmailBatch(Envelope):
     channel: Literal["email"] = "email"
     sender: str
     cc: list[str] = Field(default_factory=list)
@@ -44,7 +50,7 @@ class SmsMessage(BaseModel):
     text: str
 
 
-class SmsBatch(BaseModel):
+class SmsBatch(Envelope):
     channel: Literal["sms"] = "sms"
     sender: str | None = None
     messages: list[SmsMessage]
@@ -62,7 +68,7 @@ class PushMessage(BaseModel):
     apns: dict[str, Any] | None = None
 
 
-class PushBatch(BaseModel):
+class PushBatch(Envelope):
     channel: Literal["push"] = "push"
     androidIntentAction: str | None = None
     messages: list[PushMessage]
