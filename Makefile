@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv lint test validate start clean
+.PHONY: venv lint test validate start bench clean
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -39,6 +39,10 @@ test: lint
 start: venv
 	scripts/ensure-docker.sh
 	$(PY) -m local.stack
+
+# Fan-out against the concurrency bound (prints a table; see bench/run.py --help).
+bench: venv
+	$(PY) -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -18,9 +18,9 @@ from pymongo.database import Database
 
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
+from local.servers import MotoOutbox, free_port, secantus_server
 from local.service_account import make_service_account
 from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
-from tests.servers import MotoOutbox, free_port, secantus_server
 
 SENDER = "noreply@example.com"
 SERVICE_CONFIG = {

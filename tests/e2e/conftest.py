@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import MotoOutbox
+from local.servers import MotoOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"api": 3100, "lambda": 3101, "mongo": 27117, "moto": 5100, "fcm": 8190, "files": 8191}

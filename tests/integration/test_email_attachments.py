@@ -207,8 +207,8 @@ def test_a_file_service_outage_is_a_503_and_nothing_is_sent(
 ) -> None:
     from functools import partial
 
+    from local.servers import free_port
     from messaging.attachments import FileService, stage_attachments
-    from tests.servers import free_port
 
     dead = FileService(f"http://127.0.0.1:{free_port()}", timeout_s=1)
     monkeypatch.setattr(functions["send"], "stage", partial(stage_attachments, file_service=dead, s3=None, bucket=""))

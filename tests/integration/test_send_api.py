@@ -231,8 +231,8 @@ def test_a_failing_or_timed_out_channel_function_fails_each_of_its_users(
 def test_unreachable_database_is_a_503_and_nothing_is_sent(
     api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from local.servers import free_port
     from messaging.store import MongoStore
-    from tests.servers import free_port
 
     dead = MongoStore.connect(f"mongodb://127.0.0.1:{free_port()}/", "messaging", "users", "templates", 300)
     monkeypatch.setattr(functions["send"], "store", dead)

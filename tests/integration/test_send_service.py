@@ -8,6 +8,7 @@ import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 
+from local.servers import free_port
 from messaging.channels import email as email_channel
 from messaging.channels.push import FcmClient, send_batch
 from messaging.models.batch import EmailBatch, EmailMessage, PushBatch, PushMessage
@@ -18,7 +19,6 @@ from messaging.store import MongoStore
 from messaging.templating import Renderer
 from tests.conftest import FUNCTION_NAMES, SENDER, Servers
 from tests.lambda_runtime import InProcessInvoker
-from tests.servers import free_port
 
 
 def remapped_settings(servers: Servers, **changes: Any) -> SendSettings:

@@ -1,4 +1,4 @@
-"""The real servers the tests talk to: SecantusDB (MongoDB wire protocol), moto, the FCM stand-in."""
+"""Real servers for tests, local runs and benchmarks: SecantusDB (MongoDB wire protocol), moto's outbox."""
 
 from __future__ import annotations
 

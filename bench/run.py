@@ -1,0 +1,329 @@
+"""Benchmark of POST /send's fan-out against the concurrency bound.
+
+For each audience size N it seeds N users in SecantusDB, then runs SendFunction's pipeline with the
+real invoker path (boto3 `lambda.invoke` over HTTP to an endpoint that runs the channel functions'
+handlers) and the channel functions against provider stand-ins that answer after --latency-ms.
+No dispatch can beat the bound ceil(N*C / P) * L, with P = invokes in flight x provider calls in
+flight inside each channel function. Each N runs in a fresh process, so peak RSS is its own.
+
+    python -m bench.run                     # N = 1000, 10000; 3 channels; L = 20 ms
+    python -m bench.run --users 100000 --channels sms
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHANNELS = ("email", "sms", "push")
+FUNCTION_NAMES = {"email": "EmailFunction", "sms": "SmsFunction", "push": "PushFunction"}
+RESULT = "BENCH_RESULT "
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", default="1000,10000", help="audience sizes, comma-separated (default 1000,10000)")
+    parser.add_argument("--channels", default="email,sms,push", help="channels to send on (default all three)")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="provider latency per call (default 20)")
+    parser.add_argument("--batch", type=int, default=100, help="messages per invoke (BATCH_MAX_MESSAGES, 100)")
+    parser.add_argument("--parallel", type=int, default=8, help="invokes in flight (MAX_PARALLEL_INVOKES, 8)")
+    parser.add_argument("--concurrency", type=int, default=8, help="provider calls in flight per function (8)")
+    parser.add_argument("--skip-imports", action="store_true", help="do not measure cold imports and layer size")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
+    return parser.parse_args(argv)
+
+
+def environment(args: argparse.Namespace, providers_url: str, mongo_uri: str) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_SESV2": providers_url,
+        "AWS_ENDPOINT_URL_SNS": providers_url,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": providers_url,
+        "POWERTOOLS_SERVICE_NAME": "messaging",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "SERVICE_CONFIG": json.dumps(
+            {"activeChannels": list(CHANNELS), "sender": {"email": "noreply@example.com", "sms": "ACME"}}
+        ),
+        "MONGODB_URI": mongo_uri,
+        "MONGODB_TIMEOUT_MS": "20000",
+        **{f"{c.upper()}_FUNCTION_NAME": name for c, name in FUNCTION_NAMES.items()},
+        "BATCH_MAX_MESSAGES": str(args.batch),
+        "MAX_PARALLEL_INVOKES": str(args.parallel),
+        "CHANNEL_CONCURRENCY": str(args.concurrency),
+        "FCM_PROJECT_ID": "bench",
+        "FCM_CREDENTIALS_SECRET_ID": "fcm",
+        "FCM_ENDPOINT": providers_url,
+        "FCM_TOKEN_URI": f"{providers_url}/token",
+    }
+
+
+def seed(mongo_uri: str, n: int) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    users = client["messaging"]["users"]
+    users.create_index("clusters")
+    for start in range(0, n, 5000):
+        users.insert_many(
+            [
+                {
+                    "_id": f"user-{i:07d}",
+                    "name": f"User {i}",
+                    "surname": "Bench",
+                    "emailAddress": f"user{i}@example.com",
+                    "phoneNumber": f"+3933{i:08d}",
+                    "deviceToken": f"token-{i}",
+                    "clusters": ["everyone", "even" if i % 2 == 0 else "odd"],
+                }
+                for i in range(start, min(n, start + 5000))
+            ]
+        )
+    client.close()
+
+
+@contextmanager
+def standin(*arguments: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A stand-in in its own process (as providers and channel functions are); yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.standins", *arguments],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the functions may log before the server is up
+            if line.startswith("URL "):
+                break
+        else:
+            raise RuntimeError(f"stand-in {arguments[0]} did not start")
+        yield line[4:].strip()
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def run_one(args: argparse.Namespace) -> dict[str, Any]:
+    """One audience size, SendFunction in this (fresh) process."""
+    sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+    from local.lambda_runtime import load_function
+    from local.servers import secantus_server
+
+    n = int(args.one)
+    channels = [c for c in args.channels.split(",") if c]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
+    with ExitStack() as stack:
+        providers_url = stack.enter_context(standin("providers", str(args.latency_ms)))
+        mongo_uri = stack.enter_context(secantus_server())
+        seed_started = time.perf_counter()
+        seed(mongo_uri, n)
+        seed_s = time.perf_counter() - seed_started
+        os.environ.update(environment(args, providers_url, mongo_uri))
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = stack.enter_context(standin("lambda", env=dict(os.environ)))
+        send_app = load_function("send")
+
+        from messaging.audience import resolve_audience
+        from messaging.compose import Composer, texts_from_request
+        from messaging.models.request import SendRequest
+        from messaging.service import send
+
+        invokes: list[int] = []
+        real_invoker = send_app.invoker
+
+        def recording_invoker(function_name: str, payload: bytes) -> bytes:
+            invokes.append(len(payload))
+            return bytes(real_invoker(function_name, payload))
+
+        request = SendRequest(
+            channels=channels,
+            clusters=["everyone"],
+            messageTitle="Appointment for {{user.name}} {{user.surname}}",
+            messageContent=(
+                "Hello, {{user.name}}! Your appointment is dated "
+                '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}. '
+                '{{#if (eq data.type "patients")}}Bring your card.{{/if}}'
+            ),
+            data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
+        )
+        warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
+        send(warm, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
+        invokes.clear()
+
+        started = time.perf_counter()
+        audience = resolve_audience(send_app.store, send_app.settings.service.userFields, None, ["everyone"])
+        resolve_s = time.perf_counter() - started
+
+        composer = Composer(texts_from_request(request), request.channels, request.data, send_app.renderer)
+        cpu_started = time.process_time()
+        rendered = sum(1 for recipient in audience.recipients for _ in composer.messages(recipient))
+        render_cpu_s = time.process_time() - cpu_started
+        del audience
+
+        cpu_started, started = time.process_time(), time.perf_counter()
+        outcome = send(request, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
+        wall_s = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
+
+    messages = sum(outcome.messages.values())
+    in_flight = args.parallel * args.concurrency
+    bound_s = math.ceil(n * len(channels) / in_flight) * args.latency_ms / 1000
+    return {
+        "users": n,
+        "channels": len(channels),
+        "messages": messages,
+        "failures": len(outcome.response.failures),
+        "first_failure": outcome.response.failures[0].error if outcome.response.failures else "",
+        "wall_s": wall_s,
+        "messages_per_s": messages / wall_s,
+        "bound_s": bound_s,
+        "ratio": bound_s / wall_s,
+        "render_cpu_us": render_cpu_s / max(rendered, 1) * 1e6,
+        "send_cpu_us": cpu_s / max(messages, 1) * 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "invokes": len(invokes),
+        "largest_payload_kb": max(invokes, default=0) / 1024,
+        "resolve_s": resolve_s,
+        "seed_s": seed_s,
+    }
+
+
+def cold_imports(args: argparse.Namespace) -> dict[str, float]:
+    """Wall time to load each handler module in a fresh interpreter, after the interpreter itself."""
+    sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+    from bench.standins import Providers
+    from local.service_account import make_service_account
+
+    providers = Providers(0, make_service_account("bench")).start()
+    env = {
+        **os.environ,
+        **environment(args, providers.url, "mongodb://127.0.0.1:1/"),
+        "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)]),
+    }
+    script = (
+        "import time; t = time.perf_counter(); from local.lambda_runtime import load_function; "
+        "load_function({name!r}); print((time.perf_counter() - t) * 1000)"
+    )
+    times = {}
+    for name in ("send", *CHANNELS):
+        samples = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", script.format(name=name)],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.split()[-1]
+            )
+            for _ in range(3)
+        ]
+        times[name] = min(samples)
+    providers.stop()
+    return times
+
+
+def layer_size_mb() -> tuple[float, str]:
+    built = ROOT / ".aws-sam" / "build" / "MessagingCommonLayer"
+    if built.is_dir():
+        where = "sam build output"
+    else:
+        target = Path(tempfile.mkdtemp()) / "python"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--target",
+                str(target),
+                "-r",
+                str(ROOT / "layers" / "common" / "requirements.txt"),
+            ],
+            check=True,
+        )
+        shutil.copytree(ROOT / "layers" / "common" / "messaging", target / "messaging")
+        built, where = target, "pip install --target"
+    size = sum(f.stat().st_size for f in built.rglob("*") if f.is_file())
+    return size / 1024 / 1024, where
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.one is not None:
+        print(RESULT + json.dumps(run_one(args)), flush=True)
+        return 0
+    rows = []
+    for n in (int(value) for value in args.users.split(",") if value):
+        command = [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--one",
+            str(n),
+            "--channels",
+            args.channels,
+            "--latency-ms",
+            str(args.latency_ms),
+            "--batch",
+            str(args.batch),
+            "--parallel",
+            str(args.parallel),
+            "--concurrency",
+            str(args.concurrency),
+        ]
+        output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(next(line for line in output.splitlines() if line.startswith(RESULT))[len(RESULT) :]))
+        print(f"... N={n} done in {rows[-1]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+
+    print(
+        f"\nL = {args.latency_ms:g} ms per provider call; P = {args.parallel} invokes x {args.concurrency} calls "
+        f"= {args.parallel * args.concurrency} in flight; {args.batch} messages per invoke; "
+        f"{os.cpu_count()} CPUs\n"
+    )
+    print(
+        "| N | channels | messages | wall s | msg/s | bound s | bound/wall | render µs/msg | send CPU µs/msg "
+        "| peak RSS MB | invokes | largest invoke KB | Mongo resolve s | failures |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['users']} | {r['channels']} | {r['messages']} | {r['wall_s']:.2f} | {r['messages_per_s']:.0f} "
+            f"| {r['bound_s']:.2f} | {r['ratio']:.0%} | {r['render_cpu_us']:.1f} | {r['send_cpu_us']:.0f} "
+            f"| {r['peak_rss_mb']:.0f} | {r['invokes']} | {r['largest_payload_kb']:.1f} | {r['resolve_s']:.2f} "
+            f"| {r['failures']} |"
+        )
+    if not args.skip_imports:
+        times = cold_imports(args)
+        size, where = layer_size_mb()
+        print(
+            "\nCold load of each handler module (fresh interpreter, best of 3): "
+            + ", ".join(f"{name} {ms:.0f} ms" for name, ms in times.items())
+        )
+        print(f"Layer size: {size:.1f} MB unzipped ({where})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
