@@ -6,7 +6,8 @@
     DELETE /messages                          -> forget them
 
 Device tokens starting with "unregistered" are answered 404 UNREGISTERED, as FCM does for an
-uninstalled app; tokens starting with "invalid" get 400 INVALID_ARGUMENT. Run it alone with
+uninstalled app; tokens starting with "invalid" get 400 INVALID_ARGUMENT; "flaky-N" gets 503 for
+its first N attempts, "throttled" always 429 (both with Retry-After: 0). Run it alone with
 `python -m local.fcm_standin --port 8090`.
 """
 
@@ -17,6 +18,7 @@ import contextlib
 import json
 import re
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -41,6 +43,7 @@ class FcmStandIn:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.messages: list[dict[str, Any]] = []
         self.token_requests = 0
+        self.attempts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
@@ -75,9 +78,11 @@ class FcmStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: tests read the recorded messages instead
 
-            def _reply(self, status: int, body: Any) -> None:
+            def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -122,6 +127,16 @@ class FcmStandIn:
                     return
                 message = json.loads(self._body() or b"{}").get("message") or {}
                 token = str(message.get("token", ""))
+                if token.startswith(("flaky", "throttled")):
+                    # "flaky-N": unavailable for the first N attempts; "throttled": always over quota.
+                    with standin._lock:
+                        standin.attempts[token] += 1
+                        attempt = standin.attempts[token]
+                    limit = int(token.split("-")[1]) if token.startswith("flaky-") else 10**9
+                    if attempt <= limit:
+                        status, code = (503, "UNAVAILABLE") if token.startswith("flaky") else (429, "QUOTA_EXCEEDED")
+                        self._reply(status, _error(status, code, "Try again later.", code), {"Retry-After": "0"})
+                        return
                 if token.startswith("unregistered"):
                     self._reply(404, _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"))
                     return

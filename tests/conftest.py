@@ -187,9 +187,15 @@ class ApiCall:
         self.last: dict[str, Any] = {}
 
     def __call__(
-        self, body: Any = None, *, raw: str | None = None, headers: dict[str, str] | None = None
+        self,
+        body: Any = None,
+        *,
+        raw: str | None = None,
+        headers: dict[str, str] | None = None,
+        remaining_ms: int = 30_000,
     ) -> tuple[int, dict[str, Any]]:
-        self.last = self._module.lambda_handler(api_event(body, raw=raw, headers=headers), LambdaContext())
+        context = LambdaContext(remaining_ms=remaining_ms)
+        self.last = self._module.lambda_handler(api_event(body, raw=raw, headers=headers), context)
         return self.last["statusCode"], json.loads(self.last["body"])
 
 

@@ -59,6 +59,7 @@ stage = (
 invoker = LambdaInvoker(aws.client("lambda", read_timeout=settings.invoke_timeout_s))
 
 app = APIGatewayRestResolver(enable_validation=True)
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def _error(status: int, phrase: str, message: str) -> Response[str]:
@@ -87,7 +88,17 @@ def _unexpected(exc: Exception) -> Response[str]:
 
 @app.post("/send", responses={200: {"description": "sending ran; failures listed"}})
 def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
-    outcome = send(request, settings, store, renderer, invoker, stage, logger.get_correlation_id())
+    context = app.lambda_context
+    outcome = send(
+        request,
+        settings,
+        store,
+        renderer,
+        invoker,
+        stage,
+        logger.get_correlation_id(),
+        remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
     record_send(outcome)
     return outcome.response
 
@@ -98,6 +109,19 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = correlation_id_from(event)
     logger.set_correlation_id(correlation_id)
-    response: dict[str, Any] = app.resolve(event, context)
+    if len(event.get("body") or "") > MAX_BODY_BYTES:
+        # Refused before parsing: a huge body must not cost a JSON parse and a validation.
+        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+        body = ErrorResponse(
+            statusCode="413", error="Payload Too Large", message=f"body: larger than {MAX_BODY_BYTES} bytes"
+        )
+        response: dict[str, Any] = {
+            "statusCode": 413,
+            "headers": {"Content-Type": "application/json"},
+            "body": body.model_dump_json(),
+            "isBase64Encoded": False,
+        }
+    else:
+        response = app.resolve(event, context)
     response.setdefault("multiValueHeaders", {})[CORRELATION_HEADER] = [correlation_id]
     return response

@@ -53,3 +53,23 @@ def test_push_function_sends_through_fcm_and_reports_unregistered_tokens(
         "data": {"appointmentId": "42"},
         "android": {"notification": {"click_action": "com.example.OPEN"}},
     }
+
+
+def test_push_retries_what_fcm_asks_to_retry_and_then_reports_it(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    servers.fcm.clear()
+    servers.fcm.attempts.clear()
+    event = {
+        "channel": "push",
+        "messages": [
+            {"userId": "u1", "token": "flaky-2", "title": "t", "body": "b"},
+            {"userId": "u2", "token": "throttled", "title": "t", "body": "b"},
+        ],
+    }
+
+    result = functions["push"].lambda_handler(event, LambdaContext())
+
+    assert result == {"failures": [{"userId": "u2", "channel": "push", "error": "QUOTA_EXCEEDED: Try again later."}]}
+    assert servers.fcm.attempts == {"flaky-2": 3, "throttled": 3}
+    assert [m["message"]["token"] for m in servers.fcm.messages] == ["flaky-2"]

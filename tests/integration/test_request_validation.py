@@ -47,9 +47,39 @@ CASES = [
     (
         "too many copies",
         _with(emailCarbonCopies=[f"c{i}@example.com" for i in range(50)]),
+        "emailCarbonCopies: List should have at most 49 items",
+    ),
+    (
+        "too many copies together",
+        _with(
+            emailCarbonCopies=[f"c{i}@example.com" for i in range(25)],
+            emailBlindCarbonCopies=[f"b{i}@example.com" for i in range(25)],
+        ),
         "hold at most 49 addresses together",
     ),
     ("unknown field", _with(priority="high"), "priority: Extra inputs are not permitted"),
+    (
+        "too many recipients",
+        _with(recipients=[f"u{i}" for i in range(10_001)]),
+        "recipients: List should have at most 10000 items",
+    ),
+    (
+        "too many clusters",
+        _with(recipients=..., clusters=[f"c{i}" for i in range(101)]),
+        "clusters: List should have at most 100 items",
+    ),
+    (
+        "too many attachments",
+        _with(emailAttachments=[f"f{i}" for i in range(11)]),
+        "emailAttachments: List should have at most 10 items",
+    ),
+    ("title too long", _with(messageTitle="t" * 1001), "messageTitle: String should have at most 1000 characters"),
+    (
+        "data too deep",
+        _with(data={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": 1}}}}}}}}}}}),
+        "data: nests deeper than 10 levels",
+    ),
+    ("data too large", _with(data={"blob": "x" * 70_000}), "data: is larger than 65536 bytes as JSON"),
     ("inactive channel", _with(channels=["email", "carrier-pigeon"]), "channels[1]"),
 ]
 
@@ -74,6 +104,12 @@ def test_a_body_that_is_not_a_json_object_is_a_400(api: ApiCall, raw: str) -> No
     assert status == 400
     assert answer["statusCode"] == "400"
     assert answer["message"].startswith("body: ")
+
+
+def test_a_body_over_one_megabyte_is_refused_unread(api: ApiCall, servers: Servers) -> None:
+    status, answer = api(raw='{"channels": ["email"], "data": {"x": "' + "x" * (1024 * 1024) + '"}}')
+    assert (status, answer["statusCode"], answer["error"]) == (413, "413", "Payload Too Large")
+    assert answer["message"] == "body: larger than 1048576 bytes"
 
 
 def test_channel_outside_active_channels_is_refused(

@@ -246,3 +246,18 @@ def test_unreachable_database_is_a_503_and_nothing_is_sent(
         assert answer["error"] == "Service Unavailable"
         assert answer["message"].startswith("database unreachable")
     assert servers.outbox.emails() == []
+
+
+def test_too_close_to_the_deadline_every_user_is_reported_not_attempted(api: ApiCall, servers: Servers) -> None:
+    status, body = api(
+        {"channels": ["email", "sms"], "clusters": ["patients"], "messageTitle": "t", "messageContent": "c"},
+        remaining_ms=4_000,
+    )
+
+    assert status == 200
+    assert sorted((f["userId"], f["channel"], f["error"]) for f in body["failures"]) == [
+        ("u1", "email", "not attempted: deadline"),
+        ("u1", "sms", "not attempted: deadline"),
+        ("u2", "email", "not attempted: deadline"),
+    ]
+    assert (servers.outbox.emails(), servers.outbox.sms()) == ([], [])

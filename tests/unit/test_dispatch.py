@@ -133,3 +133,20 @@ def test_an_error_object_without_function_error_still_fails_the_batch() -> None:
     build.add("sms", "u0", sms("u0"))
     [failure] = dispatch(build.batches(), LambdaInvoker(Emulator()), max_parallel=1)
     assert failure.error == "sms function failed: GetParameterError: Could not connect to the endpoint URL"
+
+
+def test_near_the_deadline_no_batch_is_launched_and_its_users_are_reported() -> None:
+    build = builder(max_messages=1)
+    for n in range(5):
+        build.add("sms", f"u{n}", sms(f"u{n}"))
+    clock = iter([20.0, 20.0, 3.0, 3.0])  # seconds left at each launch decision (and the log line)
+    invoked: list[str] = []
+
+    def invoker(name: str, payload: bytes) -> bytes:
+        invoked.append(json.loads(payload)["messages"][0]["userId"])
+        return b'{"failures": []}'
+
+    failures = dispatch(build.batches(), invoker, max_parallel=1, remaining_s=lambda: next(clock), margin_s=5)
+
+    assert invoked == ["u0", "u1"]
+    assert [(f.userId, f.error) for f in failures] == [(f"u{n}", "not attempted: deadline") for n in (2, 3, 4)]

@@ -7,8 +7,8 @@ whose invoke fails in any way turns into one failure per user in it: no recipien
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,14 +109,46 @@ def _run(batch: Batch, invoker: Invoker) -> list[Failure]:
     return [Failure(userId=user_id, channel=batch.channel, error=reason) for user_id in batch.user_ids]
 
 
-def dispatch(batches: Iterable[Batch], invoker: Invoker, max_parallel: int) -> list[Failure]:
-    """Invokes every batch, at most `max_parallel` at once; failures in batch order."""
+NOT_ATTEMPTED = "not attempted: deadline"
+
+
+def dispatch(
+    batches: Iterable[Batch],
+    invoker: Invoker,
+    max_parallel: int,
+    remaining_s: Callable[[], float] | None = None,
+    margin_s: float = 0.0,
+) -> list[Failure]:
+    """Invokes every batch, at most `max_parallel` at once; failures in batch order.
+
+    With `remaining_s`, no batch is launched once less than `margin_s` seconds remain: its users
+    are reported `not attempted: deadline`, so the caller still answers with the full list rather
+    than API Gateway timing out with none.
+    """
     batch_list = list(batches)
+    results: list[list[Failure]] = [[] for _ in batch_list]
     if not batch_list:
         return []
     with ThreadPoolExecutor(max_workers=min(max_parallel, len(batch_list))) as pool:
-        results: Iterator[list[Failure]] = pool.map(lambda batch: _run(batch, invoker), batch_list)
-        return [failure for failures in results for failure in failures]
+        pending: dict[Future[list[Failure]], int] = {}
+        upcoming = iter(range(len(batch_list)))
+        for index in upcoming:
+            while len(pending) >= max_parallel:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[pending.pop(future)] = future.result()
+            if remaining_s is not None and remaining_s() < margin_s:
+                for late in (index, *upcoming):
+                    results[late] = [
+                        Failure(userId=user_id, channel=batch_list[late].channel, error=NOT_ATTEMPTED)
+                        for user_id in batch_list[late].user_ids
+                    ]
+                logger.warning("deadline: batches not attempted", extra={"remaining_s": round(remaining_s(), 1)})
+                break
+            pending[pool.submit(_run, batch_list[index], invoker)] = index
+        for future, index in pending.items():
+            results[index] = future.result()
+    return [failure for failures in results for failure in failures]
 
 
 class LambdaInvoker:

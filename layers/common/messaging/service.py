@@ -100,6 +100,7 @@ def send(
     invoker: Invoker,
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
+    remaining_s: Callable[[], float] | None = None,
 ) -> SendOutcome:
     _check_channels(request, settings)
     texts, template_attachments = _texts(request, store)
@@ -141,7 +142,7 @@ def send(
             "channels": request.channels,
         },
     )
-    failures += dispatch(batches, invoker, settings.max_parallel_invokes)
+    failures += dispatch(batches, invoker, settings.max_parallel_invokes, remaining_s, settings.deadline_margin_s)
     return SendOutcome(
         response=SendResponse(failures=failures),
         audience=len(audience.recipients),

@@ -6,6 +6,8 @@ pointed at local stand-ins.
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 import requests
@@ -18,6 +20,17 @@ from messaging.models.batch import PushBatch, PushMessage
 from messaging.models.response import Failure
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+RETRYABLE = {429, 500, 502, 503, 504}
+ATTEMPTS = 3
+BACKOFF_BASE_S = 0.2
+MAX_WAIT_S = 2.0  # a Lambda batch cannot wait long: beyond this, the message is reported failed
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    try:
+        return max(0.0, float(retry_after)) if retry_after else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -91,11 +104,29 @@ class FcmClient:
             self._credentials.refresh(Request())
 
     def send(self, message: dict[str, Any]) -> str | None:
-        try:
-            response = self._session.post(self._url, json={"message": message}, timeout=self._timeout)
-        except requests.RequestException as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None if response.ok else fcm_reason(response)
+        """Retries what FCM asks to retry (429, 5xx: honouring Retry-After) and connections that
+        failed before sending, with exponential backoff and full jitter. A read timeout is not
+        retried: the notification may already be on its way."""
+        reason = ""
+        for attempt in range(ATTEMPTS):
+            retry_after: float | None = None
+            try:
+                response = self._session.post(self._url, json={"message": message}, timeout=self._timeout)
+            except requests.ConnectionError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            except requests.RequestException as exc:
+                return f"{type(exc).__name__}: {exc}"
+            else:
+                if response.ok:
+                    return None
+                reason = fcm_reason(response)
+                if response.status_code not in RETRYABLE:
+                    return reason
+                retry_after = _seconds(response.headers.get("Retry-After"))
+            if attempt + 1 < ATTEMPTS:
+                backoff = random.uniform(0, BACKOFF_BASE_S * 2**attempt)  # noqa: S311 - jitter, not crypto
+                time.sleep(min(MAX_WAIT_S, retry_after if retry_after is not None else backoff))
+        return reason
 
 
 def send_batch(batch: PushBatch, client: FcmClient, concurrency: int) -> DeliveryReport:

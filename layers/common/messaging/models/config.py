@@ -104,6 +104,8 @@ class SendSettings(BaseModel):
     batch_max_bytes: Annotated[int, Field(ge=10_000, le=5_000_000)] = 4_000_000
     max_parallel_invokes: Annotated[int, Field(gt=0, le=64)] = 8
     invoke_timeout_s: Annotated[int, Field(gt=0, le=900)] = 60
+    # No batch starts with less time left than this: it could not finish before the API gives up.
+    deadline_margin_s: Annotated[float, Field(ge=0, le=60)] = 5.0
     file_service_url: str | None = None
     file_service_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     attachments_bucket: str | None = None
@@ -122,6 +124,7 @@ class SendSettings(BaseModel):
         "batch_max_bytes": "BATCH_MAX_BYTES",
         "max_parallel_invokes": "MAX_PARALLEL_INVOKES",
         "invoke_timeout_s": "INVOKE_TIMEOUT_S",
+        "deadline_margin_s": "DEADLINE_MARGIN_S",
         "file_service_url": "FILE_SERVICE_URL",
         "file_service_timeout_s": "FILE_SERVICE_TIMEOUT_S",
         "attachments_bucket": "ATTACHMENTS_BUCKET",

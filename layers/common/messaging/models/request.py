@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from messaging.models.common import Channel, NonEmptyStr
+from messaging.models.common import Channel
 from messaging.validation import CROSS_FIELD
 
 ObjectIdStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex ObjectId")]
@@ -16,6 +17,25 @@ ObjectIdStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{24}$", description="24
 UserId = Annotated[str, Field(min_length=1, max_length=512)]
 # SES accepts at most 50 recipients per message: the user plus CC and BCC.
 MAX_COPIES = 49
+# Limits against hostile or mistaken bodies; each is named in the 400 that enforces it.
+MAX_RECIPIENTS = 10_000
+MAX_CLUSTERS = 100
+MAX_ATTACHMENTS = 10
+MAX_TITLE = 1_000
+MAX_CONTENT = 100_000
+MAX_DATA_DEPTH = 10
+MAX_DATA_BYTES = 64 * 1024
+Cluster = Annotated[str, Field(min_length=1, max_length=256)]
+FileName = Annotated[str, Field(min_length=1, max_length=1024)]
+Address = Annotated[str, Field(max_length=320)]
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    return 0
 
 
 def _valid_addresses(values: list[str]) -> list[str]:
@@ -36,15 +56,23 @@ class SendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channels: Annotated[list[Channel], Field(min_length=1, description="subset of activeChannels")]
-    recipients: list[UserId] | None = Field(default=None, description="user ids; required without clusters")
-    clusters: list[NonEmptyStr] | None = Field(default=None, description="required without recipients")
-    messageTitle: str | None = Field(default=None, description="e-mail subject and push title")
-    messageContent: str | None = Field(default=None, description="body of every channel")
+    recipients: list[UserId] | None = Field(
+        default=None, max_length=MAX_RECIPIENTS, description="user ids; required without clusters"
+    )
+    clusters: list[Cluster] | None = Field(
+        default=None, max_length=MAX_CLUSTERS, description="required without recipients"
+    )
+    messageTitle: str | None = Field(default=None, max_length=MAX_TITLE, description="e-mail subject and push title")
+    messageContent: str | None = Field(default=None, max_length=MAX_CONTENT, description="body of every channel")
     templateId: ObjectIdStr | None = None
     data: dict[str, Any] = Field(default_factory=dict, description="interpolation input")
-    emailAttachments: list[NonEmptyStr] | None = None
-    emailCarbonCopies: list[str] = Field(default_factory=list, description="invalid addresses are dropped")
-    emailBlindCarbonCopies: list[str] = Field(default_factory=list, description="invalid addresses are dropped")
+    emailAttachments: list[FileName] | None = Field(default=None, max_length=MAX_ATTACHMENTS)
+    emailCarbonCopies: list[Address] = Field(
+        default_factory=list, max_length=MAX_COPIES, description="invalid addresses are dropped"
+    )
+    emailBlindCarbonCopies: list[Address] = Field(
+        default_factory=list, max_length=MAX_COPIES, description="invalid addresses are dropped"
+    )
     emailSender: EmailStr | None = None
 
     @field_validator("channels")
@@ -53,6 +81,15 @@ class SendRequest(BaseModel):
         if len(set(channels)) != len(channels):
             raise PydanticCustomError("duplicate", "must not repeat a channel")
         return channels
+
+    @field_validator("data")
+    @classmethod
+    def _bounded_data(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if _depth(data) > MAX_DATA_DEPTH:
+            raise PydanticCustomError("too_deep", f"nests deeper than {MAX_DATA_DEPTH} levels")
+        if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_DATA_BYTES:
+            raise PydanticCustomError("too_long", f"is larger than {MAX_DATA_BYTES} bytes as JSON")
+        return data
 
     @field_validator("emailCarbonCopies", "emailBlindCarbonCopies")
     @classmethod
