@@ -99,3 +99,9 @@ def test_alarms_watch_the_metrics_the_code_publishes(resources: dict[str, Any]) 
         assert all({d["Name"] for d in m["Dimensions"]} == {"service", "channel"} for m in metrics.values())
         assert alarm["Threshold"] == {"Ref": "FailureRateThreshold"}
     assert {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendDurationNearTimeoutAlarm"} <= set(resources)
+
+
+def test_the_api_is_never_anonymous(resources: dict[str, Any]) -> None:
+    assert resources["MessagingApi"]["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    send_event = resources["SendFunction"]["Properties"]["Events"]["Send"]["Properties"]
+    assert "Auth" not in send_event  # nothing overrides the API's default on /send
