@@ -1,0 +1,123 @@
+"""Fault injection: whatever fails, every resolved recipient ends in exactly one state per channel,
+sent, skipped (no address) or in `failures`, and nothing is half-sent on a refusal."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from tests.conftest import FUNCTION_NAMES, ApiCall, Servers
+from tests.lambda_runtime import InProcessInvoker
+
+CHANNELS = ("email", "sms", "push")
+
+
+def people(n: int) -> list[dict[str, Any]]:
+    users = []
+    for i in range(n):
+        user: dict[str, Any] = {"_id": f"f{i:02d}", "name": f"F{i}", "clusters": ["faults"]}
+        if i % 4 != 0:
+            user["emailAddress"] = f"f{i:02d}@example.com"
+        if i % 3 != 0:
+            user["phoneNumber"] = f"+39333{i:07d}"
+        if i % 2 == 0:
+            # Some tokens FCM keeps answering 503 (beyond our retries), some it knows nothing of.
+            user["deviceToken"] = {0: f"tok-f{i:02d}", 2: f"flaky-9-f{i:02d}", 4: f"unregistered-f{i:02d}"}[i % 6]
+        users.append(user)
+    return users
+
+
+@pytest.fixture
+def faulty(invoker: InProcessInvoker) -> InProcessInvoker:
+    """The second SMS batch crashes its function; the first push batch hangs past its timeout."""
+    calls: dict[str, int] = defaultdict(int)
+    lock = threading.Lock()
+    sms, push = invoker.handlers[FUNCTION_NAMES["sms"]], invoker.handlers[FUNCTION_NAMES["push"]]
+
+    def crashing_sms(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with lock:
+            calls["sms"] += 1
+            crash = calls["sms"] == 2
+        if crash:
+            raise MemoryError("Runtime exited: out of memory")
+        return sms(event, context)
+
+    def hanging_push(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with lock:
+            calls["push"] += 1
+            hang = calls["push"] == 1
+        if hang:
+            time.sleep(1.5)
+            return {"failures": []}  # too late: the invoke already timed out
+        return push(event, context)
+
+    invoker.handlers[FUNCTION_NAMES["sms"]] = crashing_sms
+    invoker.handlers[FUNCTION_NAMES["push"]] = hanging_push
+    invoker.timeout_s = 1.0
+    return invoker
+
+
+def test_every_recipient_ends_in_exactly_one_state_per_channel(
+    api: ApiCall,
+    servers: Servers,
+    db: Any,
+    functions: Any,
+    faulty: InProcessInvoker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    users = people(24)
+    db.users.insert_many(users)
+    monkeypatch.setattr(
+        functions["send"],
+        "settings",
+        functions["send"].settings.model_copy(update={"batch_max_messages": 3, "max_parallel_invokes": 4}),
+    )
+    servers.fcm.attempts.clear()
+
+    status, body = api(
+        {
+            "channels": list(CHANNELS),
+            "clusters": ["faults"],
+            "recipients": ["f00", "nobody"],
+            "messageTitle": "t",
+            "messageContent": "c",
+        }
+    )
+    assert status == 200
+
+    states: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for failure in body["failures"]:
+        states[(failure["userId"], failure["channel"])].append("failed: " + failure["error"])
+    by_email = {u["emailAddress"]: u["_id"] for u in users if "emailAddress" in u}
+    by_phone = {u["phoneNumber"]: u["_id"] for u in users if "phoneNumber" in u}
+    by_token = {u["deviceToken"]: u["_id"] for u in users if "deviceToken" in u}
+    for email in servers.outbox.emails():
+        states[(by_email[email["destinations"]["ToAddresses"][0]], "email")].append("sent")
+    for sms in servers.outbox.sms():
+        states[(by_phone[sms["phone_number"]], "sms")].append("sent")
+    for push in servers.fcm.messages:
+        states[(by_token[push["message"]["token"]], "push")].append("sent")
+    fields = {"email": "emailAddress", "sms": "phoneNumber", "push": "deviceToken"}
+    for user in users:
+        for channel in CHANNELS:
+            if fields[channel] not in user:
+                states[(user["_id"], channel)].append("skipped")
+
+    # Every (recipient, channel) once: 24 users + the unknown id, on 3 channels.
+    assert {key: value for key, value in states.items() if len(value) != 1} == {}
+    assert len(states) == (len(users) + 1) * len(CHANNELS)
+    outcomes = defaultdict(int)
+    for (_, _), [state] in states.items():
+        outcomes[state.split(":")[0] if state.startswith("failed") else state] += 1
+        if state.startswith("failed"):
+            outcomes[state] += 1
+    assert outcomes["failed: sms function failed: MemoryError: Runtime exited: out of memory"] == 3
+    assert outcomes["failed: push function failed: Sandbox.Timedout: Task timed out after 1.00 seconds"] == 3
+    assert outcomes["failed: UNAVAILABLE: Try again later."] >= 1
+    assert outcomes["failed: UNREGISTERED: Requested entity was not found."] >= 1
+    assert outcomes["failed: user not found"] == 3
+    assert outcomes["sent"] + outcomes["skipped"] + outcomes["failed"] == 25 * 3
