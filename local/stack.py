@@ -40,6 +40,7 @@ REGION = "us-east-1"
 FCM_PROJECT = "demo-project"
 FCM_SECRET_ID = "messaging/fcm-service-account"
 ATTACHMENTS_BUCKET = "messaging-attachments"
+IDEMPOTENCY_TABLE = "messaging-idempotency"
 SENDER = "noreply@example.com"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
 HOST_FROM_CONTAINER = "host.docker.internal"
@@ -141,6 +142,12 @@ class Stack:
         session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
         session.client("sesv2", endpoint_url=endpoint).create_email_identity(EmailIdentity="example.com")
         session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=ATTACHMENTS_BUCKET)
+        session.client("dynamodb", endpoint_url=endpoint).create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
         session.client("secretsmanager", endpoint_url=endpoint).create_secret(
             Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
         )
@@ -162,6 +169,8 @@ class Stack:
                 "FILE_SERVICE_URL": f"http://{host}:{a.files_port}",
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
                 "AWS_ENDPOINT_URL_S3": moto,
+                "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
             },
             "EmailFunction": {

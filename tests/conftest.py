@@ -38,6 +38,7 @@ EVE_ID = "65f0000000000000000000e5"
 
 
 ATTACHMENTS_BUCKET = "messaging-attachments"
+IDEMPOTENCY_TABLE = "messaging-idempotency"
 
 
 @dataclass
@@ -52,6 +53,12 @@ class Servers:
 def provision_aws() -> None:
     """What the deployed stack has: the attachments bucket, a verified sender, the FCM secret."""
     boto3.client("s3").create_bucket(Bucket=ATTACHMENTS_BUCKET)
+    boto3.client("dynamodb").create_table(
+        TableName=IDEMPOTENCY_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
     # The whole domain: the configured sender and any emailSender override under it.
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
     boto3.client("secretsmanager").create_secret(
@@ -86,6 +93,7 @@ def servers() -> Iterator[Servers]:
                 "FCM_TOKEN_URI": fcm.token_uri,
                 "FILE_SERVICE_URL": files.url,
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
+                "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
             }
         )
         provision_aws()

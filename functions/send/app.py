@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import partial
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -17,6 +18,7 @@ from messaging import aws
 from messaging.attachments import FileService, stage_attachments
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
+from messaging.idempotency import HEADER, Idempotency, idempotency_key
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import ErrorResponse, SendResponse
@@ -57,6 +59,8 @@ stage = (
 )
 # Throttled invokes are retried by botocore; the read timeout outlasts the channel functions.
 invoker = LambdaInvoker(aws.client("lambda", read_timeout=settings.invoke_timeout_s))
+
+idempotency = Idempotency(settings.idempotency_table) if settings.idempotency_table else None
 
 app = APIGatewayRestResolver(enable_validation=True)
 MAX_BODY_BYTES = 1024 * 1024
@@ -103,25 +107,40 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
     return outcome.response
 
 
+def _proxy_error(status: HTTPStatus, message: str, phrase: str | None = None) -> dict[str, Any]:
+    """An error answered outside the resolver (before or around it), in the seed's shape."""
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    body = ErrorResponse(statusCode=str(status.value), error=phrase or status.phrase, message=message)
+    return {
+        "statusCode": status.value,
+        "headers": {"Content-Type": "application/json"},
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
+def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if len(event.get("body") or "") > MAX_BODY_BYTES:
+        # Refused before parsing: a huge body must not cost a JSON parse and a validation.
+        # Python's own phrase for 413 differs between versions: name it as API Gateway does.
+        return _proxy_error(HTTPStatus(413), f"body: larger than {MAX_BODY_BYTES} bytes", "Payload Too Large")
+    key = idempotency_key(event)
+    if key is None:
+        return dict(app.resolve(event, context))
+    if idempotency is None:
+        return _proxy_error(HTTPStatus.BAD_REQUEST, f"{HEADER}: idempotency is not configured (IDEMPOTENCY_TABLE)")
+    try:
+        return idempotency.respond(key, event, context, lambda: dict(app.resolve(event, context)))
+    except MessagingError as exc:
+        return _proxy_error(exc.status, exc.message)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = correlation_id_from(event)
     logger.set_correlation_id(correlation_id)
-    if len(event.get("body") or "") > MAX_BODY_BYTES:
-        # Refused before parsing: a huge body must not cost a JSON parse and a validation.
-        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
-        body = ErrorResponse(
-            statusCode="413", error="Payload Too Large", message=f"body: larger than {MAX_BODY_BYTES} bytes"
-        )
-        response: dict[str, Any] = {
-            "statusCode": 413,
-            "headers": {"Content-Type": "application/json"},
-            "body": body.model_dump_json(),
-            "isBase64Encoded": False,
-        }
-    else:
-        response = app.resolve(event, context)
+    response = _respond(event, context)
     response.setdefault("multiValueHeaders", {})[CORRELATION_HEADER] = [correlation_id]
     return response

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,21 @@ class Stack:
     api: str
     fcm: str
     outbox: MotoOutbox
+    last_headers: dict[str, str] = field(default_factory=dict)
 
-    def post(self, body: Any) -> tuple[int, dict[str, Any]]:
+    def post(self, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
             f"{self.api}/send",
             data=json.dumps(body).encode(),
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
+                self.last_headers = dict(response.headers)
                 return response.status, json.load(response)
         except urllib.error.HTTPError as error:
+            self.last_headers = dict(error.headers)
             return error.code, json.load(error)
 
     def pushes(self) -> list[dict[str, Any]]:

@@ -124,3 +124,16 @@ def test_attachments_are_staged_and_sent_as_raw_mime(e2e: Stack) -> None:
     assert "archive@example.com" in raw["destinations"]
     files = {part.get_filename(): part.get_payload(decode=True) for part in bob.iter_attachments()}
     assert files == FILES
+
+
+def test_a_retried_request_is_answered_once_and_correlated(e2e: Stack) -> None:
+    import uuid
+
+    body = {"channels": ["sms"], "recipients": ["alice"], "messageTitle": "t", "messageContent": "Once only"}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "X-Correlation-Id": "e2e-retry-1"}
+
+    first, second = e2e.post(body, headers), e2e.post(body, headers)
+
+    assert first == second == (200, {"failures": []})
+    assert e2e.last_headers["X-Correlation-Id"] == "e2e-retry-1"
+    assert [s["message"] for s in e2e.outbox.sms()] == ["Once only"]

@@ -110,7 +110,7 @@ def test_every_recipient_ends_in_exactly_one_state_per_channel(
     # Every (recipient, channel) once: 24 users + the unknown id, on 3 channels.
     assert {key: value for key, value in states.items() if len(value) != 1} == {}
     assert len(states) == (len(users) + 1) * len(CHANNELS)
-    outcomes = defaultdict(int)
+    outcomes: dict[str, int] = defaultdict(int)
     for (_, _), [state] in states.items():
         outcomes[state.split(":")[0] if state.startswith("failed") else state] += 1
         if state.startswith("failed"):

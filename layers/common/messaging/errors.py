@@ -23,6 +23,10 @@ class NotFound(MessagingError):
     status = HTTPStatus.NOT_FOUND
 
 
+class Conflict(MessagingError):
+    status = HTTPStatus.CONFLICT
+
+
 class ServiceUnavailable(MessagingError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 

@@ -109,6 +109,7 @@ class SendSettings(BaseModel):
     file_service_url: str | None = None
     file_service_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     attachments_bucket: str | None = None
+    idempotency_table: str | None = None
 
     ENV: ClassVar[dict[str, str]] = {
         "mongodb_uri": "MONGODB_URI",
@@ -128,6 +129,7 @@ class SendSettings(BaseModel):
         "file_service_url": "FILE_SERVICE_URL",
         "file_service_timeout_s": "FILE_SERVICE_TIMEOUT_S",
         "attachments_bucket": "ATTACHMENTS_BUCKET",
+        "idempotency_table": "IDEMPOTENCY_TABLE",
     }
 
     @model_validator(mode="after")
@@ -182,6 +184,7 @@ class EmailSettings(ChannelSettings):
     """Where the request's attachments are staged."""
 
     attachments_bucket: str | None = None
+    idempotency_table: str | None = None
 
     ENV: ClassVar[dict[str, str]] = {**ChannelSettings.ENV, "attachments_bucket": "ATTACHMENTS_BUCKET"}
 

@@ -1,0 +1,70 @@
+"""Idempotency-Key: a retry answers the first response and sends nothing again (DynamoDB on moto)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from tests.conftest import FUNCTION_NAMES, ApiCall, Servers
+from tests.lambda_runtime import InProcessInvoker
+
+BODY = {"channels": ["email", "sms"], "recipients": ["u1", "ghost"], "messageTitle": "t", "messageContent": "c"}
+
+
+def test_a_retry_with_the_same_key_returns_the_first_answer_and_sends_nothing(api: ApiCall, servers: Servers) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    first = api(BODY, headers=key)
+    second = api(BODY, headers={"idempotency-key": key["Idempotency-Key"]})  # header names are case-blind
+
+    assert first == second
+    assert first[0] == 200
+    assert len(first[1]["failures"]) == 2
+    assert len(servers.outbox.emails()) == 1
+    assert len(servers.outbox.sms()) == 1
+
+
+def test_the_same_key_with_another_body_is_a_409(api: ApiCall, servers: Servers) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    assert api(BODY, headers=key)[0] == 200
+
+    status, body = api({**BODY, "messageContent": "changed"}, headers=key)
+
+    assert (status, body["statusCode"], body["error"]) == (409, "409", "Conflict")
+    assert body["message"] == "Idempotency-Key: already used with a different body"
+    assert len(servers.outbox.emails()) == 1
+
+
+def test_a_key_whose_first_request_is_still_running_is_a_409(
+    api: ApiCall, servers: Servers, invoker: InProcessInvoker
+) -> None:
+    email = invoker.handlers[FUNCTION_NAMES["email"]]
+
+    def slow_email(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        time.sleep(1.0)
+        return email(event, context)
+
+    invoker.handlers[FUNCTION_NAMES["email"]] = slow_email
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first: list[tuple[int, dict[str, Any]]] = []
+    running = threading.Thread(target=lambda: first.append(api(BODY, headers=key)))
+    running.start()
+    time.sleep(0.4)
+
+    status, body = api(BODY, headers=key)
+    running.join()
+
+    assert (status, body["message"]) == (409, "Idempotency-Key: a request with this key is still in progress")
+    assert first[0][0] == 200
+    assert len(servers.outbox.emails()) == 1
+
+
+def test_a_refused_request_is_not_kept_so_its_retry_runs(api: ApiCall, servers: Servers) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    assert api({**BODY, "channels": ["fax"]}, headers=key)[0] == 400
+    # A corrected body under the same key is a new attempt, not a replay of the 400.
+    status, _ = api(BODY, headers=key)
+    assert status == 200
+    assert len(servers.outbox.emails()) == 1
