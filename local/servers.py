@@ -33,6 +33,13 @@ def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
 @contextmanager
 def secantus_server() -> Iterator[str]:
     """A SecantusDB process with in-memory storage; yields its MongoDB URI."""
+    with secantus_process() as (uri, _):
+        yield uri
+
+
+@contextmanager
+def secantus_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The same, yielding the process too (for tests that make the server go away)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"],
@@ -45,7 +52,7 @@ def secantus_server() -> Iterator[str]:
         except RuntimeError as exc:
             process.kill()
             raise RuntimeError(f"SecantusDB did not start: {process.stderr.read().decode()[-2000:]}") from exc  # type: ignore[union-attr]
-        yield f"mongodb://127.0.0.1:{port}/"
+        yield f"mongodb://127.0.0.1:{port}/", process
     finally:
         process.terminate()
         try:

@@ -121,3 +121,37 @@ def test_every_recipient_ends_in_exactly_one_state_per_channel(
     assert outcomes["failed: UNREGISTERED: Requested entity was not found."] >= 1
     assert outcomes["failed: user not found"] == 3
     assert outcomes["sent"] + outcomes["skipped"] + outcomes["failed"] == 25 * 3
+
+
+def test_mongodb_dropping_mid_request_is_a_503_and_nothing_is_sent(
+    api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo import MongoClient
+
+    from local.servers import secantus_process
+    from messaging.store import MongoStore
+
+    with secantus_process() as (uri, secantus):
+        seeding: MongoClient[dict[str, Any]] = MongoClient(uri)
+        seeding["messaging"]["users"].insert_many(
+            [{"_id": f"m{i:04d}", "emailAddress": f"m{i}@example.com", "clusters": ["many"]} for i in range(500)]
+        )
+        seeding.close()
+        store = MongoStore.connect(uri, "messaging", "users", "templates", 500)
+        streamed = store.users_in_clusters
+
+        def dropping_after_first_document(field: str, clusters: Any) -> Any:
+            documents = streamed(field, clusters)
+            yield next(documents)
+            secantus.terminate()  # the server goes away while the cursor still has batches to fetch
+            secantus.wait()
+            yield from documents
+
+        monkeypatch.setattr(store, "users_in_clusters", dropping_after_first_document)
+        monkeypatch.setattr(functions["send"], "store", store)
+
+        status, body = api({"channels": ["email"], "clusters": ["many"], "messageTitle": "t", "messageContent": "c"})
+
+    assert (status, body["error"]) == (503, "Service Unavailable")
+    assert body["message"].startswith("database unreachable")
+    assert servers.outbox.emails() == []

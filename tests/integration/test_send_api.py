@@ -261,3 +261,28 @@ def test_too_close_to_the_deadline_every_user_is_reported_not_attempted(api: Api
         ("u2", "email", "not attempted: deadline"),
     ]
     assert (servers.outbox.emails(), servers.outbox.sms()) == ([], [])
+
+
+def test_hostile_and_international_text_arrives_safely(api: ApiCall, servers: Servers, db: Any) -> None:
+    from bson import ObjectId
+
+    template_id = ObjectId()
+    db.templates.insert_one(
+        {
+            "_id": template_id,
+            "emailTitle": "Hi",
+            "emailHtmlMessage": "<p>{{data.note}}</p>",
+            "smsMessage": "{{data.note}} {{user.name}}",
+        }
+    )
+    note = "<script>alert('x')</script> Ciao 👋 Привет 你好"
+
+    status, body = api(
+        {"channels": ["email", "sms"], "recipients": ["u1"], "templateId": str(template_id), "data": {"note": note}}
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    [email] = servers.outbox.emails()
+    assert email["body"] == "<p>&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; Ciao 👋 Привет 你好</p>"
+    [sms] = servers.outbox.sms()
+    assert sms["message"] == f"{note} Ann"  # SMS is plain text: nothing to escape, nothing lost
