@@ -4,12 +4,13 @@ VENV := .venv
 SAM_VENV := .venv-sam
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: venv lint test validate start bench clean
 
-venv: $(VENV)/.installed $(SAM_VENV)/.installed
+venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constraints-dev.txt
 	rm -rf $(VENV)
@@ -24,6 +25,12 @@ $(SAM_VENV)/.installed: requirements-sam.txt constraints-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt -c constraints-sam.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt constraints-checkov.txt
+	rm -rf $(CHECKOV_VENV)
+	"$$(scripts/find-python.sh)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt -c constraints-checkov.txt
+	touch $@
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -33,7 +40,7 @@ validate: venv
 	$(SAM) validate --lint --region us-east-1
 
 test: lint
-	SAM_CLI=$(SAM) $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+	SAM_CLI=$(SAM) CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
 
 # The whole product offline: SecantusDB, moto, FCM stand-in, sam build + sam local (Ctrl-C stops it).
 start: venv
@@ -45,4 +52,4 @@ bench: venv
 	$(PY) -m bench.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
