@@ -102,9 +102,17 @@ def test_alarms_watch_the_metrics_the_code_publishes(resources: dict[str, Any]) 
 
 
 def test_the_api_is_never_anonymous(resources: dict[str, Any]) -> None:
-    assert resources["MessagingApi"]["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
-    send_event = resources["SendFunction"]["Properties"]["Events"]["Send"]["Properties"]
-    assert "Auth" not in send_event  # nothing overrides the API's default on /send
+    post = resources["MessagingApi"]["Properties"]["DefinitionBody"]["paths"]["/send"]["post"]
+    # SigV4 unless ApiAuth=API_KEY, and then a key with its usage plan: no branch is open.
+    assert post["security"] == {"Fn::If": ["UseApiKey", [{"api_key": []}], [{"sigv4": []}]]}
+    schemes = resources["MessagingApi"]["Properties"]["DefinitionBody"]["components"]["securitySchemes"]
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (schemes["api_key"]["name"], schemes["api_key"]["in"]) == ("x-api-key", "header")
+    for name in ("MessagingApiKey", "MessagingUsagePlan", "MessagingUsagePlanKey"):
+        assert resources[name]["Condition"] == "UseApiKey"
+    plan = resources["MessagingUsagePlan"]["Properties"]
+    assert (plan["Throttle"]["RateLimit"], plan["Quota"]["Period"]) == ({"Ref": "ApiRateLimit"}, "DAY")
+    assert "Auth" not in resources["SendFunction"]["Properties"]["Events"]["Send"]["Properties"]
 
 
 def test_checkov_passes_and_every_skip_says_why(resources: dict[str, Any]) -> None:
