@@ -17,6 +17,7 @@ from socketserver import ForkingMixIn
 from typing import Any
 
 from local.fcm_standin import ACCESS_TOKEN
+from local.servers import HttpStandIn
 
 _SNS_OK = (
     b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m'
@@ -37,25 +38,13 @@ class _ForkingServer(ForkingMixIn, HTTPServer):
     max_children = 64
 
 
-class Providers:
+class Providers(HttpStandIn):
     def __init__(self, latency_ms: float, secret: Mapping[str, Any]) -> None:
         self.latency_s = latency_ms / 1000
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._secret = json.dumps({"Name": "fcm", "SecretString": json.dumps(dict(secret))}).encode()
         self._server = _Server(("127.0.0.1", 0), self._handler())
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> Providers:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         providers = self
@@ -100,7 +89,7 @@ class Providers:
         return Handler
 
 
-class LambdaEndpoint:
+class LambdaEndpoint(HttpStandIn):
     """`POST /2015-03-31/functions/<name>/invocations`, answered by the named handler."""
 
     def __init__(
@@ -111,18 +100,6 @@ class LambdaEndpoint:
         self._handlers = dict(handlers)
         self._context = context_factory
         self._server = _ForkingServer(("127.0.0.1", 0), self._handler())
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> LambdaEndpoint:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self

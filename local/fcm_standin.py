@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from local.servers import HttpStandIn
+
 ACCESS_TOKEN = "local-fcm-access-token"  # a stand-in's fixed value, not a secret
 _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -39,7 +41,7 @@ def _error(code: int, status: str, message: str, fcm_code: str) -> dict[str, Any
     }
 
 
-class FcmStandIn:
+class FcmStandIn(HttpStandIn):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.messages: list[dict[str, Any]] = []
         self.token_requests = 0
@@ -47,25 +49,10 @@ class FcmStandIn:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def token_uri(self) -> str:
         return f"{self.url}/token"
-
-    def start(self) -> FcmStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def clear(self) -> None:
         with self._lock:

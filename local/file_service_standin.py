@@ -7,32 +7,20 @@ Files live in memory (`files`); `downloads` counts the requests per name.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from local.servers import HttpStandIn
 
-class FileServiceStandIn:
+
+class FileServiceStandIn(HttpStandIn):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, files: dict[str, bytes] | None = None) -> None:
         self.files: dict[str, bytes] = dict(files or {})
         self.downloads: Counter[str] = Counter()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FileServiceStandIn:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self

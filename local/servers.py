@@ -6,11 +6,13 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from http.server import HTTPServer
+from typing import Any, Self
 
 
 def free_port() -> int:
@@ -100,3 +102,22 @@ class MotoOutbox:
     def raw_emails(self) -> list[dict[str, Any]]:
         """Raw MIME e-mails (those with attachments) sent since the last mark."""
         return self._all()[2][self._raw_seen :]
+
+
+class HttpStandIn:
+    """A stand-in HTTP server run on a background thread; subclasses set `_server`."""
+
+    _server: HTTPServer
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
