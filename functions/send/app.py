@@ -46,7 +46,7 @@ store = MongoStore.connect(
     settings.templates_collection,
     settings.mongodb_timeout_ms,
 )
-renderer = Renderer()
+renderer = Renderer(default_locale=settings.default_locale)
 stage = (
     partial(
         stage_attachments,

@@ -123,3 +123,26 @@ def test_templates_evicted_from_the_cache_still_render() -> None:
     for n in range(10):
         renderer.compile(f"filler {n}", "test")
     assert first.render(RenderContext({}, {"n": 1})) == "first 1"
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "expected"),
+    [
+        ('{{toLocale data.n locale="it-IT"}}', {"n": 1234567.891}, "1.234.567,891"),
+        ("{{toLocale data.n}}", {"n": 1234567.891}, "1,234,567.891"),
+        ('{{toLocale data.d locale="it-IT" tz="Europe/Rome"}}', {"d": "2026-12-01T09:30:00Z"}, "1 dic 2026, 10:30:00"),
+        ('{{toLocale data.d locale="en-US"}}', {"d": "2026-12-01T09:30:00Z"}, "Dec 1, 2026, 9:30:00\u202fAM"),
+        ('{{toLocale data.s locale="it-IT"}}', {"s": "not a date"}, "not a date"),
+        ("[{{toLocale data.missing}}]", {}, "[]"),
+    ],
+    ids=["number-it", "number-default", "date-it-rome", "date-en", "text", "missing"],
+)
+def test_to_locale_writes_numbers_and_dates_the_locale_way(source: str, data: dict[str, Any], expected: str) -> None:
+    assert render(source, data=data) == expected
+
+
+def test_to_locale_defaults_to_the_configured_locale_and_names_a_bad_one() -> None:
+    german = Renderer(default_locale="de-DE")
+    assert german.compile("{{toLocale data.n}}", "t").render(RenderContext({}, {"n": 1234.5})) == "1.234,5"
+    with pytest.raises(TemplateRenderError, match="toLocale: unknown locale 'xx-YY'"):
+        render('{{toLocale data.n locale="xx-YY"}}', data={"n": 1})

@@ -113,7 +113,50 @@ def _format_date(value: str | float | None, zone: str, fmt: str) -> str:
     return _dayjs_format(local, fmt)
 
 
-HELPERS: dict[str, HelperFn] = {"dateNow": date_now, "dateFormat": date_format}
+def to_locale(default_locale: str) -> HelperFn:
+    """`{{toLocale value locale="it-IT" tz="Europe/Rome"}}`: a number or an ISO 8601 date written the
+    locale's way (BCP 47 tag, default DEFAULT_LOCALE); any other text as given; nothing for nothing."""
+
+    def helper(params_json: str, options: HandlebarrzHelperOptions) -> str:
+        params = json.loads(params_json)
+        value = params[0] if params else None
+        return _format_locale(
+            value if isinstance(value, (str, int, float)) else None,
+            str(_hash(options, "locale") or default_locale),
+            str(_hash(options, "tz") or "UTC"),
+        )
+
+    return helper
+
+
+@lru_cache(maxsize=4096)
+def _format_locale(value: str | float | None, locale_tag: str, zone: str) -> str:
+    if value is None or value == "" or isinstance(value, bool):
+        return ""
+    # Babel's locale data is large: loaded only by templates that use the helper.
+    from babel import Locale, UnknownLocaleError
+    from babel.dates import format_datetime
+    from babel.numbers import format_decimal
+
+    try:
+        locale = Locale.parse(locale_tag, sep="-")
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise TemplateRenderError(f"toLocale: unknown locale {locale_tag!r}") from exc
+    if isinstance(value, (int, float)):
+        return str(format_decimal(value, locale=locale))
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    try:
+        local = arrow.Arrow.fromdatetime(parsed, tzinfo=parsed.tzinfo or UTC).to(zone)
+    except (arrow.parser.ParserError, ValueError) as exc:
+        raise TemplateRenderError(f"toLocale: unknown time zone {zone!r}") from exc
+    return str(format_datetime(local.datetime, "medium", tzinfo=local.tzinfo, locale=locale))
+
+
+def helpers(default_locale: str) -> dict[str, HelperFn]:
+    return {"dateNow": date_now, "dateFormat": date_format, "toLocale": to_locale(default_locale)}
 
 
 def _escaping(helper: HelperFn) -> HelperFn:
@@ -136,11 +179,11 @@ def _describe_syntax_error(label: str, source: str, error: Exception) -> str:
 
 
 class _Engine:
-    def __init__(self, *, html_mode: bool, max_templates: int) -> None:
+    def __init__(self, *, html_mode: bool, max_templates: int, default_locale: str) -> None:
         self.html_mode = html_mode
         self._native = HandlebarrzTemplate()
         self._native.set_escape_fn("html_escape" if html_mode else "no_escape")
-        for name, helper in HELPERS.items():
+        for name, helper in helpers(default_locale).items():
             # The stub types helpers as one-argument; the native call passes (params_json, options).
             self._native.register_helper(name, _escaping(helper) if html_mode else helper)  # type: ignore[arg-type]
         self._names: OrderedDict[str, None] = OrderedDict()
@@ -236,9 +279,9 @@ def dumps(value: Any) -> str:
 class Renderer:
     """Holds the engines of one container; compiled templates survive across invocations."""
 
-    def __init__(self, max_templates: int = 512) -> None:
-        self._text = _Engine(html_mode=False, max_templates=max_templates)
-        self._html = _Engine(html_mode=True, max_templates=max_templates)
+    def __init__(self, max_templates: int = 512, default_locale: str = "en-US") -> None:
+        self._text = _Engine(html_mode=False, max_templates=max_templates, default_locale=default_locale)
+        self._html = _Engine(html_mode=True, max_templates=max_templates, default_locale=default_locale)
 
     def compile(self, source: str, label: str, *, html_mode: bool = False) -> CompiledTemplate:
         engine = self._html if html_mode else self._text

@@ -110,6 +110,8 @@ class SendSettings(BaseModel):
     file_service_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     attachments_bucket: str | None = None
     idempotency_table: str | None = None
+    # toLocale's locale when a template names none (BCP 47).
+    default_locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en-US"
 
     ENV: ClassVar[dict[str, str]] = {
         "mongodb_uri": "MONGODB_URI",
@@ -130,6 +132,7 @@ class SendSettings(BaseModel):
         "file_service_timeout_s": "FILE_SERVICE_TIMEOUT_S",
         "attachments_bucket": "ATTACHMENTS_BUCKET",
         "idempotency_table": "IDEMPOTENCY_TABLE",
+        "default_locale": "DEFAULT_LOCALE",
     }
 
     @model_validator(mode="after")
@@ -185,6 +188,8 @@ class EmailSettings(ChannelSettings):
 
     attachments_bucket: str | None = None
     idempotency_table: str | None = None
+    # toLocale's locale when a template names none (BCP 47).
+    default_locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en-US"
 
     ENV: ClassVar[dict[str, str]] = {**ChannelSettings.ENV, "attachments_bucket": "ATTACHMENTS_BUCKET"}
 
