@@ -66,10 +66,14 @@ app = APIGatewayRestResolver(enable_validation=True)
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _error(status: int, phrase: str, message: str) -> Response[str]:
+def _refusal(status: int, phrase: str, message: str) -> str:
+    """Counts a refused request and writes its body in the seed's shape."""
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
-    body = ErrorResponse(statusCode=str(status), error=phrase, message=message)
-    return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
+    return ErrorResponse(statusCode=str(status), error=phrase, message=message).model_dump_json()
+
+
+def _error(status: int, phrase: str, message: str) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=_refusal(status, phrase, message))
 
 
 @app.exception_handler(RequestValidationError)
@@ -109,12 +113,11 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
 
 def _proxy_error(status: HTTPStatus, message: str, phrase: str | None = None) -> dict[str, Any]:
     """An error answered outside the resolver (before or around it), in the seed's shape."""
-    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
-    body = ErrorResponse(statusCode=str(status.value), error=phrase or status.phrase, message=message)
+    body = _refusal(status.value, phrase or status.phrase, message)
     return {
         "statusCode": status.value,
         "headers": {"Content-Type": "application/json"},
-        "body": body.model_dump_json(),
+        "body": body,
         "isBase64Encoded": False,
     }
 
