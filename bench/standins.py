@@ -8,13 +8,14 @@ Providers (one server): SES v2 `SendEmail`, SNS `Publish`, Secrets Manager `GetS
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
-from socketserver import ForkingMixIn
-from typing import Any
+from typing import Any, Self
 
 from local.fcm_standin import ACCESS_TOKEN
 from local.servers import HttpStandIn
@@ -31,11 +32,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-class _ForkingServer(ForkingMixIn, HTTPServer):
-    """Each invoke in a process of its own, as each concurrent Lambda invoke has its own sandbox."""
+class _Sandbox(HTTPServer):
+    """One connection at a time; every worker process accepts on the same listening socket."""
 
     request_queue_size = 256
-    max_children = 64
 
 
 class Providers(HttpStandIn):
@@ -51,6 +51,7 @@ class Providers(HttpStandIn):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoints
+            disable_nagle_algorithm = True  # else headers and body wait out the client's delayed ACK (40 ms)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -90,22 +91,48 @@ class Providers(HttpStandIn):
 
 
 class LambdaEndpoint(HttpStandIn):
-    """`POST /2015-03-31/functions/<name>/invocations`, answered by the named handler."""
+    """`POST /2015-03-31/functions/<name>/invocations`, answered by the named handler.
+
+    Like Lambda's warm sandboxes: a fixed set of worker processes, each running one invoke at a time
+    and keeping its module state (clients, connection pools, FCM token) from one invoke to the next.
+    """
 
     def __init__(
         self,
         handlers: Mapping[str, Callable[[dict[str, Any], Any], dict[str, Any]]],
         context_factory: Callable[[str], Any],
+        sandboxes: int,
     ) -> None:
         self._handlers = dict(handlers)
         self._context = context_factory
-        self._server = _ForkingServer(("127.0.0.1", 0), self._handler())
+        self._sandboxes = sandboxes
+        self._workers: list[int] = []
+        self._server = _Sandbox(("127.0.0.1", 0), self._handler())
+
+    def start(self) -> Self:
+        for _ in range(self._sandboxes):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the worker's life ends here
+                try:
+                    self._server.serve_forever()
+                finally:
+                    os._exit(0)
+            self._workers.append(pid)
+        return self
+
+    def stop(self) -> None:
+        for pid in self._workers:
+            os.kill(pid, signal.SIGTERM)
+        for pid in self._workers:
+            os.waitpid(pid, 0)
+        self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # one invoke per connection: each child process ends with it
+            protocol_version = "HTTP/1.0"  # one invoke per connection, so any idle worker takes the next
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -132,8 +159,7 @@ class LambdaEndpoint(HttpStandIn):
 
 def main() -> None:
     """Runs one stand-in in its own process (so it does not share the benchmark's interpreter lock):
-    `python -m bench.standins providers LATENCY_MS` or `python -m bench.standins lambda`; prints its URL."""
-    import os
+    `python -m bench.standins providers LATENCY_MS` or `python -m bench.standins lambda SANDBOXES`; prints its URL."""
     import sys
 
     from local.lambda_runtime import LambdaContext, load_function
@@ -146,12 +172,13 @@ def main() -> None:
     else:
         names = {"email": "EmailFunction", "sms": "SmsFunction", "push": "PushFunction"}
         handlers = {names[channel]: load_function(channel).lambda_handler for channel in names}
-        server = LambdaEndpoint(handlers, lambda name: LambdaContext(function_name=name))
-    server.start()
-    print(f"URL {server.url}", flush=True)
-    # Nobody reads on: the functions' log lines must not fill the pipe and block them.
+        server = LambdaEndpoint(handlers, lambda name: LambdaContext(function_name=name), int(sys.argv[2]))
+    print(f"URL {server.url}", flush=True)  # the socket listens already; requests wait for start()
+    # Nobody reads on: the functions' log lines (in this process and the forked sandboxes) must not
+    # fill the pipe and block them.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
+    server.start()
     try:
         sys.stdin.read()  # until the benchmark closes our stdin
     finally:

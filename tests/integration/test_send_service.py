@@ -61,13 +61,15 @@ def people(servers: Servers) -> Any:
 
 
 def test_user_fields_are_remapped_and_batches_cover_every_user(
-    servers: Servers, people: Any, invoker: InProcessInvoker
+    servers: Servers, people: Any, invoker: InProcessInvoker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Users stream over several cursor batches; FC001 is both named and in the cluster: sent once.
+    monkeypatch.setattr("messaging.store.CURSOR_BATCH", 2)
     settings = remapped_settings(servers, batch_max_messages=3)
     store = MongoStore.connect(servers.mongo_uri, "messaging", "people", "templates", 3000)
     request = SendRequest(
         channels=["email", "sms"],
-        recipients=["FC000", "FC999"],
+        recipients=["FC000", "FC999", "FC001"],
         clusters=["odd"],
         messageTitle="Hi {{user.name}}",
         messageContent="{{user.fiscalCode}} in {{user.groups.[1]}}",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from bson import ObjectId
@@ -21,12 +22,6 @@ class Recipient:
     document: Document  # the whole stored user, visible to templates as `user`
 
 
-@dataclass
-class Audience:
-    recipients: list[Recipient] = field(default_factory=list)
-    missing_ids: list[str] = field(default_factory=list)  # listed in `recipients`, no such user
-
-
 def _text(value: Any) -> str | None:
     """An address is a non-empty string; anything else means the user has none for that channel."""
     return value.strip() or None if isinstance(value, str) else None
@@ -40,38 +35,47 @@ def _lookup_values(ids: Sequence[str], id_field: str) -> list[Any]:
     return values
 
 
-def resolve_audience(
-    store: Store, fields: UserFields, recipients: Sequence[str] | None, clusters: Sequence[str] | None
-) -> Audience:
-    """Two indexed `$in` queries, merged by user id. `$or` would be one query, but some
-    wire-protocol servers answer it with a full scan."""
-    audience = Audience()
-    seen: set[str] = set()
-    requested = list(dict.fromkeys(recipients or ()))
+class Audience:
+    """The recipients, streamed from the cursors one at a time so that no list of users is ever
+    held: only the ids seen, to answer each user once. Two indexed `$in` queries merged by user id:
+    `$or` would be one query, but some wire-protocol servers answer it with a full scan.
 
-    def add(document: Document) -> None:
-        raw_id = document.get(fields.id)
-        if raw_id is None:
-            return
-        user_id = str(raw_id)
-        if user_id in seen:
-            return
-        seen.add(user_id)
-        audience.recipients.append(
-            Recipient(
+    `size` and `missing_ids` are final once the iteration has ended."""
+
+    def __init__(
+        self, store: Store, fields: UserFields, recipients: Sequence[str] | None, clusters: Sequence[str] | None
+    ) -> None:
+        self._store = store
+        self._fields = fields
+        self._requested = list(dict.fromkeys(recipients or ()))
+        self._clusters = list(dict.fromkeys(clusters or ()))
+        self._seen: set[str] = set()
+        self.missing_ids: list[str] = []  # listed in `recipients`, no such user
+
+    @property
+    def size(self) -> int:
+        return len(self._seen)
+
+    def __iter__(self) -> Iterator[Recipient]:
+        fields = self._fields
+        documents: list[Iterable[Document]] = []
+        if self._requested:
+            documents.append(self._store.users_by_ids(fields.id, _lookup_values(self._requested, fields.id)))
+        if self._clusters:
+            documents.append(self._store.users_in_clusters(fields.clusters, self._clusters))
+        for document in chain.from_iterable(documents):
+            raw_id = document.get(fields.id)
+            if raw_id is None:
+                continue
+            user_id = str(raw_id)
+            if user_id in self._seen:
+                continue
+            self._seen.add(user_id)
+            yield Recipient(
                 user_id=user_id,
                 email=_text(document.get(fields.emailAddress)),
                 phone=_text(document.get(fields.phoneNumber)),
                 token=_text(document.get(fields.deviceToken)),
                 document=document,
             )
-        )
-
-    if requested:
-        for document in store.users_by_ids(fields.id, _lookup_values(requested, fields.id)):
-            add(document)
-    if clusters:
-        for document in store.users_in_clusters(fields.clusters, list(dict.fromkeys(clusters))):
-            add(document)
-    audience.missing_ids = [user_id for user_id in requested if user_id not in seen]
-    return audience
+        self.missing_ids = [user_id for user_id in self._requested if user_id not in self._seen]

@@ -15,7 +15,7 @@ from bson import ObjectId
 from pydantic import ValidationError
 
 from messaging.attachments import merge_names, stage_attachments
-from messaging.audience import resolve_audience
+from messaging.audience import Audience
 from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
 from messaging.dispatch import BatchBuilder, Invoker, dispatch
 from messaging.errors import BadRequest, NotFound
@@ -114,29 +114,30 @@ def send(
             attachment.model_dump() for attachment in stage(merge_names(request.emailAttachments, template_attachments))
         ]
 
-    audience = resolve_audience(store, settings.service.userFields, request.recipients, request.clusters)
-    failures = [
-        Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND)
-        for user_id in audience.missing_ids
-        for channel in request.channels
-    ]
-
     builder = BatchBuilder(
         {channel: envelope for channel, envelope in envelopes.items() if channel in request.channels},
         {channel: settings.function_name(channel) for channel in request.channels},
         max_messages=settings.batch_max_messages,
         max_bytes=settings.batch_max_bytes,
     )
+    # Users stream from the cursor into serialised batches; each user's document is dropped once
+    # rendered, so memory grows with the payloads only.
+    audience = Audience(store, settings.service.userFields, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
-    for recipient in audience.recipients:
+    for recipient in audience:
         for channel, message in composer.messages(recipient):
             builder.add(channel, recipient.user_id, message)
             messages[channel] += 1
     batches = builder.batches()
+    failures = [
+        Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND)
+        for user_id in audience.missing_ids
+        for channel in request.channels
+    ]
     logger.info(
         "dispatching",
         extra={
-            "audience": len(audience.recipients),
+            "audience": audience.size,
             "missing": len(audience.missing_ids),
             "batches": len(batches),
             "channels": request.channels,
@@ -145,9 +146,9 @@ def send(
     failures += dispatch(batches, invoker, settings.max_parallel_invokes, remaining_s, settings.deadline_margin_s)
     return SendOutcome(
         response=SendResponse(failures=failures),
-        audience=len(audience.recipients),
+        audience=audience.size,
         missing=len(audience.missing_ids),
         messages=messages,
-        skipped=Counter({channel: len(audience.recipients) - messages[channel] for channel in request.channels}),
+        skipped=Counter({channel: audience.size - messages[channel] for channel in request.channels}),
         batches=Counter(batch.channel for batch in batches),
     )

@@ -13,6 +13,10 @@ from messaging.errors import ServiceUnavailable
 
 Document = dict[str, Any]
 
+# pymongo decodes a whole reply batch at once, and an unbounded batch is up to 16 MB of BSON: tens of
+# thousands of users as dicts. 500 users bound that to a few MB for ~1 round trip per 500.
+CURSOR_BATCH = 500
+
 
 class Store(Protocol):
     def users_by_ids(self, id_field: str, ids: Sequence[Any]) -> Iterator[Document]: ...
@@ -58,6 +62,6 @@ class MongoStore:
     @staticmethod
     def _stream(collection: Any, query: Document) -> Iterator[Document]:
         try:
-            yield from collection.find(query)
+            yield from collection.find(query, batch_size=CURSOR_BATCH)
         except PyMongoError as exc:
             raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
