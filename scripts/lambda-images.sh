@@ -42,7 +42,7 @@ make_rootfs() {
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   [ -n "$mirror" ] || { log "no Debian mirror in apt's sources; set DEBIAN_MIRROR"; exit 1; }
   rm -rf "$ROOTFS.tmp" && mkdir -p "$CACHE"
-  debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates trixie "$ROOTFS.tmp" "$mirror" >&2
+  debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,make trixie "$ROOTFS.tmp" "$mirror" >&2
   cp /etc/resolv.conf "$ROOTFS.tmp/etc/resolv.conf"
   # Networks that intercept TLS need the host's certificate authorities inside too.
   cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS.tmp/etc/ssl/certs/ca-certificates.crt"

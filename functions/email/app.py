@@ -12,7 +12,9 @@ from messaging.channels import email
 from messaging.channels.handler import handle_batch
 from messaging.models.batch import EmailBatch
 from messaging.models.config import EmailSettings
-from messaging.observability import logger, tracer
+from messaging.observability import logger, trace_calls, tracer
+
+trace_calls("botocore")
 
 settings = EmailSettings.from_environ(os.environ)
 ses = aws.client("sesv2", read_timeout=settings.provider_timeout_s)

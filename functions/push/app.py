@@ -12,7 +12,9 @@ from messaging.channels import push
 from messaging.channels.handler import handle_batch
 from messaging.models.batch import PushBatch
 from messaging.models.config import PushSettings
-from messaging.observability import logger, tracer
+from messaging.observability import logger, trace_calls, tracer
+
+trace_calls("botocore", "requests")
 
 settings = PushSettings.from_environ(os.environ)
 # The service account is read once per container; the client then caches its OAuth2 token.

@@ -28,12 +28,15 @@ from messaging.observability import (
     logger,
     metrics,
     record_send,
+    trace_calls,
     tracer,
 )
 from messaging.service import no_file_service, send
 from messaging.store import MongoStore
 from messaging.templating import Renderer
 from messaging.validation import describe_errors
+
+trace_calls("botocore", "pymongo", "httplib")  # httplib: the File Service, via urllib3
 
 # Cold start: an invalid configuration stops the function here, naming the field.
 settings = SendSettings.from_environ(os.environ)

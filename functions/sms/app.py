@@ -12,7 +12,9 @@ from messaging.channels import sms
 from messaging.channels.handler import handle_batch
 from messaging.models.batch import SmsBatch
 from messaging.models.config import ChannelSettings
-from messaging.observability import logger, tracer
+from messaging.observability import logger, trace_calls, tracer
+
+trace_calls("botocore")
 
 settings = ChannelSettings.from_environ(os.environ)
 sns = aws.client("sns", read_timeout=settings.provider_timeout_s)

@@ -28,7 +28,14 @@ _REASON_CODE = re.compile(r"^([A-Za-z][A-Za-z0-9_.]{0,39}):")
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer()
+# Each function patches only the libraries it calls (trace_calls): patching all that X-Ray supports
+# imports them all, 70 ms of SendFunction's cold start.
+tracer = Tracer(auto_patch=False)
+
+
+def trace_calls(*libraries: str) -> None:
+    """Subsegments for every call through these libraries (`botocore`, `pymongo`, `requests`, `httplib`)."""
+    tracer.patch(libraries)
 
 
 def annotate(key: str, value: str | int) -> None:
