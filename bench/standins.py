@@ -7,14 +7,14 @@ Providers (one server): SES v2 `SendEmail`, SNS `Publish`, Secrets Manager `GetS
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Self
 
 from local.fcm_standin import ACCESS_TOKEN
@@ -27,67 +27,76 @@ _SNS_OK = (
 )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-
 class _Sandbox(HTTPServer):
     """One connection at a time; every worker process accepts on the same listening socket."""
 
     request_queue_size = 256
 
 
-class Providers(HttpStandIn):
+class Providers:
+    """One asyncio server for every provider: its own CPU competes with the functions' for this
+    machine's cores, so it parses just enough HTTP/1.1 (keep-alive, Content-Length) and waits out
+    the latency without a thread per connection."""
+
     def __init__(self, latency_ms: float, secret: Mapping[str, Any]) -> None:
         self.latency_s = latency_ms / 1000
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
         self._secret = json.dumps({"Name": "fcm", "SecretString": json.dumps(dict(secret))}).encode()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._token = json.dumps({"access_token": ACCESS_TOKEN, "expires_in": 3600}).encode()
+        self._sock = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        providers = self
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"http://{host}:{port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoints
-            disable_nagle_algorithm = True  # else headers and body wait out the client's delayed ACK (40 ms)
+    def _answer(self, path: str, headers: dict[str, str]) -> tuple[bool, bytes, str]:
+        """(after the latency?, body, content type)"""
+        if headers.get("x-amz-target", "").endswith("GetSecretValue"):
+            return False, self._secret, "application/x-amz-json-1.1"
+        if path == "/token":
+            return False, self._token, "application/json"
+        if path.startswith("/v2/email/") or path.endswith("messages:send"):
+            return True, b'{"MessageId": "m", "name": "projects/p/messages/m"}', "application/json"
+        return True, _SNS_OK, "text/xml"  # SNS Publish
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _reply(self, body: bytes, content_type: str = "application/json") -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                target = self.headers.get("X-Amz-Target", "")
-                if target.endswith("GetSecretValue"):
-                    self._reply(providers._secret, "application/x-amz-json-1.1")
-                    return
-                if self.path == "/token":
-                    self._reply(json.dumps({"access_token": ACCESS_TOKEN, "expires_in": 3600}).encode())
-                    return
-                kind = (
-                    "email"
-                    if self.path.startswith("/v2/email/")
-                    else "push"
-                    if self.path.endswith("messages:send")
-                    else "sms"
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                await reader.readexactly(int(headers.get("content-length") or 0))
+                delayed, body, content_type = self._answer(request_line.split(" ", 2)[1], headers)
+                if delayed:
+                    await asyncio.sleep(self.latency_s)
+                writer.write(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body
                 )
-                time.sleep(providers.latency_s)
-                with providers._lock:
-                    providers.calls[kind] += 1
-                if kind == "sms":
-                    self._reply(_SNS_OK, "text/xml")
-                else:
-                    self._reply(b'{"MessageId": "m", "name": "projects/p/messages/m"}')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed its keep-alive connection
+        finally:
+            writer.close()
 
-        return Handler
+    def serve_forever(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(asyncio.start_server(self._serve, sock=self._sock))
+        self._loop.run_forever()
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 class LambdaEndpoint(HttpStandIn):

@@ -14,7 +14,7 @@ from messaging.models.batch import PushBatch
 from messaging.models.config import PushSettings
 from messaging.observability import logger, trace_calls, tracer
 
-trace_calls("botocore", "requests")
+trace_calls("botocore", "httplib")  # httplib: FCM, via urllib3
 
 settings = PushSettings.from_environ(os.environ)
 # The service account is read once per container; the client then caches its OAuth2 token.

@@ -73,3 +73,18 @@ def test_push_retries_what_fcm_asks_to_retry_and_then_reports_it(
     assert result == {"failures": [{"userId": "u2", "channel": "push", "error": "QUOTA_EXCEEDED: Try again later."}]}
     assert servers.fcm.attempts == {"flaky-2": 3, "throttled": 3}
     assert [m["message"]["token"] for m in servers.fcm.messages] == ["flaky-2"]
+
+
+def test_push_refreshes_a_token_fcm_no_longer_accepts_and_delivers(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    servers.fcm.clear()
+    client = functions["push"].client
+    client.authorize()
+    client._credentials.token = "revoked-by-google"  # still unexpired as far as google-auth knows
+    event = {"channel": "push", "messages": [{"userId": "u1", "token": "tok-ann", "title": "t", "body": "b"}]}
+
+    result = functions["push"].lambda_handler(event, LambdaContext())
+
+    assert result == {"failures": []}
+    assert [m["message"]["token"] for m in servers.fcm.messages] == ["tok-ann"]
