@@ -1,10 +1,12 @@
 """Benchmark of POST /send's fan-out against the concurrency bound.
 
 For each audience size N it seeds N users in SecantusDB, then runs SendFunction's pipeline with the
-real invoker path (boto3 `lambda.invoke` over HTTP to an endpoint that runs the channel functions'
-handlers) and the channel functions against provider stand-ins that answer after --latency-ms.
-No dispatch can beat the bound ceil(N*C / P) * L, with P = invokes in flight x provider calls in
-flight inside each channel function. Each N runs in a fresh process, so peak RSS is its own.
+real invoker path (boto3 `lambda.invoke` over HTTP to --parallel warm "sandbox" processes that run
+the channel functions' handlers) and the channel functions against provider stand-ins that answer
+after --latency-ms. No dispatch can beat the bound ceil(N*C / P) * L, with P = invokes in flight x
+provider calls in flight inside each channel function. Each N runs in a fresh process, so peak RSS
+is its own. All of it shares this machine's CPUs, so the table also gives the CPU floor: the CPU
+time every process spent, over the number of CPUs; no run can be faster than that either.
 
     python -m bench.run                     # N = 1000, 10000; 3 channels; L = 20 ms
     python -m bench.run --users 100000 --channels sms

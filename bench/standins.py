@@ -1,5 +1,5 @@
 """HTTP stand-ins for the benchmark: providers that answer after a fixed latency, and a Lambda
-invoke endpoint that runs the channel functions' handlers in this process.
+invoke endpoint whose warm sandbox processes run the channel functions' handlers.
 
 Providers (one server): SES v2 `SendEmail`, SNS `Publish`, Secrets Manager `GetSecretValue`
 (the FCM service account), Google's OAuth2 token endpoint and FCM `messages:send`.

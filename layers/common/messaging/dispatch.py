@@ -7,6 +7,7 @@ whose invoke fails in any way turns into one failure per user in it: no recipien
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -31,10 +32,22 @@ Invoker = Callable[[str, bytes], bytes]
 
 @dataclass
 class Batch:
+    """A payload waiting for its invoke. Every batch of a request is built before the first one is
+    sent, so they wait compressed: JSON of rendered messages shrinks about tenfold, for a few µs
+    per message."""
+
     channel: Channel
     function_name: str
-    payload: bytes
+    compressed: bytes
     user_ids: list[str]
+
+    @classmethod
+    def of(cls, channel: Channel, function_name: str, payload: bytes, user_ids: list[str]) -> Batch:
+        return cls(channel, function_name, zlib.compress(payload, 1), user_ids)
+
+    @property
+    def payload(self) -> bytes:
+        return zlib.decompress(self.compressed)
 
 
 @dataclass
@@ -84,7 +97,7 @@ class BatchBuilder:
     def _close(self, channel: Channel) -> None:
         current = self._open.pop(channel)
         payload = (self._heads[channel] + ",".join(current.parts) + "]}").encode()
-        self._ready.append(Batch(channel, self._function_names[channel], payload, current.user_ids))
+        self._ready.append(Batch.of(channel, self._function_names[channel], payload, current.user_ids))
 
     def batches(self) -> list[Batch]:
         for channel in list(self._open):
