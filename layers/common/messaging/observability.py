@@ -34,8 +34,14 @@ tracer = Tracer(auto_patch=False)
 
 
 def trace_calls(*libraries: str) -> None:
-    """Subsegments for every call through these libraries (`botocore`, `pymongo`, `requests`, `httplib`)."""
+    """Subsegments for every call through these libraries (`botocore`, `pymongo`, `httplib`...)."""
     tracer.patch(libraries)
+    if "httplib" in libraries and "botocore" in libraries and not tracer.disabled:
+        # botocore's connections are http.client's too: traced once, by the botocore patch.
+        from aws_xray_sdk.ext.httplib import add_ignored  # type: ignore[import-untyped]
+
+        for connection in ("AWSHTTPConnection", "AWSHTTPSConnection"):
+            add_ignored(subclass=f"botocore.awsrequest.{connection}")
 
 
 def annotate(key: str, value: str | int) -> None:
