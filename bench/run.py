@@ -254,18 +254,17 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
 def build_layer() -> Path:
     """The layer as `sam build` makes it (same Makefile: pinned wheels, our code, bytecode), built
     into bench/.layer once per change of its requirements or code."""
+    from local.lambda_runtime import host_python
+
     sources = [ROOT / "layers" / "common" / "requirements.txt", ROOT / "layers" / "common" / "Makefile"]
     sources += sorted((ROOT / "layers" / "common" / "messaging").rglob("*.py"))
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
     artifacts = ROOT / "bench" / ".layer" / digest
     if not (artifacts / "python").is_dir():
         shutil.rmtree(artifacts.parent, ignore_errors=True)
-        python = subprocess.run(
-            [str(ROOT / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True
-        ).stdout.strip()
         subprocess.run(
             [shutil.which("make") or "make", "-s", "-C", str(ROOT / "layers" / "common"), "build-MessagingCommonLayer"],
-            env={**os.environ, "ARTIFACTS_DIR": str(artifacts), "PYTHON": python},
+            env={**os.environ, "ARTIFACTS_DIR": str(artifacts), "PYTHON": host_python()},
             check=True,
         )
     return artifacts / "python"
@@ -289,12 +288,10 @@ def cold_imports(args: argparse.Namespace, layer: Path) -> dict[str, tuple[float
     LAMBDA_TASK_ROOT the X-Ray SDK alone would spend 100 ms on a sampling client Lambda never uses."""
     sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
     from bench.standins import Providers
+    from local.lambda_runtime import host_python
     from local.service_account import make_service_account
 
     providers = Providers(0, make_service_account("bench")).start()
-    python = subprocess.run(
-        [str(ROOT / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True
-    ).stdout.strip()
     script = (
         "import importlib.util, sys, time; spec = importlib.util.spec_from_file_location('app', {path!r}); "
         "module = importlib.util.module_from_spec(spec); t = time.perf_counter(); spec.loader.exec_module(module); "
@@ -317,7 +314,7 @@ def cold_imports(args: argparse.Namespace, layer: Path) -> dict[str, tuple[float
         del env["POWERTOOLS_TRACE_DISABLED"], env["POWERTOOLS_METRICS_DISABLED"]
         runs = [
             subprocess.run(
-                [python, "-S", "-X", "importtime", "-c", script.format(path=str(task_root / "app.py"))],
+                [host_python(), "-S", "-X", "importtime", "-c", script.format(path=str(task_root / "app.py"))],
                 env=env,
                 check=True,
                 capture_output=True,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,3 +37,12 @@ def load_function(name: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def host_python() -> str:
+    """The interpreter that builds the layer and stands in for Lambda's (scripts/find-python.sh)."""
+    found = subprocess.run(
+        [str(ROOT / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return found

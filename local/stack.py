@@ -33,6 +33,7 @@ from pymongo import MongoClient
 from local.demo_data import FILES, TEMPLATES, USERS
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
+from local.lambda_runtime import host_python
 from local.service_account import make_service_account
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,9 +192,7 @@ class Stack:
         return path
 
     def build(self, sam: str) -> None:
-        python = subprocess.run(
-            [str(ROOT / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        python = host_python()
         version = subprocess.run(
             [python, "-c", "import sys; print(sys.version_info[:2] >= (3, 13))"],
             capture_output=True,

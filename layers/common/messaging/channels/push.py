@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from typing import Any
 
@@ -77,6 +78,10 @@ def fcm_reason(status: int, body: bytes) -> str:
     return f"{code or error.get('status') or f'HTTP {status}'}: {error.get('message', '')}"
 
 
+def auth_failure(exc: Exception) -> str:
+    return f"FCM authentication failed: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
 class FcmClient:
     """One per container: the OAuth2 token and the keep-alive connections are reused."""
 
@@ -98,11 +103,14 @@ class FcmClient:
         self._url = f"{endpoint.rstrip('/')}/v1/projects/{project_id}/messages:send"
         self._timeout = urllib3.Timeout(connect=min(timeout_s, 5.0), read=timeout_s)
         self._token_request = Request(self._pool)
+        self._refreshing = threading.Lock()
 
-    def authorize(self, force: bool = False) -> None:
-        """Fetches the OAuth2 token once for a batch, rather than once per concurrent send."""
-        if force or not self._credentials.valid:
-            self._credentials.refresh(self._token_request)
+    def authorize(self, rejected_token: str | None = None) -> None:
+        """Fetches the OAuth2 token once for a batch, rather than once per concurrent send; with the
+        token FCM rejected, fetches a new one unless another send has done so meanwhile."""
+        with self._refreshing:
+            if not self._credentials.valid or (rejected_token and rejected_token == self._credentials.token):
+                self._credentials.refresh(self._token_request)
 
     def send(self, message: dict[str, Any]) -> str | None:
         """Retries what FCM asks to retry (429, 5xx: honouring Retry-After) and connections that
@@ -113,7 +121,8 @@ class FcmClient:
         refreshed = False
         for attempt in range(ATTEMPTS):
             retry_after: float | None = None
-            headers = {"Authorization": f"Bearer {self._credentials.token}", "Content-Type": "application/json"}
+            token = self._credentials.token
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             try:
                 response = self._pool.request("POST", self._url, body=body, headers=headers, timeout=self._timeout)
             except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
@@ -127,9 +136,9 @@ class FcmClient:
                 if response.status == 401 and not refreshed:
                     refreshed = True
                     try:
-                        self.authorize(force=True)
+                        self.authorize(rejected_token=token)
                     except GoogleAuthError as exc:
-                        return f"FCM authentication failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                        return auth_failure(exc)
                     continue
                 if response.status not in RETRYABLE:
                     return reason
@@ -144,7 +153,7 @@ def send_batch(batch: PushBatch, client: FcmClient, concurrency: int) -> Deliver
     try:
         client.authorize()
     except (GoogleAuthError, urllib3.exceptions.HTTPError) as exc:
-        reason = f"FCM authentication failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        reason = auth_failure(exc)
         return DeliveryReport([Failure(userId=m.userId, channel="push", error=reason) for m in batch.messages])
 
     def deliver(message: PushMessage) -> str | None:
