@@ -13,6 +13,7 @@ from messaging.channels.handler import handle_batch
 from messaging.models.batch import EmailBatch
 from messaging.models.config import EmailSettings
 from messaging.observability import logger, trace_calls, tracer
+from messaging.validation import parse_payload
 
 trace_calls("botocore")
 
@@ -23,7 +24,7 @@ bucket = settings.attachments_bucket or ""
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = EmailBatch.model_validate(event)
+    batch = parse_payload(EmailBatch, event)
     return handle_batch(batch, lambda: email.send_batch(batch, ses, settings.concurrency, s3, bucket))

@@ -13,6 +13,7 @@ from messaging.channels.handler import handle_batch
 from messaging.models.batch import PushBatch
 from messaging.models.config import PushSettings
 from messaging.observability import logger, trace_calls, tracer
+from messaging.validation import parse_payload
 
 trace_calls("botocore", "httplib")  # httplib: FCM, via urllib3
 
@@ -30,7 +31,7 @@ client = push.FcmClient(
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = PushBatch.model_validate(event)
+    batch = parse_payload(PushBatch, event)
     return handle_batch(batch, lambda: push.send_batch(batch, client, settings.concurrency))

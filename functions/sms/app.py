@@ -13,6 +13,7 @@ from messaging.channels.handler import handle_batch
 from messaging.models.batch import SmsBatch
 from messaging.models.config import ChannelSettings
 from messaging.observability import logger, trace_calls, tracer
+from messaging.validation import parse_payload
 
 trace_calls("botocore")
 
@@ -21,7 +22,7 @@ sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = SmsBatch.model_validate(event)
+    batch = parse_payload(SmsBatch, event)
     return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency))
