@@ -8,7 +8,7 @@ import pytest
 
 from messaging.templating import RenderContext, Renderer, TemplateRenderError, TemplateSyntaxError
 
-renderer = Renderer(max_templates=4)
+renderer = Renderer(cache_bytes=16 * 1024)
 
 
 def render(
@@ -120,8 +120,10 @@ def test_syntax_errors_name_the_template_and_position(source: str, where: str) -
 
 def test_templates_evicted_from_the_cache_still_render() -> None:
     first = renderer.compile("first {{data.n}}", "test")
-    for n in range(10):
-        renderer.compile(f"filler {n}", "test")
+    assert first.render(RenderContext({}, {"n": 0})) == "first 0"
+    for n in range(20):
+        renderer.compile(f"filler {n} {{{{data.n}}}}" * 50, "test").render(RenderContext({}, {"n": n}))
+    assert first.names[0] not in renderer.engine()
     assert first.render(RenderContext({}, {"n": 1})) == "first 1"
 
 
