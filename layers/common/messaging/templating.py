@@ -255,14 +255,19 @@ class CompiledTemplate:
         self.label = label
         self.html = engine.html_mode
         self._factor = _HTML_ESCAPE_FACTOR if self.html else 1
+        # Without `each` the bound is text + values x longest: checked inline on the hot path.
+        self._flat = (self._shape.text[0], self._shape.values[0] * self._factor) if not self._shape.each_depth else None
 
     @property
     def names(self) -> list[str]:
         return [name for name, _ in self._parts]
 
-    def _check_bound(self, context: RenderContext) -> None:
-        widest, longest = context.quick_measure
-        if self._shape.bound(widest, longest * self._factor) <= self._max_bytes:
+    def _check_bound(self, context: RenderContext, context_json: str) -> None:
+        widest, longest = context.quick_measure(context_json)
+        if self._flat is not None:
+            if self._flat[0] + self._flat[1] * longest <= self._max_bytes:
+                return
+        elif self._shape.bound(widest, longest * self._factor) <= self._max_bytes:
             return
         widest, longest = context.exact_measure
         if self._shape.bound(widest, longest * self._factor) > self._max_bytes:
@@ -273,8 +278,8 @@ class CompiledTemplate:
             )
 
     def render(self, context: RenderContext) -> str:
-        self._check_bound(context)
         context_json = context.html_json if self.html else context.text_json
+        self._check_bound(context, context_json)
         engine, label = self._engine, self.label
         if len(self._parts) == 1:
             name, part = self._parts[0]
@@ -321,6 +326,7 @@ class RenderContext:
         self._text_json: str | None = None
         self._html_json: str | None = None
         self._quick: tuple[int, int] | None = None
+        self._exact: tuple[int, int] | None = None
 
     @property
     def data_measure(self) -> tuple[int, int]:
@@ -328,20 +334,22 @@ class RenderContext:
             self._data_measure = measure_data(self._data)
         return self._data_measure
 
-    @property
-    def quick_measure(self) -> tuple[int, int]:
-        """(widest, longest) with the user's side bounded by the length of its JSON: no walk."""
+    def quick_measure(self, context_json: str) -> tuple[int, int]:
+        """(widest, longest) with the user's side bounded by the length of the context's JSON
+        (the user is part of it): no walk of the user document."""
         if self._quick is None:
             widest, longest = self.data_measure
-            user_chars = len(self.text_json) - len(self._data_json)
-            self._quick = (max(widest, user_chars), max(longest, _RENDER_PER_JSON_CHAR * user_chars))
+            chars = len(context_json)
+            self._quick = (max(widest, chars), max(longest, _RENDER_PER_JSON_CHAR * chars))
         return self._quick
 
     @property
     def exact_measure(self) -> tuple[int, int]:
-        widest, longest = self.data_measure
-        user_widest, user_longest = measure_data(self._user)
-        return max(widest, user_widest), max(longest, user_longest)
+        if self._exact is None:
+            widest, longest = self.data_measure
+            user_widest, user_longest = measure_data(self._user)
+            self._exact = (max(widest, user_widest), max(longest, user_longest))
+        return self._exact
 
     @property
     def text_json(self) -> str:
