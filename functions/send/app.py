@@ -50,7 +50,11 @@ store = MongoStore.connect(
     settings.templates_collection,
     settings.mongodb_timeout_ms,
 )
-renderer = Renderer(default_locale=settings.default_locale)
+renderer = Renderer(
+    default_locale=settings.default_locale,
+    max_message_bytes=settings.max_message_bytes,
+    cache_bytes=settings.template_cache_bytes,
+)
 stage = (
     partial(
         stage_attachments,

@@ -8,7 +8,7 @@ import pytest
 
 from messaging.templating import RenderContext, Renderer, TemplateRenderError, TemplateSyntaxError
 
-renderer = Renderer(max_templates=4)
+renderer = Renderer(cache_bytes=16 * 1024)
 
 
 def render(
@@ -120,8 +120,10 @@ def test_syntax_errors_name_the_template_and_position(source: str, where: str) -
 
 def test_templates_evicted_from_the_cache_still_render() -> None:
     first = renderer.compile("first {{data.n}}", "test")
-    for n in range(10):
-        renderer.compile(f"filler {n}", "test")
+    assert first.render(RenderContext({}, {"n": 0})) == "first 0"
+    for n in range(20):
+        renderer.compile(f"filler {n} {{{{data.n}}}}" * 50, "test").render(RenderContext({}, {"n": n}))
+    assert first.names[0] not in renderer.engine()
     assert first.render(RenderContext({}, {"n": 1})) == "first 1"
 
 
@@ -146,3 +148,27 @@ def test_to_locale_defaults_to_the_configured_locale_and_names_a_bad_one() -> No
     assert german.compile("{{toLocale data.n}}", "t").render(RenderContext({}, {"n": 1234.5})) == "1.234,5"
     with pytest.raises(TemplateRenderError, match="toLocale: unknown locale 'xx-YY'"):
         render('{{toLocale data.n locale="xx-YY"}}', data={"n": 1})
+
+
+def test_the_cache_stays_within_its_byte_budget_and_unregisters_old_templates() -> None:
+    budget = 2 * 1024 * 1024
+    bounded = Renderer(cache_bytes=budget)
+    engine = bounded.engine()
+    templates = [bounded.compile(f"{n} " + "Hi {{user.name}}\n" * 400, "test") for n in range(40)]
+    for template in templates:
+        template.render(RenderContext({"name": "Ann"}, {}))
+        assert engine.size <= budget
+    assert templates[0].names[0] not in engine  # evicted, and unregistered from the native engine
+    assert not engine._native.has_template(templates[0].names[0])
+    assert templates[-1].names[-1] in engine
+    # Long templates compile as parts of about PART_TAGS tags; they still render whole.
+    assert len(templates[0].names) == 2
+    assert templates[0].render(RenderContext({"name": "Ann"}, {})) == "0 " + "Hi Ann\n" * 400
+
+
+def test_nothing_is_compiled_before_the_first_render() -> None:
+    lazy = Renderer()
+    template = lazy.compile("Hi {{user.name}} {{data.x}}", "test")
+    assert template.names[0] not in lazy.engine()
+    template.render(RenderContext({"name": "Ann"}, {"x": 1}))
+    assert template.names[0] in lazy.engine()

@@ -24,6 +24,7 @@ from messaging.templating import (
     TemplateRenderError,
     TemplateSyntaxError,
     dumps,
+    measure_data,
 )
 
 # pushData keys that are FCM v1 message blocks rather than custom data.
@@ -97,8 +98,9 @@ def _stringify(value: Any) -> str:
 
 
 class Composer:
-    """Compiles every text once (syntax errors are a 400 before anything is sent), then renders
-    one user's messages at a time."""
+    """Checks every text once (refusals and structural syntax errors are a 400 before anything is
+    sent), then renders one user's messages at a time; the native compile happens at the first
+    user's render, so a request with no existing recipient compiles nothing."""
 
     def __init__(
         self, texts: MessageTexts, channels: Sequence[Channel], data: dict[str, Any], renderer: Renderer
@@ -106,6 +108,7 @@ class Composer:
         self._channels = list(channels)
         self._data = data
         self._data_json = dumps(data)
+        self._data_measure: tuple[int, int] | None = None
         self._renderer = renderer
         try:
             self._email_subject = self._compile(texts.email_subject)
@@ -135,13 +138,17 @@ class Composer:
 
     def messages(self, recipient: Recipient) -> Iterator[tuple[Channel, BaseModel]]:
         """The user's message on each requested channel it has an address for."""
-        context = RenderContext(recipient.document, self._data, data_json=self._data_json)
         try:
+            if self._data_measure is None:
+                self._data_measure = measure_data(self._data)  # once per request
+            context = RenderContext(
+                recipient.document, self._data, data_json=self._data_json, data_measure=self._data_measure
+            )
             for channel in self._channels:
                 message = self._compose(channel, recipient, context)
                 if message is not None:
                     yield channel, message
-        except TemplateRenderError as exc:
+        except (TemplateRenderError, TemplateSyntaxError) as exc:
             raise BadRequest(str(exc)) from exc
 
     def _compose(self, channel: Channel, recipient: Recipient, context: RenderContext) -> BaseModel | None:

@@ -22,6 +22,8 @@ from typing import Any
 import arrow
 from handlebarrz._native import HandlebarrzHelperOptions, HandlebarrzTemplate
 
+from messaging import template_guard
+
 # Day.js's default format, ISO 8601 with offset.
 DEFAULT_DATE_FORMAT = "YYYY-MM-DDTHH:mm:ssZ"
 # Newlines inside interpolated values become <br/> in HTML bodies: they are swapped for this
@@ -178,21 +180,37 @@ def _describe_syntax_error(label: str, source: str, error: Exception) -> str:
     return f"{label}: invalid Handlebars syntax: {detail}"
 
 
+# The native engine's memory per compiled template, measured by RSS over hundreds of
+# registrations (bench/templates.py): about 720 bytes per tag, 2 per literal byte, 1 KB each.
+_BYTES_PER_TEMPLATE = 1024
+_BYTES_PER_SOURCE_BYTE = 2
+_BYTES_PER_TAG = 768
+# The most a value could render to, per byte of its JSON: objects render as `[object]` (4 x `{}`)
+# and a character is at most 4 bytes in UTF-8; escaping in HTML writes up to 6 bytes per byte.
+_RENDER_PER_JSON_CHAR = 16
+_HTML_ESCAPE_FACTOR = 6
+
+
+def _cost(source: str) -> int:
+    return _BYTES_PER_TEMPLATE + _BYTES_PER_SOURCE_BYTE * len(source) + _BYTES_PER_TAG * source.count("{{")
+
+
 class _Engine:
-    def __init__(self, *, html_mode: bool, max_templates: int, default_locale: str) -> None:
+    """The native registry, bounded by the estimated memory of the templates it holds."""
+
+    def __init__(self, *, html_mode: bool, max_bytes: int, default_locale: str) -> None:
         self.html_mode = html_mode
         self._native = HandlebarrzTemplate()
         self._native.set_escape_fn("html_escape" if html_mode else "no_escape")
         for name, helper in helpers(default_locale).items():
             # The stub types helpers as one-argument; the native call passes (params_json, options).
             self._native.register_helper(name, _escaping(helper) if html_mode else helper)  # type: ignore[arg-type]
-        self._names: OrderedDict[str, None] = OrderedDict()
-        self._max = max_templates
+        self._names: OrderedDict[str, int] = OrderedDict()
+        self._max_bytes = max_bytes
+        self.size = 0  # the estimated bytes of the templates registered
 
-    def compile(self, source: str, label: str) -> str:
-        name = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-        self.ensure(name, source, label)
-        return name
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
 
     def ensure(self, name: str, source: str, label: str) -> None:
         if name in self._names:
@@ -202,13 +220,16 @@ class _Engine:
             self._native.register_template(name, source)
         except ValueError as exc:
             raise TemplateSyntaxError(_describe_syntax_error(label, source, exc)) from exc
-        self._names[name] = None
-        if len(self._names) > self._max:
-            evicted, _ = self._names.popitem(last=False)
+        cost = _cost(source)
+        self._names[name] = cost
+        self.size += cost
+        while self.size > self._max_bytes and len(self._names) > 1:
+            evicted, evicted_cost = self._names.popitem(last=False)
             self._native.unregister_template(evicted)
+            self.size -= evicted_cost
 
     def render(self, name: str, source: str, context_json: str, label: str) -> str:
-        self.ensure(name, source, label)  # a request with many templates may evict its own
+        self.ensure(name, source, label)  # compiled on first use, again if evicted since
         try:
             return self._native.render(name, context_json)
         except ValueError as exc:
@@ -216,19 +237,58 @@ class _Engine:
             raise TemplateRenderError(f"{label}: {detail}") from exc
 
 
+def _name(source: str) -> str:
+    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
 class CompiledTemplate:
-    def __init__(self, engine: _Engine, source: str, label: str) -> None:
+    """A checked template; the native engine compiles its parts when the first user is rendered."""
+
+    def __init__(self, engine: _Engine, source: str, label: str, max_bytes: int) -> None:
+        try:
+            self._shape = template_guard.inspect(source)
+        except template_guard.GuardError as exc:
+            raise TemplateSyntaxError(f"{label}: {exc}") from exc
         self._engine = engine
-        self._source = source
-        self._name = engine.compile(source, label)
+        self._parts = [(_name(part), part) for part in self._shape.parts]
+        self._max_bytes = max_bytes
         self.label = label
         self.html = engine.html_mode
+        self._factor = _HTML_ESCAPE_FACTOR if self.html else 1
+        # Without `each` the bound is text + values x longest: checked inline on the hot path.
+        self._flat = (self._shape.text[0], self._shape.values[0] * self._factor) if not self._shape.each_depth else None
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self._parts]
+
+    def _check_bound(self, context: RenderContext, context_json: str) -> None:
+        widest, longest = context.quick_measure(context_json)
+        if self._flat is not None:
+            if self._flat[0] + self._flat[1] * longest <= self._max_bytes:
+                return
+        elif self._shape.bound(widest, longest * self._factor) <= self._max_bytes:
+            return
+        widest, longest = context.exact_measure
+        if self._shape.bound(widest, longest * self._factor) > self._max_bytes:
+            shape = self._shape
+            nesting = f" (each nested {shape.each_depth} deep)" if shape.each_depth else ""
+            raise TemplateRenderError(
+                f"{self.label}: could render more than {self._max_bytes} bytes for this data{nesting}"
+            )
 
     def render(self, context: RenderContext) -> str:
-        if not self.html:
-            return self._engine.render(self._name, self._source, context.text_json, self.label)
-        output = self._engine.render(self._name, self._source, context.html_json, self.label)
-        return output.replace(_NEWLINE_MARK, "<br/>")
+        context_json = context.html_json if self.html else context.text_json
+        self._check_bound(context, context_json)
+        engine, label = self._engine, self.label
+        if len(self._parts) == 1:
+            name, part = self._parts[0]
+            output = engine.render(name, part, context_json, label)
+        else:
+            output = "".join(engine.render(name, part, context_json, label) for name, part in self._parts)
+        if len(output) * 4 > self._max_bytes and len(output.encode()) > self._max_bytes:
+            raise TemplateRenderError(f"{label}: rendered more than {self._max_bytes} bytes")
+        return output.replace(_NEWLINE_MARK, "<br/>") if self.html else output
 
 
 def _json_default(value: Any) -> Any:
@@ -251,12 +311,45 @@ def _mark_newlines(value: Any) -> Any:
 class RenderContext:
     """The inputs of one user's messages, serialised once and shared by every template."""
 
-    def __init__(self, user: dict[str, Any], data: dict[str, Any], *, data_json: str | None = None) -> None:
+    def __init__(
+        self,
+        user: dict[str, Any],
+        data: dict[str, Any],
+        *,
+        data_json: str | None = None,
+        data_measure: tuple[int, int] | None = None,
+    ) -> None:
         self._user = user
         self._data = data
         self._data_json = data_json if data_json is not None else dumps(data)
+        self._data_measure = data_measure
         self._text_json: str | None = None
         self._html_json: str | None = None
+        self._quick: tuple[int, int] | None = None
+        self._exact: tuple[int, int] | None = None
+
+    @property
+    def data_measure(self) -> tuple[int, int]:
+        if self._data_measure is None:
+            self._data_measure = measure_data(self._data)
+        return self._data_measure
+
+    def quick_measure(self, context_json: str) -> tuple[int, int]:
+        """(widest, longest) with the user's side bounded by the length of the context's JSON
+        (the user is part of it): no walk of the user document."""
+        if self._quick is None:
+            widest, longest = self.data_measure
+            chars = len(context_json)
+            self._quick = (max(widest, chars), max(longest, _RENDER_PER_JSON_CHAR * chars))
+        return self._quick
+
+    @property
+    def exact_measure(self) -> tuple[int, int]:
+        if self._exact is None:
+            widest, longest = self.data_measure
+            user_widest, user_longest = measure_data(self._user)
+            self._exact = (max(widest, user_widest), max(longest, user_longest))
+        return self._exact
 
     @property
     def text_json(self) -> str:
@@ -276,13 +369,38 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
 
 
-class Renderer:
-    """Holds the engines of one container; compiled templates survive across invocations."""
+def measure_data(value: Any) -> tuple[int, int]:
+    """(widest array or object, longest rendered value) of a context value."""
+    try:
+        return template_guard.measure(value)
+    except template_guard.GuardError as exc:
+        raise TemplateRenderError(f"data: {exc}") from exc
 
-    def __init__(self, max_templates: int = 512, default_locale: str = "en-US") -> None:
-        self._text = _Engine(html_mode=False, max_templates=max_templates, default_locale=default_locale)
-        self._html = _Engine(html_mode=True, max_templates=max_templates, default_locale=default_locale)
+
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class Renderer:
+    """Holds the engines of one container; compiled templates survive across invocations, up to
+    `cache_bytes` of estimated native memory per engine. No message renders to more than
+    `max_message_bytes`."""
+
+    def __init__(
+        self,
+        *,
+        default_locale: str = "en-US",
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self.max_message_bytes = max_message_bytes
+        self._text = _Engine(html_mode=False, max_bytes=cache_bytes, default_locale=default_locale)
+        self._html = _Engine(html_mode=True, max_bytes=cache_bytes, default_locale=default_locale)
+
+    def engine(self, *, html_mode: bool = False) -> _Engine:
+        return self._html if html_mode else self._text
 
     def compile(self, source: str, label: str, *, html_mode: bool = False) -> CompiledTemplate:
-        engine = self._html if html_mode else self._text
-        return CompiledTemplate(engine, source, label)
+        """Checks the template (a TemplateSyntaxError names what is refused); compiling waits
+        for the first render."""
+        return CompiledTemplate(self.engine(html_mode=html_mode), source, label, self.max_message_bytes)

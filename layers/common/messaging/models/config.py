@@ -115,6 +115,11 @@ class SendSettings(BaseModel):
     idempotency_table: str | None = None
     # toLocale's locale when a template names none (BCP 47).
     default_locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en-US"
+    # No rendered text (one field of one message) is longer than this; a template that could
+    # write more for the request's data is refused with a 400.
+    max_message_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
+    # Estimated native memory of the compiled templates kept warm, per engine (text, HTML).
+    template_cache_bytes: Annotated[int, Field(ge=1024 * 1024, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
 
     ENV: ClassVar[dict[str, str]] = {
         "mongodb_uri": "MONGODB_URI",
@@ -136,6 +141,8 @@ class SendSettings(BaseModel):
         "attachments_bucket": "ATTACHMENTS_BUCKET",
         "idempotency_table": "IDEMPOTENCY_TABLE",
         "default_locale": "DEFAULT_LOCALE",
+        "max_message_bytes": "MAX_MESSAGE_BYTES",
+        "template_cache_bytes": "TEMPLATE_CACHE_BYTES",
     }
 
     @model_validator(mode="after")

@@ -1,0 +1,50 @@
+"""Template compile time by size, and the cost of one render: `python -m bench.templates`.
+
+Compile: one template of N `{{user.name}}` (one line, and one per line), checked and compiled
+(the first render). Render: µs per render of a typical message once compiled.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))
+
+from messaging.templating import RenderContext, Renderer
+
+TYPICAL = "Hello, {{user.name}}! Your appointment is dated {{data.appointmentDate}}, see {{data.note}}"
+
+
+def compile_seconds(source: str) -> float:
+    renderer = Renderer()
+    context = RenderContext({"name": "Ann"}, {})
+    started = time.perf_counter()
+    renderer.compile(source, "bench").render(context)
+    return time.perf_counter() - started
+
+
+def render_microseconds(rounds: int = 20_000) -> float:
+    renderer = Renderer()
+    template = renderer.compile(TYPICAL, "bench")
+    data = {"appointmentDate": "2026-12-01", "note": "bring the forms"}
+    contexts = [RenderContext({"_id": f"u{n}", "name": f"User {n}"}, data) for n in range(rounds)]
+    template.render(contexts[0])
+    started = time.perf_counter()
+    for context in contexts:
+        template.render(context)
+    return (time.perf_counter() - started) / rounds * 1e6
+
+
+def main() -> None:
+    print("expressions | bytes (one line) | compile one line | compile one per line")
+    for count in (1_000, 2_000, 4_000, 7_000, 14_000):
+        line = "{{user.name}}" * count
+        lines = "Hi {{user.name}}\n" * count
+        print(f"{count:>11} | {len(line):>16} | {compile_seconds(line):>14.3f} s | {compile_seconds(lines):>18.3f} s")
+    print(f"render (typical message, 3 expressions): {render_microseconds():.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
