@@ -26,4 +26,9 @@ bucket = settings.attachments_bucket or ""
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = EmailBatch.model_validate(event)
-    return handle_batch(batch, lambda: email.send_batch(batch, ses, settings.concurrency, s3, bucket))
+    return handle_batch(
+        batch,
+        lambda: email.send_batch(
+            batch, ses, settings.concurrency, s3, bucket, memory_budget=settings.memory_budget_bytes
+        ),
+    )

@@ -244,3 +244,64 @@ def test_an_attachment_missing_from_the_bucket_fails_each_message(servers: Serve
 
     assert failure["userId"] == "u1"
     assert failure["error"].startswith("attachments unavailable: NoSuchKey")
+
+
+@pytest.mark.usefixtures("fresh_moto")
+def test_a_15_mb_attachment_bounds_the_ses_calls_in_flight_and_every_message_arrives_once(
+    servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MemorySize 512 with CHANNEL_CONCURRENCY 8: eight 20 MB raw messages in flight at once took
+    942 MB; the function now keeps in flight only what its memory budget holds."""
+    import threading
+
+    import boto3
+
+    from messaging.channels import email as email_channel
+    from tests.conftest import ATTACHMENTS_BUCKET
+    from tests.lambda_runtime import LambdaContext
+
+    app = functions["email"]
+    data = bytes(range(256)) * (MAX_TOTAL_BYTES // 256)  # exactly 15 MB, every byte value
+    boto3.client("s3").put_object(Bucket=ATTACHMENTS_BUCKET, Key="attachments/big/0", Body=data)
+    monkeypatch.setattr(app, "settings", app.settings.model_copy(update={"concurrency": 8, "memory_size_mb": 512}))
+    users = [f"user{i}@example.com" for i in range(5)]
+
+    in_flight = peak = 0
+    lock = threading.Lock()
+    real_send = app.ses.send_email
+
+    def counting_send(**kwargs: Any) -> Any:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return real_send(**kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(app.ses, "send_email", counting_send)
+    event = {
+        "channel": "email",
+        "sender": SENDER,
+        "attachments": [
+            {
+                "name": "big.bin",
+                "key": "attachments/big/0",
+                "contentType": "application/octet-stream",
+                "size": len(data),
+            }
+        ],
+        "messages": [{"userId": f"u{i}", "to": to, "subject": "s", "text": "t"} for i, to in enumerate(users)],
+    }
+
+    assert app.lambda_handler(event, LambdaContext(memory_limit_in_mb=512)) == {"failures": []}
+
+    raw_size = 4 * len(data) // 3 + 4096  # base64 of the attachment plus headers, at least
+    bound = email_channel.concurrency_for(8, raw_size, app.settings.memory_budget_bytes - raw_size)
+    assert bound < 8
+    assert 1 <= peak <= bound
+    sent = [parse(raw) for raw in servers.outbox.raw_emails()]
+    assert sorted(str(message["To"]) for message in sent) == users  # each exactly once
+    assert all(attachments(message) == {"big.bin": ("application/octet-stream", data)} for message in sent)

@@ -184,14 +184,31 @@ class ChannelSettings(BaseModel):
 
 
 class EmailSettings(ChannelSettings):
-    """Where the request's attachments are staged."""
+    """Where the request's attachments are staged, and how much memory raw messages may take."""
 
     attachments_bucket: str | None = None
     idempotency_table: str | None = None
     # toLocale's locale when a template names none (BCP 47).
     default_locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en-US"
+    # Set by Lambda from MemorySize; unset (a plain local run) means no memory bound.
+    memory_size_mb: Annotated[int, Field(ge=128, le=10_240)] | None = None
+    # What the function holds before any message (runtime, layer, clients, one batch's payload),
+    # measured by bench/email_memory.py; the rest of memory_size_mb is the messages' budget.
+    memory_baseline_mb: Annotated[int, Field(ge=0, le=10_240)] = 160
 
-    ENV: ClassVar[dict[str, str]] = {**ChannelSettings.ENV, "attachments_bucket": "ATTACHMENTS_BUCKET"}
+    ENV: ClassVar[dict[str, str]] = {
+        **ChannelSettings.ENV,
+        "attachments_bucket": "ATTACHMENTS_BUCKET",
+        "memory_size_mb": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "memory_baseline_mb": "EMAIL_MEMORY_BASELINE_MB",
+    }
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        """Bytes the raw messages in flight may take; None without a known memory size."""
+        if self.memory_size_mb is None:
+            return None
+        return max(0, self.memory_size_mb - self.memory_baseline_mb) * 1024 * 1024
 
 
 class PushSettings(ChannelSettings):
