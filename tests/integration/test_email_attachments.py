@@ -305,3 +305,80 @@ def test_a_15_mb_attachment_bounds_the_ses_calls_in_flight_and_every_message_arr
     sent = [parse(raw) for raw in servers.outbox.raw_emails()]
     assert sorted(str(message["To"]) for message in sent) == users  # each exactly once
     assert all(attachments(message) == {"big.bin": ("application/octet-stream", data)} for message in sent)
+
+
+HOSTILE_NAMES = {
+    "dot-dot": "..",  # urllib3 resolves the dot segment: it fetched {File Service}/
+    "dot": ".",
+    "crlf": "evil\r\nX-Injected: yes.txt",  # fetched and staged, then every e-mail failed
+    "lf": "line\nbreak.pdf",
+    "nul": "nul\0.pdf",
+}
+
+
+def _nothing_sent(servers: Servers) -> None:
+    assert (servers.outbox.emails(), servers.outbox.raw_emails(), servers.outbox.sms()) == ([], [], [])
+    assert servers.fcm.messages == []
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
+def test_a_hostile_attachment_name_is_a_400_before_anything_is_fetched_or_sent(
+    api: ApiCall, servers: Servers, files: Any, name: str
+) -> None:
+    files.files[name] = b"payload"
+
+    status, body = api(
+        {
+            "channels": ["email", "sms", "push"],
+            "recipients": ["u1"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailAttachments": ["data.csv", name],
+        }
+    )
+
+    assert status == 400
+    assert body["message"].startswith("emailAttachments[1]: must not ")
+    assert dict(files.downloads) == {}
+    _nothing_sent(servers)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
+def test_a_template_with_a_hostile_attachment_name_is_a_400_naming_the_template(
+    api: ApiCall, servers: Servers, files: Any, db: Any, name: str
+) -> None:
+    files.files[name] = b"payload"
+    template_id = ObjectId()
+    db.templates.insert_one(
+        {
+            "_id": template_id,
+            "emailTitle": "t",
+            "emailMessage": "c",
+            "smsMessage": "c",
+            "pushTitle": "t",
+            "pushMessage": "c",
+            "emailAttachments": [{"file": "data.csv"}, {"file": name}],
+        }
+    )
+
+    status, body = api({"channels": ["email", "sms", "push"], "recipients": ["u1"], "templateId": str(template_id)})
+
+    assert status == 400
+    assert body["message"].startswith(f"template {template_id} is malformed: emailAttachments[1].file: must not ")
+    assert dict(files.downloads) == {}
+    _nothing_sent(servers)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
+def test_the_file_service_client_never_requests_a_dot_segment_or_a_control_character(files: Any, name: str) -> None:
+    import io
+
+    from messaging.attachments import FileService
+    from messaging.errors import BadRequest
+
+    files.files[name] = b"payload"
+    files.files[""] = b"the File Service's own page"  # what `.` resolved to: GET /download/
+
+    with pytest.raises(BadRequest, match=r"^emailAttachments: a file name must not "):
+        FileService(files.url, timeout_s=5).download(name, io.BytesIO(), budget=1024)
+    assert dict(files.downloads) == {}

@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from messaging.models.common import Channel
+from messaging.models.common import Channel, FileName
 from messaging.validation import CROSS_FIELD
 
 ObjectIdStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex ObjectId")]
@@ -26,7 +26,6 @@ MAX_CONTENT = 100_000
 MAX_DATA_DEPTH = 10
 MAX_DATA_BYTES = 64 * 1024
 Cluster = Annotated[str, Field(min_length=1, max_length=256)]
-FileName = Annotated[str, Field(min_length=1, max_length=1024)]
 Address = Annotated[str, Field(max_length=320)]
 
 
