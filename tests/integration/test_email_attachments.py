@@ -382,3 +382,58 @@ def test_the_file_service_client_never_requests_a_dot_segment_or_a_control_chara
     with pytest.raises(BadRequest, match=r"^emailAttachments: a file name must not "):
         FileService(files.url, timeout_s=5).download(name, io.BytesIO(), budget=1024)
     assert dict(files.downloads) == {}
+
+
+@pytest.mark.usefixtures("fresh_moto")
+@pytest.mark.parametrize("with_attachment", [True, False], ids=["raw-mime", "simple"])
+def test_non_ascii_addresses_go_idna_encoded_or_not_at_all(
+    api: ApiCall, servers: Servers, files: Any, db: Any, with_attachment: bool
+) -> None:
+    import boto3
+
+    boto3.client("sesv2").create_email_identity(EmailIdentity="xn--bcher-kva.de")
+    db.users.insert_many(
+        [{"_id": "idn", "emailAddress": "anna@bücher.de"}, {"_id": "umlaut", "emailAddress": "jürgen@example.com"}]
+    )
+
+    status, body = api(
+        {
+            "channels": ["email"],
+            "recipients": ["idn", "umlaut"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailCarbonCopies": ["chef@bücher.de", "ü@example.com", "boss@example.com"],
+            "emailBlindCarbonCopies": ["ö@example.com", "audit@bücher.de"],
+            "emailSender": "news@bücher.de",
+            **({"emailAttachments": ["data.csv"]} if with_attachment else {}),
+        }
+    )
+
+    assert status == 200
+    # Decided before SES, and the address is never quoted back.
+    assert body["failures"] == [
+        {
+            "userId": "umlaut",
+            "channel": "email",
+            "error": "InvalidAddress: the address cannot be sent as 7-bit (non-ASCII local part)",
+        }
+    ]
+    if with_attachment:
+        [raw] = servers.outbox.raw_emails()
+        message = parse(raw)
+        assert (message["From"], message["To"], message["Cc"]) == (
+            "news@xn--bcher-kva.de",
+            "anna@xn--bcher-kva.de",
+            "chef@xn--bcher-kva.de, boss@example.com",
+        )
+        assert crlf_to_lf(raw["raw_data"]).split("\n\n", 1)[0].isascii()  # every header 7-bit
+        assert "audit@xn--bcher-kva.de" in raw["destinations"]
+        assert not any("ö" in address or "ü" in address for address in raw["destinations"])
+    else:
+        [sent] = servers.outbox.emails()
+        assert sent["source"] == "news@xn--bcher-kva.de"
+        assert sent["destinations"] == {
+            "ToAddresses": ["anna@xn--bcher-kva.de"],
+            "CcAddresses": ["chef@xn--bcher-kva.de", "boss@example.com"],
+            "BccAddresses": ["audit@xn--bcher-kva.de"],
+        }

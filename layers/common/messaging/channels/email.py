@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from messaging.addresses import recipient_problem
 from messaging.channels.common import DeliveryReport, aws_reason, deliver_all
 from messaging.models.batch import EmailAttachment, EmailBatch, EmailMessage
 from messaging.models.response import Failure
@@ -137,7 +138,9 @@ def send_batch(
         concurrency = concurrency_for(concurrency, _largest_message(batch, shared), budget)
 
     def deliver(message: EmailMessage) -> str | None:
-        to = message.to
+        to, problem = recipient_problem(message.to)
+        if problem is not None:
+            return problem  # SES has no SMTPUTF8: decided here, never sent
         destination = {"ToAddresses": [to], "CcAddresses": batch.cc, "BccAddresses": batch.bcc}
         content = {"Raw": {"Data": raw_mime(batch, message, to, shared)}} if shared else _simple(message)
         try:

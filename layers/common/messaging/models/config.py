@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from messaging.addresses import SevenBitAddress
 from messaging.errors import ConfigurationError
 from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel, NonEmptyStr
 from messaging.validation import CROSS_FIELD, describe_errors
@@ -34,7 +35,7 @@ class UserFields(BaseModel):
 class Sender(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: EmailStr | None = None
+    email: SevenBitAddress | None = None  # IDNA-encoded at start-up; a non-ASCII local part stops it
     sms: str | None = None
 
     @field_validator("sms")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from messaging.addresses import SevenBitAddress, seven_bit_or_none
 from messaging.models.common import Channel, FileName
 from messaging.validation import CROSS_FIELD
 
@@ -38,13 +38,12 @@ def _depth(value: Any) -> int:
 
 
 def _valid_addresses(values: list[str]) -> list[str]:
+    """Invalid ones, and those that cannot be sent as 7-bit (non-ASCII local part), are dropped;
+    the others are kept once each, their domain IDNA-encoded."""
     kept: list[str] = []
     for value in values:
-        try:
-            address = validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError:
-            continue
-        if address not in kept:
+        address = seven_bit_or_none(value)
+        if address is not None and address not in kept:
             kept.append(address)
     return kept
 
@@ -72,7 +71,7 @@ class SendRequest(BaseModel):
     emailBlindCarbonCopies: list[Address] = Field(
         default_factory=list, max_length=MAX_COPIES, description="invalid addresses are dropped"
     )
-    emailSender: EmailStr | None = None
+    emailSender: SevenBitAddress | None = None
 
     @field_validator("channels")
     @classmethod
