@@ -27,4 +27,9 @@ bucket = settings.attachments_bucket or ""
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_payload(EmailBatch, event)
-    return handle_batch(batch, lambda: email.send_batch(batch, ses, settings.concurrency, s3, bucket))
+    return handle_batch(
+        batch,
+        lambda: email.send_batch(
+            batch, ses, settings.concurrency, s3, bucket, memory_budget=settings.memory_budget_bytes
+        ),
+    )

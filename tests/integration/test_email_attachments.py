@@ -244,3 +244,196 @@ def test_an_attachment_missing_from_the_bucket_fails_each_message(servers: Serve
 
     assert failure["userId"] == "u1"
     assert failure["error"].startswith("attachments unavailable: NoSuchKey")
+
+
+@pytest.mark.usefixtures("fresh_moto")
+def test_a_15_mb_attachment_bounds_the_ses_calls_in_flight_and_every_message_arrives_once(
+    servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MemorySize 512 with CHANNEL_CONCURRENCY 8: eight 20 MB raw messages in flight at once took
+    942 MB; the function now keeps in flight only what its memory budget holds."""
+    import threading
+
+    import boto3
+
+    from messaging.channels import email as email_channel
+    from tests.conftest import ATTACHMENTS_BUCKET
+    from tests.lambda_runtime import LambdaContext
+
+    app = functions["email"]
+    data = bytes(range(256)) * (MAX_TOTAL_BYTES // 256)  # exactly 15 MB, every byte value
+    boto3.client("s3").put_object(Bucket=ATTACHMENTS_BUCKET, Key="attachments/big/0", Body=data)
+    monkeypatch.setattr(app, "settings", app.settings.model_copy(update={"concurrency": 8, "memory_size_mb": 512}))
+    users = [f"user{i}@example.com" for i in range(5)]
+
+    in_flight = peak = 0
+    lock = threading.Lock()
+    real_send = app.ses.send_email
+
+    def counting_send(**kwargs: Any) -> Any:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return real_send(**kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(app.ses, "send_email", counting_send)
+    event = {
+        "channel": "email",
+        "sender": SENDER,
+        "attachments": [
+            {
+                "name": "big.bin",
+                "key": "attachments/big/0",
+                "contentType": "application/octet-stream",
+                "size": len(data),
+            }
+        ],
+        "messages": [{"userId": f"u{i}", "to": to, "subject": "s", "text": "t"} for i, to in enumerate(users)],
+    }
+
+    assert app.lambda_handler(event, LambdaContext(memory_limit_in_mb=512)) == {"failures": []}
+
+    raw_size = 4 * len(data) // 3 + 4096  # base64 of the attachment plus headers, at least
+    bound = email_channel.concurrency_for(8, raw_size, app.settings.memory_budget_bytes - raw_size)
+    assert bound < 8
+    assert 1 <= peak <= bound
+    sent = [parse(raw) for raw in servers.outbox.raw_emails()]
+    assert sorted(str(message["To"]) for message in sent) == users  # each exactly once
+    assert all(attachments(message) == {"big.bin": ("application/octet-stream", data)} for message in sent)
+
+
+HOSTILE_NAMES = {
+    "dot-dot": "..",  # urllib3 resolves the dot segment: it fetched {File Service}/
+    "dot": ".",
+    "crlf": "evil\r\nX-Injected: yes.txt",  # fetched and staged, then every e-mail failed
+    "lf": "line\nbreak.pdf",
+    "nul": "nul\0.pdf",
+}
+
+
+def _nothing_sent(servers: Servers) -> None:
+    assert (servers.outbox.emails(), servers.outbox.raw_emails(), servers.outbox.sms()) == ([], [], [])
+    assert servers.fcm.messages == []
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
+def test_a_hostile_attachment_name_is_a_400_before_anything_is_fetched_or_sent(
+    api: ApiCall, servers: Servers, files: Any, name: str
+) -> None:
+    files.files[name] = b"payload"
+
+    status, body = api(
+        {
+            "channels": ["email", "sms", "push"],
+            "recipients": ["u1"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailAttachments": ["data.csv", name],
+        }
+    )
+
+    assert status == 400
+    assert body["message"].startswith("emailAttachments[1]: must not ")
+    assert dict(files.downloads) == {}
+    _nothing_sent(servers)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
+def test_a_template_with_a_hostile_attachment_name_is_a_400_naming_the_template(
+    api: ApiCall, servers: Servers, files: Any, db: Any, name: str
+) -> None:
+    files.files[name] = b"payload"
+    template_id = ObjectId()
+    db.templates.insert_one(
+        {
+            "_id": template_id,
+            "emailTitle": "t",
+            "emailMessage": "c",
+            "smsMessage": "c",
+            "pushTitle": "t",
+            "pushMessage": "c",
+            "emailAttachments": [{"file": "data.csv"}, {"file": name}],
+        }
+    )
+
+    status, body = api({"channels": ["email", "sms", "push"], "recipients": ["u1"], "templateId": str(template_id)})
+
+    assert status == 400
+    assert body["message"].startswith(f"template {template_id} is malformed: emailAttachments[1].file: must not ")
+    assert dict(files.downloads) == {}
+    _nothing_sent(servers)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
+def test_the_file_service_client_never_requests_a_dot_segment_or_a_control_character(files: Any, name: str) -> None:
+    import io
+
+    from messaging.attachments import FileService
+    from messaging.errors import BadRequest
+
+    files.files[name] = b"payload"
+    files.files[""] = b"the File Service's own page"  # what `.` resolved to: GET /download/
+
+    with pytest.raises(BadRequest, match=r"^emailAttachments: a file name must not "):
+        FileService(files.url, timeout_s=5).download(name, io.BytesIO(), budget=1024)
+    assert dict(files.downloads) == {}
+
+
+@pytest.mark.usefixtures("fresh_moto")
+@pytest.mark.parametrize("with_attachment", [True, False], ids=["raw-mime", "simple"])
+def test_non_ascii_addresses_go_idna_encoded_or_not_at_all(
+    api: ApiCall, servers: Servers, files: Any, db: Any, with_attachment: bool
+) -> None:
+    import boto3
+
+    boto3.client("sesv2").create_email_identity(EmailIdentity="xn--bcher-kva.de")
+    db.users.insert_many(
+        [{"_id": "idn", "emailAddress": "anna@bücher.de"}, {"_id": "umlaut", "emailAddress": "jürgen@example.com"}]
+    )
+
+    status, body = api(
+        {
+            "channels": ["email"],
+            "recipients": ["idn", "umlaut"],
+            "messageTitle": "t",
+            "messageContent": "c",
+            "emailCarbonCopies": ["chef@bücher.de", "ü@example.com", "boss@example.com"],
+            "emailBlindCarbonCopies": ["ö@example.com", "audit@bücher.de"],
+            "emailSender": "news@bücher.de",
+            **({"emailAttachments": ["data.csv"]} if with_attachment else {}),
+        }
+    )
+
+    assert status == 200
+    # Decided before SES, and the address is never quoted back.
+    assert body["failures"] == [
+        {
+            "userId": "umlaut",
+            "channel": "email",
+            "error": "InvalidAddress: the address cannot be sent as 7-bit (non-ASCII local part)",
+        }
+    ]
+    if with_attachment:
+        [raw] = servers.outbox.raw_emails()
+        message = parse(raw)
+        assert (message["From"], message["To"], message["Cc"]) == (
+            "news@xn--bcher-kva.de",
+            "anna@xn--bcher-kva.de",
+            "chef@xn--bcher-kva.de, boss@example.com",
+        )
+        assert crlf_to_lf(raw["raw_data"]).split("\n\n", 1)[0].isascii()  # every header 7-bit
+        assert "audit@xn--bcher-kva.de" in raw["destinations"]
+        assert not any("ö" in address or "ü" in address for address in raw["destinations"])
+    else:
+        [sent] = servers.outbox.emails()
+        assert sent["source"] == "news@xn--bcher-kva.de"
+        assert sent["destinations"] == {
+            "ToAddresses": ["anna@xn--bcher-kva.de"],
+            "CcAddresses": ["chef@xn--bcher-kva.de", "boss@example.com"],
+            "BccAddresses": ["audit@xn--bcher-kva.de"],
+        }

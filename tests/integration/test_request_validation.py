@@ -40,6 +40,11 @@ CASES = [
     ("attachments not names", _with(emailAttachments=[1]), "emailAttachments[0]: Input should be a valid string"),
     ("invalid sender", _with(emailSender="not an address"), "emailSender: value is not a valid email address"),
     (
+        "non-ASCII local part in sender",
+        _with(emailSender="jürgen@example.com"),
+        "emailSender: value is not a valid email address: it cannot be sent as 7-bit (non-ASCII local part)",
+    ),
+    (
         "header injection in sender",
         _with(emailSender="a@example.com\r\nBcc: x@example.com"),
         "emailSender: value is not a valid email address",

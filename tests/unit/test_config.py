@@ -80,3 +80,15 @@ def test_channel_and_push_settings() -> None:
         PushSettings.from_environ({"FCM_CREDENTIALS_SECRET_ID": "s"})
     push = PushSettings.from_environ({"FCM_PROJECT_ID": "p", "FCM_CREDENTIALS_SECRET_ID": "s", "FCM_ENDPOINT": ""})
     assert push.fcm_endpoint == "https://fcm.googleapis.com"
+
+
+def test_the_configured_sender_is_idna_encoded_and_a_non_ascii_local_part_stops_the_function() -> None:
+    config = {"activeChannels": ["email"], "sender": {"email": "noreply@bücher.de"}}
+    assert settings(config).service.sender.email == "noreply@xn--bcher-kva.de"
+
+    with pytest.raises(ConfigurationError) as error:
+        settings({**config, "sender": {"email": "jürgen@example.com"}})
+    assert str(error.value) == (
+        "invalid configuration: SERVICE_CONFIG.sender.email: value is not a valid email address: "
+        "it cannot be sent as 7-bit (non-ASCII local part)"
+    )

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from messaging.errors import BadRequest, ServiceUnavailable
 from messaging.models.batch import EmailAttachment
+from messaging.models.common import file_name_problem
 
 MAX_TOTAL_BYTES = 15 * 1024 * 1024  # 15 MB in all, as the original service allowed
 _CHUNK = 256 * 1024
@@ -39,6 +40,10 @@ class FileService:
 
     def download(self, name: str, into: Any, budget: int) -> int:
         """Writes the file into `into`; refuses it once more than `budget` bytes have come."""
+        problem = file_name_problem(name)
+        if problem is not None:  # the request models refuse these first; never build such a URL
+            raise BadRequest(f"emailAttachments: a file name {problem}")
+        # The whole name is one path segment: "/", "?", "#", "%" and non-ASCII are percent-encoded.
         url = f"{self._base}/download/{quote(name, safe='')}"
         try:
             response = self._pool.request("GET", url, preload_content=False, timeout=self._timeout)

@@ -8,9 +8,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from messaging.addresses import SevenBitAddress
 from messaging.errors import ConfigurationError
 from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel, NonEmptyStr
 from messaging.validation import CROSS_FIELD, describe_errors
@@ -34,7 +35,7 @@ class UserFields(BaseModel):
 class Sender(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: EmailStr | None = None
+    email: SevenBitAddress | None = None  # IDNA-encoded at start-up; a non-ASCII local part stops it
     sms: str | None = None
 
     @field_validator("sms")
@@ -194,14 +195,32 @@ class ChannelSettings(BaseModel):
 
 
 class EmailSettings(ChannelSettings):
-    """Where the request's attachments are staged."""
+    """Where the request's attachments are staged, and how much memory raw messages may take."""
 
     attachments_bucket: str | None = None
     idempotency_table: str | None = None
     # toLocale's locale when a template names none (BCP 47).
     default_locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "en-US"
+    # Set by Lambda from MemorySize; unset (a plain local run) means no memory bound.
+    memory_size_mb: Annotated[int, Field(ge=128, le=10_240)] | None = None
+    # What the function holds besides the messages in flight (runtime, layer, clients, the batch):
+    # bench/email_memory.py measured 91-147 MB with an empty attachment, 160 MB with 1 MB x 16.
+    # The rest of memory_size_mb is the messages' budget.
+    memory_baseline_mb: Annotated[int, Field(ge=0, le=10_240)] = 160
 
-    ENV: ClassVar[dict[str, str]] = {**ChannelSettings.ENV, "attachments_bucket": "ATTACHMENTS_BUCKET"}
+    ENV: ClassVar[dict[str, str]] = {
+        **ChannelSettings.ENV,
+        "attachments_bucket": "ATTACHMENTS_BUCKET",
+        "memory_size_mb": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "memory_baseline_mb": "EMAIL_MEMORY_BASELINE_MB",
+    }
+
+    @property
+    def memory_budget_bytes(self) -> int | None:
+        """Bytes the raw messages in flight may take; None without a known memory size."""
+        if self.memory_size_mb is None:
+            return None
+        return max(0, self.memory_size_mb - self.memory_baseline_mb) * 1024 * 1024
 
 
 class PushSettings(ChannelSettings):

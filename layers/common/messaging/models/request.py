@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from messaging.models.common import Channel
+from messaging.addresses import SevenBitAddress, seven_bit_or_none
+from messaging.models.common import Channel, FileName
 from messaging.validation import CROSS_FIELD
 
 ObjectIdStr = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{24}$", description="24-hex ObjectId")]
@@ -26,7 +26,6 @@ MAX_CONTENT = 100_000
 MAX_DATA_DEPTH = 10
 MAX_DATA_BYTES = 64 * 1024
 Cluster = Annotated[str, Field(min_length=1, max_length=256)]
-FileName = Annotated[str, Field(min_length=1, max_length=1024)]
 Address = Annotated[str, Field(max_length=320)]
 
 
@@ -39,13 +38,12 @@ def _depth(value: Any) -> int:
 
 
 def _valid_addresses(values: list[str]) -> list[str]:
+    """Invalid ones, and those that cannot be sent as 7-bit (non-ASCII local part), are dropped;
+    the others are kept once each, their domain IDNA-encoded."""
     kept: list[str] = []
     for value in values:
-        try:
-            address = validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError:
-            continue
-        if address not in kept:
+        address = seven_bit_or_none(value)
+        if address is not None and address not in kept:
             kept.append(address)
     return kept
 
@@ -73,7 +71,7 @@ class SendRequest(BaseModel):
     emailBlindCarbonCopies: list[Address] = Field(
         default_factory=list, max_length=MAX_COPIES, description="invalid addresses are dropped"
     )
-    emailSender: EmailStr | None = None
+    emailSender: SevenBitAddress | None = None
 
     @field_validator("channels")
     @classmethod

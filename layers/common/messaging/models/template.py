@@ -6,11 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from messaging.models.common import FileName
+
 
 class TemplateAttachment(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    file: str = Field(min_length=1)
+    file: FileName
 
 
 class MessageTemplate(BaseModel):
