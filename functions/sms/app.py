@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.channels import sms
-from messaging.channels.handler import handle_batch
+from messaging.channels.handler import handle_batch, parse_batch
+from messaging.channels.once import BatchGuard
 from messaging.models.batch import SmsBatch
 from messaging.models.config import ChannelSettings
 from messaging.observability import logger, trace_calls, tracer
@@ -17,11 +18,13 @@ from messaging.observability import logger, trace_calls, tracer
 trace_calls("botocore")
 
 settings = ChannelSettings.from_environ(os.environ)
+# Each batchId is sent once (see messaging.channels.once); off without a table (local unit runs).
+guard = BatchGuard(aws.client("dynamodb"), settings.idempotency_table) if settings.idempotency_table else None
 sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = SmsBatch.model_validate(event)
-    return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency))
+    batch = parse_batch(SmsBatch, event)
+    return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency), guard)
