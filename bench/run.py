@@ -66,7 +66,11 @@ def environment(args: argparse.Namespace, providers_url: str, mongo_uri: str) ->
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "SERVICE_CONFIG": json.dumps(
-            {"activeChannels": list(CHANNELS), "sender": {"email": "noreply@example.com", "sms": "ACME"}}
+            {
+                "activeChannels": list(CHANNELS),
+                "sender": {"email": "noreply@example.com", "sms": "ACME"},
+                "templateUserFields": ["name", "surname"],
+            }
         ),
         "MONGODB_URI": mongo_uri,
         "MONGODB_TIMEOUT_MS": "20000",
@@ -178,7 +182,6 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         from messaging.models.request import SendRequest
         from messaging.service import send
 
-        user_fields = send_app.settings.service.userFields
         invokes: list[int] = []
         real_invoker = send_app.invoker
 
@@ -204,7 +207,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         # Resolution alone (the same cursor walk send() does), keeping a sample to time rendering on:
         # holding every user here would inflate the peak RSS this run reports.
         started = time.perf_counter()
-        audience = iter(Audience(send_app.store, user_fields, None, ["everyone"]))
+        audience = iter(Audience(send_app.store, send_app.settings.service, None, ["everyone"]))
         sample = list(islice(audience, RENDER_SAMPLE))
         resolved = len(sample) + sum(1 for _ in audience)
         resolve_s = time.perf_counter() - started

@@ -27,6 +27,7 @@ SERVICE_CONFIG = {
     "activeChannels": ["email", "sms", "push"],
     "sender": {"email": SENDER, "sms": "ACME"},
     "androidIntentAction": "com.example.OPEN",
+    "templateUserFields": ["name", "surname", "born"],
 }
 FUNCTION_NAMES = {"email": "messaging-EmailFunction", "sms": "messaging-SmsFunction", "push": "messaging-PushFunction"}
 FCM_SECRET_ID = "messaging/fcm-service-account"
@@ -178,13 +179,26 @@ def invoker(functions: dict[str, ModuleType]) -> InProcessInvoker:
     return InProcessInvoker({FUNCTION_NAMES[c]: functions[c].lambda_handler for c in FUNCTION_NAMES}, timeout_s=10)
 
 
-def api_event(body: Any, *, raw: str | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def api_event(
+    body: Any, *, raw: str | None = None, headers: dict[str, str] | None = None, event: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The sample API Gateway event with this body; `event` deep-merges over it (requestContext...)."""
     with open(os.path.join(os.path.dirname(__file__), "..", "events", "send.json")) as handle:
-        event: dict[str, Any] = json.load(handle)
+        sample: dict[str, Any] = json.load(handle)
+    event = _merged(sample, event or {})
     event["body"] = raw if raw is not None else json.dumps(body)
     event["headers"] = {**event["headers"], **(headers or {})}
     event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
     return event
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (
+            _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
+    return merged
 
 
 class ApiCall:
@@ -201,9 +215,10 @@ class ApiCall:
         raw: str | None = None,
         headers: dict[str, str] | None = None,
         remaining_ms: int = 30_000,
+        event: dict[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         context = LambdaContext(remaining_ms=remaining_ms)
-        self.last = self._module.lambda_handler(api_event(body, raw=raw, headers=headers), context)
+        self.last = self._module.lambda_handler(api_event(body, raw=raw, headers=headers, event=event), context)
         return self.last["statusCode"], json.loads(self.last["body"])
 
 

@@ -9,11 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.channels import email
-from messaging.channels.handler import handle_batch, parse_batch
+from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
 from messaging.models.batch import EmailBatch
 from messaging.models.config import EmailSettings
 from messaging.observability import logger, trace_calls, tracer
+from messaging.validation import parse_payload
 
 trace_calls("botocore")
 
@@ -26,7 +27,7 @@ bucket = settings.attachments_bucket or ""
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = parse_batch(EmailBatch, event)
+    batch = parse_payload(EmailBatch, event)
     return handle_batch(batch, lambda: email.send_batch(batch, ses, settings.concurrency, s3, bucket), guard)

@@ -10,11 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.channels import push
-from messaging.channels.handler import handle_batch, parse_batch
+from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
 from messaging.models.batch import PushBatch
 from messaging.models.config import PushSettings
 from messaging.observability import logger, trace_calls, tracer
+from messaging.validation import parse_payload
 
 trace_calls("botocore", "httplib")  # httplib: FCM, via urllib3
 
@@ -34,7 +35,7 @@ client = push.FcmClient(
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = parse_batch(PushBatch, event)
+    batch = parse_payload(PushBatch, event)
     return handle_batch(batch, lambda: push.send_batch(batch, client, settings.concurrency), guard)

@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.attachments import FileService, stage_attachments
+from messaging.body import body_text, check_json
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
-from messaging.idempotency import HEADER, Idempotency, idempotency_key
+from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import ErrorResponse, SendResponse
@@ -63,10 +64,16 @@ stage = (
 # Never retried by botocore (a repeated invoke could send a batch twice): dispatch retries throttling.
 invoker = LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s)
 
-idempotency = Idempotency(settings.idempotency_table) if settings.idempotency_table else None
+idempotency = (
+    Idempotency(
+        settings.idempotency_table,
+        AnswerStore(aws.client("s3"), settings.attachments_bucket) if settings.attachments_bucket else None,
+    )
+    if settings.idempotency_table
+    else None
+)
 
 app = APIGatewayRestResolver(enable_validation=True)
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def _refusal(status: int, phrase: str, message: str) -> str:
@@ -114,9 +121,11 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
     return outcome.response
 
 
-def _proxy_error(status: HTTPStatus, message: str, phrase: str | None = None) -> dict[str, Any]:
+def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:
     """An error answered outside the resolver (before or around it), in the seed's shape."""
-    body = _refusal(status.value, phrase or status.phrase, message)
+    # Python's own phrase for 413 differs between versions: name it as API Gateway does.
+    phrase = "Payload Too Large" if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE else status.phrase
+    body = _refusal(status.value, phrase, message)
     return {
         "statusCode": status.value,
         "headers": {"Content-Type": "application/json"},
@@ -126,23 +135,25 @@ def _proxy_error(status: HTTPStatus, message: str, phrase: str | None = None) ->
 
 
 def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if len(event.get("body") or "") > MAX_BODY_BYTES:
-        # Refused before parsing: a huge body must not cost a JSON parse and a validation.
-        # Python's own phrase for 413 differs between versions: name it as API Gateway does.
-        return _proxy_error(HTTPStatus(413), f"body: larger than {MAX_BODY_BYTES} bytes", "Payload Too Large")
+    try:
+        # Refused before the resolver parses: too large (in bytes), too deep, NaN/Infinity.
+        check_json(body_text(event))
+    except MessagingError as exc:
+        return _proxy_error(exc.status, exc.message)
     key = idempotency_key(event)
     if key is None:
         return dict(app.resolve(event, context))
     if idempotency is None:
         return _proxy_error(HTTPStatus.BAD_REQUEST, f"{HEADER}: idempotency is not configured (IDEMPOTENCY_TABLE)")
     try:
-        return idempotency.respond(key, event, context, lambda: dict(app.resolve(event, context)))
+        return idempotency.respond(key, caller_scope(event), event, context, lambda: dict(app.resolve(event, context)))
     except MessagingError as exc:
         return _proxy_error(exc.status, exc.message)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+# Answers and errors carry user ids and provider reasons: never copied into traces.
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = correlation_id_from(event)

@@ -9,11 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.channels import sms
-from messaging.channels.handler import handle_batch, parse_batch
+from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
 from messaging.models.batch import SmsBatch
 from messaging.models.config import ChannelSettings
 from messaging.observability import logger, trace_calls, tracer
+from messaging.validation import parse_payload
 
 trace_calls("botocore")
 
@@ -24,7 +25,7 @@ sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = parse_batch(SmsBatch, event)
+    batch = parse_payload(SmsBatch, event)
     return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency), guard)

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from messaging.channels.once import BatchRefusedError, duplicate_reason
+from messaging.channels.once import duplicate_reason
 from messaging.dispatch import ChannelInvokeError, LambdaInvoker
+from messaging.validation import InvalidPayloadError
 from tests.conftest import FUNCTION_NAMES, IDEMPOTENCY_TABLE, ApiCall, Servers
 from tests.lambda_runtime import InProcessInvoker, LambdaContext
 
@@ -236,7 +237,7 @@ def test_the_same_batch_invoked_twice_is_delivered_once_and_answered_alike(
     functions: dict[str, ModuleType], servers: Servers
 ) -> None:
     servers.outbox.mark()
-    event = _sms_batch(str(uuid.uuid4()))
+    event = _sms_batch(uuid.uuid4().hex)
 
     first = functions["sms"].lambda_handler(event, LambdaContext())
     again = functions["sms"].lambda_handler(event, LambdaContext())
@@ -252,7 +253,7 @@ def test_the_same_batch_invoked_twice_is_delivered_once_and_answered_alike(
     )
     assert [s["phone_number"] for s in servers.outbox.sms()] == ["+393330000001"]
     # Another batch with the same messages is another batch.
-    functions["sms"].lambda_handler(_sms_batch(str(uuid.uuid4())), LambdaContext())
+    functions["sms"].lambda_handler(_sms_batch(uuid.uuid4().hex), LambdaContext())
     assert len(servers.outbox.sms()) == 2
 
 
@@ -260,7 +261,7 @@ def test_a_repeat_of_a_batch_in_progress_or_lost_sends_nothing_and_answers_unkno
     functions: dict[str, ModuleType], servers: Servers
 ) -> None:
     servers.outbox.mark()
-    batch_id = str(uuid.uuid4())
+    batch_id = uuid.uuid4().hex
     # A first attempt that recorded the batch and never finished (still running, or timed out).
     boto3.client("dynamodb").put_item(
         TableName=IDEMPOTENCY_TABLE,
@@ -283,11 +284,11 @@ def test_an_invalid_batch_is_refused_before_sending_and_reported_failed(
     functions: dict[str, ModuleType], invoker: InProcessInvoker, servers: Servers
 ) -> None:
     servers.outbox.mark()
-    event = {**_sms_batch(str(uuid.uuid4())), "messages": [{"userId": "u1", "text": "no number"}]}
-    with pytest.raises(BatchRefusedError, match=r"^invalid batch: messages\[0\]\.phoneNumber: Field required$"):
+    event = {**_sms_batch(uuid.uuid4().hex), "messages": [{"userId": "u1", "text": "no number"}]}
+    with pytest.raises(InvalidPayloadError, match=r"^invalid SmsBatch: messages\[0\]\.phoneNumber: Field required$"):
         functions["sms"].lambda_handler(event, LambdaContext())
     # Through an invoke, the refusal reads as "not sent": failed, not unknown.
-    with pytest.raises(ChannelInvokeError, match=r"^BatchRefusedError: invalid batch: ") as caught:
+    with pytest.raises(ChannelInvokeError, match=r"^InvalidPayloadError: invalid SmsBatch: ") as caught:
         invoker(FUNCTION_NAMES["sms"], json.dumps(event).encode())
     assert type(caught.value) is ChannelInvokeError
     assert servers.outbox.sms() == []

@@ -144,8 +144,8 @@ def test_mongodb_dropping_mid_request_is_a_503_and_nothing_is_sent(
         store = MongoStore.connect(uri, "messaging", "users", "templates", 500)
         streamed = store.users_in_clusters
 
-        def dropping_after_first_document(field: str, clusters: Any) -> Any:
-            documents = streamed(field, clusters)
+        def dropping_after_first_document(field: str, clusters: Any, fields: Any) -> Any:
+            documents = streamed(field, clusters, fields)
             yield next(documents)
             secantus.terminate()  # the server goes away while the cursor still has batches to fetch
             secantus.wait()

@@ -7,7 +7,9 @@ import time
 import uuid
 from typing import Any
 
-from tests.conftest import FUNCTION_NAMES, ApiCall, Servers
+import pytest
+
+from tests.conftest import FUNCTION_NAMES, IDEMPOTENCY_TABLE, ApiCall, Servers
 from tests.lambda_runtime import InProcessInvoker
 
 BODY = {"channels": ["email", "sms"], "recipients": ["u1", "ghost"], "messageTitle": "t", "messageContent": "c"}
@@ -68,3 +70,54 @@ def test_a_refused_request_is_not_kept_so_its_retry_runs(api: ApiCall, servers: 
     status, _ = api(BODY, headers=key)
     assert status == 200
     assert len(servers.outbox.emails()) == 1
+
+
+def test_an_answer_over_dynamodbs_item_limit_is_replayed_whole_and_nothing_is_resent(
+    api: ApiCall, servers: Servers
+) -> None:
+    # ~12,000 failures: an answer of ~0.7 MB, past DynamoDB's 400 KB item limit.
+    ghosts = [f"ghost-{n:05d}-{uuid.uuid4().hex[:12]}" for n in range(4_000)]
+    body = {**BODY, "channels": ["email", "sms", "push"], "recipients": ["u1", *ghosts]}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    first = api(body, headers=key)
+    second = api(body, headers=key)
+
+    assert first[0] == 200
+    assert len(api.last["body"]) > 400 * 1024
+    assert len(first[1]["failures"]) == 12_000
+    assert second == first
+    assert len(servers.outbox.emails()) == 1
+    assert len(servers.outbox.sms()) == 1
+
+
+def test_an_unreachable_idempotency_table_is_a_503_and_nothing_is_sent(
+    api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local.servers import free_port
+    from messaging.idempotency import Idempotency
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(functions["send"], "idempotency", Idempotency(IDEMPOTENCY_TABLE))
+
+    status, body = api(BODY, headers={"Idempotency-Key": str(uuid.uuid4())})
+
+    assert (status, body["statusCode"], body["error"]) == (503, "503", "Service Unavailable")
+    assert body["message"] == "Idempotency-Key: the idempotency store is unreachable; nothing was sent"
+    assert servers.outbox.emails() == []
+    assert servers.outbox.sms() == []
+
+
+def test_two_callers_keys_never_collide(api: ApiCall, servers: Servers) -> None:
+    key = str(uuid.uuid4())
+
+    def as_caller(arn: str, content: str) -> tuple[int, dict[str, Any]]:
+        event_identity = {"requestContext": {"identity": {"userArn": arn}}}
+        return api({**BODY, "messageContent": content}, headers={"Idempotency-Key": key}, event=event_identity)
+
+    first = as_caller("arn:aws:iam::111111111111:user/alice", "from alice")
+    other = as_caller("arn:aws:iam::222222222222:user/bob", "from bob")
+    replay = as_caller("arn:aws:iam::111111111111:user/alice", "from alice")
+
+    assert (first[0], other[0], replay) == (200, 200, first)
+    assert sorted(email["body"] for email in servers.outbox.emails()) == ["from alice", "from bob"]

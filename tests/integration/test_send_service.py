@@ -26,6 +26,7 @@ def remapped_settings(servers: Servers, **changes: Any) -> SendSettings:
         userFields=UserFields(id="fiscalCode", emailAddress="mail", phoneNumber="mobile", clusters="groups"),
         activeChannels=["email", "sms"],
         sender={"email": SENDER, "sms": "+15550100"},  # type: ignore[arg-type]
+        templateUserFields=["name"],
     )
     return SendSettings(
         service=service,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -9,7 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from messaging.models.config import UserFields
+from messaging.models.config import ServiceConfig
 from messaging.store import Document, Store
 
 
@@ -19,7 +20,7 @@ class Recipient:
     email: str | None
     phone: str | None
     token: str | None
-    document: Document  # the whole stored user, visible to templates as `user`
+    document: Document  # what templates see as `user`: the allow-listed fields only
 
 
 def _text(value: Any) -> str | None:
@@ -27,12 +28,43 @@ def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _object_id(value: str) -> ObjectId | None:
+    return ObjectId(value) if len(value) == 24 and ObjectId.is_valid(value) else None
+
+
 def _lookup_values(ids: Sequence[str], id_field: str) -> list[Any]:
-    # `_id` is usually an ObjectId while requests carry strings: match either form.
+    # `_id` is usually an ObjectId while requests carry strings: match either form (hex in any case).
     values: list[Any] = list(ids)
     if id_field == "_id":
-        values += [ObjectId(value) for value in ids if ObjectId.is_valid(value) and len(value) == 24]
+        values += list(dict.fromkeys(oid for oid in map(_object_id, ids) if oid is not None))
     return values
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and Infinity are not JSON: the template engine would refuse the whole context. A value
+    that cannot be written renders as a missing one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def template_fields(config: ServiceConfig) -> list[str]:
+    """The user fields templates see: the id, the addresses, the clusters and what the operator lists.
+    The device token is left out: it is a credential of the user's device, never message text."""
+    fields = config.userFields
+    return list(
+        dict.fromkeys([fields.id, fields.emailAddress, fields.phoneNumber, fields.clusters, *config.templateUserFields])
+    )
+
+
+def _projection(paths: Sequence[str]) -> list[str]:
+    # MongoDB refuses a projection naming both `a` and `a.b`: the parent covers the child.
+    unique = set(paths)
+    return [path for path in dict.fromkeys(paths) if not any(path.startswith(f"{other}.") for other in unique)]
 
 
 class Audience:
@@ -43,13 +75,18 @@ class Audience:
     `size` and `missing_ids` are final once the iteration has ended."""
 
     def __init__(
-        self, store: Store, fields: UserFields, recipients: Sequence[str] | None, clusters: Sequence[str] | None
+        self, store: Store, config: ServiceConfig, recipients: Sequence[str] | None, clusters: Sequence[str] | None
     ) -> None:
         self._store = store
-        self._fields = fields
+        self._fields = config.userFields
+        visible = template_fields(config)
+        self._projection = _projection([*visible, self._fields.deviceToken])
+        # A dotted name (`address.city`) is read as the top-level field, projected down to that path.
+        self._visible = list(dict.fromkeys(name.split(".", 1)[0] for name in _projection(visible)))
         self._requested = list(dict.fromkeys(recipients or ()))
         self._clusters = list(dict.fromkeys(clusters or ()))
         self._seen: set[str] = set()
+        self._seen_object_ids: set[ObjectId] = set()
         self.missing_ids: list[str] = []  # listed in `recipients`, no such user
 
     @property
@@ -60,9 +97,10 @@ class Audience:
         fields = self._fields
         documents: list[Iterable[Document]] = []
         if self._requested:
-            documents.append(self._store.users_by_ids(fields.id, _lookup_values(self._requested, fields.id)))
+            lookup = _lookup_values(self._requested, fields.id)
+            documents.append(self._store.users_by_ids(fields.id, lookup, self._projection))
         if self._clusters:
-            documents.append(self._store.users_in_clusters(fields.clusters, self._clusters))
+            documents.append(self._store.users_in_clusters(fields.clusters, self._clusters, self._projection))
         for document in chain.from_iterable(documents):
             raw_id = document.get(fields.id)
             if raw_id is None:
@@ -71,11 +109,20 @@ class Audience:
             if user_id in self._seen:
                 continue
             self._seen.add(user_id)
+            if isinstance(raw_id, ObjectId):
+                self._seen_object_ids.add(raw_id)
             yield Recipient(
                 user_id=user_id,
                 email=_text(document.get(fields.emailAddress)),
                 phone=_text(document.get(fields.phoneNumber)),
                 token=_text(document.get(fields.deviceToken)),
-                document=document,
+                document={name: _json_safe(document[name]) for name in self._visible if name in document},
             )
-        self.missing_ids = [user_id for user_id in self._requested if user_id not in self._seen]
+        self.missing_ids = [user_id for user_id in self._requested if not self._found(user_id)]
+
+    def _found(self, requested: str) -> bool:
+        """A requested id names a user seen under its own spelling or, for an ObjectId, in any case."""
+        if requested in self._seen:
+            return True
+        oid = _object_id(requested) if self._fields.id == "_id" else None
+        return oid is not None and oid in self._seen_object_ids

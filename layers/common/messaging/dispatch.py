@@ -39,6 +39,7 @@ from messaging.models.batch import BatchResult
 from messaging.models.common import Channel
 from messaging.models.response import Failure
 from messaging.observability import logger
+from messaging.validation import InvalidPayloadError
 
 
 class ChannelInvokeError(Exception):
@@ -53,10 +54,14 @@ class BatchOutcomeUnknownError(Exception):
     """The batch may have been sent, in part or whole: the request left and no answer came back."""
 
 
+# Raised by a channel function before it sends anything: an invalid payload, no batch record.
+_NOTHING_SENT_ERRORS = {InvalidPayloadError.__name__, BatchRefusedError.__name__}
+
+
 def function_error(error_type: str, message: str) -> Exception:
     """A function error, as the invoker should raise it: only a refusal before sending is a failure."""
     text = f"{error_type}: {message}"
-    return ChannelInvokeError(text) if error_type == BatchRefusedError.__name__ else BatchOutcomeUnknownError(text)
+    return ChannelInvokeError(text) if error_type in _NOTHING_SENT_ERRORS else BatchOutcomeUnknownError(text)
 
 
 # (function name, JSON payload) -> the function's JSON answer, or ChannelInvokeError /

@@ -27,6 +27,10 @@ class Conflict(MessagingError):
     status = HTTPStatus.CONFLICT
 
 
+class PayloadTooLarge(MessagingError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
 class ServiceUnavailable(MessagingError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 

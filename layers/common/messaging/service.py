@@ -125,7 +125,7 @@ def send(
     )
     # Users stream from the cursor into serialised batches; each user's document is dropped once
     # rendered, so memory grows with the payloads only.
-    audience = Audience(store, settings.service.userFields, request.recipients, request.clusters)
+    audience = Audience(store, settings.service, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
     for rendered, recipient in enumerate(audience, 1):
         if (

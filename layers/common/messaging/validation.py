@@ -7,7 +7,11 @@ objects that are not JSON-serialisable.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 # The error type of rules that span fields: their message names the fields itself.
 CROSS_FIELD = "cross_field"
@@ -47,3 +51,15 @@ def describe_errors(
         text = str(error.get("msg", "invalid value"))
         messages.append(f"{path}: {text}" if path else text)
     return "; ".join(dict.fromkeys(messages))
+
+
+class InvalidPayloadError(ValueError):
+    """A payload that does not validate, described by field only: pydantic's own message quotes the
+    input (addresses, texts), and a function's error travels to logs, traces and its caller."""
+
+
+def parse_payload(model: type[M], payload: Any) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidPayloadError(f"invalid {model.__name__}: {describe_errors(exc.errors())}") from None

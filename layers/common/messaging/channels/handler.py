@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ValidationError
 
 from messaging.channels.common import DeliveryReport
-from messaging.channels.once import BatchGuard, BatchRefusedError, duplicate_reason
+from messaging.channels.once import BatchGuard, duplicate_reason
 from messaging.models.batch import BatchResult
 from messaging.models.common import Channel
 from messaging.models.response import Failure
 from messaging.observability import annotate, count, isolated_metrics, logger, reason_class
-from messaging.validation import describe_errors
 
 MAX_LATENCY_SAMPLES = 100  # the most values one EMF metric may carry
 
@@ -36,16 +34,6 @@ class Batch(Protocol):
 
 
 _cold_start = True
-B = TypeVar("B", bound=BaseModel)
-
-
-def parse_batch(model: type[B], event: dict[str, Any]) -> B:
-    """An invalid payload is refused before anything is sent, and says so (BatchRefusedError)."""
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        # The field paths and messages only: the inputs would carry addresses into the answer.
-        raise BatchRefusedError(f"invalid batch: {describe_errors(exc.errors())}") from exc
 
 
 def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchGuard | None = None) -> dict[str, Any]:

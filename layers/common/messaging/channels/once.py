@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,20 +79,20 @@ class BatchGuard:
         record = item.get("Item", {})
         if record.get("owner", {}).get("S") == owner:
             return None
-        result = record.get("result", {}).get("B")
+        result = record.get("result", {}).get("S")
         if result is None:
             return Earlier(None)
-        return Earlier(BatchResult.model_validate_json(zlib.decompress(result)).failures)
+        return Earlier(BatchResult.model_validate_json(result).failures)
 
     def complete(self, batch_id: str, failures: list[Failure]) -> None:
-        """Keeps the failures (user ids and reasons only); a failure to keep them is only logged."""
-        result = zlib.compress(BatchResult(failures=failures).model_dump_json().encode())
+        """Keeps the failures (user ids and masked reasons only); a failure to keep them is only logged."""
+        result = BatchResult(failures=failures).model_dump_json()
         names = {"#status": "status"}
         values: dict[str, dict[str, Any]] = {":done": {"S": "COMPLETE"}}
         update = "SET #status = :done"
-        if len(result) <= MAX_RESULT_BYTES:
+        if len(result.encode()) <= MAX_RESULT_BYTES:
             names["#result"] = "result"
-            values[":result"] = {"B": result}
+            values[":result"] = {"S": result}
             update += ", #result = :result"
         try:
             self._dynamodb.update_item(

@@ -49,6 +49,9 @@ class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     userFields: UserFields = UserFields()
+    # What templates may read of a user besides its id, addresses and clusters: the user document
+    # may hold anything (password hashes, tokens), and a message can be copied to its sender.
+    templateUserFields: Annotated[list[FieldName], Field(max_length=100)] = []
     activeChannels: Annotated[list[Channel], Field(min_length=1)]
     sender: Sender = Sender()
     androidIntentAction: NonEmptyStr | None = None

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
 
 from messaging.models.common import Channel
+from messaging.redact import redact
 
 
 class Failure(BaseModel):
-    """One user on one channel that did not get the message, with the reason."""
+    """One user on one channel that did not get the message, with the reason. The reason is masked
+    where it is made: a provider may name the address it refused, and failures are answered, logged,
+    traced and kept in idempotency records."""
 
     userId: str
     channel: Channel
-    error: str
+    error: Annotated[str, AfterValidator(redact)]
 
 
 class SendResponse(BaseModel):
