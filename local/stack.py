@@ -178,9 +178,17 @@ class Stack:
                 "AWS_ENDPOINT_URL_SESV2": moto,
                 "AWS_ENDPOINT_URL_S3": moto,
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
+                "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
             },
-            "SmsFunction": {"AWS_ENDPOINT_URL_SNS": moto},
+            "SmsFunction": {
+                "AWS_ENDPOINT_URL_SNS": moto,
+                "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
+            },
             "PushFunction": {
+                "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
                 "FCM_CREDENTIALS_SECRET_ID": FCM_SECRET_ID,
                 "FCM_ENDPOINT": f"http://{host}:{a.fcm_port}",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from local.lambda_runtime import LambdaContext, load_function
-from messaging.dispatch import ChannelInvokeError
+from messaging.dispatch import BatchOutcomeUnknownError, ChannelInvokeError, function_error
 
 __all__ = ["InProcessInvoker", "LambdaContext", "load_function"]
 
@@ -39,7 +39,10 @@ class InProcessInvoker:
         try:
             result = future.result(timeout=self.timeout_s)
         except FutureTimeout:
-            raise ChannelInvokeError(f"Sandbox.Timedout: Task timed out after {self.timeout_s:.2f} seconds") from None
+            raise BatchOutcomeUnknownError(
+                f"Sandbox.Timedout: Task timed out after {self.timeout_s:.2f} seconds"
+            ) from None
         except Exception as exc:
-            raise ChannelInvokeError(f"{type(exc).__name__}: {exc}") from exc
+            # As LambdaInvoker reads a function error: its errorType decides failed or unknown.
+            raise function_error(type(exc).__name__, str(exc)) from exc
         return json.dumps(result).encode()

@@ -65,11 +65,18 @@ def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers
         )
         for name in CHANNEL_FUNCTIONS
     }
+    once = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]  # each batchId sent once
     assert actions == {
-        "EmailFunction": ["s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"],
-        "SmsFunction": ["sns:Publish"],
-        "PushFunction": [],
+        "EmailFunction": sorted([*once, "s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"]),
+        "SmsFunction": sorted([*once, "sns:Publish"]),
+        "PushFunction": once,
     }
+    for name in CHANNEL_FUNCTIONS:
+        [record] = [s for s in _statements(resources[name]) if "dynamodb:PutItem" in s["Action"]]
+        assert record["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+        assert resources[name]["Properties"]["Environment"]["Variables"]["IDEMPOTENCY_TABLE"] == {
+            "Ref": "IdempotencyTable"
+        }
     assert resources["EmailFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"
     }

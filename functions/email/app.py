@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messaging import aws
 from messaging.channels import email
 from messaging.channels.handler import handle_batch
+from messaging.channels.once import BatchGuard
 from messaging.models.batch import EmailBatch
 from messaging.models.config import EmailSettings
 from messaging.observability import logger, trace_calls, tracer
@@ -18,6 +19,8 @@ from messaging.validation import parse_payload
 trace_calls("botocore")
 
 settings = EmailSettings.from_environ(os.environ)
+# Each batchId is sent once (see messaging.channels.once); off without a table (local unit runs).
+guard = BatchGuard(aws.client("dynamodb"), settings.idempotency_table) if settings.idempotency_table else None
 ses = aws.client("sesv2", read_timeout=settings.provider_timeout_s)
 s3 = aws.client("s3", read_timeout=settings.provider_timeout_s)
 bucket = settings.attachments_bucket or ""
@@ -32,4 +35,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         lambda: email.send_batch(
             batch, ses, settings.concurrency, s3, bucket, memory_budget=settings.memory_budget_bytes
         ),
+        guard,
     )

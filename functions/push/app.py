@@ -8,8 +8,10 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from messaging import aws
 from messaging.channels import push
 from messaging.channels.handler import handle_batch
+from messaging.channels.once import BatchGuard
 from messaging.models.batch import PushBatch
 from messaging.models.config import PushSettings
 from messaging.observability import logger, trace_calls, tracer
@@ -18,6 +20,8 @@ from messaging.validation import parse_payload
 trace_calls("botocore", "httplib")  # httplib: FCM, via urllib3
 
 settings = PushSettings.from_environ(os.environ)
+# Each batchId is sent once (see messaging.channels.once); off without a table (local unit runs).
+guard = BatchGuard(aws.client("dynamodb"), settings.idempotency_table) if settings.idempotency_table else None
 # The service account is read once per container; the client then caches its OAuth2 token.
 service_account: Any = parameters.get_secret(settings.fcm_credentials_secret_id, transform="json")
 client = push.FcmClient(
@@ -34,4 +38,4 @@ client = push.FcmClient(
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_payload(PushBatch, event)
-    return handle_batch(batch, lambda: push.send_batch(batch, client, settings.concurrency))
+    return handle_batch(batch, lambda: push.send_batch(batch, client, settings.concurrency), guard)

@@ -65,8 +65,8 @@ stage = (
     if settings.file_service_url
     else no_file_service
 )
-# Throttled invokes are retried by botocore; the read timeout outlasts the channel functions.
-invoker = LambdaInvoker(aws.client("lambda", read_timeout=settings.invoke_timeout_s))
+# Never retried by botocore (a repeated invoke could send a batch twice): dispatch retries throttling.
+invoker = LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s)
 
 idempotency = (
     Idempotency(

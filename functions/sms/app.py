@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messaging import aws
 from messaging.channels import sms
 from messaging.channels.handler import handle_batch
+from messaging.channels.once import BatchGuard
 from messaging.models.batch import SmsBatch
 from messaging.models.config import ChannelSettings
 from messaging.observability import logger, trace_calls, tracer
@@ -18,6 +19,8 @@ from messaging.validation import parse_payload
 trace_calls("botocore")
 
 settings = ChannelSettings.from_environ(os.environ)
+# Each batchId is sent once (see messaging.channels.once); off without a table (local unit runs).
+guard = BatchGuard(aws.client("dynamodb"), settings.idempotency_table) if settings.idempotency_table else None
 sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
 
 
@@ -25,4 +28,4 @@ sns = aws.client("sns", read_timeout=settings.provider_timeout_s)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_payload(SmsBatch, event)
-    return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency))
+    return handle_batch(batch, lambda: sms.send_batch(batch, sns, settings.concurrency), guard)

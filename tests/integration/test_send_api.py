@@ -190,7 +190,7 @@ def test_provider_rejections_are_failures_with_the_providers_reason(api: ApiCall
     assert failures == {}
 
 
-def test_a_failing_or_timed_out_channel_function_fails_each_of_its_users(
+def test_a_crashed_or_timed_out_channel_function_reports_each_of_its_users_unknown(
     api: ApiCall, servers: Servers, invoker: InProcessInvoker, db: Any
 ) -> None:
     def crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -217,10 +217,10 @@ def test_a_failing_or_timed_out_channel_function_fails_each_of_its_users(
 
     assert status == 200
     assert sorted((f["userId"], f["channel"], f["error"]) for f in body["failures"]) == [
-        ("u1", "push", "push function failed: Sandbox.Timedout: Task timed out after 0.50 seconds"),
-        ("u1", "sms", "sms function failed: RuntimeError: out of memory"),
-        ("u3", "push", "push function failed: Sandbox.Timedout: Task timed out after 0.50 seconds"),
-        ("u3", "sms", "sms function failed: RuntimeError: out of memory"),
+        ("u1", "push", "unknown: push batch outcome unknown (Sandbox.Timedout: Task timed out after 0.50 seconds)"),
+        ("u1", "sms", "unknown: sms batch outcome unknown (RuntimeError: out of memory)"),
+        ("u3", "push", "unknown: push batch outcome unknown (Sandbox.Timedout: Task timed out after 0.50 seconds)"),
+        ("u3", "sms", "unknown: sms batch outcome unknown (RuntimeError: out of memory)"),
     ]
     assert sorted(email["destinations"]["ToAddresses"][0] for email in servers.outbox.emails()) == [
         "ann@example.com",

@@ -59,6 +59,12 @@ def test_the_specs_example_configuration_loads_with_defaults_filled() -> None:
             "invalid configuration: BATCH_MAX_MESSAGES: Input",
         ),
         ({"activeChannels": ["push"]}, {"BATCH_MAX_BYTES": "7000000"}, ": BATCH_MAX_BYTES: Input should be less"),
+        ({"activeChannels": ["push"]}, {"RENDER_BUDGET_BYTES": "10"}, ": RENDER_BUDGET_BYTES: Input should be greater"),
+        (
+            {"activeChannels": ["push"]},
+            {"ANSWER_RESERVE_S": "6", "DEADLINE_MARGIN_S": "5"},
+            "ANSWER_RESERVE_S must not exceed DEADLINE_MARGIN_S",
+        ),
         (["push"], {}, "SERVICE_CONFIG must be a JSON object"),
     ],
 )
@@ -92,3 +98,22 @@ def test_the_configured_sender_is_idna_encoded_and_a_non_ascii_local_part_stops_
         "invalid configuration: SERVICE_CONFIG.sender.email: value is not a valid email address: "
         "it cannot be sent as 7-bit (non-ASCII local part)"
     )
+
+
+def test_deadline_and_budget_settings() -> None:
+    defaults = settings({"activeChannels": ["push"]})
+    # An invoke's read timeout ends inside SendFunction's 29 s; the budget fits a 512 MB function.
+    assert (defaults.invoke_timeout_s, defaults.render_budget_bytes) == (27, 128 * 1024 * 1024)
+    assert defaults.answer_reserve_s <= defaults.deadline_margin_s
+    tuned = settings({"activeChannels": ["push"]}, RENDER_BUDGET_BYTES="1000000", ANSWER_RESERVE_S="2")
+    assert (tuned.render_budget_bytes, tuned.answer_reserve_s) == (1_000_000, 2.0)
+    assert ChannelSettings.from_environ({"IDEMPOTENCY_TABLE": "t"}).idempotency_table == "t"
+    assert ChannelSettings.from_environ({"IDEMPOTENCY_TABLE": ""}).idempotency_table is None
+
+
+def test_an_unknown_outcome_is_its_own_reason_class() -> None:
+    from messaging.observability import reason_class
+
+    assert reason_class("unknown: deadline (the sms batch was still running)") == "Unknown"
+    assert reason_class("unknown: sms batch outcome unknown (ReadTimeoutError: x)") == "Unknown"
+    assert reason_class("sms function failed: BatchRefusedError: invalid batch") == "ChannelFunctionFailed"

@@ -63,6 +63,8 @@ def reason_class(error: str) -> str:
     """A small, bounded set of dimension values: the provider's error code, or what failed."""
     if error == "user not found":
         return "UserNotFound"
+    if error.startswith("unknown:"):
+        return "Unknown"  # perhaps sent, perhaps not: a retry could send twice
     if " function failed: " in error:
         return "ChannelFunctionFailed"
     code = _REASON_CODE.match(error)

@@ -1,7 +1,8 @@
 """POST /send as plain domain logic: validate against the configuration, resolve, render, fan out.
 
 Everything that can refuse the request (inactive channel, unknown or incomplete template, template
-syntax, database outage) runs before the first invoke, so a 4xx/5xx means nothing was sent.
+syntax, database outage, the render budget, rendering past the deadline) runs before the first
+invoke, so a 4xx/5xx means nothing was sent.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from messaging.attachments import merge_names, stage_attachments
 from messaging.audience import Audience
 from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
 from messaging.dispatch import BatchBuilder, Invoker, dispatch
-from messaging.errors import BadRequest, NotFound
+from messaging.errors import BadRequest, NotFound, ServiceUnavailable
 from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
@@ -31,6 +32,7 @@ from messaging.templating import Renderer
 from messaging.validation import describe_errors
 
 USER_NOT_FOUND = "user not found"
+DEADLINE_CHECK_EVERY = 256  # users rendered between two looks at the clock
 
 
 def _check_channels(request: SendRequest, settings: SendSettings) -> None:
@@ -119,12 +121,22 @@ def send(
         {channel: settings.function_name(channel) for channel in request.channels},
         max_messages=settings.batch_max_messages,
         max_bytes=settings.batch_max_bytes,
+        max_total_bytes=settings.render_budget_bytes,
     )
     # Users stream from the cursor into serialised batches; each user's document is dropped once
     # rendered, so memory grows with the payloads only.
     audience = Audience(store, settings.service, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
-    for recipient in audience:
+    for rendered, recipient in enumerate(audience, 1):
+        if (
+            remaining_s is not None
+            and rendered % DEADLINE_CHECK_EVERY == 0
+            and remaining_s() < settings.deadline_margin_s
+        ):
+            # No batch could be launched any more, and none has been: refuse rather than report them all.
+            raise ServiceUnavailable(
+                f"rendering did not finish before the deadline ({rendered - 1} users rendered); nothing was sent"
+            )
         for channel, message in composer.messages(recipient):
             builder.add(channel, recipient.user_id, message)
             messages[channel] += 1
@@ -143,7 +155,14 @@ def send(
             "channels": request.channels,
         },
     )
-    failures += dispatch(batches, invoker, settings.max_parallel_invokes, remaining_s, settings.deadline_margin_s)
+    failures += dispatch(
+        batches,
+        invoker,
+        settings.max_parallel_invokes,
+        remaining_s,
+        margin_s=settings.deadline_margin_s,
+        reserve_s=settings.answer_reserve_s,
+    )
     return SendOutcome(
         response=SendResponse(failures=failures),
         audience=audience.size,

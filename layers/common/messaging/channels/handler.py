@@ -1,5 +1,5 @@
 """What every channel function does around its provider adapter: join the request's correlation
-id, annotate the trace, publish provider metrics, answer the failures."""
+id, annotate the trace, send each batchId once, publish provider metrics, answer the failures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from messaging.channels.common import DeliveryReport
+from messaging.channels.once import BatchGuard, duplicate_reason
 from messaging.models.batch import BatchResult
+from messaging.models.common import Channel
+from messaging.models.response import Failure
 from messaging.observability import annotate, count, isolated_metrics, logger, reason_class
 
 MAX_LATENCY_SAMPLES = 100  # the most values one EMF metric may carry
@@ -18,10 +21,13 @@ MAX_LATENCY_SAMPLES = 100  # the most values one EMF metric may carry
 
 class Batch(Protocol):
     @property
-    def channel(self) -> str: ...
+    def channel(self) -> Channel: ...
 
     @property
     def correlationId(self) -> str | None: ...  # noqa: N802 - the payload's field name
+
+    @property
+    def batchId(self) -> str | None: ...  # noqa: N802 - the payload's field name
 
     @property
     def messages(self) -> Any: ...
@@ -30,7 +36,7 @@ class Batch(Protocol):
 _cold_start = True
 
 
-def handle_batch(batch: Batch, send: Callable[[], DeliveryReport]) -> dict[str, Any]:
+def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchGuard | None = None) -> dict[str, Any]:
     global _cold_start
     logger.set_correlation_id(batch.correlationId)
     size = len(batch.messages)
@@ -40,7 +46,25 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport]) -> dict[str, 
         _cold_start = False
         count("ColdStart", 1, function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", batch.channel))
 
+    batch_id = batch.batchId
+    if guard is not None and batch_id:
+        earlier = guard.claim(batch_id)
+        if earlier is not None:
+            # A repeated invoke: answer what the first one did, and send nothing.
+            failures = earlier.failures
+            if failures is None:
+                reason = duplicate_reason(batch_id)
+                failures = [Failure(userId=m.userId, channel=batch.channel, error=reason) for m in batch.messages]
+            logger.warning(
+                f"{batch.channel} batch already handled",
+                extra={"batchId": batch_id, "messages": size, "completed": earlier.failures is not None},
+            )
+            count("DuplicateBatches", 1, channel=batch.channel)
+            return BatchResult(failures=failures).model_dump()
+
     report = send()
+    if batch_id and guard is not None:
+        guard.complete(batch_id, report.failures)
 
     emf = isolated_metrics()
     emf.add_dimension(name="channel", value=batch.channel)

@@ -33,6 +33,8 @@ class Envelope(BaseModel):
     """What every batch carries besides its messages."""
 
     correlationId: str | None = None  # the API request's, so one request's lines join up
+    # Unique per batch (SendFunction sets it): the channel function sends a batchId once.
+    batchId: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class EmailBatch(Envelope):

@@ -107,9 +107,21 @@ class SendSettings(BaseModel):
     # Lambda's synchronous payload limit is 6 MB; stay well under it with the envelope.
     batch_max_bytes: Annotated[int, Field(ge=10_000, le=5_000_000)] = 4_000_000
     max_parallel_invokes: Annotated[int, Field(gt=0, le=64)] = 8
-    invoke_timeout_s: Annotated[int, Field(gt=0, le=900)] = 60
+    # The read timeout of an invoke: past the channel functions' 25 s timeout, inside SendFunction's
+    # 29 s. Dispatch stops waiting at the deadline anyway; this only frees an abandoned thread.
+    invoke_timeout_s: Annotated[int, Field(gt=0, le=900)] = 27
     # No batch starts with less time left than this: it could not finish before the API gives up.
+    # Rendering stops there too (503, nothing sent): no batch could be launched after it.
     deadline_margin_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+    # Kept to answer (serialise the failures, metrics, the idempotency record): batches still
+    # running when only this much is left are reported `unknown: deadline ...`.
+    answer_reserve_s: Annotated[float, Field(ge=0, le=60)] = 1.5
+    # The rendered messages (uncompressed JSON) one request may hold. They wait compressed, but
+    # content that does not compress (or is not yet compressed: the open batches) can keep almost
+    # all of it in memory: 128 MiB, with the ~100 MB of the runtime and its libraries and up to
+    # max_parallel_invokes payloads in flight, fits a 512 MB SendFunction with room to spare, and
+    # renders in a few seconds of the 29.
+    render_budget_bytes: Annotated[int, Field(ge=1_000, le=1024**3)] = 128 * 1024 * 1024
     file_service_url: str | None = None
     file_service_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     attachments_bucket: str | None = None
@@ -137,6 +149,8 @@ class SendSettings(BaseModel):
         "max_parallel_invokes": "MAX_PARALLEL_INVOKES",
         "invoke_timeout_s": "INVOKE_TIMEOUT_S",
         "deadline_margin_s": "DEADLINE_MARGIN_S",
+        "answer_reserve_s": "ANSWER_RESERVE_S",
+        "render_budget_bytes": "RENDER_BUDGET_BYTES",
         "file_service_url": "FILE_SERVICE_URL",
         "file_service_timeout_s": "FILE_SERVICE_TIMEOUT_S",
         "attachments_bucket": "ATTACHMENTS_BUCKET",
@@ -155,6 +169,8 @@ class SendSettings(BaseModel):
                 raise PydanticCustomError(
                     CROSS_FIELD, f"{channel.upper()}_FUNCTION_NAME is required when {channel} is active"
                 )
+        if self.answer_reserve_s > self.deadline_margin_s:
+            raise PydanticCustomError(CROSS_FIELD, "ANSWER_RESERVE_S must not exceed DEADLINE_MARGIN_S")
         if self.file_service_url and not self.attachments_bucket:
             raise PydanticCustomError(CROSS_FIELD, "ATTACHMENTS_BUCKET is required with FILE_SERVICE_URL")
         return self
@@ -185,8 +201,14 @@ class ChannelSettings(BaseModel):
 
     concurrency: Annotated[int, Field(gt=0, le=64)] = 8
     provider_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    # Where each batchId is recorded, so a repeated invoke never sends again (off when unset).
+    idempotency_table: str | None = None
 
-    ENV: ClassVar[dict[str, str]] = {"concurrency": "CHANNEL_CONCURRENCY", "provider_timeout_s": "PROVIDER_TIMEOUT_S"}
+    ENV: ClassVar[dict[str, str]] = {
+        "concurrency": "CHANNEL_CONCURRENCY",
+        "provider_timeout_s": "PROVIDER_TIMEOUT_S",
+        "idempotency_table": "IDEMPOTENCY_TABLE",
+    }
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Self:
