@@ -32,6 +32,7 @@ print(json.dumps({"status": response["statusCode"], "body": json.loads(response[
 INLINE_RECURSION = '{{#*inline "p"}}{{> p}}{{/inline}}{{> p}}'
 DEEP_IFS = "{{#if true}}" * 5000 + "x" + "{{/if}}" * 5000
 EACH_SQUARED = "{{#each data.a}}{{#each ../data.a}}x{{/each}}{{/each}}"
+TRIMMED_ELSE_IF = "{{#if data.x}}a{{~else if data.y}}b{{/if}}"  # a Rust panic in the engine's parser
 
 
 def send_in_child(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -61,8 +62,14 @@ def send_in_child(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             {"a": [1] * 20_000},
             "messageContent: could render more than 1048576 bytes for this data (each nested 2 deep)",
         ),
+        (
+            TRIMMED_ELSE_IF,
+            {},
+            "messageContent: invalid Handlebars syntax at line 1, column 16: "
+            '"~" before "else <helper>" is not supported',
+        ),
     ],
-    ids=["inline-partial-recursion", "5000-nested-ifs", "each-over-each-20000"],
+    ids=["inline-partial-recursion", "5000-nested-ifs", "each-over-each-20000", "trimmed-else-if-panic"],
 )
 def test_request_template_bombs_are_a_400_naming_the_field_and_limit(
     servers: Servers, db: Database[dict[str, Any]], content: str, data: dict[str, Any], expected: str

@@ -172,3 +172,24 @@ def test_nothing_is_compiled_before_the_first_render() -> None:
     assert template.names[0] not in lazy.engine()
     template.render(RenderContext({"name": "Ann"}, {"x": 1}))
     assert template.names[0] in lazy.engine()
+
+
+TRIMMED_ELSE_IF = [
+    "{{#if data.x}}a{{~else if data.y}}b{{/if}}",
+    "{{#unless data.x}}a{{~ else unless data.y~}}b{{/unless}}",
+    "{{#each data.x}}a{{~else\nif data.y}}b{{/each}}",
+]
+
+
+@pytest.mark.parametrize("source", TRIMMED_ELSE_IF)
+def test_a_trimmed_else_chain_is_a_syntax_error_not_an_engine_panic(source: str) -> None:
+    # handlebars-rust panics ("entered unreachable code") while parsing these.
+    with pytest.raises(TemplateSyntaxError, match='"~" before "else <helper>" is not supported'):
+        render(source, data={"x": 1})
+
+
+def test_an_engine_panic_that_slips_past_the_guard_is_still_a_syntax_error() -> None:
+    # The native engine directly, as if the guard had missed it: the panic must not escape as a
+    # BaseException, which no `except Exception` (the resolver's) would catch.
+    with pytest.raises(TemplateSyntaxError, match="test: the template engine cannot parse this template"):
+        renderer.engine().ensure("panics", TRIMMED_ELSE_IF[0], "test")

@@ -221,7 +221,7 @@ def inspect(source: str) -> Shape:
             scan.add_value(body)
             plain = True
         else:
-            plain = _tag(scan, body.lstrip(), start)
+            plain = _tag(scan, body.lstrip(), start, left_trim=left_trim)
         if top_level and plain and previous_plain and not left_trim:
             scan.cut(start, 1)
         previous_plain = plain and not right_trim
@@ -262,7 +262,7 @@ def _raw_block(scan: _Scan, source: str, body: str, end: int, start: int) -> int
     return close_end + 4
 
 
-def _tag(scan: _Scan, body: str, start: int) -> bool:
+def _tag(scan: _Scan, body: str, start: int, *, left_trim: bool = False) -> bool:
     """Accounts one `{{...}}` tag; True for a plain interpolation."""
     if body.startswith(("#>", ">")):
         raise GuardError("partials are not supported")
@@ -287,6 +287,9 @@ def _tag(scan: _Scan, body: str, start: int) -> bool:
         if not scan.stack:
             raise scan.syntax(start, "{{else}} outside a block")
         rest = body[1:].strip() if body.startswith("^") else body.strip()[len("else") :].strip()
+        if rest and left_trim:
+            # handlebars-rust panics on `{{~else if x}}` ("unreachable code"): refused before it parses.
+            raise scan.syntax(start, '"~" before "else <helper>" is not supported')
         if rest:  # {{else if x}}: the native engine nests one more block
             _open(scan, _first_word(rest), start, chained=True)
         return False

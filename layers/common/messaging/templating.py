@@ -166,6 +166,12 @@ def _escaping(helper: HelperFn) -> HelperFn:
     return lambda params, options: html.escape(helper(params, options))
 
 
+def _is_panic(exc: BaseException) -> bool:
+    # pyo3 raises a Rust panic as PanicException, a BaseException: `except Exception` would let it
+    # through the resolver and kill the invocation. A panic unwinds before the registry changes.
+    return type(exc).__name__ == "PanicException"
+
+
 def _describe_syntax_error(label: str, source: str, error: Exception) -> str:
     text = str(error)
     where = _ERROR_AT.search(text)
@@ -220,6 +226,10 @@ class _Engine:
             self._native.register_template(name, source)
         except ValueError as exc:
             raise TemplateSyntaxError(_describe_syntax_error(label, source, exc)) from exc
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            raise TemplateSyntaxError(f"{label}: the template engine cannot parse this template") from None
         cost = _cost(source)
         self._names[name] = cost
         self.size += cost
@@ -235,6 +245,10 @@ class _Engine:
         except ValueError as exc:
             detail = _RENDER_PREFIX.sub("", str(exc).splitlines()[0])
             raise TemplateRenderError(f"{label}: {detail}") from exc
+        except BaseException as exc:
+            if not _is_panic(exc):
+                raise
+            raise TemplateRenderError(f"{label}: the template engine failed on this template") from None
 
 
 def _name(source: str) -> str:
