@@ -91,6 +91,32 @@ def test_an_answer_over_dynamodbs_item_limit_is_replayed_whole_and_nothing_is_re
     assert len(servers.outbox.sms()) == 1
 
 
+def test_a_large_answer_that_s3_cannot_keep_is_answered_and_its_retry_sends_nothing(
+    api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from messaging.idempotency import AnswerStore, Idempotency
+
+    # The attachments bucket is gone (or S3 is down) when the sent request's large answer is kept.
+    monkeypatch.setattr(
+        functions["send"], "idempotency", Idempotency(IDEMPOTENCY_TABLE, AnswerStore(boto3.client("s3"), "no-bucket"))
+    )
+    ghosts = [f"ghost-{n:05d}-{uuid.uuid4().hex[:12]}" for n in range(4_000)]
+    body = {**BODY, "channels": ["email", "sms", "push"], "recipients": ["u1", *ghosts]}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    first = api(body, headers=key)
+    second = api(body, headers=key)
+
+    assert first[0] == 200
+    assert len(first[1]["failures"]) == 12_000
+    assert (second[0], second[1]["error"]) == (409, "Conflict")
+    assert "could not be kept; do not send it again" in second[1]["message"]
+    assert len(servers.outbox.emails()) == 1
+    assert len(servers.outbox.sms()) == 1
+
+
 def test_an_unreachable_idempotency_table_is_a_503_and_nothing_is_sent(
     api: ApiCall, servers: Servers, functions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

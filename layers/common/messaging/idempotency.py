@@ -100,10 +100,21 @@ class Idempotency:
         body = response.get("body") or ""
         if self._answers is not None and len(body.encode()) > MAX_INLINE_BODY_BYTES:
             # Kept before the record is saved: a retry finds either the whole answer or an in-progress record.
-            return {**response, "body": None, "bodyKey": self._answers.put(request["key"], body)}
+            try:
+                return {**response, "body": None, "bodyKey": self._answers.put(request["key"], body)}
+            except (ClientError, BotoCoreError) as exc:
+                # Sending ran: the record must still say so, or a retry would send again. The caller
+                # gets this answer; a retry gets a 409 saying the answer is lost, never a resend.
+                logger.error("idempotency answer not kept", extra={"cause": type(exc).__name__})
+                return {**response, "body": None, "bodyLost": True}
         return response
 
     def _replay(self, stored: Response) -> Response:
+        if stored.get("bodyLost"):
+            raise Conflict(
+                f"{HEADER}: the request with this key was sent, but its answer (over {MAX_INLINE_BODY_BYTES} "
+                "bytes) could not be kept; do not send it again"
+            )
         key = stored.get("bodyKey")
         if not key:
             return stored
