@@ -193,3 +193,21 @@ def test_an_engine_panic_that_slips_past_the_guard_is_still_a_syntax_error() -> 
     # BaseException, which no `except Exception` (the resolver's) would catch.
     with pytest.raises(TemplateSyntaxError, match="test: the template engine cannot parse this template"):
         renderer.engine().ensure("panics", TRIMMED_ELSE_IF[0], "test")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{dateFormat data.d tz=user.emailAddress}}",
+        "{{toLocale data.n locale=user.phoneNumber}}",
+        "{{toLocale data.d tz=user.name}}",
+    ],
+)
+def test_a_helper_error_never_quotes_a_users_data(source: str) -> None:
+    # The 400 goes to the caller and to the logs: the user's address, number or name never does.
+    user = {"name": "Ann O'Neil", "emailAddress": "ann@example.com", "phoneNumber": "+393330000001"}
+    with pytest.raises(TemplateRenderError) as refused:
+        render(source, user, {"d": "2026-01-01T00:00:00Z", "n": 1})
+    message = str(refused.value)
+    assert "(a value from the data)" in message
+    assert not any(value in message for value in (*user.values(), "Ann", "393330000001"))

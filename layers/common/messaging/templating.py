@@ -32,6 +32,8 @@ _NEWLINE_MARK = "\ue000"
 _ERROR_AT = re.compile(r'Template error in "[^"]*":(\d+):(\d+)')
 _ERROR_REASON = re.compile(r"reason: (.+)")
 _RENDER_PREFIX = re.compile(r'^Error rendering "[^"]*" ')
+# A value a helper quotes in its error (repr: either quote), such as an unknown time zone.
+_QUOTED = re.compile(r"'([^'\\]*)'|\"([^\"\\]*)\"")
 # Day.js tokens whose arrow spelling differs; bracketed text is literal in both.
 _DAYJS_TOKENS = re.compile(r"\[[^\]]*\]|dddd|ddd|dd|d|ZZ|Z")
 _DAYJS_MIN_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
@@ -243,12 +245,24 @@ class _Engine:
         try:
             return self._native.render(name, context_json)
         except ValueError as exc:
-            detail = _RENDER_PREFIX.sub("", str(exc).splitlines()[0])
+            detail = _only_template_values(_RENDER_PREFIX.sub("", str(exc).splitlines()[0]), source)
             raise TemplateRenderError(f"{label}: {detail}") from exc
         except BaseException as exc:
             if not _is_panic(exc):
                 raise
             raise TemplateRenderError(f"{label}: the template engine failed on this template") from None
+
+
+def _only_template_values(detail: str, source: str) -> str:
+    """A render error answers the caller and is logged: a value it quotes stays only if the template
+    itself holds it (`tz="Mars/Olympus"`). One from the data (`tz=user.emailAddress`) is masked,
+    whoever's data it is."""
+
+    def mask(match: re.Match[str]) -> str:
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        return match.group(0) if value and value in source else "(a value from the data)"
+
+    return _QUOTED.sub(mask, detail)
 
 
 def _name(source: str) -> str:
