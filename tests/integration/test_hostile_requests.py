@@ -135,3 +135,28 @@ def test_templates_see_only_the_allow_listed_user_fields(api: ApiCall, servers: 
     keys = [pair.split("=")[0] for pair in body.split("|")[0].split(";") if pair]
     assert sorted(keys) == ["_id", "clusters", "emailAddress", "name", "phoneNumber"]
     assert body.endswith("||")
+
+
+def test_one_users_oversize_document_fails_that_user_only(api: ApiCall, servers: Servers, db: Any) -> None:
+    # A 2 MB name (or a huge array) in one stored profile: that user's message cannot be rendered
+    # within MAX_MESSAGE_BYTES; it was a 400 for the whole cluster.
+    db.users.insert_one(
+        {"_id": "huge", "name": "N" * 2_000_000, "emailAddress": "huge@example.com", "clusters": ["patients"]}
+    )
+
+    status, answer = api(
+        {"channels": ["email"], "clusters": ["patients"], "messageTitle": "t", "messageContent": "Hi {{user.name}}"}
+    )
+
+    assert status == 200
+    assert answer["failures"] == [
+        {
+            "userId": "huge",
+            "channel": "email",
+            "error": "messageContent: the user's document could render more than 1048576 bytes",
+        }
+    ]
+    assert sorted(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails()) == [
+        "ann@example.com",
+        "bob@example.com",
+    ]

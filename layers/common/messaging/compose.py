@@ -16,6 +16,7 @@ from messaging.errors import BadRequest
 from messaging.models.batch import EmailMessage, PushMessage, SmsMessage
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
+from messaging.models.response import Failure
 from messaging.models.template import MessageTemplate
 from messaging.templating import (
     CompiledTemplate,
@@ -23,6 +24,7 @@ from messaging.templating import (
     Renderer,
     TemplateRenderError,
     TemplateSyntaxError,
+    UserTooLargeError,
     dumps,
     measure_data,
 )
@@ -110,6 +112,8 @@ class Composer:
         self._data_json = dumps(data)
         self._data_measure: tuple[int, int] | None = None
         self._renderer = renderer
+        # Users whose own document is too large to render on a channel: failed, never sent.
+        self.failures: list[Failure] = []
         try:
             self._email_subject = self._compile(texts.email_subject)
             self._email_text = self._compile(texts.email_text)
@@ -145,7 +149,11 @@ class Composer:
                 recipient.document, self._data, data_json=self._data_json, data_measure=self._data_measure
             )
             for channel in self._channels:
-                message = self._compose(channel, recipient, context)
+                try:
+                    message = self._compose(channel, recipient, context)
+                except UserTooLargeError as exc:
+                    self.failures.append(Failure(userId=recipient.user_id, channel=channel, error=str(exc)))
+                    continue
                 if message is not None:
                     yield channel, message
         except (TemplateRenderError, TemplateSyntaxError) as exc:

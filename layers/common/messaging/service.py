@@ -145,7 +145,7 @@ def send(
         Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND)
         for user_id in audience.missing_ids
         for channel in request.channels
-    ]
+    ] + composer.failures
     logger.info(
         "dispatching",
         extra={
@@ -168,6 +168,11 @@ def send(
         audience=audience.size,
         missing=len(audience.missing_ids),
         messages=messages,
-        skipped=Counter({channel: audience.size - messages[channel] for channel in request.channels}),
+        skipped=Counter(
+            {
+                channel: audience.size - messages[channel] - sum(f.channel == channel for f in composer.failures)
+                for channel in request.channels
+            }
+        ),
         batches=Counter(batch.channel for batch in batches),
     )

@@ -49,6 +49,11 @@ class TemplateRenderError(ValueError):
     """A template that parses but fails for some input (a helper given a bad zone, say)."""
 
 
+class UserTooLargeError(TemplateRenderError):
+    """The request's data fits the template's bound, one user's stored document does not: that
+    user's message fails, the others' still go (a 2 MB name must not block a whole cluster)."""
+
+
 def _hash(options: HandlebarrzHelperOptions, key: str) -> Any:
     raw = options.hash_value_json(key)
     return json.loads(raw) if raw else None
@@ -300,6 +305,12 @@ class CompiledTemplate:
         widest, longest = context.exact_measure
         if self._shape.bound(widest, longest * self._factor) > self._max_bytes:
             shape = self._shape
+            data_widest, data_longest = context.data_measure
+            if shape.bound(data_widest, data_longest * self._factor) <= self._max_bytes:
+                # No user data in the message: the operator finds the user by the failure's id.
+                raise UserTooLargeError(
+                    f"{self.label}: the user's document could render more than {self._max_bytes} bytes"
+                )
             nesting = f" (each nested {shape.each_depth} deep)" if shape.each_depth else ""
             raise TemplateRenderError(
                 f"{self.label}: could render more than {self._max_bytes} bytes for this data{nesting}"
