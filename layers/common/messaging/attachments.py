@@ -25,7 +25,9 @@ _CHUNK = 256 * 1024
 
 
 def content_type(name: str) -> str:
-    guessed, _ = mimetypes.guess_type(name, strict=False)
+    # A file name, never a URL: guess_type reads "data:text/html,x" as a data URL, letting the name
+    # choose any type ("data:a b/c d,x" wrote an invalid MIME header). Rooted, no scheme is read.
+    guessed, _ = mimetypes.guess_type("/" + name, strict=False)
     return guessed or "application/octet-stream"
 
 
