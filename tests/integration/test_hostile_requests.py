@@ -160,3 +160,10 @@ def test_one_users_oversize_document_fails_that_user_only(api: ApiCall, servers:
         "ann@example.com",
         "bob@example.com",
     ]
+
+
+def test_an_unknown_field_with_a_huge_name_is_named_briefly(api: ApiCall) -> None:
+    status, answer = api({**VALID, "x" * 100_000: 1})
+
+    assert status == 400
+    assert answer["message"] == f"{'x' * 200}...: Extra inputs are not permitted"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from messaging.errors import BadRequest, PayloadTooLarge
+from messaging.validation import bounded
 
 MAX_BODY_BYTES = 1024 * 1024
 # The body's legitimate nesting is `data` (at most 10 levels) inside the request object: anything
@@ -98,8 +99,7 @@ def check_json(text: str) -> None:
 
 
 def _where(path: str) -> str:
-    # Keys are the caller's text: bounded in an error message.
-    return (path[:200] + "...") if len(path) > 200 else path or "body"
+    return bounded(path) or "body"
 
 
 def _walk(document: Any) -> None:

@@ -15,6 +15,7 @@ M = TypeVar("M", bound=BaseModel)
 
 # The error type of rules that span fields: their message names the fields itself.
 CROSS_FIELD = "cross_field"
+MAX_PATH = 200
 
 
 def field_path(loc: Iterable[Any], *, drop_prefix: str | None = None, rename: Mapping[str, str] | None = None) -> str:
@@ -29,7 +30,12 @@ def field_path(loc: Iterable[Any], *, drop_prefix: str | None = None, rename: Ma
             path += f"[{part}]"
         else:
             path += f".{part}" if path else str(part)
-    return path
+    return bounded(path)
+
+
+def bounded(path: str) -> str:
+    """Field names can be the caller's own text (an unknown key): bounded in an error message."""
+    return path if len(path) <= MAX_PATH else f"{path[:MAX_PATH]}..."
 
 
 def describe_errors(
