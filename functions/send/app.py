@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.attachments import FileService, stage_attachments
-from messaging.body import body_text, check_json
+from messaging.body import accept_json, body_text, check_json
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
@@ -140,7 +140,8 @@ def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:
 
 def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        # Refused before the resolver parses: too large (in bytes), too deep, NaN/Infinity.
+        # Refused before the resolver parses: not JSON, too large (in bytes), too deep, NaN/Infinity.
+        event = dict(accept_json(event))
         check_json(body_text(event))
     except MessagingError as exc:
         return _proxy_error(exc.status, exc.message)
