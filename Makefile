@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv lint test validate start bench clean
+.PHONY: venv lint test validate start bench clean openapi
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -41,6 +41,10 @@ validate: venv
 
 test: lint
 	SAM_CLI=$(SAM) CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+
+# openapi.json from SendFunction's routes and models (tests/unit/test_openapi.py fails when it is stale).
+openapi: venv
+	$(PY) -m local.openapi
 
 # The whole product offline: SecantusDB, moto, FCM stand-in, sam build + sam local (Ctrl-C stops it).
 start: venv

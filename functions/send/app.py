@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.attachments import FileService, stage_attachments
-from messaging.body import body_text, check_json
+from messaging.body import accept_json, body_text, check_json
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
@@ -108,7 +108,65 @@ def _unexpected(exc: Exception) -> Response[str]:
     return _error(500, "Internal Server Error", f"unexpected error (correlation id {logger.get_correlation_id()})")
 
 
-@app.post("/send", responses={200: {"description": "sending ran; failures listed"}})
+def _error_examples(status: int, examples: dict[str, str]) -> dict[str, Any]:
+    """An OpenAPI response body in the error shape, with its examples' messages by name."""
+    phrase = HTTPStatus(status).phrase
+    return {
+        "application/json": {
+            "model": ErrorResponse,
+            "examples": {
+                name: {"value": {"statusCode": str(status), "error": phrase, "message": message}}
+                for name, message in examples.items()
+            },
+        }
+    }
+
+
+@app.post(
+    "/send",
+    operation_id="send",
+    summary="Send one message to many users by e-mail, SMS and push",
+    description="Everything that can refuse the request runs before the first message leaves: "
+    "a 4xx/5xx means nothing was sent.",
+    responses={
+        200: {
+            "description": "Sending ran; every user who did not get the message on a channel is listed.",
+            "content": {
+                "application/json": {
+                    "model": SendResponse,
+                    "examples": {
+                        "all sent": {"value": {"failures": []}},
+                        "some failed": {
+                            "value": {"failures": [{"userId": "nobody", "channel": "sms", "error": "user not found"}]}
+                        },
+                    },
+                }
+            },
+        },
+        400: {
+            "description": "The body breaks a rule (the message names the field), or a stored template cannot be "
+            "rendered.",
+            "content": _error_examples(
+                400,
+                {
+                    "no audience": "recipients or clusters is required (non-empty)",
+                    "unknown channel": "channels[0]: Input should be 'email', 'sms' or 'push'",
+                    "inactive channel": "channels: sms not in activeChannels (email, push)",
+                },
+            ),
+        },
+        404: {
+            "description": "templateId names no stored template.",
+            "content": _error_examples(
+                404, {"unknown template": "templateId: template 65f100000000000000000009 not found"}
+            ),
+        },
+        503: {
+            "description": "The database or the File Service is unreachable, or rendering ran past the deadline.",
+            "content": _error_examples(503, {"database down": "database unreachable: ServerSelectionTimeoutError"}),
+        },
+    },
+)
 def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
     context = app.lambda_context
     outcome = send(
@@ -140,7 +198,8 @@ def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:
 
 def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        # Refused before the resolver parses: too large (in bytes), too deep, NaN/Infinity.
+        # Refused before the resolver parses: not JSON, too large (in bytes), too deep, NaN/Infinity.
+        event = dict(accept_json(event))
         check_json(body_text(event))
     except MessagingError as exc:
         return _proxy_error(exc.status, exc.message)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import binascii
 import json
 import math
+import re
 from base64 import b64decode
 from collections.abc import Mapping
 from typing import Any
 
-from messaging.errors import BadRequest, PayloadTooLarge
+from messaging.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from messaging.validation import bounded
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -26,6 +27,9 @@ MAX_BODY_DEPTH = 32
 # template engine refuses the whole context), and past 4,300 digits Python's parser raises.
 MAX_INTEGER_DIGITS = 308
 TOO_LARGE = "a number too large for JSON"
+JSON_MEDIA_TYPE = "application/json"
+# The caller's header, named back in the 415: bounded and stripped of anything but a media type's characters.
+_MEDIA_TYPE_SHOWN = re.compile(r"[^A-Za-z0-9!#$&^_.+/-]")
 
 
 class _Constant:
@@ -59,6 +63,33 @@ def body_text(event: Mapping[str, Any]) -> str:
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: larger than {MAX_BODY_BYTES} bytes")
     return text
+
+
+def accept_json(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Refuses a body declared as anything but JSON (`curl -d` sends a form by default): it would be
+    read as a form, and its validation errors would quote it. No Content-Type reads as JSON. The event
+    is returned with JSON in any letter case or with parameters written `application/json`: the
+    resolver compares it as written (`Application/JSON` was a 500)."""
+    headers = event.get("headers") or {}
+    names = [name for name in headers if str(name).lower() == "content-type"]
+    declared = headers[names[0]] if names else None
+    if not isinstance(declared, str) or not declared.strip():
+        return event
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type == JSON_MEDIA_TYPE:
+        if declared == JSON_MEDIA_TYPE:
+            return event
+        single = {name: value for name, value in headers.items() if name not in names}
+        multi = {name: value for name, value in (event.get("multiValueHeaders") or {}).items() if name not in names}
+        return {
+            **event,
+            "headers": {**single, "Content-Type": JSON_MEDIA_TYPE},
+            "multiValueHeaders": {**multi, "Content-Type": [JSON_MEDIA_TYPE]},
+        }
+    if not event.get("body"):
+        return event
+    shown = _MEDIA_TYPE_SHOWN.sub("", media_type)[:100] or "an invalid media type"
+    raise UnsupportedMediaType(f"Content-Type: expected {JSON_MEDIA_TYPE}, got {shown}")
 
 
 def check_json(text: str) -> None:

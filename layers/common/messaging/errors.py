@@ -31,6 +31,10 @@ class PayloadTooLarge(MessagingError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class UnsupportedMediaType(MessagingError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
 class ServiceUnavailable(MessagingError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 

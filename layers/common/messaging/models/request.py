@@ -48,30 +48,96 @@ def _valid_addresses(values: list[str]) -> list[str]:
     return kept
 
 
+EXAMPLE: dict[str, Any] = {
+    "channels": ["email", "sms", "push"],
+    "recipients": ["u1"],
+    "clusters": ["patients"],
+    "messageTitle": "Hello {{user.name}}",
+    "messageContent": "Hello, {{user.name}}! Your appointment is dated "
+    '{{dateFormat data.appointmentDate format="DD/MM/YYYY" tz="Europe/Rome"}}',
+    "data": {"appointmentDate": "2026-12-01T09:00:00Z"},
+}
+
+
 class SendRequest(BaseModel):
-    """One message to many users over several channels; exactly as the seed's usage page reads."""
+    """One message to many users over several channels; exactly as the seed's usage page reads.
 
-    model_config = ConfigDict(extra="forbid")
+    Rules across fields, each a 400 naming them:
+    - `recipients` or `clusters` is required and non-empty; with both, every user is sent to once.
+    - Without `templateId`, `messageTitle` and `messageContent` are both required; with it, the stored
+      template's texts are sent (and its attachments, by e-mail) and they are ignored.
+    - `emailCarbonCopies` and `emailBlindCarbonCopies` hold at most 49 addresses together.
+    - Every channel must be in the service configuration's `activeChannels`.
+    Texts are Handlebars templates of `user` (the allow-listed user fields) and `data`."""
 
-    channels: Annotated[list[Channel], Field(min_length=1, description="subset of activeChannels")]
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
+
+    channels: Annotated[
+        list[Channel],
+        Field(
+            min_length=1,
+            description="subset of activeChannels, each at most once",
+            examples=[["email", "sms", "push"]],
+        ),
+    ]
     recipients: list[UserId] | None = Field(
-        default=None, max_length=MAX_RECIPIENTS, description="user ids; required without clusters"
+        default=None,
+        max_length=MAX_RECIPIENTS,
+        description="user ids (the users collection's id field, an ObjectId in any letter case names one user); "
+        "required without clusters",
+        examples=[["u1", "65f0000000000000000000e5"]],
     )
     clusters: list[Cluster] | None = Field(
-        default=None, max_length=MAX_CLUSTERS, description="required without recipients"
+        default=None,
+        max_length=MAX_CLUSTERS,
+        description="every user in any of these clusters; required without recipients",
+        examples=[["patients"]],
     )
-    messageTitle: str | None = Field(default=None, max_length=MAX_TITLE, description="e-mail subject and push title")
-    messageContent: str | None = Field(default=None, max_length=MAX_CONTENT, description="body of every channel")
-    templateId: ObjectIdStr | None = None
-    data: dict[str, Any] = Field(default_factory=dict, description="interpolation input")
-    emailAttachments: list[FileName] | None = Field(default=None, max_length=MAX_ATTACHMENTS)
+    messageTitle: str | None = Field(
+        default=None,
+        max_length=MAX_TITLE,
+        description="e-mail subject and push title; required without templateId",
+        examples=["Hello {{user.name}}"],
+    )
+    messageContent: str | None = Field(
+        default=None,
+        max_length=MAX_CONTENT,
+        description="body of every channel; required without templateId",
+        examples=['Hello, {{user.name}}! See you on {{dateFormat data.date format="DD/MM/YYYY"}}'],
+    )
+    templateId: ObjectIdStr | None = Field(
+        default=None,
+        description="a stored template (24-hex ObjectId): its texts replace messageTitle and messageContent",
+        examples=["65f100000000000000000001"],
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"interpolation input: at most {MAX_DATA_DEPTH} levels deep and {MAX_DATA_BYTES} bytes as JSON",
+        examples=[{"appointmentDate": "2026-12-01T09:00:00Z", "note": "bring your card"}],
+    )
+    emailAttachments: list[FileName] | None = Field(
+        default=None,
+        max_length=MAX_ATTACHMENTS,
+        description="File Service names, at most 15 MB in all; not '.', '..' nor with control characters",
+        examples=[["report.pdf"]],
+    )
     emailCarbonCopies: list[Address] = Field(
-        default_factory=list, max_length=MAX_COPIES, description="invalid addresses are dropped"
+        default_factory=list,
+        max_length=MAX_COPIES,
+        description="invalid addresses are dropped; with emailBlindCarbonCopies at most 49 together",
+        examples=[["desk@example.com"]],
     )
     emailBlindCarbonCopies: list[Address] = Field(
-        default_factory=list, max_length=MAX_COPIES, description="invalid addresses are dropped"
+        default_factory=list,
+        max_length=MAX_COPIES,
+        description="invalid addresses are dropped; with emailCarbonCopies at most 49 together",
+        examples=[["archive@example.com"]],
     )
-    emailSender: SevenBitAddress | None = None
+    emailSender: SevenBitAddress | None = Field(
+        default=None,
+        description="overrides the configured sender; an address the SES identity covers, ASCII local part",
+        examples=["clinic@example.com"],
+    )
 
     @field_validator("channels")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from messaging.models.common import Channel
 from messaging.redact import redact
@@ -15,18 +15,44 @@ class Failure(BaseModel):
     where it is made: a provider may name the address it refused, and failures are answered, logged,
     traced and kept in idempotency records."""
 
-    userId: str
+    userId: str = Field(examples=["u1"])
     channel: Channel
-    error: Annotated[str, AfterValidator(redact)]
+    error: Annotated[
+        str,
+        AfterValidator(redact),
+        Field(
+            description="the provider's reason (`UNREGISTERED: ...`, `MessageRejected: ...`), `user not found`, "
+            "`<channel> function failed: ...` or `not attempted: deadline` (safe to send again), or "
+            "`unknown: ...` (the user may have the message: do not blindly resend)",
+            examples=["user not found"],
+        ),
+    ]
 
 
 class SendResponse(BaseModel):
+    """Sending ran: every user who did not get the message on a channel is listed once per channel.
+    A user without an address for a channel is skipped on it silently."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "failures": [
+                        {"userId": "nobody", "channel": "email", "error": "user not found"},
+                        {"userId": "u3", "channel": "push", "error": "UNREGISTERED: Requested entity was not found."},
+                    ]
+                }
+            ]
+        }
+    )
+
     failures: list[Failure] = Field(default_factory=list)
 
 
 class ErrorResponse(BaseModel):
-    """The seed's error shape: nothing was sent."""
+    """The seed's error shape: nothing was sent. The message names the field or the cause, and never
+    quotes the body."""
 
-    statusCode: str = Field(examples=["400"])
-    error: str = Field(examples=["Bad Request"])
-    message: str
+    statusCode: str = Field(description="the HTTP status, as text", examples=["400"])
+    error: str = Field(description="the HTTP reason phrase", examples=["Bad Request"])
+    message: str = Field(examples=["recipients or clusters is required (non-empty)"])
