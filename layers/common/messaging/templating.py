@@ -312,7 +312,7 @@ class _Engine:
         if not isinstance(value, (list, dict)) or not value:
             inverse = call.hash("__inv")
             return self._native.render(str(inverse), call.options.context_json()) if inverse else ""
-        if len(value) > self.state.widest:
+        if spec.kind == "iter" and len(value) > self.state.widest:
             raise ValueError(f"{len(value)} items to iterate, more than the render was bounded for")
         root = call.options.context_json()
         items = dumps(value)
