@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from types import ModuleType
 from typing import Any
 
 from bson import ObjectId
@@ -135,3 +137,11 @@ def test_a_template_brought_from_the_original_service_renders(api: ApiCall, db: 
 
     assert (status, body) == (200, {"failures": []})
     assert [sms["message"] for sms in servers.outbox.sms()] == ["yes ANN n/a 42 a, b x+y"]
+
+
+def test_the_openapi_document_has_the_preview_route(functions: dict[str, ModuleType]) -> None:
+    spec = json.loads(functions["send"].app.get_openapi_json_schema(title="Messaging service", version="1"))
+
+    assert "post" in spec["paths"]["/send/preview"]
+    assert "limit" in spec["components"]["schemas"]["PreviewRequest"]["properties"]
+    assert "strict" not in spec["components"]["schemas"]["PreviewRequest"]["properties"]
