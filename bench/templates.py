@@ -15,6 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"
 from messaging.templating import RenderContext, Renderer
 
 TYPICAL = "Hello, {{user.name}}! Your appointment is dated {{data.appointmentDate}}, see {{data.note}}"
+# The same message through ten handlebars-helpers catalogue helpers.
+CATALOGUE = (
+    '{{#eq data.kind "visit"}}Hello{{else}}Hi{{/eq}}, {{capitalize user.name}}! {{uppercase data.note}} '
+    '{{default data.room "no room"}} {{add data.count 1}} {{join data.tags ", "}} {{truncate data.note 8}} '
+    '{{moment data.appointmentDate "DD/MM"}} {{#forEach data.tags}}{{this}}{{/forEach}} {{toFixed data.price 2}}'
+)
 
 
 def compile_seconds(source: str) -> float:
@@ -25,10 +31,17 @@ def compile_seconds(source: str) -> float:
     return time.perf_counter() - started
 
 
-def render_microseconds(rounds: int = 20_000) -> float:
+def render_microseconds(rounds: int = 20_000, source: str = TYPICAL) -> float:
     renderer = Renderer()
-    template = renderer.compile(TYPICAL, "bench")
-    data = {"appointmentDate": "2026-12-01", "note": "bring the forms"}
+    template = renderer.compile(source, "bench")
+    data = {
+        "appointmentDate": "2026-12-01",
+        "note": "bring the forms",
+        "kind": "visit",
+        "count": 2,
+        "tags": ["a", "b"],
+        "price": 9.5,
+    }
     contexts = [RenderContext({"_id": f"u{n}", "name": f"User {n}"}, data) for n in range(rounds)]
     template.render(contexts[0])
     started = time.perf_counter()
@@ -44,6 +57,7 @@ def main() -> None:
         lines = "Hi {{user.name}}\n" * count
         print(f"{count:>11} | {len(line):>16} | {compile_seconds(line):>14.3f} s | {compile_seconds(lines):>18.3f} s")
     print(f"render (typical message, 3 expressions): {render_microseconds():.1f} µs")
+    print(f"render (ten catalogue helpers): {render_microseconds(5_000, CATALOGUE):.1f} µs")
 
 
 if __name__ == "__main__":

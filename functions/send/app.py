@@ -21,8 +21,8 @@ from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
 from messaging.models.config import SendSettings
-from messaging.models.request import SendRequest
-from messaging.models.response import ErrorResponse, SendResponse
+from messaging.models.request import PreviewRequest, SendRequest
+from messaging.models.response import ErrorResponse, PreviewResponse, SendResponse
 from messaging.observability import (
     CORRELATION_HEADER,
     correlation_id_from,
@@ -32,7 +32,7 @@ from messaging.observability import (
     trace_calls,
     tracer,
 )
-from messaging.service import no_file_service, send
+from messaging.service import no_file_service, preview, send
 from messaging.store import MongoStore
 from messaging.templating import Renderer
 from messaging.validation import describe_errors
@@ -183,6 +183,16 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
     return outcome.response
 
 
+@app.post(
+    "/send/preview",
+    responses={200: {"description": "the messages of the first `limit` users, as rendered; nothing was sent"}},
+)
+def post_preview(request: Annotated[PreviewRequest, Body()]) -> PreviewResponse:
+    """For template authors: how a /send body renders for real users; nothing is sent, staged or
+    recorded (no idempotency record, no sending metric)."""
+    return preview(request, settings, store, renderer)
+
+
 def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:
     """An error answered outside the resolver (before or around it), in the seed's shape."""
     # Python's own phrase for 413 differs between versions: name it as API Gateway does.
@@ -204,7 +214,8 @@ def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except MessagingError as exc:
         return _proxy_error(exc.status, exc.message)
     key = idempotency_key(event)
-    if key is None:
+    if key is None or str(event.get("resource") or event.get("path") or "").endswith("/send/preview"):
+        # A preview sends nothing: no idempotency record is written for it.
         return dict(app.resolve(event, context))
     if idempotency is None:
         return _proxy_error(HTTPStatus.BAD_REQUEST, f"{HEADER}: idempotency is not configured (IDEMPOTENCY_TABLE)")

@@ -29,9 +29,9 @@ class Stack:
     outbox: MotoOutbox
     last_headers: dict[str, str] = field(default_factory=dict)
 
-    def post(self, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    def post(self, body: Any, headers: dict[str, str] | None = None, path: str = "/send") -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
-            f"{self.api}/send",
+            f"{self.api}{path}",
             data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json", **(headers or {})},

@@ -75,6 +75,29 @@ def test_template_with_data_renders_per_user_and_channel(e2e: Stack) -> None:
     assert alice["apns"]["payload"]["aps"]["alert"]["subtitle"] == "Alice Rossi"
 
 
+def test_preview_renders_a_stored_template_and_sends_nothing(e2e: Stack) -> None:
+    status, body = e2e.post({**_request("by-clusters-with-template"), "limit": 100}, path="/send/preview")
+
+    assert status == 200, body
+    emails = {m["message"]["to"]: m["message"] for m in body["messages"] if m["channel"] == "email"}
+    assert sorted(emails) == ["alice@example.com", "bob@example.com", "dario@example.com"]
+    assert emails["bob@example.com"]["subject"] == "Your appointment, Bob"
+    assert emails["bob@example.com"]["html"] == (
+        "<p>Hello, Bob Bianchi!</p><p>Your visit is on 01/12/2026 at 10:30.</p>"
+        "<p>Bring your &lt;b&gt;card&lt;/b&gt;</p>"
+    )
+    assert sorted(m["message"]["text"] for m in body["messages"] if m["channel"] == "sms") == [
+        "Alice, reminder: 01/12 10:30",
+        "Dario, reminder: 01/12 10:30",
+    ]
+    assert body["audience"] >= len({m["userId"] for m in body["messages"]})
+    # Nothing reached a provider.
+    assert (e2e.outbox.emails(), e2e.outbox.sms(), e2e.pushes()) == ([], [], [])
+    status, body = e2e.post({**_request("by-clusters-with-template"), "limit": 1}, path="/send/preview")
+    assert status == 200
+    assert len({m["userId"] for m in body["messages"]}) == 1
+
+
 def test_an_unverified_sender_is_a_failure_for_each_email(e2e: Stack) -> None:
     status, body = e2e.post(
         {

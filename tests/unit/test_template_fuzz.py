@@ -117,6 +117,13 @@ LEAVES = st.sampled_from(
         "{{/each}}",
         "{{/if}}",
         "{{a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p}}",
+        "{{center data.s 10000}}",
+        "{{JSONstringify data}}",
+        '{{join data.a ","}}',
+        '{{uppercase (join (split data.s "") "--")}}',
+        "{{toFixed data.n 100}}",
+        "{{repeat data.s 5}}",
+        "{{index}}{{total}}{{item}}",
     ]
 )
 OPENERS = st.sampled_from(
@@ -130,6 +137,18 @@ OPENERS = st.sampled_from(
         "{{#unless data.x}}",
         "{{^data.x}}",
         "{{#lookup data.a 0}}",
+        # The catalogue's iterating blocks: bounded by the guard exactly as each.
+        "{{#forEach data.a}}",
+        "{{#eachIndex data.a}}",
+        '{{#withSort data.a "x"}}',
+        "{{#iterate data.o}}",
+        "{{#forIn data.o}}",
+        "{{#forOwn data.a}}",
+        "{{#withGroup data.a 2}}",
+        "{{#withFirst data.a 5}}",
+        '{{#each (sortBy data.a "x")}}',
+        "{{#eq data.x true}}",
+        '{{#is data.s "x"}}',
     ]
 )
 

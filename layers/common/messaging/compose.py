@@ -52,16 +52,22 @@ class MessageTexts:
     push_subtitle: Source | None = None
     push_data: dict[str, Any] | None = None
     push_data_label: str = ""
+    strict: bool = False  # a missing variable or unknown helper is a 400, not an empty string
 
 
-def texts_from_request(request: SendRequest) -> MessageTexts:
+def texts_from_request(request: SendRequest, *, strict: bool = False) -> MessageTexts:
     title = Source(request.messageTitle or "", "messageTitle")
     content = Source(request.messageContent or "", "messageContent")
-    return MessageTexts(email_subject=title, email_text=content, sms_text=content, push_title=title, push_body=content)
+    return MessageTexts(
+        email_subject=title, email_text=content, sms_text=content, push_title=title, push_body=content, strict=strict
+    )
 
 
-def texts_from_template(template: MessageTemplate, template_id: str, channels: Sequence[Channel]) -> MessageTexts:
-    """Only the requested channels' fields are required; the message names every missing one."""
+def texts_from_template(
+    template: MessageTemplate, template_id: str, channels: Sequence[Channel], *, strict: bool = False
+) -> MessageTexts:
+    """Only the requested channels' fields are required; the message names every missing one.
+    The template's own `strict` wins over the service's default (`strict`)."""
 
     def source(field: str) -> Source | None:
         value = getattr(template, field)
@@ -91,6 +97,7 @@ def texts_from_template(template: MessageTemplate, template_id: str, channels: S
         push_subtitle=source("pushSubtitle"),
         push_data=template.pushData,
         push_data_label=f"template {template_id} pushData",
+        strict=template.strict if template.strict is not None else strict,
     )
 
 
@@ -114,6 +121,7 @@ class Composer:
         self._renderer = renderer
         # Users whose own document is too large to render on a channel: failed, never sent.
         self.failures: list[Failure] = []
+        self._strict = texts.strict
         try:
             self._email_subject = self._compile(texts.email_subject)
             self._email_text = self._compile(texts.email_text)
@@ -129,11 +137,11 @@ class Composer:
     def _compile(self, source: Source | None, *, html_mode: bool = False) -> CompiledTemplate | None:
         if source is None:
             return None
-        return self._renderer.compile(source.text, source.label, html_mode=html_mode)
+        return self._renderer.compile(source.text, source.label, html_mode=html_mode, strict=self._strict)
 
     def _compile_tree(self, value: Any, label: str) -> Any:
         if isinstance(value, str):
-            return self._renderer.compile(value, label)
+            return self._renderer.compile(value, label, strict=self._strict)
         if isinstance(value, dict):
             return {key: self._compile_tree(item, f"{label}.{key}") for key, item in value.items()}
         if isinstance(value, list):

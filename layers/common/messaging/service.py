@@ -23,8 +23,8 @@ from messaging.errors import BadRequest, NotFound, ServiceUnavailable
 from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
-from messaging.models.request import SendRequest
-from messaging.models.response import Failure, SendResponse
+from messaging.models.request import PreviewRequest, SendRequest
+from messaging.models.response import Failure, PreviewMessage, PreviewResponse, SendResponse
 from messaging.models.template import MessageTemplate
 from messaging.observability import logger
 from messaging.store import Store
@@ -53,12 +53,13 @@ def _load_template(store: Store, template_id: str) -> MessageTemplate:
         raise BadRequest(f"template {template_id} is malformed: {describe_errors(exc.errors())}") from exc
 
 
-def _texts(request: SendRequest, store: Store) -> tuple[MessageTexts, list[str]]:
+def _texts(request: SendRequest, store: Store, strict: bool = False) -> tuple[MessageTexts, list[str]]:
     if request.templateId is None:
-        return texts_from_request(request), []
+        return texts_from_request(request, strict=strict), []
     template = _load_template(store, request.templateId)
     attachments = [attachment.file for attachment in template.emailAttachments] if "email" in request.channels else []
-    return texts_from_template(template, str(ObjectId(request.templateId)), request.channels), attachments
+    texts = texts_from_template(template, str(ObjectId(request.templateId)), request.channels, strict=strict)
+    return texts, attachments
 
 
 def _envelopes(request: SendRequest, settings: SendSettings) -> dict[Channel, dict[str, Any]]:
@@ -105,7 +106,7 @@ def send(
     remaining_s: Callable[[], float] | None = None,
 ) -> SendOutcome:
     _check_channels(request, settings)
-    texts, template_attachments = _texts(request, store)
+    texts, template_attachments = _texts(request, store, settings.service.strictTemplates)
     composer = Composer(texts, request.channels, request.data, renderer)
     envelopes = _envelopes(request, settings)
     for envelope in envelopes.values():
@@ -176,3 +177,23 @@ def send(
         ),
         batches=Counter(batch.channel for batch in batches),
     )
+
+
+def preview(request: PreviewRequest, settings: SendSettings, store: Store, renderer: Renderer) -> PreviewResponse:
+    """What `send` would hand the channel functions for the first `request.limit` users, and how
+    many users the request resolves to: the same checks, resolution and rendering, and nothing
+    sent, staged or recorded. Attachment names are checked; the files are not fetched."""
+    _check_channels(request, settings)
+    texts, _ = _texts(request, store, settings.service.strictTemplates)
+    composer = Composer(texts, request.channels, request.data, renderer)
+    # Attachment names were checked by the request and template models; no file is fetched.
+    audience = Audience(store, settings.service, request.recipients, request.clusters)
+    messages: list[PreviewMessage] = []
+    for rendered, recipient in enumerate(audience):
+        if rendered >= request.limit:
+            continue  # counted, not rendered
+        messages += [
+            PreviewMessage(userId=recipient.user_id, channel=channel, message=message.model_dump(mode="json"))
+            for channel, message in composer.messages(recipient)
+        ]
+    return PreviewResponse(audience=audience.size, messages=messages)

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from messaging.helpers import ITERATING
+
 MAX_BLOCK_DEPTH = 32
 MAX_SUBEXPRESSION_DEPTH = 32
 # One native template holds about this many tags; a part that cannot be split holds at most
@@ -301,7 +303,7 @@ def _open(scan: _Scan, name: str, start: int, *, chained: bool) -> None:
     if len(scan.stack) >= MAX_BLOCK_DEPTH:
         raise GuardError(f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels")
     line, column = scan.position(start)
-    each = name == "each"
+    each = name == "each" or name in ITERATING
     scan.stack.append(_Frame(name, line, column, each, chained))
     if each:
         scan.each_depth += 1

@@ -23,6 +23,9 @@ import arrow
 from handlebarrz._native import HandlebarrzHelperOptions, HandlebarrzTemplate
 
 from messaging import template_guard
+from messaging.helpers import CATALOGUE
+from messaging.helpers.core import Call, Safe, Spec, decode_params, encode, js_str, truthy
+from messaging.helpers.rewrite import ITEMS, RewriteError, rewrite
 
 # Day.js's default format, ISO 8601 with offset.
 DEFAULT_DATE_FORMAT = "YYYY-MM-DDTHH:mm:ssZ"
@@ -34,6 +37,9 @@ _ERROR_REASON = re.compile(r"reason: (.+)")
 _RENDER_PREFIX = re.compile(r'^Error rendering "[^"]*" ')
 # A value a helper quotes in its error (repr: either quote), such as an unknown time zone.
 _QUOTED = re.compile(r"'([^'\\]*)'|\"([^\"\\]*)\"")
+_HELPER_FAILED = re.compile(r"Helper execution failed: \w+: ")
+_STRICT_MISSING = re.compile(r'Failed to access variable in strict mode Some\("([^"]*)"\)')
+_NOT_FOUND = re.compile(r"Helper not found (\S+)")
 # Day.js tokens whose arrow spelling differs; bracketed text is literal in both.
 _DAYJS_TOKENS = re.compile(r"\[[^\]]*\]|dddd|ddd|dd|d|ZZ|Z")
 _DAYJS_MIN_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
@@ -122,6 +128,14 @@ def _format_date(value: str | float | None, zone: str, fmt: str) -> str:
     return _dayjs_format(local, fmt)
 
 
+def parse_date(value: Any) -> arrow.Arrow | None:
+    return _as_datetime(value)
+
+
+def format_date(value: str | float | None, zone: str, fmt: str) -> str:
+    return _format_date(value, zone, fmt)
+
+
 def to_locale(default_locale: str) -> HelperFn:
     """`{{toLocale value locale="it-IT" tz="Europe/Rome"}}`: a number or an ISO 8601 date written the
     locale's way (BCP 47 tag, default DEFAULT_LOCALE); any other text as given; nothing for nothing."""
@@ -208,6 +222,39 @@ def _cost(source: str) -> int:
     return _BYTES_PER_TEMPLATE + _BYTES_PER_SOURCE_BYTE * len(source) + _BYTES_PER_TAG * source.count("{{")
 
 
+def describe_render_error(text: str) -> str:
+    """The native engine's render error without its template name, in the service's words."""
+    detail = _RENDER_PREFIX.sub("", text.splitlines()[0] if text else text)
+    detail = _HELPER_FAILED.sub("", detail)
+    detail = _STRICT_MISSING.sub(
+        lambda match: f"{match.group(1)} is missing (strict mode: not in the data, and no helper of that name)", detail
+    )
+    return _NOT_FOUND.sub(lambda match: f"unknown helper {match.group(1)}", detail)
+
+
+class _RenderState:
+    """What catalogue helpers may spend in one render: the bytes they write (inline and as
+    arguments) and the items a block iterates (no wider than what the guard's bound assumed)."""
+
+    __slots__ = ("budget", "error", "widest")
+
+    def __init__(self) -> None:
+        self.budget = 0
+        self.widest = 0
+        self.error: str | None = None
+
+    def reset(self, budget: int, widest: int) -> None:
+        self.budget = budget
+        self.widest = widest
+        self.error = None
+
+    def spend(self, text: str) -> str:
+        self.budget -= len(text)
+        if self.budget < 0:
+            raise ValueError("helpers wrote more than the message may hold")
+        return text
+
+
 class _Engine:
     """The native registry, bounded by the estimated memory of the templates it holds."""
 
@@ -215,12 +262,75 @@ class _Engine:
         self.html_mode = html_mode
         self._native = HandlebarrzTemplate()
         self._native.set_escape_fn("html_escape" if html_mode else "no_escape")
+        self._strict = False
+        self.state = _RenderState()
         for name, helper in helpers(default_locale).items():
             # The stub types helpers as one-argument; the native call passes (params_json, options).
             self._native.register_helper(name, _escaping(helper) if html_mode else helper)  # type: ignore[arg-type]
+        for name, spec in CATALOGUE.items():
+            for suffix, form in (("", "inline"), ("__sub", "sub"), ("__block", "block")):
+                self._native.register_helper(name + suffix, self._adapt(name, spec, form))  # type: ignore[arg-type]
+            if spec.kind in ("iter", "with"):
+                self._native.register_helper(name + "__iter", self._adapt(name, spec, "iter"))  # type: ignore[arg-type]
+        self._native.register_helper("each__iter", self._adapt("each", Spec(_first_arg, "iter"), "iter"))  # type: ignore[arg-type]
+        self._native.register_helper("with__iter", self._adapt("with", Spec(_first_arg, "with"), "iter"))  # type: ignore[arg-type]
         self._names: OrderedDict[str, int] = OrderedDict()
         self._max_bytes = max_bytes
         self.size = 0  # the estimated bytes of the templates registered
+
+    def set_strict(self, strict: bool) -> None:
+        if strict != self._strict:
+            self._native.set_strict_mode(strict)
+            self._strict = strict
+
+    def _adapt(self, name: str, spec: Spec, form: str) -> HelperFn:
+        """The native helper of one catalogue entry in one form; any failure is recorded (the
+        first one wins) so the render's error names the helper and why."""
+        state = self.state
+        html_mode = self.html_mode
+
+        def native(params_json: str, options: HandlebarrzHelperOptions) -> str:
+            try:
+                call = Call(decode_params(params_json), options, html_mode)
+                if form == "iter":
+                    return self._iterate(spec, call)
+                if form == "block":
+                    if spec.kind in ("cond", "unless"):
+                        value = spec.fn(call)
+                        return call.fn() if truthy(value) != (spec.kind == "unless") else call.inverse()
+                    if spec.kind == "body":
+                        body = html.unescape(call.fn()) if html_mode else call.fn()
+                        call.args.append(body)
+                if form == "sub":
+                    return state.spend(encode(spec.fn(call)))
+                value = spec.fn(call)
+                text = js_str(value)
+                if html_mode and not isinstance(value, Safe):
+                    text = html.escape(text)
+                return state.spend(text)
+            except Exception as exc:
+                if state.error is None:
+                    reason = str(exc) if not isinstance(exc, ValueError) or str(exc) else type(exc).__name__
+                    if not reason.startswith(f"{name}:"):
+                        reason = f"{name}: {describe_render_error(reason)}"
+                    state.error = reason
+                raise
+
+        return native
+
+    def _iterate(self, spec: Spec, call: Call) -> str:
+        value = spec.fn(call)
+        if spec.kind == "with":
+            value = None if value is None or value is False else [value]
+        if not isinstance(value, (list, dict)) or not value:
+            inverse = call.hash("__inv")
+            return self._native.render(str(inverse), call.options.context_json()) if inverse else ""
+        if spec.kind == "iter" and len(value) > self.state.widest:
+            raise ValueError(f"{len(value)} items to iterate, more than the render was bounded for")
+        root = call.options.context_json()
+        items = dumps(value)
+        context = f'{root[:-1]}{"," if root != "{}" else ""}"{ITEMS}":{items}}}'
+        return self._native.render(str(call.hash("__fn")), context)
 
     def __contains__(self, name: str) -> bool:
         return name in self._names
@@ -250,7 +360,7 @@ class _Engine:
         try:
             return self._native.render(name, context_json)
         except ValueError as exc:
-            detail = _only_template_values(_RENDER_PREFIX.sub("", str(exc).splitlines()[0]), source)
+            detail = _only_template_values(self.state.error or describe_render_error(str(exc)), source)
             raise TemplateRenderError(f"{label}: {detail}") from exc
         except BaseException as exc:
             if not _is_panic(exc):
@@ -270,6 +380,10 @@ def _only_template_values(detail: str, source: str) -> str:
     return _QUOTED.sub(mask, detail)
 
 
+def _first_arg(call: Call) -> Any:
+    return call.arg(0)
+
+
 def _name(source: str) -> str:
     return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
@@ -277,13 +391,17 @@ def _name(source: str) -> str:
 class CompiledTemplate:
     """A checked template; the native engine compiles its parts when the first user is rendered."""
 
-    def __init__(self, engine: _Engine, source: str, label: str, max_bytes: int) -> None:
+    def __init__(self, engine: _Engine, source: str, label: str, max_bytes: int, *, strict: bool = False) -> None:
         try:
             self._shape = template_guard.inspect(source)
-        except template_guard.GuardError as exc:
+            rewritten = [rewrite(part) for part in self._shape.parts]
+        except (template_guard.GuardError, RewriteError) as exc:
             raise TemplateSyntaxError(f"{label}: {exc}") from exc
         self._engine = engine
-        self._parts = [(_name(part), part) for part in self._shape.parts]
+        self._parts = [(_name(part.source), part.source) for part in rewritten]
+        # Bodies the catalogue's iterating blocks render apart: compiled before the parts.
+        self._subs = [sub for part in rewritten for sub in part.subs]
+        self.strict = strict
         self._max_bytes = max_bytes
         self.label = label
         self.html = engine.html_mode
@@ -295,13 +413,14 @@ class CompiledTemplate:
     def names(self) -> list[str]:
         return [name for name, _ in self._parts]
 
-    def _check_bound(self, context: RenderContext, context_json: str) -> None:
+    def _check_bound(self, context: RenderContext, context_json: str) -> int:
+        """The widest array the bound held for (what an iterating helper may walk)."""
         widest, longest = context.quick_measure(context_json)
         if self._flat is not None:
             if self._flat[0] + self._flat[1] * longest <= self._max_bytes:
-                return
+                return 0
         elif self._shape.bound(widest, longest * self._factor) <= self._max_bytes:
-            return
+            return widest
         widest, longest = context.exact_measure
         if self._shape.bound(widest, longest * self._factor) > self._max_bytes:
             shape = self._shape
@@ -315,11 +434,16 @@ class CompiledTemplate:
             raise TemplateRenderError(
                 f"{self.label}: could render more than {self._max_bytes} bytes for this data{nesting}"
             )
+        return widest
 
     def render(self, context: RenderContext) -> str:
         context_json = context.html_json if self.html else context.text_json
-        self._check_bound(context, context_json)
+        widest = self._check_bound(context, context_json)
         engine, label = self._engine, self.label
+        engine.state.reset(self._max_bytes, widest)
+        engine.set_strict(self.strict)
+        for name, sub in self._subs:
+            engine.ensure(name, sub, label)
         if len(self._parts) == 1:
             name, part = self._parts[0]
             output = engine.render(name, part, context_json, label)
@@ -439,7 +563,7 @@ class Renderer:
     def engine(self, *, html_mode: bool = False) -> _Engine:
         return self._html if html_mode else self._text
 
-    def compile(self, source: str, label: str, *, html_mode: bool = False) -> CompiledTemplate:
+    def compile(self, source: str, label: str, *, html_mode: bool = False, strict: bool = False) -> CompiledTemplate:
         """Checks the template (a TemplateSyntaxError names what is refused); compiling waits
-        for the first render."""
-        return CompiledTemplate(self.engine(html_mode=html_mode), source, label, self.max_message_bytes)
+        for the first render. Strict: a missing variable is an error, not an empty string."""
+        return CompiledTemplate(self.engine(html_mode=html_mode), source, label, self.max_message_bytes, strict=strict)

@@ -56,6 +56,8 @@ class ServiceConfig(BaseModel):
     activeChannels: Annotated[list[Channel], Field(min_length=1)]
     sender: Sender = Sender()
     androidIntentAction: NonEmptyStr | None = None
+    # The default of a template's `strict` (and the mode of request texts): missing variables are a 400.
+    strictTemplates: bool = False
 
     @field_validator("activeChannels")
     @classmethod

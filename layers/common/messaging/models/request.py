@@ -174,3 +174,12 @@ class SendRequest(BaseModel):
                 f"emailCarbonCopies and emailBlindCarbonCopies hold at most {MAX_COPIES} addresses together",
             )
         return self
+
+
+MAX_PREVIEW = 100
+
+
+class PreviewRequest(SendRequest):
+    """The body of POST /send/preview: a /send body, and how many users to render."""
+
+    limit: int = Field(default=10, ge=1, le=MAX_PREVIEW, description="users rendered (the first ones resolved)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -47,6 +47,19 @@ class SendResponse(BaseModel):
     )
 
     failures: list[Failure] = Field(default_factory=list)
+
+
+class PreviewMessage(BaseModel):
+    """One user's message on one channel, as the channel function would receive it."""
+
+    userId: str
+    channel: Channel
+    message: dict[str, Any]
+
+
+class PreviewResponse(BaseModel):
+    audience: int = Field(description="users the request resolves to (all of them, not only those rendered)")
+    messages: list[PreviewMessage] = Field(default_factory=list)
 
 
 class ErrorResponse(BaseModel):

@@ -29,3 +29,5 @@ class MessageTemplate(BaseModel):
     pushSubtitle: str | None = None
     pushMessage: str | None = None
     pushData: dict[str, Any] | None = None
+    # A missing variable or unknown helper is a 400 naming it; None: the service's strictTemplates.
+    strict: bool | None = None

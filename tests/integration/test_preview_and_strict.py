@@ -1,0 +1,147 @@
+"""POST /send/preview and strict templates through SendFunction's handler (issue 14)."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+from bson import ObjectId
+
+from tests.conftest import APPOINTMENT_TEMPLATE, ApiCall, Servers
+from tests.lambda_runtime import InProcessInvoker
+
+PREVIEW = {
+    "path": "/send/preview",
+    "resource": "/send/preview",
+    "requestContext": {"resourcePath": "/send/preview", "path": "/Prod/send/preview"},
+}
+STRICT_TEMPLATE = "65f0000000000000000000a1"
+CATALOGUE_TEMPLATE = "65f0000000000000000000a2"
+
+
+def test_preview_renders_a_stored_template_for_real_users_and_sends_nothing(
+    api: ApiCall, servers: Servers, invoker: InProcessInvoker
+) -> None:
+    status, body = api(
+        {
+            "channels": ["sms", "email"],
+            "recipients": ["u1"],
+            "templateId": APPOINTMENT_TEMPLATE,
+            "data": {"appointmentDate": "2026-07-01T08:30:00Z", "note": "Bring <b>both</b>"},
+        },
+        event=PREVIEW,
+    )
+
+    assert status == 200, body
+    assert body["audience"] == 1
+    by_channel = {message["channel"]: message for message in body["messages"]}
+    assert by_channel["sms"] == {
+        "userId": "u1",
+        "channel": "sms",
+        "message": {"userId": "u1", "phoneNumber": "+393330000001", "text": "Ann, appointment 01/07 10:30"},
+    }
+    assert by_channel["email"]["message"]["subject"] == "Appointment for Ann"
+    assert "Bring &lt;b&gt;both&lt;/b&gt;" in by_channel["email"]["message"]["html"]
+    assert (servers.outbox.emails(), servers.outbox.sms(), invoker.payloads) == ([], [], [])
+
+
+def test_preview_counts_the_whole_audience_but_renders_only_limit_users(api: ApiCall) -> None:
+    status, body = api(
+        {
+            "channels": ["email"],
+            "clusters": ["patients", "doctors"],
+            "messageTitle": "{{uppercase user.name}}",
+            "messageContent": '{{#is user.name "Ann"}}first{{else}}other{{/is}}',
+            "limit": 1,
+        },
+        event=PREVIEW,
+    )
+
+    assert status == 200, body
+    assert body["audience"] >= 2
+    assert len({message["userId"] for message in body["messages"]}) == 1
+    [message] = body["messages"]
+    assert message["message"]["subject"] == message["message"]["subject"].upper()
+
+
+def test_preview_limit_is_bounded_and_errors_have_the_send_shape(api: ApiCall) -> None:
+    status, body = api(
+        {"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c", "limit": 101},
+        event=PREVIEW,
+    )
+
+    assert status == 400
+    assert body["error"] == "Bad Request"
+    assert "limit" in body["message"]
+
+
+def test_preview_with_an_idempotency_key_writes_no_record(api: ApiCall, invoker: InProcessInvoker) -> None:
+    request = {"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "Hi {{user.name}}"}
+    for _ in range(2):
+        status, body = api(request, event=PREVIEW, headers={"Idempotency-Key": "preview-1"})
+        assert status == 200, body
+        assert body["messages"][0]["message"]["text"] == "Hi Ann"
+    assert invoker.payloads == []
+
+
+def test_unknown_helper_with_arguments_is_a_400_naming_it_and_the_field(api: ApiCall, servers: Servers) -> None:
+    status, body = api(
+        {"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "{{shout user.name}}"}
+    )
+
+    assert status == 400
+    assert body["message"].startswith("messageContent:")
+    assert "unknown helper shout" in body["message"]
+    assert servers.outbox.sms() == []
+
+
+def test_strict_template_refuses_a_missing_variable_naming_it(api: ApiCall, db: Any, servers: Servers) -> None:
+    db.templates.insert_one(
+        {"_id": ObjectId(STRICT_TEMPLATE), "smsMessage": "Hi {{user.name}}, see {{data.missing}}", "strict": True}
+    )
+
+    status, body = api({"channels": ["sms"], "recipients": ["u1"], "templateId": STRICT_TEMPLATE, "data": {}})
+
+    assert status == 400
+    assert f"template {STRICT_TEMPLATE} smsMessage" in body["message"]
+    assert "data.missing is missing" in body["message"]
+    assert servers.outbox.sms() == []
+    # Not strict (the service's default): the missing variable renders as nothing.
+    db.templates.update_one({"_id": ObjectId(STRICT_TEMPLATE)}, {"$set": {"strict": False}})
+    status, body = api({"channels": ["sms"], "recipients": ["u1"], "templateId": STRICT_TEMPLATE, "data": {}})
+    assert (status, body) == (200, {"failures": []})
+    assert [sms["message"] for sms in servers.outbox.sms()] == ["Hi Ann, see "]
+
+
+def test_a_template_brought_from_the_original_service_renders(api: ApiCall, db: Any, servers: Servers) -> None:
+    db.templates.insert_one(
+        {
+            "_id": ObjectId(CATALOGUE_TEMPLATE),
+            "smsMessage": (
+                '{{#eq data.t "p"}}yes{{else}}no{{/eq}} {{uppercase user.name}} {{default data.x "n/a"}} '
+                '{{add data.n 1}} {{join data.tags ", "}} {{#forEach data.items}}{{name}}{{#unless isLast}}+'
+                "{{/unless}}{{/forEach}}"
+            ),
+        }
+    )
+
+    status, body = api(
+        {
+            "channels": ["sms"],
+            "recipients": ["u1"],
+            "templateId": CATALOGUE_TEMPLATE,
+            "data": {"t": "p", "n": 41, "tags": ["a", "b"], "items": [{"name": "x"}, {"name": "y"}]},
+        }
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    assert [sms["message"] for sms in servers.outbox.sms()] == ["yes ANN n/a 42 a, b x+y"]
+
+
+def test_the_openapi_document_has_the_preview_route(functions: dict[str, ModuleType]) -> None:
+    spec = json.loads(functions["send"].app.get_openapi_json_schema(title="Messaging service", version="1"))
+
+    assert "post" in spec["paths"]["/send/preview"]
+    assert "limit" in spec["components"]["schemas"]["PreviewRequest"]["properties"]
+    assert "strict" not in spec["components"]["schemas"]["PreviewRequest"]["properties"]
