@@ -1,10 +1,8 @@
 """Handlebars rendering: templates compiled once per container, rendered per user.
 
-Engine: handlebars-rust through dotprompt-handlebars (`handlebarrz`). Its native API is used
-directly: templates are parsed once and rendered by name (the Python wrapper re-parses on every
-render and logs each one), syntax errors carry line and column, and `eq ne lt gt and or not` are
-built in. Two engines exist because escaping is a per-engine setting: HTML e-mail bodies escape
-`{{x}}`, every other text is plain.
+Engine: handlebars-rust, reached only through `messaging.engine` (the adapter over the native
+API, with its contract test). Two engines exist because escaping is a per-engine setting: HTML
+e-mail bodies escape `{{x}}`, every other text is plain.
 """
 
 from __future__ import annotations
@@ -14,15 +12,22 @@ import html
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import arrow
-from handlebarrz._native import HandlebarrzHelperOptions, HandlebarrzTemplate
 
 from messaging import template_guard
+from messaging.engine import (
+    Engine,
+    EnginePanicError,
+    EngineRenderError,
+    EngineSyntaxError,
+    HelperFn,
+    HelperOptions,
+    describe_render_error,
+)
 from messaging.helpers import CATALOGUE
 from messaging.helpers.core import Call, Safe, Spec, decode_params, encode, js_str, truthy
 from messaging.helpers.rewrite import ITEMS, RewriteError, rewrite
@@ -32,19 +37,11 @@ DEFAULT_DATE_FORMAT = "YYYY-MM-DDTHH:mm:ssZ"
 # Newlines inside interpolated values become <br/> in HTML bodies: they are swapped for this
 # private-use character before rendering, so escaping cannot touch the tag, then swapped back.
 _NEWLINE_MARK = "\ue000"
-_ERROR_AT = re.compile(r'Template error in "[^"]*":(\d+):(\d+)')
-_ERROR_REASON = re.compile(r"reason: (.+)")
-_RENDER_PREFIX = re.compile(r'^Error rendering "[^"]*" ')
 # A value a helper quotes in its error (repr: either quote), such as an unknown time zone.
 _QUOTED = re.compile(r"'([^'\\]*)'|\"([^\"\\]*)\"")
-_HELPER_FAILED = re.compile(r"Helper execution failed: \w+: ")
-_STRICT_MISSING = re.compile(r'Failed to access variable in strict mode Some\("([^"]*)"\)')
-_NOT_FOUND = re.compile(r"Helper not found (\S+)")
 # Day.js tokens whose arrow spelling differs; bracketed text is literal in both.
 _DAYJS_TOKENS = re.compile(r"\[[^\]]*\]|dddd|ddd|dd|d|ZZ|Z")
 _DAYJS_MIN_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
-
-HelperFn = Callable[[str, HandlebarrzHelperOptions], str]
 
 
 class TemplateSyntaxError(ValueError):
@@ -60,7 +57,7 @@ class UserTooLargeError(TemplateRenderError):
     user's message fails, the others' still go (a 2 MB name must not block a whole cluster)."""
 
 
-def _hash(options: HandlebarrzHelperOptions, key: str) -> Any:
+def _hash(options: HelperOptions, key: str) -> Any:
     raw = options.hash_value_json(key)
     return json.loads(raw) if raw else None
 
@@ -100,11 +97,11 @@ def _dayjs_format(moment: arrow.Arrow, fmt: str) -> str:
     return str(moment.format(_DAYJS_TOKENS.sub(translate, fmt)))
 
 
-def date_now(params_json: str, options: HandlebarrzHelperOptions) -> str:
+def date_now(params_json: str, options: HelperOptions) -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def date_format(params_json: str, options: HandlebarrzHelperOptions) -> str:
+def date_format(params_json: str, options: HelperOptions) -> str:
     """`{{dateFormat value format="DD/MM/YYYY" tz="Europe/Rome"}}` with Day.js format tokens."""
     params = json.loads(params_json)
     value = params[0] if params else None
@@ -140,7 +137,7 @@ def to_locale(default_locale: str) -> HelperFn:
     """`{{toLocale value locale="it-IT" tz="Europe/Rome"}}`: a number or an ISO 8601 date written the
     locale's way (BCP 47 tag, default DEFAULT_LOCALE); any other text as given; nothing for nothing."""
 
-    def helper(params_json: str, options: HandlebarrzHelperOptions) -> str:
+    def helper(params_json: str, options: HelperOptions) -> str:
         params = json.loads(params_json)
         value = params[0] if params else None
         return _format_locale(
@@ -187,23 +184,15 @@ def _escaping(helper: HelperFn) -> HelperFn:
     return lambda params, options: html.escape(helper(params, options))
 
 
-def _is_panic(exc: BaseException) -> bool:
-    # pyo3 raises a Rust panic as PanicException, a BaseException: `except Exception` would let it
-    # through the resolver and kill the invocation. A panic unwinds before the registry changes.
-    return type(exc).__name__ == "PanicException"
-
-
-def _describe_syntax_error(label: str, source: str, error: Exception) -> str:
-    text = str(error)
-    where = _ERROR_AT.search(text)
-    reason = _ERROR_REASON.search(text)
-    detail = reason.group(1).strip() if reason else text.splitlines()[0]
+def _describe_syntax_error(label: str, source: str, error: EngineSyntaxError) -> str:
+    where = error.problem
+    detail = where.reason
     lines = source.split("\n")
-    if where and int(where.group(1)) == len(lines) and int(where.group(2)) > len(lines[-1]):
+    if where.line == len(lines) and where.column is not None and where.column > len(lines[-1]):
         # The parser's list of expected tokens says less than this.
         detail = "unexpected end of template: a block or an expression is not closed"
-    if where:
-        return f"{label}: invalid Handlebars syntax at line {where.group(1)}, column {where.group(2)}: {detail}"
+    if where.line is not None:
+        return f"{label}: invalid Handlebars syntax at line {where.line}, column {where.column}: {detail}"
     return f"{label}: invalid Handlebars syntax: {detail}"
 
 
@@ -220,16 +209,6 @@ _HTML_ESCAPE_FACTOR = 6
 
 def _cost(source: str) -> int:
     return _BYTES_PER_TEMPLATE + _BYTES_PER_SOURCE_BYTE * len(source) + _BYTES_PER_TAG * source.count("{{")
-
-
-def describe_render_error(text: str) -> str:
-    """The native engine's render error without its template name, in the service's words."""
-    detail = _RENDER_PREFIX.sub("", text.splitlines()[0] if text else text)
-    detail = _HELPER_FAILED.sub("", detail)
-    detail = _STRICT_MISSING.sub(
-        lambda match: f"{match.group(1)} is missing (strict mode: not in the data, and no helper of that name)", detail
-    )
-    return _NOT_FOUND.sub(lambda match: f"unknown helper {match.group(1)}", detail)
 
 
 class _RenderState:
@@ -260,27 +239,25 @@ class _Engine:
 
     def __init__(self, *, html_mode: bool, max_bytes: int, default_locale: str) -> None:
         self.html_mode = html_mode
-        self._native = HandlebarrzTemplate()
-        self._native.set_escape_fn("html_escape" if html_mode else "no_escape")
+        self._native = Engine(html_escape=html_mode)
         self._strict = False
         self.state = _RenderState()
         for name, helper in helpers(default_locale).items():
-            # The stub types helpers as one-argument; the native call passes (params_json, options).
-            self._native.register_helper(name, _escaping(helper) if html_mode else helper)  # type: ignore[arg-type]
+            self._native.register_helper(name, _escaping(helper) if html_mode else helper)
         for name, spec in CATALOGUE.items():
             for suffix, form in (("", "inline"), ("__sub", "sub"), ("__block", "block")):
-                self._native.register_helper(name + suffix, self._adapt(name, spec, form))  # type: ignore[arg-type]
+                self._native.register_helper(name + suffix, self._adapt(name, spec, form))
             if spec.kind in ("iter", "with"):
-                self._native.register_helper(name + "__iter", self._adapt(name, spec, "iter"))  # type: ignore[arg-type]
-        self._native.register_helper("each__iter", self._adapt("each", Spec(_first_arg, "iter"), "iter"))  # type: ignore[arg-type]
-        self._native.register_helper("with__iter", self._adapt("with", Spec(_first_arg, "with"), "iter"))  # type: ignore[arg-type]
+                self._native.register_helper(name + "__iter", self._adapt(name, spec, "iter"))
+        self._native.register_helper("each__iter", self._adapt("each", Spec(_first_arg, "iter"), "iter"))
+        self._native.register_helper("with__iter", self._adapt("with", Spec(_first_arg, "with"), "iter"))
         self._names: OrderedDict[str, int] = OrderedDict()
         self._max_bytes = max_bytes
         self.size = 0  # the estimated bytes of the templates registered
 
     def set_strict(self, strict: bool) -> None:
         if strict != self._strict:
-            self._native.set_strict_mode(strict)
+            self._native.set_strict(strict)
             self._strict = strict
 
     def _adapt(self, name: str, spec: Spec, form: str) -> HelperFn:
@@ -289,7 +266,7 @@ class _Engine:
         state = self.state
         html_mode = self.html_mode
 
-        def native(params_json: str, options: HandlebarrzHelperOptions) -> str:
+        def native(params_json: str, options: HelperOptions) -> str:
             try:
                 call = Call(decode_params(params_json), options, html_mode)
                 if form == "iter":
@@ -340,31 +317,27 @@ class _Engine:
             self._names.move_to_end(name)
             return
         try:
-            self._native.register_template(name, source)
-        except ValueError as exc:
+            self._native.register(name, source)
+        except EngineSyntaxError as exc:
             raise TemplateSyntaxError(_describe_syntax_error(label, source, exc)) from exc
-        except BaseException as exc:
-            if not _is_panic(exc):
-                raise
+        except EnginePanicError:
             raise TemplateSyntaxError(f"{label}: the template engine cannot parse this template") from None
         cost = _cost(source)
         self._names[name] = cost
         self.size += cost
         while self.size > self._max_bytes and len(self._names) > 1:
             evicted, evicted_cost = self._names.popitem(last=False)
-            self._native.unregister_template(evicted)
+            self._native.unregister(evicted)
             self.size -= evicted_cost
 
     def render(self, name: str, source: str, context_json: str, label: str) -> str:
         self.ensure(name, source, label)  # compiled on first use, again if evicted since
         try:
             return self._native.render(name, context_json)
-        except ValueError as exc:
-            detail = _only_template_values(self.state.error or describe_render_error(str(exc)), source)
+        except EngineRenderError as exc:
+            detail = _only_template_values(self.state.error or str(exc), source)
             raise TemplateRenderError(f"{label}: {detail}") from exc
-        except BaseException as exc:
-            if not _is_panic(exc):
-                raise
+        except EnginePanicError:
             raise TemplateRenderError(f"{label}: the template engine failed on this template") from None
 
 
