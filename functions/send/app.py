@@ -21,7 +21,7 @@ from messaging.dispatch import LambdaInvoker
 from messaging.errors import MessagingError
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
 from messaging.models.config import SendSettings
-from messaging.models.request import PreviewRequest, SendRequest
+from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import ErrorResponse, PreviewResponse, SendResponse
 from messaging.observability import (
     CORRELATION_HEADER,
@@ -185,9 +185,34 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
 
 @app.post(
     "/send/preview",
-    responses={200: {"description": "the messages of the first `limit` users, as rendered; nothing was sent"}},
+    operation_id="preview",
+    summary="Render a /send body for the first users it resolves to, sending nothing",
+    responses={
+        200: {
+            "description": "The messages of the first `limit` users, as rendered; nothing was sent.",
+            "content": {
+                "application/json": {
+                    "model": PreviewResponse,
+                    "examples": {
+                        "one user": {
+                            "value": {
+                                "audience": 42,
+                                "messages": [
+                                    {
+                                        "userId": "u1",
+                                        "channel": "sms",
+                                        "message": {"userId": "u1", "phoneNumber": "+393330000001", "text": "Hi Ann"},
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    },
 )
-def post_preview(request: Annotated[PreviewRequest, Body()]) -> PreviewResponse:
+def post_preview(request: Annotated[SendRequestPreview, Body()]) -> PreviewResponse:
     """For template authors: how a /send body renders for real users; nothing is sent, staged or
     recorded (no idempotency record, no sending metric)."""
     return preview(request, settings, store, renderer)

@@ -143,5 +143,5 @@ def test_the_openapi_document_has_the_preview_route(functions: dict[str, ModuleT
     spec = json.loads(functions["send"].app.get_openapi_json_schema(title="Messaging service", version="1"))
 
     assert "post" in spec["paths"]["/send/preview"]
-    assert "limit" in spec["components"]["schemas"]["PreviewRequest"]["properties"]
-    assert "strict" not in spec["components"]["schemas"]["PreviewRequest"]["properties"]
+    assert "limit" in spec["components"]["schemas"]["SendRequestPreview"]["properties"]
+    assert "strict" not in spec["components"]["schemas"]["SendRequestPreview"]["properties"]

@@ -23,7 +23,7 @@ from messaging.errors import BadRequest, NotFound, ServiceUnavailable
 from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
-from messaging.models.request import PreviewRequest, SendRequest
+from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import Failure, PreviewMessage, PreviewResponse, SendResponse
 from messaging.models.template import MessageTemplate
 from messaging.observability import logger
@@ -179,7 +179,7 @@ def send(
     )
 
 
-def preview(request: PreviewRequest, settings: SendSettings, store: Store, renderer: Renderer) -> PreviewResponse:
+def preview(request: SendRequestPreview, settings: SendSettings, store: Store, renderer: Renderer) -> PreviewResponse:
     """What `send` would hand the channel functions for the first `request.limit` users, and how
     many users the request resolves to: the same checks, resolution and rendering, and nothing
     sent, staged or recorded. Attachment names are checked; the files are not fetched."""

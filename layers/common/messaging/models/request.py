@@ -179,7 +179,10 @@ class SendRequest(BaseModel):
 MAX_PREVIEW = 100
 
 
-class PreviewRequest(SendRequest):
-    """The body of POST /send/preview: a /send body, and how many users to render."""
+class SendRequestPreview(SendRequest):
+    """The body of POST /send/preview: a /send body, and how many users to render. (Named after
+    SendRequest so generated clients meet SendRequest first and give it the unnumbered field types.)"""
 
-    limit: int = Field(default=10, ge=1, le=MAX_PREVIEW, description="users rendered (the first ones resolved)")
+    limit: int = Field(
+        default=10, ge=1, le=MAX_PREVIEW, description="users rendered (the first ones resolved)", examples=[5]
+    )
