@@ -16,20 +16,23 @@ from moto.server import ThreadedMotoServer
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from local.eum_standin import EumStandIn
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
 from local.servers import MotoOutbox, free_port, secantus_server
 from local.service_account import make_service_account
+from messaging.channels import registry
 from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
 
 SENDER = "noreply@example.com"
+VOICE_SENDER = "+15550001111"
 SERVICE_CONFIG = {
-    "activeChannels": ["email", "sms", "push"],
-    "sender": {"email": SENDER, "sms": "ACME"},
+    "activeChannels": list(registry.REGISTRY),
+    "sender": {"email": SENDER, "sms": "ACME", "voice": VOICE_SENDER},
     "androidIntentAction": "com.example.OPEN",
     "templateUserFields": ["name", "surname", "born"],
 }
-FUNCTION_NAMES = {"email": "messaging-EmailFunction", "sms": "messaging-SmsFunction", "push": "messaging-PushFunction"}
+FUNCTION_NAMES = {spec.name: f"messaging-{spec.function_id}" for spec in registry.specs()}
 FCM_SECRET_ID = "messaging/fcm-service-account"
 FCM_PROJECT = "demo-project"
 APPOINTMENT_TEMPLATE = "65f000000000000000000001"
@@ -47,6 +50,7 @@ class Servers:
     mongo_uri: str
     moto_endpoint: str
     fcm: FcmStandIn
+    eum: EumStandIn  # End User Messaging SMS and Voice v2 (moto has none)
     files: FileServiceStandIn
     outbox: MotoOutbox
 
@@ -74,6 +78,7 @@ def servers() -> Iterator[Servers]:
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         moto.start()
         fcm = FcmStandIn().start()
+        eum = EumStandIn().start()
         files = FileServiceStandIn().start()
         endpoint = f"http://127.0.0.1:{moto_port}"
         os.environ.update(
@@ -86,7 +91,8 @@ def servers() -> Iterator[Servers]:
                 "SERVICE_CONFIG": json.dumps(SERVICE_CONFIG),
                 "MONGODB_URI": mongo_uri,
                 "MONGODB_TIMEOUT_MS": "3000",
-                **{f"{channel.upper()}_FUNCTION_NAME": name for channel, name in FUNCTION_NAMES.items()},
+                **{registry.spec(channel).function_env: name for channel, name in FUNCTION_NAMES.items()},
+                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": eum.url,
                 "FCM_PROJECT_ID": FCM_PROJECT,
                 "FCM_CREDENTIALS_SECRET_ID": FCM_SECRET_ID,
                 # The stand-in's token URL is only a default: the service account's own is overridden.
@@ -99,16 +105,17 @@ def servers() -> Iterator[Servers]:
         )
         provision_aws()
         try:
-            yield Servers(mongo_uri, endpoint, fcm, files, MotoOutbox(endpoint))
+            yield Servers(mongo_uri, endpoint, fcm, eum, files, MotoOutbox(endpoint))
         finally:
             files.stop()
+            eum.stop()
             fcm.stop()
             moto.stop()
 
 
 @pytest.fixture(scope="session")
 def functions(servers: Servers) -> dict[str, ModuleType]:
-    return {name: load_function(name) for name in ("send", "email", "sms", "push")}
+    return {name: load_function(name) for name in ("send", *registry.REGISTRY)}
 
 
 USERS: list[dict[str, Any]] = [
@@ -234,4 +241,5 @@ def api(
     monkeypatch.setattr(functions["send"], "invoker", invoker)
     servers.outbox.mark()
     servers.fcm.clear()
+    servers.eum.clear()
     return ApiCall(functions["send"])

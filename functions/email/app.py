@@ -9,9 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.channels import email
+from messaging.channels.email import EmailBatch
 from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
-from messaging.models.batch import EmailBatch
 from messaging.models.config import EmailSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.validation import parse_payload

@@ -12,7 +12,7 @@ from messaging import aws
 from messaging.channels import push
 from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
-from messaging.models.batch import PushBatch
+from messaging.channels.push import PushBatch
 from messaging.models.config import PushSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.validation import parse_payload

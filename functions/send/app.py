@@ -125,7 +125,7 @@ def _error_examples(status: int, examples: dict[str, str]) -> dict[str, Any]:
 @app.post(
     "/send",
     operation_id="send",
-    summary="Send one message to many users by e-mail, SMS and push",
+    summary="Send one message to many users by e-mail, SMS, push and voice",
     description="Everything that can refuse the request runs before the first message leaves: "
     "a 4xx/5xx means nothing was sent.",
     responses={
@@ -150,7 +150,7 @@ def _error_examples(status: int, examples: dict[str, str]) -> dict[str, Any]:
                 400,
                 {
                     "no audience": "recipients or clusters is required (non-empty)",
-                    "unknown channel": "channels[0]: Input should be 'email', 'sms' or 'push'",
+                    "unknown channel": "channels[0]: Input should be 'email', 'sms', 'push' or 'voice'",
                     "inactive channel": "channels: sms not in activeChannels (email, push)",
                 },
             ),

@@ -122,7 +122,7 @@ def test_a_bad_body_is_a_400_in_the_seeds_shape(e2e: Stack) -> None:
     assert body == {
         "statusCode": "400",
         "error": "Bad Request",
-        "message": "channels[1]: Input should be 'email', 'sms' or 'push'; "
+        "message": "channels[1]: Input should be 'email', 'sms', 'push' or 'voice'; "
         "recipients[0]: Input should be a valid string",
     }
     assert (e2e.outbox.emails(), e2e.outbox.sms(), e2e.pushes()) == ([], [], [])

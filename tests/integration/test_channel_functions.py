@@ -42,8 +42,16 @@ def test_push_function_sends_through_fcm_and_reports_unregistered_tokens(
 ) -> None:
     servers.fcm.clear()
     result = functions["push"].lambda_handler(_event("push"), LambdaContext())
+    # SendFunction reads the code for its metrics; its own answer leaves it out.
     assert result == {
-        "failures": [{"userId": "u3", "channel": "push", "error": "UNREGISTERED: Requested entity was not found."}]
+        "failures": [
+            {
+                "userId": "u3",
+                "channel": "push",
+                "error": "UNREGISTERED: Requested entity was not found.",
+                "code": "UNREGISTERED",
+            }
+        ]
     }
     [received] = servers.fcm.messages
     assert received["project"] == FCM_PROJECT
@@ -70,7 +78,11 @@ def test_push_retries_what_fcm_asks_to_retry_and_then_reports_it(
 
     result = functions["push"].lambda_handler(event, LambdaContext())
 
-    assert result == {"failures": [{"userId": "u2", "channel": "push", "error": "QUOTA_EXCEEDED: Try again later."}]}
+    assert result == {
+        "failures": [
+            {"userId": "u2", "channel": "push", "error": "QUOTA_EXCEEDED: Try again later.", "code": "QUOTA_EXCEEDED"}
+        ]
+    }
     assert servers.fcm.attempts == {"flaky-2": 3, "throttled": 3}
     assert [m["message"]["token"] for m in servers.fcm.messages] == ["flaky-2"]
 

@@ -247,7 +247,12 @@ def test_the_same_batch_invoked_twice_is_delivered_once_and_answered_alike(
         == again
         == {
             "failures": [
-                {"userId": "u2", "channel": "sms", "error": "InvalidParameter: phone number is not in E.164 format"}
+                {
+                    "userId": "u2",
+                    "channel": "sms",
+                    "error": "InvalidParameter: phone number is not in E.164 format",
+                    "code": "InvalidParameter",
+                }
             ]
         }
     )
@@ -272,8 +277,8 @@ def test_a_repeat_of_a_batch_in_progress_or_lost_sends_nothing_and_answers_unkno
 
     assert answer == {
         "failures": [
-            {"userId": "u1", "channel": "sms", "error": duplicate_reason(batch_id)},
-            {"userId": "u2", "channel": "sms", "error": duplicate_reason(batch_id)},
+            {"userId": "u1", "channel": "sms", "error": duplicate_reason(batch_id), "code": "Unknown"},
+            {"userId": "u2", "channel": "sms", "error": duplicate_reason(batch_id), "code": "Unknown"},
         ]
     }
     assert duplicate_reason(batch_id).startswith(f"unknown: duplicate invoke of batch {batch_id} ")

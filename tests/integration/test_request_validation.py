@@ -19,7 +19,7 @@ def _with(**changes: Any) -> dict[str, Any]:
 CASES = [
     ("no channels", _with(channels=...), "channels: Field required"),
     ("empty channels", _with(channels=[]), "channels: List should have at least 1 item"),
-    ("unknown channel", _with(channels=["fax"]), "channels[0]: Input should be 'email', 'sms' or 'push'"),
+    ("unknown channel", _with(channels=["fax"]), "channels[0]: Input should be 'email', 'sms', 'push' or 'voice'"),
     ("repeated channel", _with(channels=["email", "email"]), "channels: must not repeat a channel"),
     ("no audience", _with(recipients=...), "recipients or clusters is required"),
     ("empty audience", _with(recipients=[], clusters=[]), "recipients or clusters is required"),

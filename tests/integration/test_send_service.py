@@ -10,8 +10,8 @@ from pymongo import MongoClient
 
 from local.servers import free_port
 from messaging.channels import email as email_channel
-from messaging.channels.push import FcmClient, send_batch
-from messaging.models.batch import EmailBatch, EmailMessage, PushBatch, PushMessage
+from messaging.channels.email import EmailBatch, EmailMessage
+from messaging.channels.push import FcmClient, PushBatch, PushMessage, send_batch
 from messaging.models.config import SendSettings, ServiceConfig, UserFields
 from messaging.models.request import SendRequest
 from messaging.service import send
@@ -23,7 +23,9 @@ from tests.lambda_runtime import InProcessInvoker
 
 def remapped_settings(servers: Servers, **changes: Any) -> SendSettings:
     service = ServiceConfig(
-        userFields=UserFields(id="fiscalCode", emailAddress="mail", phoneNumber="mobile", clusters="groups"),
+        userFields=UserFields.model_validate(
+            {"id": "fiscalCode", "emailAddress": "mail", "phoneNumber": "mobile", "clusters": "groups"}
+        ),
         activeChannels=["email", "sms"],
         sender={"email": SENDER, "sms": "+15550100"},  # type: ignore[arg-type]
         templateUserFields=["name"],
@@ -32,8 +34,7 @@ def remapped_settings(servers: Servers, **changes: Any) -> SendSettings:
         service=service,
         mongodb_uri=servers.mongo_uri,
         users_collection="people",
-        email_function_name=FUNCTION_NAMES["email"],
-        sms_function_name=FUNCTION_NAMES["sms"],
+        function_names={"email": FUNCTION_NAMES["email"], "sms": FUNCTION_NAMES["sms"]},
         **changes,
     )
 

@@ -34,7 +34,7 @@ def test_the_specs_example_configuration_loads_with_defaults_filled() -> None:
         MONGODB_DATABASE="",
     )
     assert loaded.service.userFields.id == "fiscalCode"
-    assert loaded.service.userFields.phoneNumber == "phoneNumber"
+    assert loaded.service.userFields.address("phoneNumber") == "phoneNumber"
     assert (loaded.batch_max_messages, loaded.mongodb_database) == (50, "messaging")
     assert loaded.function_name("sms") == "s"
 
@@ -90,7 +90,7 @@ def test_channel_and_push_settings() -> None:
 
 def test_the_configured_sender_is_idna_encoded_and_a_non_ascii_local_part_stops_the_function() -> None:
     config = {"activeChannels": ["email"], "sender": {"email": "noreply@bücher.de"}}
-    assert settings(config).service.sender.email == "noreply@xn--bcher-kva.de"
+    assert settings(config).service.sender_of("email") == "noreply@xn--bcher-kva.de"
 
     with pytest.raises(ConfigurationError) as error:
         settings({**config, "sender": {"email": "jürgen@example.com"}})
@@ -111,9 +111,24 @@ def test_deadline_and_budget_settings() -> None:
     assert ChannelSettings.from_environ({"IDEMPOTENCY_TABLE": ""}).idempotency_table is None
 
 
-def test_an_unknown_outcome_is_its_own_reason_class() -> None:
-    from messaging.observability import reason_class
+def test_failures_are_counted_by_their_code_never_by_their_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from messaging.models.response import Failure, FailureCode, SendResponse
+    from messaging.observability import record_failures
 
-    assert reason_class("unknown: deadline (the sms batch was still running)") == "Unknown"
-    assert reason_class("unknown: sms batch outcome unknown (ReadTimeoutError: x)") == "Unknown"
-    assert reason_class("sms function failed: BatchRefusedError: invalid batch") == "ChannelFunctionFailed"
+    failures = [
+        # The text of one kind, the code of another: the code wins.
+        Failure(userId="u1", channel="sms", error="user not found", code=FailureCode.UNKNOWN),
+        Failure(userId="u2", channel="sms", error="sms function failed: x", code=FailureCode.FUNCTION_FAILED),
+        Failure(userId="u3", channel="voice", error="OptedOut: the number opted out", code="OptedOut"),
+    ]
+    capsys.readouterr()
+    record_failures(failures, ["sms", "voice"])
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    by_reason = {(b["channel"], b["reason"]): b["MessagesFailedByReason"] for b in blobs if "reason" in b}
+    assert by_reason == {("sms", "Unknown"): [1], ("sms", "ChannelFunctionFailed"): [1], ("voice", "OptedOut"): [1]}
+    # The answer never carries the code.
+    assert SendResponse(failures=failures).model_dump(mode="json")["failures"][2] == {
+        "userId": "u3",
+        "channel": "voice",
+        "error": "OptedOut: the number opted out",
+    }

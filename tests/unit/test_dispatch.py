@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
+from messaging.channels.sms import SmsMessage
 from messaging.dispatch import (
     BatchBuilder,
     BatchOutcomeUnknownError,
@@ -18,7 +19,6 @@ from messaging.dispatch import (
     dispatch,
 )
 from messaging.errors import BadRequest
-from messaging.models.batch import SmsMessage
 from messaging.models.common import Channel
 
 NAMES: dict[Channel, str] = {"sms": "sms-fn", "email": "email-fn", "push": "push-fn"}

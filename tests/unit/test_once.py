@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 import messaging.channels.once
 from messaging.channels.once import BatchGuard, BatchRefusedError, Earlier
-from messaging.models.response import Failure
+from messaging.models.response import ChannelFailure
 
 
 class Table:
@@ -41,7 +41,7 @@ class Table:
             item["result"] = values[":result"]
 
 
-FAILED = [Failure(userId="u2", channel="sms", error="InvalidParameter: x")]
+FAILED = [ChannelFailure(userId="u2", channel="sms", error="InvalidParameter: x", code="InvalidParameter")]
 
 
 def test_a_batch_is_claimed_once_and_a_repeat_gets_the_first_result() -> None:

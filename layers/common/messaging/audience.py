@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 from bson import ObjectId
 
+from messaging.channels import registry
 from messaging.models.config import ServiceConfig
 from messaging.store import Document, Store
 
@@ -17,10 +18,12 @@ from messaging.store import Document, Store
 @dataclass(frozen=True)
 class Recipient:
     user_id: str
-    email: str | None
-    phone: str | None
-    token: str | None
+    # The user's address for each channel's user field (`emailAddress`, `phoneNumber`...), or None.
+    addresses: Mapping[str, str | None]
     document: Document  # what templates see as `user`: the allow-listed fields only
+
+    def address(self, user_field: str) -> str | None:
+        return self.addresses.get(user_field)
 
 
 def _text(value: Any) -> str | None:
@@ -56,9 +59,8 @@ def template_fields(config: ServiceConfig) -> list[str]:
     """The user fields templates see: the id, the addresses, the clusters and what the operator lists.
     The device token is left out: it is a credential of the user's device, never message text."""
     fields = config.userFields
-    return list(
-        dict.fromkeys([fields.id, fields.emailAddress, fields.phoneNumber, fields.clusters, *config.templateUserFields])
-    )
+    addresses = [fields.address(key) for key, visible in registry.user_fields().items() if visible]
+    return list(dict.fromkeys([fields.id, *addresses, fields.clusters, *config.templateUserFields]))
 
 
 def _projection(paths: Sequence[str]) -> list[str]:
@@ -80,7 +82,8 @@ class Audience:
         self._store = store
         self._fields = config.userFields
         visible = template_fields(config)
-        self._projection = _projection([*visible, self._fields.deviceToken])
+        self._addresses = {key: self._fields.address(key) for key in registry.user_fields()}
+        self._projection = _projection([*visible, *self._addresses.values()])
         # A dotted name (`address.city`) is read as the top-level field, projected down to that path.
         self._visible = list(dict.fromkeys(name.split(".", 1)[0] for name in _projection(visible)))
         self._requested = list(dict.fromkeys(recipients or ()))
@@ -113,9 +116,7 @@ class Audience:
                 self._seen_object_ids.add(raw_id)
             yield Recipient(
                 user_id=user_id,
-                email=_text(document.get(fields.emailAddress)),
-                phone=_text(document.get(fields.phoneNumber)),
-                token=_text(document.get(fields.deviceToken)),
+                addresses={key: _text(document.get(name)) for key, name in self._addresses.items()},
                 document={name: _json_safe(document[name]) for name in self._visible if name in document},
             )
         self.missing_ids = [user_id for user_id in self._requested if not self._found(user_id)]

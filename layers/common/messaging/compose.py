@@ -1,23 +1,26 @@
 """What each user receives: the request's or the template's texts, rendered per user and channel.
 
-A user with no address for a channel is skipped on it here, silently, as the original service does.
+Which texts a channel has, how the request's title and content or a template's fields become them,
+and how one user's rendered texts become its message, is the channel's own (its spec in the
+registry): this module only compiles, renders and asks. A user with no address for a channel is
+skipped on it here, silently, as the original service does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from messaging.audience import Recipient
+from messaging.channels import registry
+from messaging.channels.base import Source, Texts, Tree
 from messaging.errors import BadRequest
-from messaging.models.batch import EmailMessage, PushMessage, SmsMessage
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
-from messaging.models.response import Failure
-from messaging.models.template import MessageTemplate
+from messaging.models.response import Failure, FailureCode
 from messaging.templating import (
     CompiledTemplate,
     RenderContext,
@@ -29,81 +32,41 @@ from messaging.templating import (
     measure_data,
 )
 
-# pushData keys that are FCM v1 message blocks rather than custom data.
-PUSH_BLOCKS = ("android", "apns")
-
-
-@dataclass(frozen=True)
-class Source:
-    text: str
-    label: str  # names the field (and template) in error messages
+__all__ = ["Composer", "MessageTexts", "Source", "texts_from_request", "texts_from_template"]
 
 
 @dataclass(frozen=True)
 class MessageTexts:
-    """The uncompiled texts of every requested channel."""
+    """The uncompiled texts of each channel, by the channel's own names."""
 
-    email_subject: Source | None = None
-    email_text: Source | None = None
-    email_html: Source | None = None
-    sms_text: Source | None = None
-    push_title: Source | None = None
-    push_body: Source | None = None
-    push_subtitle: Source | None = None
-    push_data: dict[str, Any] | None = None
-    push_data_label: str = ""
+    channels: Mapping[Channel, Texts]
     strict: bool = False  # a missing variable or unknown helper is a 400, not an empty string
 
 
 def texts_from_request(request: SendRequest, *, strict: bool = False) -> MessageTexts:
     title = Source(request.messageTitle or "", "messageTitle")
     content = Source(request.messageContent or "", "messageContent")
-    return MessageTexts(
-        email_subject=title, email_text=content, sms_text=content, push_title=title, push_body=content, strict=strict
-    )
+    return MessageTexts({spec.name: spec.request_texts(title, content) for spec in registry.specs()}, strict)
 
 
 def texts_from_template(
-    template: MessageTemplate, template_id: str, channels: Sequence[Channel], *, strict: bool = False
+    template: BaseModel, template_id: str, channels: Sequence[Channel], *, strict: bool = False
 ) -> MessageTexts:
     """Only the requested channels' fields are required; the message names every missing one.
     The template's own `strict` wins over the service's default (`strict`)."""
-
-    def source(field: str) -> Source | None:
-        value = getattr(template, field)
-        return Source(value, f"template {template_id} {field}") if value is not None else None
-
-    required: dict[Channel, list[tuple[str, ...]]] = {
-        "email": [("emailTitle",), ("emailHtmlMessage", "emailMessage")],
-        "sms": [("smsMessage",)],
-        "push": [("pushTitle",), ("pushMessage",)],
-    }
     missing = [
         " or ".join(alternatives)
         for channel in channels
-        for alternatives in required[channel]
-        if all(getattr(template, field) is None for field in alternatives)
+        for alternatives in registry.spec(channel).required
+        if all(getattr(template, field, None) is None for field in alternatives)
     ]
     if missing:
         raise BadRequest(f"template {template_id} lacks the text of a requested channel: {', '.join(missing)}")
+    own_strict = getattr(template, "strict", None)
     return MessageTexts(
-        email_subject=source("emailTitle"),
-        # The HTML body wins over the text one.
-        email_html=source("emailHtmlMessage"),
-        email_text=None if template.emailHtmlMessage is not None else source("emailMessage"),
-        sms_text=source("smsMessage"),
-        push_title=source("pushTitle"),
-        push_body=source("pushMessage"),
-        push_subtitle=source("pushSubtitle"),
-        push_data=template.pushData,
-        push_data_label=f"template {template_id} pushData",
-        strict=template.strict if template.strict is not None else strict,
+        {channel: registry.spec(channel).template_texts(template, template_id) for channel in channels},
+        strict=own_strict if own_strict is not None else strict,
     )
-
-
-def _stringify(value: Any) -> str:
-    # FCM data values must be strings.
-    return value if isinstance(value, str) else dumps(value)
 
 
 class Composer:
@@ -123,21 +86,19 @@ class Composer:
         self.failures: list[Failure] = []
         self._strict = texts.strict
         try:
-            self._email_subject = self._compile(texts.email_subject)
-            self._email_text = self._compile(texts.email_text)
-            self._email_html = self._compile(texts.email_html, html_mode=True)
-            self._sms_text = self._compile(texts.sms_text)
-            self._push_title = self._compile(texts.push_title)
-            self._push_body = self._compile(texts.push_body)
-            self._push_subtitle = self._compile(texts.push_subtitle)
-            self._push_data = self._compile_tree(texts.push_data, texts.push_data_label)
+            self._compiled = {
+                channel: {name: self._compile(text) for name, text in texts.channels.get(channel, {}).items()}
+                for channel in self._channels
+            }
         except TemplateSyntaxError as exc:
             raise BadRequest(str(exc)) from exc
 
-    def _compile(self, source: Source | None, *, html_mode: bool = False) -> CompiledTemplate | None:
-        if source is None:
+    def _compile(self, text: Source | Tree | None) -> Any:
+        if text is None:
             return None
-        return self._renderer.compile(source.text, source.label, html_mode=html_mode, strict=self._strict)
+        if isinstance(text, Tree):
+            return self._compile_tree(text.value, text.label)
+        return self._renderer.compile(text.text, text.label, html_mode=text.html, strict=self._strict)
 
     def _compile_tree(self, value: Any, label: str) -> Any:
         if isinstance(value, str):
@@ -157,63 +118,27 @@ class Composer:
                 recipient.document, self._data, data_json=self._data_json, data_measure=self._data_measure
             )
             for channel in self._channels:
-                try:
-                    message = self._compose(channel, recipient, context)
-                except UserTooLargeError as exc:
-                    self.failures.append(Failure(userId=recipient.user_id, channel=channel, error=str(exc)))
+                spec = registry.spec(channel)
+                address = recipient.address(spec.user_field)
+                if not address:
                     continue
-                if message is not None:
-                    yield channel, message
+                try:
+                    rendered = {name: _render(compiled, context) for name, compiled in self._compiled[channel].items()}
+                except UserTooLargeError as exc:
+                    self.failures.append(
+                        Failure(userId=recipient.user_id, channel=channel, error=str(exc), code=FailureCode.TOO_LARGE)
+                    )
+                    continue
+                yield channel, spec.message(recipient.user_id, address, rendered)
         except (TemplateRenderError, TemplateSyntaxError) as exc:
             raise BadRequest(str(exc)) from exc
 
-    def _compose(self, channel: Channel, recipient: Recipient, context: RenderContext) -> BaseModel | None:
-        if channel == "email" and recipient.email:
-            return EmailMessage(
-                userId=recipient.user_id,
-                to=recipient.email,
-                subject=_one_line(_render(self._email_subject, context)),
-                text=_render_optional(self._email_text, context),
-                html=_render_optional(self._email_html, context),
-            )
-        if channel == "sms" and recipient.phone:
-            return SmsMessage(
-                userId=recipient.user_id, phoneNumber=recipient.phone, text=_render(self._sms_text, context)
-            )
-        if channel == "push" and recipient.token:
-            data = _render_tree(self._push_data, context) or {}
-            blocks = {key: data.pop(key) for key in PUSH_BLOCKS if isinstance(data.get(key), dict)}
-            return PushMessage(
-                userId=recipient.user_id,
-                token=recipient.token,
-                title=_render(self._push_title, context),
-                body=_render(self._push_body, context),
-                subtitle=_render_optional(self._push_subtitle, context),
-                data={str(key): _stringify(value) for key, value in data.items()},
-                android=blocks.get("android"),
-                apns=blocks.get("apns"),
-            )
-        return None
 
-
-def _one_line(text: str) -> str:
-    # A subject is a header: a line break in it (from data, say) must never start another header.
-    return " ".join(text.splitlines()).strip()
-
-
-def _render(template: CompiledTemplate | None, context: RenderContext) -> str:
-    return template.render(context) if template is not None else ""
-
-
-def _render_optional(template: CompiledTemplate | None, context: RenderContext) -> str | None:
-    return template.render(context) if template is not None else None
-
-
-def _render_tree(value: Any, context: RenderContext) -> Any:
+def _render(value: Any, context: RenderContext) -> Any:
     if isinstance(value, CompiledTemplate):
         return value.render(context)
     if isinstance(value, dict):
-        return {key: _render_tree(item, context) for key, item in value.items()}
+        return {key: _render(item, context) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render_tree(item, context) for item in value]
+        return [_render(item, context) for item in value]
     return value

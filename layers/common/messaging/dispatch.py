@@ -37,7 +37,7 @@ from messaging.channels.once import BatchRefusedError
 from messaging.errors import BadRequest
 from messaging.models.batch import BatchResult
 from messaging.models.common import Channel
-from messaging.models.response import Failure
+from messaging.models.response import Failure, FailureCode
 from messaging.observability import logger
 from messaging.validation import InvalidPayloadError
 
@@ -198,12 +198,13 @@ def _run(batch: Batch, invoker: Invoker, left: Callable[[], float], margin_s: fl
             if attempt < THROTTLE_ATTEMPTS and left() - pause >= margin_s:
                 time.sleep(pause)
                 continue
-            reason = f"{batch.channel} function failed: {exc}"
+            code, reason = FailureCode.FUNCTION_FAILED, f"{batch.channel} function failed: {exc}"
         except ChannelInvokeError as exc:
-            reason = f"{batch.channel} function failed: {exc}"
+            code, reason = FailureCode.FUNCTION_FAILED, f"{batch.channel} function failed: {exc}"
         except BatchOutcomeUnknownError as exc:
-            reason = f"unknown: {batch.channel} batch outcome unknown ({exc})"
+            code, reason = FailureCode.UNKNOWN, f"unknown: {batch.channel} batch outcome unknown ({exc})"
         except Exception as exc:  # noqa: BLE001 - any failure of the invoke must become failures, not a 500
+            code = FailureCode.UNKNOWN
             reason = f"unknown: {batch.channel} batch outcome unknown ({type(exc).__name__}: {exc})"
         else:
             try:
@@ -211,6 +212,7 @@ def _run(batch: Batch, invoker: Invoker, left: Callable[[], float], margin_s: fl
             except ValidationError as exc:
                 # The function ran to its end, but whom it reached cannot be read.
                 detail = str(exc).splitlines()[0]
+                code = FailureCode.UNKNOWN
                 reason = f"unknown: {batch.channel} batch outcome unknown (unreadable answer: {detail})"
         break
     reason = reason.splitlines()[0]
@@ -223,7 +225,7 @@ def _run(batch: Batch, invoker: Invoker, left: Callable[[], float], margin_s: fl
             "reason": reason[:200],
         },
     )
-    return [Failure(userId=user_id, channel=batch.channel, error=reason) for user_id in batch.user_ids]
+    return [Failure(userId=user_id, channel=batch.channel, error=reason, code=code) for user_id in batch.user_ids]
 
 
 def dispatch(
@@ -280,8 +282,14 @@ def dispatch(
     late = [index for index, result in enumerate(results) if result is None]
     for index in late:
         batch = batch_list[index]
-        reason = still_running(batch.channel) if index in running else NOT_ATTEMPTED
-        results[index] = [Failure(userId=user_id, channel=batch.channel, error=reason) for user_id in batch.user_ids]
+        reason, code = (
+            (still_running(batch.channel), FailureCode.UNKNOWN)
+            if index in running
+            else (NOT_ATTEMPTED, FailureCode.NOT_ATTEMPTED)
+        )
+        results[index] = [
+            Failure(userId=user_id, channel=batch.channel, error=reason, code=code) for user_id in batch.user_ids
+        ]
     if late:
         logger.warning(
             "deadline: batches not confirmed",

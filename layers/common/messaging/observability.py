@@ -1,7 +1,8 @@
 """The one Logger, Metrics and Tracer of every function, and what they record.
 
 Log lines and metrics carry user ids, counts and reason codes only: never addresses, numbers,
-tokens or message texts.
+tokens or message texts. Reasons are counted by the failures' codes, never by parsing their text;
+this module imports no other module of the pipeline (no import circles).
 """
 
 from __future__ import annotations
@@ -9,22 +10,19 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from messaging.models.response import Failure
-
-if TYPE_CHECKING:
-    from messaging.service import SendOutcome
+from messaging.models.common import Channel
+from messaging.models.response import Failure, FailureCode, SendResponse
 
 NAMESPACE = "Messaging"
 CORRELATION_HEADER = "X-Correlation-Id"
 # What a caller may choose as correlation id: anything else could forge log content.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-_REASON_CODE = re.compile(r"^([A-Za-z][A-Za-z0-9_.]{0,39}):")
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
@@ -59,16 +57,21 @@ def correlation_id_from(event: Mapping[str, Any]) -> str:
     return str(request_id) if request_id else str(uuid.uuid4())
 
 
-def reason_class(error: str) -> str:
-    """A small, bounded set of dimension values: the provider's error code, or what failed."""
-    if error == "user not found":
-        return "UserNotFound"
-    if error.startswith("unknown:"):
-        return "Unknown"  # perhaps sent, perhaps not: a retry could send twice
-    if " function failed: " in error:
-        return "ChannelFunctionFailed"
-    code = _REASON_CODE.match(error)
-    return code.group(1) if code else "Other"
+class SendOutcome(Protocol):
+    """What record_send reads of messaging.service.SendOutcome."""
+
+    @property
+    def response(self) -> SendResponse: ...
+    @property
+    def audience(self) -> int: ...
+    @property
+    def missing(self) -> int: ...
+    @property
+    def messages(self) -> Mapping[Channel, int]: ...  # handed to the channel functions
+    @property
+    def skipped(self) -> Mapping[Channel, int]: ...  # users without an address for the channel
+    @property
+    def batches(self) -> Mapping[Channel, int]: ...
 
 
 def isolated_metrics() -> AmazonCloudWatchEMFProvider:
@@ -90,7 +93,7 @@ def record_failures(failures: Iterable[Failure], channels: Iterable[str]) -> Non
     """Per channel (what the failure-rate alarms watch) and per channel and reason (to diagnose)."""
     by_reason: dict[tuple[str, str], int] = {}
     for failure in failures:
-        key = (failure.channel, reason_class(failure.error))
+        key = (failure.channel, failure.code)
         by_reason[key] = by_reason.get(key, 0) + 1
     for channel in sorted(channels):
         count("MessagesFailed", sum(v for (c, _), v in by_reason.items() if c == channel), channel=channel)
@@ -106,10 +109,10 @@ def record_send(outcome: SendOutcome) -> None:
     metrics.add_metric(name="UsersNotFound", unit=MetricUnit.Count, value=outcome.missing)
     channels = set(outcome.messages) | set(outcome.skipped)
     for channel in sorted(channels):
-        not_delivered = sum(1 for f in failures if f.channel == channel and reason_class(f.error) != "UserNotFound")
-        count("MessagesSent", outcome.messages[channel] - not_delivered, channel=channel)
-        count("MessagesSkipped", outcome.skipped[channel], channel=channel)
-        count("Batches", outcome.batches[channel], channel=channel)
+        not_delivered = sum(1 for f in failures if f.channel == channel and f.code != FailureCode.USER_NOT_FOUND)
+        count("MessagesSent", outcome.messages.get(channel, 0) - not_delivered, channel=channel)
+        count("MessagesSkipped", outcome.skipped.get(channel, 0), channel=channel)
+        count("Batches", outcome.batches.get(channel, 0), channel=channel)
     record_failures(failures, channels)
     logger.info(
         "send finished",

@@ -15,8 +15,9 @@ from typing import Any
 from bson import ObjectId
 from pydantic import ValidationError
 
-from messaging.attachments import merge_names, stage_attachments
+from messaging.attachments import stage_attachments
 from messaging.audience import Audience
+from messaging.channels import registry
 from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
 from messaging.dispatch import BatchBuilder, Invoker, dispatch
 from messaging.errors import BadRequest, NotFound, ServiceUnavailable
@@ -24,7 +25,7 @@ from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
-from messaging.models.response import Failure, PreviewMessage, PreviewResponse, SendResponse
+from messaging.models.response import Failure, FailureCode, PreviewMessage, PreviewResponse, SendResponse
 from messaging.models.template import MessageTemplate
 from messaging.observability import logger
 from messaging.store import Store
@@ -53,26 +54,17 @@ def _load_template(store: Store, template_id: str) -> MessageTemplate:
         raise BadRequest(f"template {template_id} is malformed: {describe_errors(exc.errors())}") from exc
 
 
-def _texts(request: SendRequest, store: Store, strict: bool = False) -> tuple[MessageTexts, list[str]]:
+def _texts(request: SendRequest, store: Store, strict: bool = False) -> tuple[MessageTexts, MessageTemplate | None]:
     if request.templateId is None:
-        return texts_from_request(request, strict=strict), []
+        return texts_from_request(request, strict=strict), None
     template = _load_template(store, request.templateId)
-    attachments = [attachment.file for attachment in template.emailAttachments] if "email" in request.channels else []
     texts = texts_from_template(template, str(ObjectId(request.templateId)), request.channels, strict=strict)
-    return texts, attachments
+    return texts, template
 
 
 def _envelopes(request: SendRequest, settings: SendSettings) -> dict[Channel, dict[str, Any]]:
-    service = settings.service
-    return {
-        "email": {
-            "sender": request.emailSender or service.sender.email,
-            "cc": request.emailCarbonCopies,
-            "bcc": request.emailBlindCarbonCopies,
-        },
-        "sms": {"sender": service.sender.sms},
-        "push": {"androidIntentAction": service.androidIntentAction},
-    }
+    """Each requested channel's envelope, as its spec makes it from the request and the configuration."""
+    return {channel: registry.spec(channel).envelope(request, settings.service) for channel in request.channels}
 
 
 # File names -> the staged attachments; refuses missing files, oversize totals, no File Service.
@@ -106,19 +98,19 @@ def send(
     remaining_s: Callable[[], float] | None = None,
 ) -> SendOutcome:
     _check_channels(request, settings)
-    texts, template_attachments = _texts(request, store, settings.service.strictTemplates)
+    texts, template = _texts(request, store, settings.service.strictTemplates)
     composer = Composer(texts, request.channels, request.data, renderer)
     envelopes = _envelopes(request, settings)
     for envelope in envelopes.values():
         envelope["correlationId"] = correlation_id
-    if "email" in request.channels:
-        # Fetched once per request, before anything is sent: a missing file refuses the request.
-        envelopes["email"]["attachments"] = [
-            attachment.model_dump() for attachment in stage(merge_names(request.emailAttachments, template_attachments))
-        ]
+    for channel, envelope in envelopes.items():
+        names = registry.spec(channel).attachments(request, template)
+        if names or "attachments" in registry.spec(channel).batch_model.model_fields:
+            # Fetched once per request, before anything is sent: a missing file refuses the request.
+            envelope["attachments"] = [attachment.model_dump() for attachment in stage(names)]
 
     builder = BatchBuilder(
-        {channel: envelope for channel, envelope in envelopes.items() if channel in request.channels},
+        envelopes,
         {channel: settings.function_name(channel) for channel in request.channels},
         max_messages=settings.batch_max_messages,
         max_bytes=settings.batch_max_bytes,
@@ -143,7 +135,7 @@ def send(
             messages[channel] += 1
     batches = builder.batches()
     failures = [
-        Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND)
+        Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
         for user_id in audience.missing_ids
         for channel in request.channels
     ] + composer.failures

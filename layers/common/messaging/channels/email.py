@@ -14,15 +14,102 @@ from email.message import EmailMessage as MimeMessage
 from email.message import MIMEPart
 from email.policy import SMTP
 from email.utils import formatdate
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
 
-from messaging.addresses import recipient_problem
-from messaging.channels.common import DeliveryReport, aws_reason, deliver_all
-from messaging.models.batch import EmailAttachment, EmailBatch, EmailMessage
-from messaging.models.response import Failure
+from messaging.addresses import SevenBitAddress, recipient_problem
+from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
+from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all, failures_for
+from messaging.models.batch import EmailAttachment, Envelope
+from messaging.models.common import FileName
 from messaging.plaintext import html_to_text
+
+if TYPE_CHECKING:
+    from messaging.models.config import ServiceConfig
+    from messaging.models.request import SendRequest
+
+
+class EmailMessage(BaseModel):
+    userId: str
+    to: str
+    subject: str
+    text: str | None = None
+    html: str | None = None
+
+
+class EmailBatch(Envelope):
+    channel: Literal["email"] = "email"
+    sender: str
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    attachments: list[EmailAttachment] = Field(default_factory=list)
+    messages: list[EmailMessage]
+
+
+class TemplateAttachment(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    file: FileName
+
+
+def _one_line(text: str) -> str:
+    # A subject is a header: a line break in it (from data, say) must never start another header.
+    return " ".join(text.splitlines()).strip()
+
+
+class Email(ChannelSpec):
+    name = "email"
+    description = "Amazon SES v2 SendEmail"
+    user_field = "emailAddress"
+    template_fields: ClassVar[dict[str, object]] = {
+        "emailTitle": (str | None, None),
+        "emailMessage": (str | None, None),
+        "emailHtmlMessage": (str | None, None),
+        "emailAttachments": (list[TemplateAttachment], Field(default_factory=list)),
+    }
+    required = (("emailTitle",), ("emailHtmlMessage", "emailMessage"))
+    message_model = EmailMessage
+    batch_model = EmailBatch
+    sender_type = SevenBitAddress  # IDNA-encoded at start-up; a non-ASCII local part stops it
+
+    def request_texts(self, title: Source, content: Source) -> Texts:
+        return {"subject": title, "text": content}
+
+    def template_texts(self, template: BaseModel, template_id: str) -> Texts:
+        html = self.template_source(template, template_id, "emailHtmlMessage", html=True)
+        return {
+            "subject": self.template_source(template, template_id, "emailTitle"),
+            "html": html,
+            # The HTML body wins over the text one.
+            "text": None if html is not None else self.template_source(template, template_id, "emailMessage"),
+        }
+
+    def message(self, user_id: str, address: str, rendered: Rendered) -> EmailMessage:
+        return EmailMessage(
+            userId=user_id,
+            to=address,
+            subject=_one_line(rendered.get("subject") or ""),
+            text=rendered.get("text"),
+            html=rendered.get("html"),
+        )
+
+    def envelope(self, request: SendRequest, service: ServiceConfig) -> dict[str, object]:
+        return {
+            "sender": request.emailSender or service.sender_of(self.name),
+            "cc": request.emailCarbonCopies,
+            "bcc": request.emailBlindCarbonCopies,
+        }
+
+    def attachments(self, request: SendRequest, template: BaseModel | None) -> list[str]:
+        from messaging.attachments import merge_names
+
+        stored = getattr(template, "emailAttachments", None) or []
+        return merge_names(request.emailAttachments, [attachment.file for attachment in stored])
+
+
+CHANNEL = Email()
 
 
 def _text(message: EmailMessage) -> str:
@@ -133,21 +220,24 @@ def send_batch(
                 raise ValueError("no attachments bucket is configured (ATTACHMENTS_BUCKET)")
             shared = _read_attachments(batch, s3, bucket)
         except (ClientError, BotoCoreError, ValueError) as exc:
-            reason = f"attachments unavailable: {aws_reason(exc) if not isinstance(exc, ValueError) else exc}"
-            return DeliveryReport([Failure(userId=m.userId, channel="email", error=reason) for m in batch.messages])
+            problem = (
+                aws_problem(exc) if not isinstance(exc, ValueError) else Problem("AttachmentsUnavailable", str(exc))
+            )
+            reason = f"attachments unavailable: {problem.reason}"
+            return failures_for("email", batch.messages, Problem("AttachmentsUnavailable", reason))
         budget = None if memory_budget is None else memory_budget - len(shared.tail)
         concurrency = concurrency_for(concurrency, _largest_message(batch, shared), budget)
 
-    def deliver(message: EmailMessage) -> str | None:
+    def deliver(message: EmailMessage) -> Problem | None:
         to, problem = recipient_problem(message.to)
         if problem is not None:
-            return problem  # SES has no SMTPUTF8: decided here, never sent
+            return Problem("InvalidAddress", problem)  # SES has no SMTPUTF8: decided here, never sent
         destination = {"ToAddresses": [to], "CcAddresses": batch.cc, "BccAddresses": batch.bcc}
         content = {"Raw": {"Data": raw_mime(batch, message, to, shared)}} if shared else _simple(message)
         try:
             ses.send_email(FromEmailAddress=batch.sender, Destination=destination, Content=content)
         except (ClientError, BotoCoreError) as exc:
-            return aws_reason(exc)
+            return aws_problem(exc)
         return None
 
     return deliver_all("email", batch.messages, deliver, concurrency)

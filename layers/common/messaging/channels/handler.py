@@ -13,8 +13,8 @@ from messaging.channels.common import DeliveryReport
 from messaging.channels.once import BatchGuard, duplicate_reason
 from messaging.models.batch import BatchResult
 from messaging.models.common import Channel
-from messaging.models.response import Failure
-from messaging.observability import annotate, count, isolated_metrics, logger, reason_class
+from messaging.models.response import ChannelFailure, FailureCode
+from messaging.observability import annotate, count, isolated_metrics, logger
 
 MAX_LATENCY_SAMPLES = 100  # the most values one EMF metric may carry
 
@@ -54,7 +54,10 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
             failures = earlier.failures
             if failures is None:
                 reason = duplicate_reason(batch_id)
-                failures = [Failure(userId=m.userId, channel=batch.channel, error=reason) for m in batch.messages]
+                failures = [
+                    ChannelFailure(userId=m.userId, channel=batch.channel, error=reason, code=FailureCode.UNKNOWN)
+                    for m in batch.messages
+                ]
             logger.warning(
                 f"{batch.channel} batch already handled",
                 extra={"batchId": batch_id, "messages": size, "completed": earlier.failures is not None},
@@ -74,7 +77,7 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
     emf.add_metric(name="ProviderAccepted", unit=MetricUnit.Count, value=size - len(report.failures))
     emf.add_metric(name="ProviderRejected", unit=MetricUnit.Count, value=len(report.failures))
     emf.flush_metrics()
-    reasons = sorted({reason_class(failure.error) for failure in report.failures})
+    reasons = sorted({failure.code for failure in report.failures})
     logger.info(
         f"{batch.channel} batch sent", extra={"messages": size, "failed": len(report.failures), "reasons": reasons}
     )

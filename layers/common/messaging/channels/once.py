@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from messaging.channels.common import aws_reason
 from messaging.models.batch import BatchResult
-from messaging.models.response import Failure
+from messaging.models.response import ChannelFailure
 from messaging.observability import logger
 
 TTL_S = 24 * 60 * 60
@@ -38,7 +38,7 @@ def duplicate_reason(batch_id: str) -> str:
 class Earlier:
     """What the first invoke of a batch left: its failures, or None while running or if it died."""
 
-    failures: list[Failure] | None
+    failures: list[ChannelFailure] | None
 
 
 class BatchGuard:
@@ -84,7 +84,7 @@ class BatchGuard:
             return Earlier(None)
         return Earlier(BatchResult.model_validate_json(result).failures)
 
-    def complete(self, batch_id: str, failures: list[Failure]) -> None:
+    def complete(self, batch_id: str, failures: list[ChannelFailure]) -> None:
         """Keeps the failures (user ids and masked reasons only); a failure to keep them is only logged."""
         result = BatchResult(failures=failures).model_dump_json()
         names = {"#status": "status"}

@@ -3,6 +3,8 @@
 OAuth2 tokens come from a Google service account (google-auth); the endpoint and token URL can be
 pointed at local stand-ins. Requests go through urllib3's keep-alive pool: 0.3 ms of CPU per call
 where requests + google-auth's AuthorizedSession took 0.6 ms, and a Lambda pays for every one.
+google-auth's service-account code (160 ms of imports) is loaded by PushFunction only: SendFunction
+reads this module for the channel's spec.
 """
 
 from __future__ import annotations
@@ -11,16 +13,100 @@ import json
 import random
 import threading
 import time
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import urllib3
 from google.auth.exceptions import GoogleAuthError
-from google.auth.transport.urllib3 import Request
-from google.oauth2 import service_account
+from pydantic import BaseModel, Field
 
-from messaging.channels.common import DeliveryReport, deliver_all
-from messaging.models.batch import PushBatch, PushMessage
-from messaging.models.response import Failure
+from messaging.channels.base import ChannelSpec, Rendered, Source, Texts, Tree
+from messaging.channels.common import DeliveryReport, Problem, deliver_all, failures_for
+from messaging.models.batch import Envelope
+
+if TYPE_CHECKING:
+    from messaging.models.config import ServiceConfig
+    from messaging.models.request import SendRequest
+
+# pushData keys that are FCM v1 message blocks rather than custom data.
+PUSH_BLOCKS = ("android", "apns")
+
+
+class PushMessage(BaseModel):
+    userId: str
+    token: str
+    title: str
+    body: str
+    subtitle: str | None = None
+    data: dict[str, str] = Field(default_factory=dict)
+    # FCM v1 blocks from the template's pushData; they win over the derived fields.
+    android: dict[str, Any] | None = None
+    apns: dict[str, Any] | None = None
+
+
+class PushBatch(Envelope):
+    channel: Literal["push"] = "push"
+    androidIntentAction: str | None = None
+    messages: list[PushMessage]
+
+
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)  # ObjectId, Decimal128: as text
+
+
+def _stringify(value: Any) -> str:
+    # FCM data values must be strings.
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+class Push(ChannelSpec):
+    name = "push"
+    description = "Firebase Cloud Messaging HTTP v1"
+    user_field = "deviceToken"
+    user_field_visible = False  # a credential of the user's device, never message text
+    template_fields: ClassVar[dict[str, object]] = {
+        "pushTitle": (str | None, None),
+        "pushSubtitle": (str | None, None),
+        "pushMessage": (str | None, None),
+        "pushData": (dict[str, Any] | None, None),
+    }
+    required = (("pushTitle",), ("pushMessage",))
+    message_model = PushMessage
+    batch_model = PushBatch
+
+    def request_texts(self, title: Source, content: Source) -> Texts:
+        return {"title": title, "body": content}
+
+    def template_texts(self, template: BaseModel, template_id: str) -> Texts:
+        data = getattr(template, "pushData", None)
+        return {
+            "title": self.template_source(template, template_id, "pushTitle"),
+            "body": self.template_source(template, template_id, "pushMessage"),
+            "subtitle": self.template_source(template, template_id, "pushSubtitle"),
+            "data": Tree(data, f"template {template_id} pushData") if data is not None else None,
+        }
+
+    def message(self, user_id: str, address: str, rendered: Rendered) -> PushMessage:
+        data = dict(rendered.get("data") or {})
+        blocks = {key: data.pop(key) for key in PUSH_BLOCKS if isinstance(data.get(key), dict)}
+        return PushMessage(
+            userId=user_id,
+            token=address,
+            title=rendered.get("title") or "",
+            body=rendered.get("body") or "",
+            subtitle=rendered.get("subtitle"),
+            data={str(key): _stringify(value) for key, value in data.items()},
+            android=blocks.get("android"),
+            apns=blocks.get("apns"),
+        )
+
+    def envelope(self, request: SendRequest, service: ServiceConfig) -> dict[str, object]:
+        return {"androidIntentAction": service.androidIntentAction}
+
+
+CHANNEL = Push()
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -65,21 +151,22 @@ def fcm_message(message: PushMessage, android_intent_action: str | None) -> dict
     return body
 
 
-def fcm_reason(status: int, body: bytes) -> str:
+def fcm_problem(status: int, body: bytes) -> Problem:
     """FCM's error code (`UNREGISTERED`, `INVALID_ARGUMENT`, ...) and message."""
     try:
         error = json.loads(body)["error"]
     except (ValueError, KeyError, TypeError):
-        return f"HTTP {status}: {body[:200].decode(errors='replace')}"
+        return Problem(f"HTTP{status}", f"HTTP {status}: {body[:200].decode(errors='replace')}")
     details = error.get("details") or []
     code = next(
         (detail["errorCode"] for detail in details if isinstance(detail, dict) and detail.get("errorCode")), None
     )
-    return f"{code or error.get('status') or f'HTTP {status}'}: {error.get('message', '')}"
+    code = str(code or error.get("status") or f"HTTP{status}")[:64]
+    return Problem(code, f"{code}: {error.get('message', '')}")
 
 
-def auth_failure(exc: Exception) -> str:
-    return f"FCM authentication failed: {type(exc).__name__}: {exc}".splitlines()[0]
+def auth_failure(exc: Exception) -> Problem:
+    return Problem("FcmAuthFailed", f"FCM authentication failed: {type(exc).__name__}: {exc}".splitlines()[0])
 
 
 class FcmClient:
@@ -94,6 +181,9 @@ class FcmClient:
         timeout_s: float,
         pool_size: int,
     ) -> None:
+        from google.auth.transport.urllib3 import Request
+        from google.oauth2 import service_account
+
         info = dict(service_account_info)
         if token_uri:
             info["token_uri"] = token_uri
@@ -112,11 +202,11 @@ class FcmClient:
             if not self._credentials.valid or (rejected_token and rejected_token == self._credentials.token):
                 self._credentials.refresh(self._token_request)
 
-    def send(self, message: dict[str, Any]) -> str | None:
+    def send(self, message: dict[str, Any]) -> Problem | None:
         """Retries what FCM asks to retry (429, 5xx: honouring Retry-After) and connections that
         failed before sending, with exponential backoff and full jitter. A read timeout is not
         retried: the notification may already be on its way. A 401 refreshes the token once."""
-        reason = ""
+        problem = Problem("Other", "")
         body = json.dumps({"message": message}).encode()
         refreshed = False
         for attempt in range(ATTEMPTS):
@@ -126,13 +216,13 @@ class FcmClient:
             try:
                 response = self._pool.request("POST", self._url, body=body, headers=headers, timeout=self._timeout)
             except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
-                reason = f"ConnectionError: {exc}"
+                problem = Problem("ConnectionError", f"ConnectionError: {exc}")
             except urllib3.exceptions.HTTPError as exc:
-                return f"{type(exc).__name__}: {exc}"
+                return Problem(type(exc).__name__, f"{type(exc).__name__}: {exc}")
             else:
                 if response.status < 300:
                     return None
-                reason = fcm_reason(response.status, response.data)
+                problem = fcm_problem(response.status, response.data)
                 if response.status == 401 and not refreshed:
                     refreshed = True
                     try:
@@ -141,22 +231,21 @@ class FcmClient:
                         return auth_failure(exc)
                     continue
                 if response.status not in RETRYABLE:
-                    return reason
+                    return problem
                 retry_after = _seconds(response.headers.get("Retry-After"))
             if attempt + 1 < ATTEMPTS:
                 backoff = random.uniform(0, BACKOFF_BASE_S * 2**attempt)  # noqa: S311 - jitter, not crypto
                 time.sleep(min(MAX_WAIT_S, retry_after if retry_after is not None else backoff))
-        return reason
+        return problem
 
 
 def send_batch(batch: PushBatch, client: FcmClient, concurrency: int) -> DeliveryReport:
     try:
         client.authorize()
     except (GoogleAuthError, urllib3.exceptions.HTTPError) as exc:
-        reason = auth_failure(exc)
-        return DeliveryReport([Failure(userId=m.userId, channel="push", error=reason) for m in batch.messages])
+        return failures_for("push", batch.messages, auth_failure(exc))
 
-    def deliver(message: PushMessage) -> str | None:
+    def deliver(message: PushMessage) -> Problem | None:
         return client.send(fcm_message(message, batch.androidIntentAction))
 
     return deliver_all("push", batch.messages, deliver, concurrency)

@@ -1,17 +1,100 @@
-"""SMS through Amazon SNS `Publish` to the user's E.164 number, as transactional messages."""
+"""SMS: the request's content or the template's `smsMessage`, to the user's `phoneNumber`.
+
+Two providers, chosen by SmsFunction's `SMS_PROVIDER`: `sns` (default) publishes through Amazon
+SNS as transactional messages; `end-user-messaging` sends through AWS End User Messaging SMS and
+Voice v2 `SendTextMessage` with an origination identity, a configuration set and a `Context`
+carrying the send and user ids (returned in delivery events). End User Messaging honours the
+opt-out lists itself: an opted-out number is that user's `OptedOut` failure.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import AfterValidator, BaseModel
 
-from messaging.channels.common import DeliveryReport, aws_reason, deliver_all
-from messaging.models.batch import SmsBatch, SmsMessage
-from messaging.models.common import E164_PATTERN
+from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
+from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all
+from messaging.models.batch import Envelope
+from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN
+from messaging.models.settings import ChannelSettings
 
 _E164 = re.compile(E164_PATTERN)
+NOT_E164 = Problem("InvalidParameter", "InvalidParameter: phone number is not in E.164 format")
+OPTED_OUT = "DESTINATION_PHONE_NUMBER_OPTED_OUT"
+
+
+def _sms_sender(value: str) -> str:
+    if not (re.match(E164_PATTERN, value) or re.match(SENDER_ID_PATTERN, value)):
+        raise ValueError("must be an E.164 number or an alphanumeric sender id of at most 11 characters")
+    return value
+
+
+class SmsMessage(BaseModel):
+    userId: str
+    phoneNumber: str
+    text: str
+
+
+class SmsBatch(Envelope):
+    channel: Literal["sms"] = "sms"
+    sender: str | None = None
+    messages: list[SmsMessage]
+
+
+class Sms(ChannelSpec):
+    name = "sms"
+    description = "Amazon SNS Publish, or End User Messaging SendTextMessage"
+    user_field = "phoneNumber"
+    template_fields: ClassVar[dict[str, object]] = {"smsMessage": (str | None, None)}
+    required = (("smsMessage",),)
+    message_model = SmsMessage
+    batch_model = SmsBatch
+    sender_type = Annotated[str, AfterValidator(_sms_sender)]
+
+    def request_texts(self, title: Source, content: Source) -> Texts:
+        return {"text": content}
+
+    def template_texts(self, template: BaseModel, template_id: str) -> Texts:
+        return {"text": self.template_source(template, template_id, "smsMessage")}
+
+    def message(self, user_id: str, address: str, rendered: Rendered) -> SmsMessage:
+        return SmsMessage(userId=user_id, phoneNumber=address, text=rendered.get("text") or "")
+
+
+CHANNEL = Sms()
+
+
+class SmsSettings(ChannelSettings):
+    """Which provider sends, and End User Messaging's origination identity and configuration set."""
+
+    provider: Literal["sns", "end-user-messaging"] = "sns"
+    # End User Messaging only: the phone number, sender id or pool (id or ARN) to send from; the
+    # batch's sender (`sender.sms`) when unset.
+    origination_identity: str | None = None
+    configuration_set: str | None = None
+
+    ENV: ClassVar[dict[str, str]] = {
+        **ChannelSettings.ENV,
+        "provider": "SMS_PROVIDER",
+        "origination_identity": "SMS_ORIGINATION_IDENTITY",
+        "configuration_set": "SMS_CONFIGURATION_SET",
+    }
+
+
+def eum_problem(exc: ClientError | BotoCoreError) -> Problem:
+    """End User Messaging's errors (both SendTextMessage and SendVoiceMessage): an opted-out number
+    is `OptedOut`; a ValidationException names its reason (`ValidationException.INVALID_PARAMETER`)."""
+    problem = aws_problem(exc)
+    if isinstance(exc, ClientError):
+        reason = str(exc.response.get("Reason") or "")
+        if reason == OPTED_OUT:
+            return Problem("OptedOut", f"OptedOut: {problem.reason}")
+        if reason:
+            return Problem(f"{problem.code}.{reason}"[:64], f"{problem.reason} ({reason})")
+    return problem
 
 
 def _attributes(sender: str | None) -> dict[str, dict[str, str]]:
@@ -24,16 +107,49 @@ def _attributes(sender: str | None) -> dict[str, dict[str, str]]:
 
 
 def send_batch(batch: SmsBatch, sns: Any, concurrency: int) -> DeliveryReport:
+    """Through SNS `Publish`, one message per number."""
     attributes = _attributes(batch.sender)
 
-    def deliver(message: SmsMessage) -> str | None:
+    def deliver(message: SmsMessage) -> Problem | None:
         # Refuse what is not E.164 before SNS: a malformed number must not become a paid attempt.
         if not _E164.match(message.phoneNumber):
-            return "InvalidParameter: phone number is not in E.164 format"
+            return NOT_E164
         try:
             sns.publish(PhoneNumber=message.phoneNumber, Message=message.text, MessageAttributes=attributes)
         except (ClientError, BotoCoreError) as exc:
-            return aws_reason(exc)
+            return aws_problem(exc)
         return None
 
     return deliver_all("sms", batch.messages, deliver, concurrency)
+
+
+def context(batch: Envelope, user_id: str) -> dict[str, str]:
+    """What End User Messaging returns in its delivery events: whose message, of which send."""
+    values = {"userId": user_id, "sendId": batch.correlationId or "", "batchId": batch.batchId or ""}
+    return {key: value for key, value in values.items() if value}
+
+
+def send_batch_eum(batch: SmsBatch, client: Any, settings: SmsSettings) -> DeliveryReport:
+    """Through End User Messaging `SendTextMessage` (transactional), one message per number."""
+    identity = settings.origination_identity or batch.sender
+    common: dict[str, Any] = {"MessageType": "TRANSACTIONAL"}
+    if identity:
+        common["OriginationIdentity"] = identity
+    if settings.configuration_set:
+        common["ConfigurationSetName"] = settings.configuration_set
+
+    def deliver(message: SmsMessage) -> Problem | None:
+        if not _E164.match(message.phoneNumber):
+            return NOT_E164
+        try:
+            client.send_text_message(
+                DestinationPhoneNumber=message.phoneNumber,
+                MessageBody=message.text,
+                Context=context(batch, message.userId),
+                **common,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            return eum_problem(exc)
+        return None
+
+    return deliver_all("sms", batch.messages, deliver, settings.concurrency)

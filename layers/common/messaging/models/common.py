@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-Channel = Literal["email", "sms", "push"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms", "push")
+# The registered channels (messaging.channels.registry, which refuses to load if they differ): a
+# Literal, because the request schema and openapi.json list them.
+Channel = Literal["email", "sms", "push", "voice"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 # An E.164 number: "+", a non-zero country digit, at most 15 digits in all.

@@ -4,57 +4,70 @@ environment once per cold start."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from messaging.addresses import SevenBitAddress
+from messaging.channels import registry
 from messaging.errors import ConfigurationError
-from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel, NonEmptyStr
-from messaging.validation import CROSS_FIELD, describe_errors
+from messaging.models.common import Channel, NonEmptyStr
+from messaging.models.settings import ChannelSettings as ChannelSettings
+from messaging.models.settings import env_values, parse_settings
+from messaging.validation import CROSS_FIELD
 
 _FIELD_NAME = r"^[^$][^\x00]*$"
 FieldName = Annotated[str, Field(min_length=1, pattern=_FIELD_NAME)]
 
 
-class UserFields(BaseModel):
-    """Where each user attribute lives in the users collection."""
+class UserFieldsBase(BaseModel):
+    """Where each user attribute lives in the users collection: the id, the clusters, and each
+    channel's address (`emailAddress`, `phoneNumber`, `deviceToken`: the registry's user fields)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: FieldName = "_id"
-    emailAddress: FieldName = "emailAddress"
-    phoneNumber: FieldName = "phoneNumber"
-    deviceToken: FieldName = "deviceToken"
     clusters: FieldName = "clusters"
 
+    def address(self, key: str) -> str:
+        """The stored name of a channel's address field (`phoneNumber` -> `mobile`)."""
+        return str(getattr(self, key))
 
-class Sender(BaseModel):
+
+class SenderBase(BaseModel):
+    """`sender.<channel>` of every channel that has one, typed and checked by its spec."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: SevenBitAddress | None = None  # IDNA-encoded at start-up; a non-ASCII local part stops it
-    sms: str | None = None
 
-    @field_validator("sms")
-    @classmethod
-    def _sms_sender(cls, value: str | None) -> str | None:
-        if value is not None and not (re.match(E164_PATTERN, value) or re.match(SENDER_ID_PATTERN, value)):
-            raise ValueError("must be an E.164 number or an alphanumeric sender id of at most 11 characters")
-        return value
+UserFields: type[UserFieldsBase] = create_model(
+    "UserFields",
+    __base__=UserFieldsBase,
+    **{key: (FieldName, key) for key in registry.user_fields()},  # type: ignore[call-overload]
+)
+Sender: type[SenderBase] = create_model(
+    "Sender",
+    __base__=SenderBase,
+    **{spec.name: (spec.sender_type | None, None) for spec in registry.specs() if spec.sender_type is not None},  # type: ignore[call-overload]
+)
+if TYPE_CHECKING:
+    UserFieldsModel = UserFieldsBase
+    SenderModel = SenderBase
+else:  # what pydantic validates against: the models built from the registry
+    UserFieldsModel = UserFields
+    SenderModel = Sender
 
 
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    userFields: UserFields = UserFields()
+    userFields: UserFieldsModel = Field(default_factory=UserFields)
     # What templates may read of a user besides its id, addresses and clusters: the user document
     # may hold anything (password hashes, tokens), and a message can be copied to its sender.
     templateUserFields: Annotated[list[FieldName], Field(max_length=100)] = []
     activeChannels: Annotated[list[Channel], Field(min_length=1)]
-    sender: Sender = Sender()
+    sender: SenderModel = Field(default_factory=Sender)
     androidIntentAction: NonEmptyStr | None = None
     # The default of a template's `strict` (and the mode of request texts): missing variables are a 400.
     strictTemplates: bool = False
@@ -68,26 +81,15 @@ class ServiceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _senders_for_active_channels(self) -> ServiceConfig:
-        if "email" in self.activeChannels and self.sender.email is None:
-            raise PydanticCustomError(CROSS_FIELD, "sender.email is required when email is active")
-        if "sms" in self.activeChannels and self.sender.sms is None:
-            raise PydanticCustomError(CROSS_FIELD, "sender.sms is required when sms is active")
+        for channel in self.activeChannels:
+            spec = registry.spec(channel)
+            if spec.sender_type is not None and spec.sender_required and self.sender_of(channel) is None:
+                raise PydanticCustomError(CROSS_FIELD, f"sender.{channel} is required when {channel} is active")
         return self
 
-
-def _parse(
-    model: type[BaseModel], values: Mapping[str, Any], prefix: str = "", names: Mapping[str, str] | None = None
-) -> Any:
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        detail = describe_errors(exc.errors(), prefix=prefix, rename=names)
-        raise ConfigurationError(f"invalid configuration: {detail}") from exc
-
-
-def _env(environ: Mapping[str, str], fields: Mapping[str, str]) -> dict[str, str]:
-    """Picks the set (non-empty) variables: SAM declares every variable, empty by default."""
-    return {field: environ[name] for field, name in fields.items() if environ.get(name)}
+    def sender_of(self, channel: Channel) -> str | None:
+        value = getattr(self.sender, channel, None)
+        return None if value is None else str(value)
 
 
 class SendSettings(BaseModel):
@@ -102,9 +104,8 @@ class SendSettings(BaseModel):
     users_collection: NonEmptyStr = "users"
     templates_collection: NonEmptyStr = "templates"
     mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
-    email_function_name: str | None = None
-    sms_function_name: str | None = None
-    push_function_name: str | None = None
+    # Each channel's function, from its spec's variable (EMAIL_FUNCTION_NAME, ...; set by the template).
+    function_names: dict[Channel, NonEmptyStr] = Field(default_factory=dict)
     batch_max_messages: Annotated[int, Field(gt=0, le=10_000)] = 100
     # Lambda's synchronous payload limit is 6 MB; stay well under it with the envelope.
     batch_max_bytes: Annotated[int, Field(ge=10_000, le=5_000_000)] = 4_000_000
@@ -143,9 +144,6 @@ class SendSettings(BaseModel):
         "users_collection": "USERS_COLLECTION",
         "templates_collection": "TEMPLATES_COLLECTION",
         "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
-        "email_function_name": "EMAIL_FUNCTION_NAME",
-        "sms_function_name": "SMS_FUNCTION_NAME",
-        "push_function_name": "PUSH_FUNCTION_NAME",
         "batch_max_messages": "BATCH_MAX_MESSAGES",
         "batch_max_bytes": "BATCH_MAX_BYTES",
         "max_parallel_invokes": "MAX_PARALLEL_INVOKES",
@@ -169,7 +167,7 @@ class SendSettings(BaseModel):
         for channel in self.service.activeChannels:
             if not self.function_name(channel):
                 raise PydanticCustomError(
-                    CROSS_FIELD, f"{channel.upper()}_FUNCTION_NAME is required when {channel} is active"
+                    CROSS_FIELD, f"{registry.spec(channel).function_env} is required when {channel} is active"
                 )
         if self.answer_reserve_s > self.deadline_margin_s:
             raise PydanticCustomError(CROSS_FIELD, "ANSWER_RESERVE_S must not exceed DEADLINE_MARGIN_S")
@@ -178,7 +176,7 @@ class SendSettings(BaseModel):
         return self
 
     def function_name(self, channel: Channel) -> str:
-        return getattr(self, f"{channel}_function_name") or ""
+        return self.function_names.get(channel, "")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> SendSettings:
@@ -191,30 +189,12 @@ class SendSettings(BaseModel):
             raise ConfigurationError(f"SERVICE_CONFIG is not valid JSON: {exc}") from exc
         if not isinstance(document, dict):
             raise ConfigurationError("SERVICE_CONFIG must be a JSON object")
-        service = _parse(ServiceConfig, document, "SERVICE_CONFIG")
-        settings: SendSettings = _parse(cls, {"service": service, **_env(environ, cls.ENV)}, "", cls.ENV)
-        return settings
-
-
-class ChannelSettings(BaseModel):
-    """What every channel function reads: how many provider calls it keeps in flight."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    concurrency: Annotated[int, Field(gt=0, le=64)] = 8
-    provider_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
-    # Where each batchId is recorded, so a repeated invoke never sends again (off when unset).
-    idempotency_table: str | None = None
-
-    ENV: ClassVar[dict[str, str]] = {
-        "concurrency": "CHANNEL_CONCURRENCY",
-        "provider_timeout_s": "PROVIDER_TIMEOUT_S",
-        "idempotency_table": "IDEMPOTENCY_TABLE",
-    }
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Self:
-        settings: Self = _parse(cls, _env(environ, cls.ENV), "", cls.ENV)
+        service = parse_settings(ServiceConfig, document, "SERVICE_CONFIG")
+        functions = {
+            spec.name: environ[spec.function_env] for spec in registry.specs() if environ.get(spec.function_env)
+        }
+        values = {"service": service, "function_names": functions, **env_values(environ, cls.ENV)}
+        settings: SendSettings = parse_settings(cls, values, "", cls.ENV)
         return settings
 
 

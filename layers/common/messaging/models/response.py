@@ -10,10 +10,23 @@ from messaging.models.common import Channel
 from messaging.redact import redact
 
 
+class FailureCode:
+    """The machine-readable kinds of failure besides the providers' own error codes
+    (`MessageRejected`, `UNREGISTERED`, `OptedOut`...): metrics count by code, never by text."""
+
+    USER_NOT_FOUND = "UserNotFound"
+    UNKNOWN = "Unknown"  # perhaps sent, perhaps not: a retry could send twice
+    FUNCTION_FAILED = "ChannelFunctionFailed"
+    NOT_ATTEMPTED = "NotAttempted"
+    TOO_LARGE = "MessageTooLarge"
+    OTHER = "Other"
+
+
 class Failure(BaseModel):
     """One user on one channel that did not get the message, with the reason. The reason is masked
     where it is made: a provider may name the address it refused, and failures are answered, logged,
-    traced and kept in idempotency records."""
+    traced and kept in idempotency records. `code` is the reason's kind, for metrics and logs: it
+    is never part of the API's answer (`userId`, `channel`, `error` only)."""
 
     userId: str = Field(examples=["u1"])
     channel: Channel
@@ -27,6 +40,14 @@ class Failure(BaseModel):
             examples=["user not found"],
         ),
     ]
+    code: str = Field(default=FailureCode.OTHER, exclude=True, max_length=64)
+
+
+class ChannelFailure(Failure):
+    """A failure as a channel function answers it to SendFunction (and as its batch record keeps
+    it): with its code, so that SendFunction's metrics need not read the reason."""
+
+    code: str = Field(default=FailureCode.OTHER, max_length=64)
 
 
 class SendResponse(BaseModel):

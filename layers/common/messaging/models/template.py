@@ -1,33 +1,31 @@
-"""A stored message template (templates collection)."""
+"""A stored message template (templates collection): `name`, `strict`, and each registered
+channel's own fields (`emailTitle`, `smsMessage`, `pushData`, `voiceMessage`...), as its spec
+declares them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, create_model
 
-from messaging.models.common import FileName
-
-
-class TemplateAttachment(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    file: FileName
+from messaging.channels import registry
 
 
-class MessageTemplate(BaseModel):
+class TemplateBase(BaseModel):
     # Stored documents may carry fields of their own (timestamps, owners): they are ignored.
     model_config = ConfigDict(extra="ignore")
 
     name: str | None = None
-    emailTitle: str | None = None
-    emailMessage: str | None = None
-    emailHtmlMessage: str | None = None
-    emailAttachments: list[TemplateAttachment] = Field(default_factory=list)
-    smsMessage: str | None = None
-    pushTitle: str | None = None
-    pushSubtitle: str | None = None
-    pushMessage: str | None = None
-    pushData: dict[str, Any] | None = None
     # A missing variable or unknown helper is a 400 naming it; None: the service's strictTemplates.
     strict: bool | None = None
+
+
+_MessageTemplate: type[TemplateBase] = create_model(
+    "MessageTemplate",
+    __base__=TemplateBase,
+    **{field: definition for spec in registry.specs() for field, definition in spec.template_fields.items()},
+)
+if TYPE_CHECKING:
+    MessageTemplate = TemplateBase
+else:
+    MessageTemplate = _MessageTemplate

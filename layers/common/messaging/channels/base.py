@@ -1,0 +1,102 @@
+"""What a channel is: one subclass of `ChannelSpec` in one module of this package, listed in
+`messaging.channels.registry`. Everything else (the configuration's `userFields` and `sender`, the
+template model, composition, the service's envelopes, the function names, metrics, the benchmark
+and the test fixtures) iterates the registry.
+
+A spec declares, for its channel:
+
+- `user_field`: the key in `userFields` (and its default stored name) of the user's address;
+- `template_fields`: its fields in a stored template (pydantic field definitions), `required`
+  (alternatives, one of each tuple must be present) and `template_texts` (fields -> texts);
+- `request_texts`: how the request's `messageTitle`/`messageContent` become its texts;
+- `message`: one user's rendered texts -> its message model (`message_model`), in a batch model
+  (`batch_model`) whose envelope comes from `envelope`;
+- `sender_type`: the type of `sender.<channel>` in the configuration (None: no sender), required
+  when the channel is active unless `sender_required` is False;
+- the provider call (`send_batch` in the module) and its error mapping, returning a (code, reason).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from messaging.models.batch import Envelope
+from messaging.models.common import Channel
+
+if TYPE_CHECKING:
+    from messaging.models.config import ServiceConfig
+    from messaging.models.request import SendRequest
+
+
+@dataclass(frozen=True)
+class Source:
+    """A text to compile: Handlebars source, and the label naming its field (and template) in errors."""
+
+    text: str
+    label: str
+    html: bool = False  # rendered with HTML escaping (an HTML e-mail body)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A JSON value whose every string is a template (a push notification's data)."""
+
+    value: Any
+    label: str
+
+
+Texts = Mapping[str, Source | Tree | None]
+# One user's rendered texts, by the names of the channel's Texts: str for a Source, the rendered
+# value for a Tree, None for a text the channel does not have.
+Rendered = Mapping[str, Any]
+
+
+class ChannelSpec(ABC):
+    name: ClassVar[Channel]
+    user_field: ClassVar[str]
+    # Whether templates see the address as `user.<stored name>`: a device token is a credential.
+    user_field_visible: ClassVar[bool] = True
+    template_fields: ClassVar[Mapping[str, Any]]
+    required: ClassVar[tuple[tuple[str, ...], ...]]
+    message_model: ClassVar[type[BaseModel]]
+    batch_model: ClassVar[type[Envelope]]
+    sender_type: ClassVar[Any] = None
+    sender_required: ClassVar[bool] = True
+    description: ClassVar[str]  # for people: the provider, in a few words
+
+    @property
+    def function_env(self) -> str:
+        """The variable SendFunction reads the function's name from (set by the template)."""
+        return f"{self.name.upper()}_FUNCTION_NAME"
+
+    @property
+    def function_id(self) -> str:
+        """The function's logical id in template.yaml (and its local name)."""
+        return f"{self.name.capitalize()}Function"
+
+    @abstractmethod
+    def request_texts(self, title: Source, content: Source) -> Texts: ...
+
+    @abstractmethod
+    def template_texts(self, template: BaseModel, template_id: str) -> Texts: ...
+
+    @staticmethod
+    def template_source(template: BaseModel, template_id: str, field: str, *, html: bool = False) -> Source | None:
+        value = getattr(template, field)
+        return Source(value, f"template {template_id} {field}", html) if isinstance(value, str) else None
+
+    @abstractmethod
+    def message(self, user_id: str, address: str, rendered: Rendered) -> BaseModel: ...
+
+    def envelope(self, request: SendRequest, service: ServiceConfig) -> dict[str, object]:
+        """What the channel's batches carry besides messages (and the correlation and batch ids)."""
+        return {"sender": service.sender_of(self.name)} if self.sender_type is not None else {}
+
+    def attachments(self, request: SendRequest, template: BaseModel | None) -> list[str]:
+        """File names to stage for this channel's batches (only e-mail has any)."""
+        return []
