@@ -25,9 +25,10 @@ class LambdaContext:
         return self.remaining_ms
 
 
-def load_function(name: str) -> ModuleType:
-    """Imports functions/<name>/app.py under a unique module name (each folder has an app.py)."""
-    module_name = f"{name}_function_app"
+def load_function(name: str, variant: str = "") -> ModuleType:
+    """Imports functions/<name>/app.py under a unique module name (each folder has an app.py); a
+    `variant` is another cold start of it (another container, read from the current environment)."""
+    module_name = f"{name}_function_app{variant}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")

@@ -1,14 +1,19 @@
-"""Each channel function invoked with its sample event (events/), against moto and the FCM stand-in."""
+"""Each channel function invoked with its sample event (events/), against moto, the FCM stand-in and
+the End User Messaging stand-in; SmsFunction with either SMS provider."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tests.conftest import FCM_PROJECT, Servers
-from tests.lambda_runtime import LambdaContext
+import boto3
+import pytest
+
+from tests.conftest import FCM_PROJECT, VOICE_SENDER, Servers
+from tests.lambda_runtime import LambdaContext, load_function
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -100,3 +105,107 @@ def test_push_refreshes_a_token_fcm_no_longer_accepts_and_delivers(
 
     assert result == {"failures": []}
     assert [m["message"]["token"] for m in servers.fcm.messages] == ["tok-ann"]
+
+
+def _load_sms_function(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
+    """SmsFunction in a cold start of its own, with these variables (as another deployment)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_function("sms", variant=f"_{uuid.uuid4().hex}")
+
+
+def test_voice_function_speaks_the_sample_event_through_end_user_messaging(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    servers.eum.clear()
+    assert functions["voice"].lambda_handler(_event("voice"), LambdaContext()) == {"failures": []}
+    [call] = servers.eum.messages
+    message = _event("voice")["messages"][0]
+    assert call["operation"] == "SendVoiceMessage"
+    assert (call["DestinationPhoneNumber"], call["MessageBody"]) == (message["phoneNumber"], message["text"])
+    assert (call["OriginationIdentity"], call["MessageBodyTextType"]) == (VOICE_SENDER, "TEXT")
+    assert call["Context"] == {"userId": "u1"}
+
+
+def test_voice_errors_are_each_users_failure_with_its_code(functions: dict[str, ModuleType], servers: Servers) -> None:
+    servers.eum.clear()
+    event = {
+        "channel": "voice",
+        "sender": VOICE_SENDER,
+        "correlationId": "req-1",
+        "batchId": uuid.uuid4().hex,
+        "messages": [
+            {"userId": "ok", "phoneNumber": "+393330000011", "text": "Hi"},
+            {"userId": "invalid", "phoneNumber": "+393330000000", "text": "Hi"},
+            {"userId": "opted-out", "phoneNumber": "+393339999999", "text": "Hi"},
+            {"userId": "not-e164", "phoneNumber": "0039 333", "text": "Hi"},
+        ],
+    }
+
+    result = functions["voice"].lambda_handler(event, LambdaContext())
+
+    assert {f["userId"]: (f["code"], f["error"]) for f in result["failures"]} == {
+        "invalid": (
+            "ValidationException.INVALID_PARAMETER",
+            "ValidationException: Invalid destination phone number (INVALID_PARAMETER)",
+        ),
+        "opted-out": ("OptedOut", "OptedOut: ConflictException: The destination phone number is opted out"),
+        "not-e164": ("InvalidParameter", "InvalidParameter: phone number is not in E.164 format"),
+    }
+    [sent] = servers.eum.messages
+    assert sent["Context"] == {"userId": "ok", "sendId": "req-1", "batchId": event["batchId"]}
+
+
+def test_sms_provider_end_user_messaging_sends_text_messages_with_identity_set_and_context(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    servers.outbox.mark()
+    servers.eum.clear()
+    eum_sms = _load_sms_function(
+        monkeypatch, SMS_PROVIDER="end-user-messaging", SMS_CONFIGURATION_SET="messaging-events"
+    )
+    boto3.client("pinpoint-sms-voice-v2").put_opted_out_number(OptOutListName="Default", OptedOutNumber="+393330000077")
+    event = {
+        **_event("sms"),
+        "correlationId": "req-2",
+        "messages": [
+            *_event("sms")["messages"],
+            {"userId": "u7", "phoneNumber": "+393330000077", "text": "Stop it"},
+        ],
+    }
+
+    result = eum_sms.lambda_handler(event, LambdaContext())
+
+    assert result == {
+        "failures": [
+            {
+                "userId": "u7",
+                "channel": "sms",
+                "error": "OptedOut: ConflictException: The destination phone number is opted out",
+                "code": "OptedOut",
+            }
+        ]
+    }
+    [sent] = servers.eum.messages
+    assert sent == {
+        "operation": "SendTextMessage",
+        "messageId": sent["messageId"],
+        "DestinationPhoneNumber": "+393330000001",
+        "MessageBody": _event("sms")["messages"][0]["text"],
+        "OriginationIdentity": "ACME",  # the batch's sender: no SMS_ORIGINATION_IDENTITY
+        "ConfigurationSetName": "messaging-events",
+        "MessageType": "TRANSACTIONAL",
+        "Context": {"userId": "u1", "sendId": "req-2"},
+    }
+    assert servers.outbox.sms() == []  # nothing through SNS
+
+
+def test_sms_provider_defaults_to_sns(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    servers.outbox.mark()
+    servers.eum.clear()
+    monkeypatch.delenv("SMS_PROVIDER", raising=False)
+    sns_sms = _load_sms_function(monkeypatch, SMS_PROVIDER="sns")
+
+    assert sns_sms.lambda_handler(_event("sms"), LambdaContext()) == {"failures": []}
+    assert [s["phone_number"] for s in servers.outbox.sms()] == ["+393330000001"]
+    assert servers.eum.messages == []

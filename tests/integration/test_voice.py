@@ -1,0 +1,69 @@
+"""Voice through POST /send: the request's content or a template's `voiceMessage`, spoken to each
+user's phone number through End User Messaging SendVoiceMessage (the stand-in), and its errors as
+each user's failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+
+from tests.conftest import APPOINTMENT_TEMPLATE, VOICE_SENDER, ApiCall, Servers
+
+VOICE_TEMPLATE = "65f0000000000000000000a1"
+
+
+def _calls(servers: Servers) -> dict[str, dict[str, Any]]:
+    return {call["DestinationPhoneNumber"]: call for call in servers.eum.messages}
+
+
+def test_content_is_spoken_to_each_user_with_a_phone_number(api: ApiCall, servers: Servers, db: Any) -> None:
+    db.users.insert_one({"_id": "u6", "name": "Gio", "phoneNumber": "+393330000000", "clusters": []})
+
+    status, body = api(
+        {
+            "channels": ["voice", "sms"],
+            "recipients": ["u1", "u2", "u3", "u6", "nobody"],
+            "messageTitle": "never spoken",
+            "messageContent": "Hello {{user.name}}, your appointment is on {{data.day}}.",
+            "data": {"day": "Monday"},
+        }
+    )
+
+    assert status == 200
+    assert sorted((f["userId"], f["channel"], f["error"]) for f in body["failures"]) == [
+        ("nobody", "sms", "user not found"),
+        ("nobody", "voice", "user not found"),
+        # The stand-in refuses numbers ending in 0000: that user's failure, the others are called.
+        ("u6", "voice", "ValidationException: Invalid destination phone number (INVALID_PARAMETER)"),
+    ]
+    assert all(set(f) == {"userId", "channel", "error"} for f in body["failures"])
+    calls = _calls(servers)
+    # u2 has no phone number: skipped, silently.
+    assert sorted(calls) == ["+393330000001", "+393330000003"]
+    assert calls["+393330000001"]["MessageBody"] == "Hello Ann, your appointment is on Monday."
+    assert calls["+393330000003"]["OriginationIdentity"] == VOICE_SENDER
+    assert calls["+393330000003"]["Context"]["userId"] == "u3"
+    # SMS went its own way, through SNS.
+    assert sorted(s["phone_number"] for s in servers.outbox.sms()) == [
+        "+393330000000",
+        "+393330000001",
+        "+393330000003",
+    ]
+
+
+def test_a_templates_voice_message_is_rendered_per_user(api: ApiCall, servers: Servers, db: Any) -> None:
+    db.templates.insert_one({"_id": ObjectId(VOICE_TEMPLATE), "voiceMessage": "{{user.name}}, call us back."})
+
+    status, body = api({"channels": ["voice"], "clusters": ["doctors"], "templateId": VOICE_TEMPLATE})
+
+    assert (status, body) == (200, {"failures": []})
+    assert [c["MessageBody"] for c in servers.eum.messages] == ["Carl, call us back."]
+
+
+def test_a_template_without_a_voice_message_refuses_a_voice_send(api: ApiCall, servers: Servers) -> None:
+    status, body = api({"channels": ["voice", "sms"], "recipients": ["u1"], "templateId": APPOINTMENT_TEMPLATE})
+
+    assert status == 400
+    assert body["message"] == f"template {APPOINTMENT_TEMPLATE} lacks the text of a requested channel: voiceMessage"
+    assert servers.eum.messages == []
