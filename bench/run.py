@@ -32,8 +32,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CHANNELS = ("email", "sms", "push")
-FUNCTION_NAMES = {"email": "EmailFunction", "sms": "SmsFunction", "push": "PushFunction"}
+sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+from messaging.channels import registry  # noqa: E402 - the layer's path first
+
+# Every registered channel: its function (logical id, the name the sandboxes answer to).
+FUNCTION_NAMES: dict[str, str] = {spec.name: spec.function_id for spec in registry.specs()}
+CHANNELS = tuple(FUNCTION_NAMES)
+SENDERS = {"email": "noreply@example.com", "sms": "ACME", "voice": "+15550001111"}
 RESULT = "BENCH_RESULT "
 RENDER_SAMPLE = 2000  # users whose messages are rendered apart, to time rendering alone
 
@@ -43,7 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--users", default="1000,10000,100000", help="audience sizes, comma-separated (default 1000,10000,100000)"
     )
-    parser.add_argument("--channels", default="email,sms,push", help="channels to send on (default all three)")
+    parser.add_argument(
+        "--channels",
+        default="email,sms,push",
+        help=f"channels to send on, of {','.join(CHANNELS)} (default email,sms,push)",
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="provider latency per call (default 20)")
     parser.add_argument("--batch", type=int, default=100, help="messages per invoke (BATCH_MAX_MESSAGES, 100)")
     parser.add_argument("--parallel", type=int, default=8, help="invokes in flight (MAX_PARALLEL_INVOKES, 8)")
@@ -60,6 +69,7 @@ def environment(args: argparse.Namespace, providers_url: str, mongo_uri: str) ->
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_SESV2": providers_url,
         "AWS_ENDPOINT_URL_SNS": providers_url,
+        "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": providers_url,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": providers_url,
         "POWERTOOLS_SERVICE_NAME": "messaging",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -68,13 +78,13 @@ def environment(args: argparse.Namespace, providers_url: str, mongo_uri: str) ->
         "SERVICE_CONFIG": json.dumps(
             {
                 "activeChannels": list(CHANNELS),
-                "sender": {"email": "noreply@example.com", "sms": "ACME"},
+                "sender": {channel: SENDERS[channel] for channel in CHANNELS if channel in SENDERS},
                 "templateUserFields": ["name", "surname"],
             }
         ),
         "MONGODB_URI": mongo_uri,
         "MONGODB_TIMEOUT_MS": "20000",
-        **{f"{c.upper()}_FUNCTION_NAME": name for c, name in FUNCTION_NAMES.items()},
+        **{spec.function_env: spec.function_id for spec in registry.specs()},
         "BATCH_MAX_MESSAGES": str(args.batch),
         "MAX_PARALLEL_INVOKES": str(args.parallel),
         "CHANNEL_CONCURRENCY": str(args.concurrency),

@@ -1,8 +1,9 @@
 """HTTP stand-ins for the benchmark: providers that answer after a fixed latency, and a Lambda
 invoke endpoint whose warm sandbox processes run the channel functions' handlers.
 
-Providers (one server): SES v2 `SendEmail`, SNS `Publish`, Secrets Manager `GetSecretValue`
-(the FCM service account), Google's OAuth2 token endpoint and FCM `messages:send`.
+Providers (one server): SES v2 `SendEmail`, SNS `Publish`, End User Messaging `SendVoiceMessage`
+and `SendTextMessage`, Secrets Manager `GetSecretValue` (the FCM service account), Google's OAuth2
+token endpoint and FCM `messages:send`.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ class Providers:
 
     def _answer(self, path: str, headers: dict[str, str]) -> tuple[bool, bytes, str]:
         """(after the latency?, body, content type)"""
-        if headers.get("x-amz-target", "").endswith("GetSecretValue"):
+        target = headers.get("x-amz-target", "")
+        if target.endswith("GetSecretValue"):
             return False, self._secret, "application/x-amz-json-1.1"
+        if target.startswith("PinpointSMSVoiceV2."):
+            return True, b'{"MessageId": "m"}', "application/x-amz-json-1.0"
         if path == "/token":
             return False, self._token, "application/json"
         if path.startswith("/v2/email/") or path.endswith("messages:send"):
@@ -179,8 +183,9 @@ def main() -> None:
     if kind == "providers":
         server = Providers(float(sys.argv[2]), make_service_account("bench"))
     else:
-        names = {"email": "EmailFunction", "sms": "SmsFunction", "push": "PushFunction"}
-        handlers = {names[channel]: load_function(channel).lambda_handler for channel in names}
+        from messaging.channels import registry
+
+        handlers = {spec.function_id: load_function(spec.name).lambda_handler for spec in registry.specs()}
         server = LambdaEndpoint(handlers, lambda name: LambdaContext(function_name=name), int(sys.argv[2]))
     print(f"URL {server.url}", flush=True)  # the socket listens already; requests wait for start()
     # Nobody reads on: the functions' log lines (in this process and the forked sandboxes) must not

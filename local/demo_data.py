@@ -44,6 +44,8 @@ USERS: list[dict[str, Any]] = [
         "clusters": ["doctors", "rome"],
     },
     {"_id": "elena", "name": "Elena", "surname": "Gallo", "clusters": ["patients"]},  # no address at all
+    # A number the End User Messaging stand-in refuses (ending in 0000): voice and SMS through it fail.
+    {"_id": "fabio", "name": "Fabio", "surname": "Conti", "phoneNumber": "+393330000000", "clusters": []},
 ]
 
 TEMPLATES: list[dict[str, Any]] = [
@@ -64,6 +66,10 @@ TEMPLATES: list[dict[str, Any]] = [
         "pushSubtitle": "{{user.name}} {{user.surname}}",
         "pushMessage": '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}',
         "pushData": {"appointmentId": "{{data.appointmentId}}", "android": {"priority": "high"}},
+        "voiceMessage": (
+            "Hello {{user.name}}, this is a reminder of your appointment on "
+            '{{dateFormat data.appointmentDate format="D MMMM [at] HH:mm" tz="Europe/Rome"}}.'
+        ),
     },
     {"_id": ObjectId(WELCOME_TEMPLATE), "name": "welcome-sms", "smsMessage": "Welcome, {{user.name}}!"},
 ]

@@ -3,6 +3,7 @@
     SecantusDB (MongoDB wire protocol) seeded with demo users and templates
     moto's server for SES, SNS, Secrets Manager (sender identity verified, FCM secret stored)
     an FCM stand-in (OAuth2 token + messages:send; tokens "unregistered-*" answer UNREGISTERED)
+    an End User Messaging SMS and Voice v2 stand-in (SendVoiceMessage, SendTextMessage; GET /messages)
     sam build, sam local start-lambda (channel functions), sam local start-api (POST /send)
 
 Ctrl-C (or SIGTERM) stops everything. Lambda containers reach the host as host.docker.internal,
@@ -31,6 +32,7 @@ from botocore.config import Config
 from pymongo import MongoClient
 
 from local.demo_data import FILES, TEMPLATES, USERS
+from local.eum_standin import EumStandIn
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
 from local.lambda_runtime import host_python
@@ -42,7 +44,6 @@ FCM_PROJECT = "demo-project"
 FCM_SECRET_ID = "messaging/fcm-service-account"
 ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
-SENDER = "noreply@example.com"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
 HOST_FROM_CONTAINER = "host.docker.internal"
 FAKE_CREDENTIALS = {
@@ -54,6 +55,16 @@ FAKE_CREDENTIALS = {
 
 
 _STARTED = time.monotonic()
+
+
+def channels() -> list[tuple[str, str]]:
+    """(channel, function logical id) of every registered channel (messaging.channels.registry)."""
+    layer = str(ROOT / "layers" / "common")
+    if layer not in sys.path:
+        sys.path.insert(0, layer)
+    from messaging.channels import registry
+
+    return [(spec.name, spec.function_id) for spec in registry.specs()]
 
 
 def log(message: str) -> None:
@@ -85,6 +96,7 @@ class Stack:
         self.args = args
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.fcm: FcmStandIn | None = None
+        self.eum: EumStandIn | None = None
         self.files: FileServiceStandIn | None = None
         self.containers_before = self.sam_containers()
         self.logs = ROOT / ".aws-sam" / "local-logs"
@@ -127,6 +139,7 @@ class Stack:
         )
         self.spawn("moto", [sys.executable, "-m", "moto.server", "-H", a.bind, "-p", str(a.moto_port)])
         self.fcm = FcmStandIn(a.bind, a.fcm_port).start()
+        self.eum = EumStandIn(a.bind, a.eum_port).start()
         self.files = FileServiceStandIn(a.bind, a.files_port, FILES).start()
         wait_until(lambda: http_ok(f"http://127.0.0.1:{a.moto_port}/moto-api/data.json"), "moto", 30)
         mongo: MongoClient[dict[str, Any]] = MongoClient(
@@ -154,13 +167,15 @@ class Stack:
         )
         log(
             f"SecantusDB on 127.0.0.1:{a.mongo_port} seeded with {len(USERS)} users, {len(TEMPLATES)} templates; "
-            f"moto on :{a.moto_port}; FCM stand-in on :{a.fcm_port}; File Service stand-in on :{a.files_port}"
+            f"moto on :{a.moto_port}; FCM stand-in on :{a.fcm_port}; End User Messaging stand-in on :{a.eum_port}; "
+            f"File Service stand-in on :{a.files_port}"
         )
 
     def env_vars(self) -> Path:
         a = self.args
         host = HOST_FROM_CONTAINER
         moto = f"http://{host}:{a.moto_port}"
+        eum = f"http://{host}:{a.eum_port}"
         env = {
             "SendFunction": {
                 # SecantusDB announces itself as a replica set member at its bind address: connect directly.
@@ -183,6 +198,13 @@ class Stack:
             },
             "SmsFunction": {
                 "AWS_ENDPOINT_URL_SNS": moto,
+                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": eum,
+                "SMS_PROVIDER": a.sms_provider,
+                "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
+            },
+            "VoiceFunction": {
+                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": eum,
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "AWS_ENDPOINT_URL_DYNAMODB": moto,
             },
@@ -308,10 +330,10 @@ class Stack:
             aws_secret_access_key="local",
             config=Config(read_timeout=120, retries={"max_attempts": 1}),
         )
+        # An empty batch of each channel (its sample event, without messages).
         empty = {
-            "EmailFunction": {"channel": "email", "sender": SENDER, "messages": []},
-            "SmsFunction": {"channel": "sms", "messages": []},
-            "PushFunction": {"channel": "push", "messages": []},
+            function: {**json.loads((ROOT / "events" / f"{channel}.json").read_text()), "messages": []}
+            for channel, function in channels()
         }
 
         def invoke(name: str) -> str:
@@ -319,7 +341,7 @@ class Stack:
             text: str = answer["Payload"].read().decode()
             return text
 
-        with ThreadPoolExecutor(max_workers=3) as pool:
+        with ThreadPoolExecutor(max_workers=len(empty)) as pool:
             answers = dict(zip(empty, pool.map(invoke, empty), strict=True))
         broken = {name: answer for name, answer in answers.items() if json.loads(answer) != {"failures": []}}
         if broken:
@@ -346,7 +368,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 log(f"{name} did not stop: killing it")
                 process.kill()
-        for standin in (self.fcm, self.files):
+        for standin in (self.fcm, self.eum, self.files):
             if standin is not None:
                 standin.stop()
         # SAM leaves some warm containers behind on SIGTERM: remove the ones this run started.
@@ -361,6 +383,8 @@ Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
   POST /send         http://127.0.0.1:{a.api_port}/send
   sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
   push received      http://127.0.0.1:{a.fcm_port}/messages
+  voice (and SMS with --sms-provider end-user-messaging)
+                     http://127.0.0.1:{a.eum_port}/messages
   attachments        http://127.0.0.1:{a.files_port}/download/<name>   ({", ".join(FILES)})
   MongoDB            mongodb://127.0.0.1:{a.mongo_port}/messaging   (users, templates)
   logs               {self.logs}
@@ -378,6 +402,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument("--fcm-port", type=int, default=8090)
     parser.add_argument("--files-port", type=int, default=8091)
+    parser.add_argument("--eum-port", type=int, default=8092)
+    parser.add_argument(
+        "--sms-provider", default="sns", choices=["sns", "end-user-messaging"], help="SmsFunction's SMS_PROVIDER"
+    )
     parser.add_argument("--bind", default="0.0.0.0", help="where the servers the containers call listen")
     parser.add_argument("--warm-containers", default="EAGER", choices=["EAGER", "LAZY"])
     parser.add_argument("--start-timeout", type=float, default=300)

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
+from messaging.channels import registry
+
 ROOT = Path(__file__).resolve().parents[1]
-CHANNEL_FUNCTIONS = ("EmailFunction", "SmsFunction", "PushFunction")
+CHANNEL_FUNCTIONS = tuple(spec.function_id for spec in registry.specs())
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +23,26 @@ def resources() -> dict[str, Any]:
     return dict(template["Resources"])
 
 
-def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+def _resolved(value: Any, truths: dict[str, bool]) -> Any:
+    """The value with each Fn::If decided by `truths` (a condition not named there is false)."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition, then, otherwise = value["Fn::If"]
+        return _resolved(then if truths.get(condition, False) else otherwise, truths)
+    if isinstance(value, dict):
+        return {key: _resolved(item, truths) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [_resolved(item, truths) for item in value]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
+    return value
+
+
+DEFAULTS = {"SmsThroughSns": True}  # the conditions under the parameters' defaults that grant anything
+
+
+def _statements(function: dict[str, Any], truths: dict[str, bool] = DEFAULTS) -> list[dict[str, Any]]:
     return [
         statement
-        for policy in function["Properties"].get("Policies", [])
+        for policy in _resolved(function["Properties"].get("Policies", []), truths)
         if "Statement" in policy
         for statement in policy["Statement"]
     ]
@@ -45,7 +63,7 @@ def test_sam_validate_lint_passes() -> None:
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
-def test_send_function_may_invoke_exactly_the_three_channel_functions(resources: dict[str, Any]) -> None:
+def test_send_function_may_invoke_exactly_the_channel_functions(resources: dict[str, Any]) -> None:
     invokes = [s for s in _statements(resources["SendFunction"]) if "lambda:InvokeFunction" in str(s["Action"])]
     assert len(invokes) == 1
     assert invokes[0]["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in CHANNEL_FUNCTIONS]
@@ -70,6 +88,7 @@ def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers
         "EmailFunction": sorted([*once, "s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"]),
         "SmsFunction": sorted([*once, "sns:Publish"]),
         "PushFunction": once,
+        "VoiceFunction": once,  # nothing to send from until VoiceOriginationIdentityArn is given
     }
     for name in CHANNEL_FUNCTIONS:
         [record] = [s for s in _statements(resources[name]) if "dynamodb:PutItem" in s["Action"]]
@@ -97,15 +116,53 @@ def test_every_function_declares_the_endpoint_variables_local_runs_override(reso
     assert resources["PushFunction"]["Properties"]["Environment"]["Variables"]["FCM_TOKEN_URI"] == ""
 
 
-def test_alarms_watch_the_metrics_the_code_publishes(resources: dict[str, Any]) -> None:
-    for channel in ("Email", "Sms", "Push"):
-        alarm = resources[f"{channel}FailureRateAlarm"]["Properties"]
-        metrics = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query}
-        assert {m["MetricName"] for m in metrics.values()} == {"MessagesFailed", "MessagesSent"}
-        assert all(m["Namespace"] == "Messaging" for m in metrics.values())
-        assert all({d["Name"] for d in m["Dimensions"]} == {"service", "channel"} for m in metrics.values())
-        assert alarm["Threshold"] == {"Ref": "FailureRateThreshold"}
+def test_alarms_watch_the_metrics_the_code_publishes_for_every_channel(resources: dict[str, Any]) -> None:
+    alarm = resources["ChannelFailureRateAlarm"]["Properties"]
+    metrics = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query}
+    expected = {
+        f"{channel}{kind}": (f"Messages{kind}", channel) for channel in registry.REGISTRY for kind in ("Failed", "Sent")
+    }
+    assert {
+        query_id: (metric["MetricName"], {d["Name"]: d["Value"] for d in metric["Dimensions"]}["channel"])
+        for query_id, metric in metrics.items()
+    } == expected
+    assert all(m["Namespace"] == "Messaging" for m in metrics.values())
+    assert all({d["Name"] for d in m["Dimensions"]} == {"service", "channel"} for m in metrics.values())
+    [rate] = [query for query in alarm["Metrics"] if query.get("ReturnData")]
+    assert all(f"FILL({query_id}, 0) / (" in rate["Expression"] for query_id in expected if query_id.endswith("Failed"))
+    assert alarm["Threshold"] == {"Ref": "FailureRateThreshold"}
     assert {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendDurationNearTimeoutAlarm"} <= set(resources)
+    for name in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm"):
+        watched = {
+            query["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+            for query in resources[name]["Properties"]["Metrics"]
+            if "MetricStat" in query
+        }
+        assert watched == {"SendFunction", *CHANNEL_FUNCTIONS}
+
+
+def test_end_user_messaging_grants_name_the_origination_identity_only(resources: dict[str, Any]) -> None:
+    eum = {"SmsThroughEum": True, "HasVoiceIdentity": True}
+    [sms] = [s for s in _statements(resources["SmsFunction"], eum) if "sms-voice" in str(s["Action"])]
+    assert (sms["Action"], sms["Resource"]) == ("sms-voice:SendTextMessage", [{"Ref": "SmsOriginationIdentityArn"}])
+    assert not [s for s in _statements(resources["SmsFunction"], eum) if "sns:" in str(s["Action"])]
+    [voice] = [s for s in _statements(resources["VoiceFunction"], eum) if "sms-voice" in str(s["Action"])]
+    assert (voice["Action"], voice["Resource"]) == (
+        "sms-voice:SendVoiceMessage",
+        [{"Ref": "VoiceOriginationIdentityArn"}],
+    )
+    with_set = _statements(resources["VoiceFunction"], {**eum, "HasVoiceConfigurationSet": True})
+    assert [s["Resource"][1] for s in with_set if "sms-voice" in str(s["Action"])] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:"
+            "configuration-set/${VoiceConfigurationSet}"
+        }
+    ]
+    variables = resources["VoiceFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["VOICE_ORIGINATION_IDENTITY"] == {"Ref": "VoiceOriginationIdentityArn"}
+    assert resources["SendFunction"]["Properties"]["Environment"]["Variables"]["VOICE_FUNCTION_NAME"] == {
+        "Ref": "VoiceFunction"
+    }
 
 
 def test_the_api_is_never_anonymous(resources: dict[str, Any]) -> None:

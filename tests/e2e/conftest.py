@@ -19,13 +19,14 @@ import pytest
 from local.servers import MotoOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = {"api": 3100, "lambda": 3101, "mongo": 27117, "moto": 5100, "fcm": 8190, "files": 8191}
+PORTS = {"api": 3100, "lambda": 3101, "mongo": 27117, "moto": 5100, "fcm": 8190, "files": 8191, "eum": 8192}
 
 
 @dataclass
 class Stack:
     api: str
     fcm: str
+    eum: str  # the End User Messaging SMS and Voice v2 stand-in
     outbox: MotoOutbox
     last_headers: dict[str, str] = field(default_factory=dict)
 
@@ -49,9 +50,16 @@ class Stack:
             messages: list[dict[str, Any]] = json.load(response)["messages"]
             return messages
 
+    def voice_calls(self) -> list[dict[str, Any]]:
+        """SendVoiceMessage requests the End User Messaging stand-in accepted."""
+        with urllib.request.urlopen(f"{self.eum}/messages", timeout=10) as response:
+            messages: list[dict[str, Any]] = json.load(response)["messages"]
+            return [message for message in messages if message["operation"] == "SendVoiceMessage"]
+
     def reset(self) -> None:
         self.outbox.mark()
-        urllib.request.urlopen(urllib.request.Request(f"{self.fcm}/messages", method="DELETE"), timeout=10).close()
+        for standin in (self.fcm, self.eum):
+            urllib.request.urlopen(urllib.request.Request(f"{standin}/messages", method="DELETE"), timeout=10).close()
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +90,7 @@ def stack() -> Iterator[Stack]:
         yield Stack(
             api=f"http://127.0.0.1:{PORTS['api']}",
             fcm=f"http://127.0.0.1:{PORTS['fcm']}",
+            eum=f"http://127.0.0.1:{PORTS['eum']}",
             outbox=MotoOutbox(f"http://127.0.0.1:{PORTS['moto']}"),
         )
     finally:

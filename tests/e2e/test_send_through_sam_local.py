@@ -160,3 +160,28 @@ def test_a_retried_request_is_answered_once_and_correlated(e2e: Stack) -> None:
     assert first == second == (200, {"failures": []})
     assert e2e.last_headers["X-Correlation-Id"] == "e2e-retry-1"
     assert [s["message"] for s in e2e.outbox.sms()] == ["Once only"]
+
+
+def test_voice_speaks_the_rendered_text_and_a_refused_number_is_that_users_failure(e2e: Stack) -> None:
+    status, body = e2e.post(
+        {
+            "channels": ["voice"],
+            "recipients": ["alice", "bob", "fabio", "nobody"],
+            "templateId": REMINDER_TEMPLATE,
+            "data": {"appointmentDate": "2026-12-01T09:30:00Z"},
+        }
+    )
+
+    assert status == 200, body
+    assert sorted((f["userId"], f["channel"], f["error"]) for f in body["failures"]) == [
+        # The stand-in answers a number ending in 0000 with a ValidationException.
+        ("fabio", "voice", "ValidationException: Invalid destination phone number (INVALID_PARAMETER)"),
+        ("nobody", "voice", "user not found"),
+    ]
+    # Bob has no phone number: skipped. Alice is called from sender.voice, her text rendered.
+    [call] = e2e.voice_calls()
+    assert call["DestinationPhoneNumber"] == "+393331111111"
+    assert call["MessageBody"] == "Hello Alice, this is a reminder of your appointment on 1 December at 10:30."
+    assert (call["OriginationIdentity"], call["MessageBodyTextType"]) == ("+15550001111", "TEXT")
+    assert call["Context"]["userId"] == "alice"
+    assert (e2e.outbox.emails(), e2e.outbox.sms(), e2e.pushes()) == ([], [], [])

@@ -1,7 +1,8 @@
 """Voice: the request's content or the template's `voiceMessage`, spoken to the user's
 `phoneNumber` (the same `userFields` entry as SMS) through AWS End User Messaging SMS and Voice v2
-`SendVoiceMessage`, from `sender.voice` (an origination phone number or a pool). VoiceFunction's
-`VOICE_ID` and `VOICE_BODY_TYPE` (TEXT or SSML) choose the voice and how the text is read;
+`SendVoiceMessage`, from `VOICE_ORIGINATION_IDENTITY` (the identity the function's IAM grant
+names) or else `sender.voice` (an origination phone number or a pool). VoiceFunction's `VOICE_ID`
+and `VOICE_BODY_TYPE` (TEXT or SSML) choose the voice and how the text is read;
 `VOICE_CONFIGURATION_SET` routes the delivery events.
 """
 
@@ -70,12 +71,16 @@ CHANNEL = Voice()
 
 
 class VoiceSettings(ChannelSettings):
+    # The identity VoiceFunction's IAM grant names (the template's VoiceOriginationIdentityArn);
+    # the batch's sender (`sender.voice`) when unset.
+    origination_identity: str | None = None
     voice_id: Annotated[str, Field(pattern=r"^[A-Z]{2,16}$")] | None = None  # AMY, BIANCA, CARLA...
     body_type: Literal["TEXT", "SSML"] = "TEXT"
     configuration_set: str | None = None
 
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
+        "origination_identity": "VOICE_ORIGINATION_IDENTITY",
         "voice_id": "VOICE_ID",
         "body_type": "VOICE_BODY_TYPE",
         "configuration_set": "VOICE_CONFIGURATION_SET",
@@ -84,7 +89,8 @@ class VoiceSettings(ChannelSettings):
 
 def send_batch(batch: VoiceBatch, client: Any, settings: VoiceSettings) -> DeliveryReport:
     """One SendVoiceMessage per number; End User Messaging's errors are that user's failure."""
-    common: dict[str, Any] = {"OriginationIdentity": batch.sender, "MessageBodyTextType": settings.body_type}
+    identity = settings.origination_identity or batch.sender
+    common: dict[str, Any] = {"OriginationIdentity": identity, "MessageBodyTextType": settings.body_type}
     if settings.voice_id:
         common["VoiceId"] = settings.voice_id
     if settings.configuration_set:
