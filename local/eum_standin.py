@@ -20,8 +20,6 @@ identity starting with "unknown" -> 400 ResourceNotFoundException; none at all o
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import re
 import threading
@@ -29,7 +27,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.servers import HttpStandIn
+from local.servers import HttpStandIn, standin_main
 
 TARGET_PREFIX = "PinpointSMSVoiceV2."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -151,14 +149,7 @@ class EumStandIn(HttpStandIn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8092)
-    args = parser.parse_args()
-    standin = EumStandIn(args.host, args.port)
-    print(f"End User Messaging SMS and Voice v2 stand-in on {standin.url}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        standin._server.serve_forever()
+    standin_main(__doc__, 8092, EumStandIn, lambda standin: f"End User Messaging stand-in on {standin.url}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ its first N attempts, "throttled" always 429 (both with Retry-After: 0). Run it 
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import re
 import threading
@@ -23,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from local.servers import HttpStandIn
+from local.servers import HttpStandIn, standin_main
 
 ACCESS_TOKEN = "local-fcm-access-token"  # a stand-in's fixed value, not a secret
 _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
@@ -147,14 +145,9 @@ class FcmStandIn(HttpStandIn):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
-    args = parser.parse_args()
-    standin = FcmStandIn(args.host, args.port)
-    print(f"FCM stand-in on {standin.url} (token URL {standin.token_uri})", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        standin._server.serve_forever()
+    standin_main(
+        __doc__, 8090, FcmStandIn, lambda standin: f"FCM stand-in on {standin.url} (token URL {standin.token_uri})"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import socket
 import subprocess
@@ -9,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import HTTPServer
 from typing import Any, Self
@@ -121,3 +123,17 @@ class HttpStandIn:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def standin_main(
+    doc: str | None, default_port: int, make: Callable[[str, int], HttpStandIn], banner: Callable[[Any], str]
+) -> None:
+    """`python -m local.<stand-in> [--host H] [--port P]`: serves one stand-in until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    args = parser.parse_args()
+    standin = make(args.host, args.port)
+    print(banner(standin), flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        standin._server.serve_forever()

@@ -11,7 +11,8 @@ layers/common/requirements.txt: an upgrade that changes any of it fails there fi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from handlebarrz._native import HandlebarrzHelperOptions, HandlebarrzTemplate
@@ -21,13 +22,6 @@ PINNED_VERSION = "0.1.1"  # dotprompt-handlebars, as layers/common/requirements.
 # What a helper receives: its positional arguments as JSON, and the options (hash, context, blocks).
 HelperOptions = HandlebarrzHelperOptions
 HelperFn = Callable[[str, HelperOptions], str]
-
-_ERROR_AT = re.compile(r'Template error in "[^"]*":(\d+):(\d+)')
-_ERROR_REASON = re.compile(r"reason: (.+)")
-_RENDER_PREFIX = re.compile(r'^Error rendering "[^"]*" ')
-_HELPER_FAILED = re.compile(r"Helper execution failed: \w+: ")
-_STRICT_MISSING = re.compile(r'Failed to access variable in strict mode Some\("([^"]*)"\)')
-_NOT_FOUND = re.compile(r"Helper not found (\S+)")
 
 
 @dataclass(frozen=True)
@@ -61,6 +55,11 @@ def is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+# A parse error: `... --> Template error in "<name>":<line>:<column> ... = reason: <why>`.
+_ERROR_AT = re.compile(r'Template error in "[^"]*":(\d+):(\d+)')
+_ERROR_REASON = re.compile(r"reason: (.+)")
+
+
 def parse_syntax_error(text: str) -> SyntaxProblem:
     """The native parse error's line, column and reason."""
     where = _ERROR_AT.search(text)
@@ -71,6 +70,15 @@ def parse_syntax_error(text: str) -> SyntaxProblem:
     return SyntaxProblem(int(where.group(1)), int(where.group(2)), detail)
 
 
+# A render error: `Error rendering "<name>" line 1, col 1: <why>`, where <why> may be one of:
+_RENDER_PREFIX = re.compile(r'^Error rendering "[^"]*" ')
+# a helper that raised (`Helper execution failed: ValueError: <its message>`),
+_HELPER_FAILED = re.compile(r"Helper execution failed: \w+: ")
+# a variable missing in strict mode (`... strict mode Some("data.when")`), or an unknown helper.
+_STRICT_MISSING = re.compile(r'Failed to access variable in strict mode Some\("([^"]*)"\)')
+_NOT_FOUND = re.compile(r"Helper not found (\S+)")
+
+
 def describe_render_error(text: str) -> str:
     """The native engine's render error without its template name, in the service's words."""
     detail = _RENDER_PREFIX.sub("", text.splitlines()[0] if text else text)
@@ -79,6 +87,27 @@ def describe_render_error(text: str) -> str:
         lambda match: f"{match.group(1)} is missing (strict mode: not in the data, and no helper of that name)", detail
     )
     return _NOT_FOUND.sub(lambda match: f"unknown helper {match.group(1)}", detail)
+
+
+@contextmanager
+def _native_call(name: str, error: Callable[[str], ValueError]) -> Iterator[None]:
+    """The native engine's ValueError as `error(text)`; a panic as EnginePanicError."""
+    try:
+        yield
+    except ValueError as exc:
+        raise error(str(exc)) from exc
+    except BaseException as exc:
+        if not is_panic(exc):
+            raise
+        raise EnginePanicError(name) from None
+
+
+def _syntax_error(text: str) -> ValueError:
+    return EngineSyntaxError(parse_syntax_error(text))
+
+
+def _render_error(text: str) -> ValueError:
+    return EngineRenderError(describe_render_error(text))
 
 
 class Engine:
@@ -97,14 +126,8 @@ class Engine:
 
     def register(self, name: str, source: str) -> None:
         """Parses and keeps a template; EngineSyntaxError or EnginePanicError when it cannot."""
-        try:
+        with _native_call(name, _syntax_error):
             self._native.register_template(name, source)
-        except ValueError as exc:
-            raise EngineSyntaxError(parse_syntax_error(str(exc))) from exc
-        except BaseException as exc:
-            if not is_panic(exc):
-                raise
-            raise EnginePanicError(name) from None
 
     def unregister(self, name: str) -> None:
         self._native.unregister_template(name)
@@ -114,11 +137,5 @@ class Engine:
 
     def render(self, name: str, context_json: str) -> str:
         """Renders a registered template; EngineRenderError (described) or EnginePanicError."""
-        try:
+        with _native_call(name, _render_error):
             return self._native.render(name, context_json)
-        except ValueError as exc:
-            raise EngineRenderError(describe_render_error(str(exc))) from exc
-        except BaseException as exc:
-            if not is_panic(exc):
-                raise
-            raise EnginePanicError(name) from None

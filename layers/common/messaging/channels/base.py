@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -57,17 +57,17 @@ Rendered = Mapping[str, Any]
 
 
 class ChannelSpec(ABC):
-    name: ClassVar[Channel]
-    user_field: ClassVar[str]
+    # Declared by a subclass's class attributes (or, for a family of alike channels, its __init__).
+    name: Channel
+    user_field: str
     # Whether templates see the address as `user.<stored name>`: a device token is a credential.
-    user_field_visible: ClassVar[bool] = True
-    template_fields: ClassVar[Mapping[str, Any]]
-    required: ClassVar[tuple[tuple[str, ...], ...]]
-    message_model: ClassVar[type[BaseModel]]
-    batch_model: ClassVar[type[Envelope]]
-    sender_type: ClassVar[Any] = None
-    sender_required: ClassVar[bool] = True
-    description: ClassVar[str]  # for people: the provider, in a few words
+    user_field_visible: bool = True
+    template_fields: Mapping[str, Any]
+    required: tuple[tuple[str, ...], ...]
+    message_model: type[BaseModel]
+    batch_model: type[Envelope]
+    sender_type: Any = None
+    sender_required: bool = True
 
     @property
     def function_env(self) -> str:

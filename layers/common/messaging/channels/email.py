@@ -14,7 +14,8 @@ from email.message import EmailMessage as MimeMessage
 from email.message import MIMEPart
 from email.policy import SMTP
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,14 +62,15 @@ def _one_line(text: str) -> str:
 
 class Email(ChannelSpec):
     name = "email"
-    description = "Amazon SES v2 SendEmail"
     user_field = "emailAddress"
-    template_fields: ClassVar[dict[str, object]] = {
-        "emailTitle": (str | None, None),
-        "emailMessage": (str | None, None),
-        "emailHtmlMessage": (str | None, None),
-        "emailAttachments": (list[TemplateAttachment], Field(default_factory=list)),
-    }
+    template_fields = MappingProxyType(
+        {
+            "emailTitle": (str | None, None),
+            "emailMessage": (str | None, None),
+            "emailHtmlMessage": (str | None, None),
+            "emailAttachments": (list[TemplateAttachment], Field(default_factory=list)),
+        }
+    )
     required = (("emailTitle",), ("emailHtmlMessage", "emailMessage"))
     message_model = EmailMessage
     batch_model = EmailBatch

@@ -14,7 +14,8 @@ import random
 import threading
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 import urllib3
 from google.auth.exceptions import GoogleAuthError
@@ -63,15 +64,16 @@ def _stringify(value: Any) -> str:
 
 class Push(ChannelSpec):
     name = "push"
-    description = "Firebase Cloud Messaging HTTP v1"
     user_field = "deviceToken"
     user_field_visible = False  # a credential of the user's device, never message text
-    template_fields: ClassVar[dict[str, object]] = {
-        "pushTitle": (str | None, None),
-        "pushSubtitle": (str | None, None),
-        "pushMessage": (str | None, None),
-        "pushData": (dict[str, Any] | None, None),
-    }
+    template_fields = MappingProxyType(
+        {
+            "pushTitle": (str | None, None),
+            "pushSubtitle": (str | None, None),
+            "pushMessage": (str | None, None),
+            "pushData": (dict[str, Any] | None, None),
+        }
+    )
     required = (("pushTitle",), ("pushMessage",))
     message_model = PushMessage
     batch_model = PushBatch

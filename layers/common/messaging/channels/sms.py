@@ -10,7 +10,8 @@ opt-out lists itself: an opted-out number is that user's `OptedOut` failure.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import AfterValidator, BaseModel
@@ -18,8 +19,8 @@ from pydantic import AfterValidator, BaseModel
 from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
 from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all
 from messaging.models.batch import Envelope
-from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN
-from messaging.models.settings import ChannelSettings
+from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel
+from messaging.models.settings import ChannelSettings, prefixed
 
 _E164 = re.compile(E164_PATTERN)
 NOT_E164 = Problem("InvalidParameter", "InvalidParameter: phone number is not in E.164 format")
@@ -44,27 +45,36 @@ class SmsBatch(Envelope):
     messages: list[SmsMessage]
 
 
-class Sms(ChannelSpec):
-    name = "sms"
-    description = "Amazon SNS Publish, or End User Messaging SendTextMessage"
+class PhoneChannel(ChannelSpec):
+    """A channel of one text to the user's `phoneNumber`: the request's content, or the template's
+    `text_field` (its only field, required); `sender.<name>` is checked by `sender_check`."""
+
     user_field = "phoneNumber"
-    template_fields: ClassVar[dict[str, object]] = {"smsMessage": (str | None, None)}
-    required = (("smsMessage",),)
-    message_model = SmsMessage
-    batch_model = SmsBatch
-    sender_type = Annotated[str, AfterValidator(_sms_sender)]
+    message_model: type[SmsMessage]
+
+    def __init__(
+        self, name: Channel, text_field: str, batch: type[Envelope], sender_check: Callable[[str], str]
+    ) -> None:
+        self.name = name
+        self.text_field = text_field
+        self.template_fields = {text_field: (str | None, None)}
+        self.required = ((text_field,),)
+        self.batch_model = batch
+        [self.message_model] = get_args(batch.model_fields["messages"].annotation)
+        self.sender_type = Annotated[str, AfterValidator(sender_check)]
 
     def request_texts(self, title: Source, content: Source) -> Texts:
-        return {"text": content}
+        return {"text": content}  # the title has no place in an SMS or a call
 
     def template_texts(self, template: BaseModel, template_id: str) -> Texts:
-        return {"text": self.template_source(template, template_id, "smsMessage")}
+        return {"text": self.template_source(template, template_id, self.text_field)}
 
     def message(self, user_id: str, address: str, rendered: Rendered) -> SmsMessage:
-        return SmsMessage(userId=user_id, phoneNumber=address, text=rendered.get("text") or "")
+        return self.message_model(userId=user_id, phoneNumber=address, text=rendered.get("text") or "")
 
 
-CHANNEL = Sms()
+# Amazon SNS Publish, or End User Messaging SendTextMessage (SmsFunction's SMS_PROVIDER).
+CHANNEL = PhoneChannel("sms", "smsMessage", SmsBatch, _sms_sender)
 
 
 class SmsSettings(ChannelSettings):
@@ -78,9 +88,7 @@ class SmsSettings(ChannelSettings):
 
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
-        "provider": "SMS_PROVIDER",
-        "origination_identity": "SMS_ORIGINATION_IDENTITY",
-        "configuration_set": "SMS_CONFIGURATION_SET",
+        **prefixed("SMS", "provider", "origination_identity", "configuration_set"),
     }
 
 
@@ -129,27 +137,44 @@ def context(batch: Envelope, user_id: str) -> dict[str, str]:
     return {key: value for key, value in values.items() if value}
 
 
-def send_batch_eum(batch: SmsBatch, client: Any, settings: SmsSettings) -> DeliveryReport:
-    """Through End User Messaging `SendTextMessage` (transactional), one message per number."""
-    identity = settings.origination_identity or batch.sender
-    common: dict[str, Any] = {"MessageType": "TRANSACTIONAL"}
-    if identity:
-        common["OriginationIdentity"] = identity
-    if settings.configuration_set:
-        common["ConfigurationSetName"] = settings.configuration_set
+def send_through_eum(
+    channel: Channel,
+    batch: Envelope,
+    messages: Sequence[SmsMessage],
+    call: Callable[..., Any],
+    params: dict[str, Any],
+    concurrency: int,
+    check: Callable[[SmsMessage], Problem | None] = lambda message: None,
+) -> DeliveryReport:
+    """One End User Messaging call (`SendTextMessage`, `SendVoiceMessage`) per number, with
+    `params` and a Context naming the user; its errors mapped per user."""
 
     def deliver(message: SmsMessage) -> Problem | None:
         if not _E164.match(message.phoneNumber):
             return NOT_E164
+        problem = check(message)
+        if problem is not None:
+            return problem
         try:
-            client.send_text_message(
+            call(
                 DestinationPhoneNumber=message.phoneNumber,
                 MessageBody=message.text,
                 Context=context(batch, message.userId),
-                **common,
+                **params,
             )
         except (ClientError, BotoCoreError) as exc:
             return eum_problem(exc)
         return None
 
-    return deliver_all("sms", batch.messages, deliver, settings.concurrency)
+    return deliver_all(channel, messages, deliver, concurrency)
+
+
+def send_batch_eum(batch: SmsBatch, client: Any, settings: SmsSettings) -> DeliveryReport:
+    """Through End User Messaging `SendTextMessage` (transactional), one message per number."""
+    identity = settings.origination_identity or batch.sender
+    params: dict[str, Any] = {"MessageType": "TRANSACTIONAL"}
+    if identity:
+        params["OriginationIdentity"] = identity
+    if settings.configuration_set:
+        params["ConfigurationSetName"] = settings.configuration_set
+    return send_through_eum("sms", batch, batch.messages, client.send_text_message, params, settings.concurrency)

@@ -11,17 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import Field
 
-from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
-from messaging.channels.common import DeliveryReport, Problem, deliver_all
-from messaging.channels.sms import NOT_E164, SmsMessage, context, eum_problem
+from messaging.channels.common import DeliveryReport, Problem
+from messaging.channels.sms import PhoneChannel, SmsMessage, send_through_eum
 from messaging.models.batch import Envelope
 from messaging.models.common import E164_PATTERN
-from messaging.models.settings import ChannelSettings
+from messaging.models.settings import ChannelSettings, prefixed
 
-_E164 = re.compile(E164_PATTERN)
 # An origination identity SendVoiceMessage takes: an E.164 number, a phone number or pool id
 # (`phone-…`, `pool-…`), or the ARN of either.
 _IDENTITY = re.compile(
@@ -47,27 +44,8 @@ class VoiceBatch(Envelope):
     messages: list[VoiceMessage]
 
 
-class Voice(ChannelSpec):
-    name = "voice"
-    description = "End User Messaging SMS and Voice v2 SendVoiceMessage"
-    user_field = "phoneNumber"
-    template_fields: ClassVar[dict[str, object]] = {"voiceMessage": (str | None, None)}
-    required = (("voiceMessage",),)
-    message_model = VoiceMessage
-    batch_model = VoiceBatch
-    sender_type = Annotated[str, AfterValidator(_voice_sender)]
-
-    def request_texts(self, title: Source, content: Source) -> Texts:
-        return {"text": content}  # spoken: the title has no place in a call
-
-    def template_texts(self, template: BaseModel, template_id: str) -> Texts:
-        return {"text": self.template_source(template, template_id, "voiceMessage")}
-
-    def message(self, user_id: str, address: str, rendered: Rendered) -> VoiceMessage:
-        return VoiceMessage(userId=user_id, phoneNumber=address, text=rendered.get("text") or "")
-
-
-CHANNEL = Voice()
+# End User Messaging SMS and Voice v2 SendVoiceMessage.
+CHANNEL = PhoneChannel("voice", "voiceMessage", VoiceBatch, _voice_sender)
 
 
 class VoiceSettings(ChannelSettings):
@@ -80,38 +58,25 @@ class VoiceSettings(ChannelSettings):
 
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
-        "origination_identity": "VOICE_ORIGINATION_IDENTITY",
         "voice_id": "VOICE_ID",
-        "body_type": "VOICE_BODY_TYPE",
-        "configuration_set": "VOICE_CONFIGURATION_SET",
+        **prefixed("VOICE", "origination_identity", "body_type", "configuration_set"),
     }
 
 
 def send_batch(batch: VoiceBatch, client: Any, settings: VoiceSettings) -> DeliveryReport:
     """One SendVoiceMessage per number; End User Messaging's errors are that user's failure."""
     identity = settings.origination_identity or batch.sender
-    common: dict[str, Any] = {"OriginationIdentity": identity, "MessageBodyTextType": settings.body_type}
+    params: dict[str, Any] = {"OriginationIdentity": identity, "MessageBodyTextType": settings.body_type}
     if settings.voice_id:
-        common["VoiceId"] = settings.voice_id
+        params["VoiceId"] = settings.voice_id
     if settings.configuration_set:
-        common["ConfigurationSetName"] = settings.configuration_set
+        params["ConfigurationSetName"] = settings.configuration_set
+    return send_through_eum(
+        "voice", batch, batch.messages, client.send_voice_message, params, settings.concurrency, _speakable
+    )
 
-    def deliver(message: VoiceMessage) -> Problem | None:
-        if not _E164.match(message.phoneNumber):
-            return NOT_E164
-        if not 0 < len(message.text) <= MAX_VOICE_TEXT:
-            return Problem(
-                "InvalidParameter", f"InvalidParameter: a voice message holds 1 to {MAX_VOICE_TEXT} characters"
-            )
-        try:
-            client.send_voice_message(
-                DestinationPhoneNumber=message.phoneNumber,
-                MessageBody=message.text,
-                Context=context(batch, message.userId),
-                **common,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            return eum_problem(exc)
+
+def _speakable(message: SmsMessage) -> Problem | None:
+    if 0 < len(message.text) <= MAX_VOICE_TEXT:
         return None
-
-    return deliver_all("voice", batch.messages, deliver, settings.concurrency)
+    return Problem("InvalidParameter", f"InvalidParameter: a voice message holds 1 to {MAX_VOICE_TEXT} characters")

@@ -27,6 +27,11 @@ def env_values(environ: Mapping[str, str], fields: Mapping[str, str]) -> dict[st
     return {field: environ[name] for field, name in fields.items() if environ.get(name)}
 
 
+def prefixed(prefix: str, *fields: str) -> dict[str, str]:
+    """Each field's variable: `prefixed("SMS", "provider")` = {"provider": "SMS_PROVIDER"}."""
+    return {field: f"{prefix}_{field.upper()}" for field in fields}
+
+
 class ChannelSettings(BaseModel):
     """What every channel function reads: how many provider calls it keeps in flight."""
 
