@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -45,24 +46,38 @@ def secantus_server() -> Iterator[str]:
 def secantus_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The same, yielding the process too (for tests that make the server go away)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    # Its errors go to a file: a pipe nobody reads fills up and blocks the server mid-write.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "secantus",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                ":memory:",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
         try:
-            wait_for_port(port)
-        except RuntimeError as exc:
-            process.kill()
-            raise RuntimeError(f"SecantusDB did not start: {process.stderr.read().decode()[-2000:]}") from exc  # type: ignore[union-attr]
-        yield f"mongodb://127.0.0.1:{port}/", process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            try:
+                wait_for_port(port)
+            except RuntimeError as exc:
+                process.kill()
+                errors.seek(0)
+                raise RuntimeError(f"SecantusDB did not start: {errors.read().decode()[-2000:]}") from exc
+            yield f"mongodb://127.0.0.1:{port}/", process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 class MotoOutbox:

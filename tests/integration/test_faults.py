@@ -147,8 +147,10 @@ def test_mongodb_dropping_mid_request_is_a_503_and_nothing_is_sent(
         def dropping_after_first_document(field: str, clusters: Any, fields: Any) -> Any:
             documents = streamed(field, clusters, fields)
             yield next(documents)
-            secantus.terminate()  # the server goes away while the cursor still has batches to fetch
-            secantus.wait()
+            # The server dies while the cursor still has batches to fetch (SIGKILL: a crash, and
+            # nothing for a busy server to finish first).
+            secantus.kill()
+            secantus.wait(timeout=30)
             yield from documents
 
         monkeypatch.setattr(store, "users_in_clusters", dropping_after_first_document)
