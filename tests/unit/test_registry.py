@@ -107,3 +107,24 @@ def test_observability_imports_only_models_not_even_for_the_type_checker() -> No
         "messaging.models.common",
         "messaging.models.response",
     }
+
+
+def test_texts_survive_json_for_another_invocation_to_render() -> None:
+    from bson import ObjectId
+
+    from messaging.compose import texts_from_json, texts_from_template, texts_json
+
+    template = MessageTemplate.model_validate(
+        {
+            "emailTitle": "T {{user.name}}",
+            "emailHtmlMessage": "<p>{{x}}</p>",
+            "smsMessage": "S",
+            "pushTitle": "P",
+            "pushMessage": "M",
+            "pushData": {"a": "{{data.a}}", "android": {"priority": "high"}},
+            "voiceMessage": "V",
+            "strict": True,
+        }
+    )
+    texts = texts_from_template(template, str(ObjectId()), list(registry.REGISTRY))
+    assert texts_from_json(json.loads(json.dumps(texts_json(texts)))) == texts

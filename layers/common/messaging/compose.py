@@ -32,7 +32,15 @@ from messaging.templating import (
     measure_data,
 )
 
-__all__ = ["Composer", "MessageTexts", "Source", "texts_from_request", "texts_from_template"]
+__all__ = [
+    "Composer",
+    "MessageTexts",
+    "Source",
+    "texts_from_json",
+    "texts_from_request",
+    "texts_from_template",
+    "texts_json",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,36 @@ class MessageTexts:
 
     channels: Mapping[Channel, Texts]
     strict: bool = False  # a missing variable or unknown helper is a 400, not an empty string
+
+
+def texts_json(texts: MessageTexts) -> dict[str, Any]:
+    """The texts as JSON (kept with a send that another invocation renders)."""
+
+    def text(value: Source | Tree | None) -> Any:
+        if isinstance(value, Tree):
+            return {"tree": value.value, "label": value.label}
+        return None if value is None else {"text": value.text, "label": value.label, "html": value.html}
+
+    return {
+        "strict": texts.strict,
+        "channels": {
+            channel: {name: text(value) for name, value in each.items()} for channel, each in texts.channels.items()
+        },
+    }
+
+
+def texts_from_json(document: Mapping[str, Any]) -> MessageTexts:
+    def text(value: Any) -> Source | Tree | None:
+        if value is None:
+            return None
+        if "tree" in value:
+            return Tree(value["tree"], value["label"])
+        return Source(value["text"], value["label"], bool(value.get("html")))
+
+    channels = {
+        channel: {name: text(value) for name, value in each.items()} for channel, each in document["channels"].items()
+    }
+    return MessageTexts(channels, bool(document.get("strict")))
 
 
 def texts_from_request(request: SendRequest, *, strict: bool = False) -> MessageTexts:
