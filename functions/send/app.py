@@ -9,20 +9,28 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
+from messaging.asynchronous import EventLauncher, accept, parse_prefer
 from messaging.attachments import FileService, stage_attachments
 from messaging.body import body_text, check_json
 from messaging.dispatch import LambdaInvoker
-from messaging.errors import MessagingError
+from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
-from messaging.models.response import ErrorResponse, SendResponse
+from messaging.models.response import (
+    ChannelCounts,
+    ErrorResponse,
+    FailuresPage,
+    SendAccepted,
+    SendResponse,
+    SendStatus,
+)
 from messaging.observability import (
     CORRELATION_HEADER,
     correlation_id_from,
@@ -32,6 +40,7 @@ from messaging.observability import (
     trace_calls,
     tracer,
 )
+from messaging.sends import SendStore
 from messaging.service import no_file_service, send
 from messaging.store import MongoStore
 from messaging.templating import Renderer
@@ -77,6 +86,20 @@ idempotency = (
     else None
 )
 
+# Asynchronous sends (`Prefer: respond-async`): their records, and DispatchFunction's Event invoke.
+sends = (
+    SendStore(
+        aws.client("dynamodb"),
+        settings.sends_table,
+        aws.client("s3"),
+        str(settings.attachments_bucket),
+        settings.sends_ttl_days,
+    )
+    if settings.sends_table
+    else None
+)
+launcher = EventLauncher.connect()
+
 app = APIGatewayRestResolver(enable_validation=True)
 
 
@@ -108,9 +131,53 @@ def _unexpected(exc: Exception) -> Response[str]:
     return _error(500, "Internal Server Error", f"unexpected error (correlation id {logger.get_correlation_id()})")
 
 
-@app.post("/send", responses={200: {"description": "sending ran; failures listed"}})
-def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
+def _prefers_async() -> bool:
+    event = app.current_event
+    values = [value for name, value in (event.headers or {}).items() if name.lower() == "prefer"]
+    for name, many in (event.multi_value_headers or {}).items():
+        if name.lower() == "prefer":
+            values += many
+    return "respond-async" in parse_prefer(values)
+
+
+def _sends() -> SendStore:
+    if sends is None:
+        raise NotFound("no asynchronous sends are configured (SENDS_TABLE)")
+    return sends
+
+
+@app.post(
+    "/send",
+    responses={
+        200: {"description": "sending ran; failures listed"},
+        202: {
+            "description": "`Prefer: respond-async`: accepted; follow it at `Location` (GET /sends/{sendId})",
+            "content": {"application/json": {"model": SendAccepted}},
+        },
+    },
+)
+def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse | SendAccepted]:
     context = app.lambda_context
+    if _prefers_async():
+        if sends is None:
+            raise BadRequest("Prefer: respond-async: asynchronous sends are not configured (SENDS_TABLE)")
+        send_id = accept(
+            request,
+            settings,
+            store,
+            renderer,
+            sends,
+            launcher,
+            stage,
+            logger.get_correlation_id(),
+            caller_scope(app.current_event.raw_event),
+        )
+        return Response(
+            status_code=202,
+            content_type="application/json",
+            body=SendAccepted(sendId=send_id),
+            headers={"Location": f"/sends/{send_id}", "Preference-Applied": "respond-async"},
+        )
     outcome = send(
         request,
         settings,
@@ -122,7 +189,47 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     record_send(outcome)
-    return outcome.response
+    return Response(status_code=200, content_type="application/json", body=outcome.response)
+
+
+def _record(send_id: str) -> Any:
+    record = _sends().get(send_id) if len(send_id) <= 64 else None
+    # Another caller's send is as unknown as a missing one.
+    if record is None or record.scope != caller_scope(app.current_event.raw_event):
+        raise NotFound(f"sendId: no send {send_id[:64]}")
+    return record
+
+
+@app.get(
+    "/sends/<send_id>",
+    responses={404: {"description": "no such send", "content": {"application/json": {"model": ErrorResponse}}}},
+)
+def get_send(send_id: Annotated[str, Path()]) -> SendStatus:
+    record = _record(send_id)
+    return SendStatus(
+        sendId=record.send_id,
+        status=record.status,
+        createdAt=record.created_at,
+        updatedAt=record.updated_at,
+        completedAt=record.completed_at,
+        audience=record.audience,
+        notFound=record.not_found,
+        channels={channel: ChannelCounts(**record.channel_counts(channel)) for channel in record.channels},
+    )
+
+
+@app.get(
+    "/sends/<send_id>/failures",
+    responses={404: {"description": "no such send", "content": {"application/json": {"model": ErrorResponse}}}},
+)
+def get_send_failures(
+    send_id: Annotated[str, Path()],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    nextToken: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: N803 - the API's parameter name
+) -> FailuresPage:
+    _record(send_id)
+    failures, token = _sends().failures_page(send_id, limit, nextToken)
+    return FailuresPage(failures=failures, nextToken=token)
 
 
 def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:

@@ -97,7 +97,7 @@ class _OpenBatch:
     size: int = 0
 
 
-_BATCH_ID_FIELD = len(',"batchId":""') + 36  # a uuid4
+_BATCH_ID_FIELD = len(',"batchId":""') + 64  # at most 64 characters (a uuid4 by default)
 
 
 class BatchBuilder:
@@ -114,7 +114,10 @@ class BatchBuilder:
         max_messages: int,
         max_bytes: int,
         max_total_bytes: int | None = None,
+        batch_id: Callable[[Channel], str] | None = None,
     ) -> None:
+        # Asynchronous sends name their batches deterministically, so a resumed one is the same batch.
+        self._batch_id = batch_id or (lambda channel: str(uuid.uuid4()))
         self._heads = {
             channel: json.dumps({"channel": channel, **envelope}, ensure_ascii=False)[:-1]
             for channel, envelope in envelopes.items()
@@ -155,7 +158,7 @@ class BatchBuilder:
 
     def _close(self, channel: Channel) -> None:
         current = self._open.pop(channel)
-        batch_id = str(uuid.uuid4())
+        batch_id = self._batch_id(channel)
         head = f'{self._heads[channel]},"batchId":"{batch_id}","messages":['
         payload = (head + ",".join(current.parts) + "]}").encode()
         self._ready.append(Batch.of(channel, self._function_names[channel], payload, current.user_ids, batch_id))

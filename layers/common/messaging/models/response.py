@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -30,3 +30,38 @@ class ErrorResponse(BaseModel):
     statusCode: str = Field(examples=["400"])
     error: str = Field(examples=["Bad Request"])
     message: str
+
+
+SendState = Literal["accepted", "running", "completed", "failed"]
+
+
+class SendAccepted(BaseModel):
+    """`Prefer: respond-async`: the send is checked and recorded; follow it at `Location`."""
+
+    sendId: str
+    status: Literal["accepted"] = "accepted"
+
+
+class ChannelCounts(BaseModel):
+    """sent + failed + skipped + pending = audience + notFound, at every moment."""
+
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+
+
+class SendStatus(BaseModel):
+    sendId: str
+    status: SendState
+    createdAt: str
+    updatedAt: str
+    completedAt: str | None = None
+    audience: int = Field(description="users found (0 until the audience is resolved)")
+    notFound: int = Field(description="recipients that name no user")
+    channels: dict[str, ChannelCounts]
+
+
+class FailuresPage(BaseModel):
+    failures: list[Failure]
+    nextToken: str | None = None
