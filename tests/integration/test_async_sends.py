@@ -424,6 +424,36 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     assert not any(f"c{i}@example.com" in sent for i in range(500, 1_000))
 
 
+def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_user_once(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    engine = run.dispatch.engine
+    monkeypatch.setattr(engine, "pacer", Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"email": 150}))
+    monkeypatch.setattr(engine, "sleep", __import__("time").sleep)
+    monkeypatch.setattr(
+        engine, "settings", engine.settings.model_copy(update={"segment_users": 2_000, "dispatch_margin_s": 1.0})
+    )
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+
+    # 900 e-mails at 150 per second, 3 s per invocation: the one segment takes several.
+    run.drain(remaining_ms=3_000)
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert status["channels"]["email"]["failed"] == 0
+    segment_events = [event for _, event in run.queue.launched if event.get("segment") == 0]
+    assert len(segment_events) >= 3  # the first, then continuations
+    emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+    assert set(emails) == _expected(crowd)["email"]
+    assert max(emails.values()) == 1
+    assert max(len(p["messages"]) for p in engine.invoker.payloads) <= 150  # batches no larger than the rate
+
+
 def test_pacing_spreads_batches_over_one_second_windows(functions: dict[str, ModuleType], servers: Servers) -> None:
     import boto3
 
@@ -440,7 +470,7 @@ def test_pacing_spreads_batches_over_one_second_windows(functions: dict[str, Mod
     pacer = Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"sms": 10}, clock=lambda: now[0], sleep=sleep)
     channel = f"sms{uuid.uuid4().hex[:6]}"
     pacer.rates[channel] = 10  # type: ignore[index]
-    assert pacer.batch_limit(100) == 10
+    assert pacer.batch_limits()["sms"] == 10
     for _ in range(3):
         assert pacer.acquire(channel, 6, lambda: 100.0, 5.0)  # type: ignore[arg-type]
     assert len(slept) == 2  # 6 fit a window of 10, the next 6 waited for the next window each
@@ -451,3 +481,38 @@ def test_pacing_spreads_batches_over_one_second_windows(functions: dict[str, Mod
 def _debug_errors(run: Async) -> None:
     for error in run.queue.errors:
         print("QUEUE ERROR", repr(error))
+
+
+class _RepeatedWrites:
+    """A DynamoDB client whose every put is sent twice, as botocore does when an answer is lost."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        self._client.put_item(**kwargs)
+        return self._client.put_item(**kwargs)
+
+
+def test_a_checkpoint_repeated_by_botocore_is_ours_and_another_attempts_is_not(servers: Servers) -> None:
+    import boto3
+
+    from messaging.sends import SendStore
+    from tests.conftest import ATTACHMENTS_BUCKET, SENDS_TABLE
+
+    dynamodb = boto3.client("dynamodb")
+    repeated = SendStore(_RepeatedWrites(dynamodb), SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
+    send_id = uuid.uuid4().hex
+    repeated.create(send_id, "caller", ["email"])  # its repeat is no refusal either
+
+    assert repeated.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
+    other = SendStore(dynamodb, SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
+    assert not other.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
+    assert other.finish_batch(send_id, 0, "email", 0, 2, [])
+    assert not other.finish_batch(send_id, 0, "email", 0, 2, [])  # counted once
+    record = other.get(send_id)
+    assert record is not None
+    assert record.counts["email"] == {"sent": 2, "failed": 0, "skipped": 0}

@@ -69,6 +69,11 @@ THROTTLE_BACKOFF_MAX_S = 20.0
 IN_PROGRESS_CHECKS = 6
 IN_PROGRESS_PAUSE_S = 5.0
 GAVE_UP_UNSENT = "not attempted: the dispatcher gave up"
+LEASE_WAIT_S = 30.0
+
+
+class _OutOfTimeError(Exception):
+    """This invocation has no time left for the batch: a continuation takes it over."""
 
 
 def is_throttled(error: str) -> bool:
@@ -200,15 +205,16 @@ class Engine:
                 for channel in request.channels
             ]
             self.sends.put_failures(send_id, "plan#missing", failures)
-            planned = self.sends.planned(send_id, audience, len(missing), segments, request.channels)
+            self.sends.planned(send_id, audience, len(missing), segments, request.channels)
             logger.info(
                 "send planned",
                 extra={"sendId": send_id, "audience": audience, "missing": len(missing), "segments": segments},
             )
-            if not planned:
-                return  # another attempt planned it, and starts the segments
+            # Planned by this attempt or, concurrently, another: either way its segments start
+            # (starting a segment twice is harmless: it is leased, its batches checkpointed).
             record = self.sends.get(send_id)
-            assert record is not None
+            if record is None or record.status != "running":
+                return
         if record.segments == 0:
             self.sends.finish(send_id, "completed")
             return
@@ -270,9 +276,10 @@ class Engine:
     ) -> None:
         claim = self.sends.claim_segment(send_id, segment, owner, remaining_s() + 5)
         if claim == "busy":
-            # Its holder died without letting go (a crash, a timeout): wait for the lease if we can.
+            # Its holder ran out of time (its lease ends with it): wait briefly. A live holder
+            # (this event repeated) finishes the segment and starts the next itself.
             wait_s = self.sends.lease_left_s(send_id, segment) + 1
-            if wait_s < remaining_s() - self.settings.dispatch_margin_s:
+            if wait_s < min(LEASE_WAIT_S, remaining_s() - self.settings.dispatch_margin_s):
                 self.sleep(max(0.0, wait_s))
                 claim = self.sends.claim_segment(send_id, segment, owner, remaining_s() + 5)
             if claim == "busy":
@@ -349,9 +356,10 @@ class Engine:
         builder = BatchBuilder(
             envelopes,
             function_names,
-            max_messages=self.pacer.batch_limit(settings.batch_max_messages),
+            max_messages=settings.batch_max_messages,
             max_bytes=settings.batch_max_bytes,
             batch_id=new_id,
+            channel_max_messages=self.pacer.batch_limits(),
         )
         resumed: dict[tuple[Channel, int], BatchBuilder] = {}
         for state in states:
@@ -454,13 +462,22 @@ class Engine:
         def left() -> float:
             return deadline - time.monotonic()
 
+        out_of_time: list[str] = []
+
         def one(batch: Batch, new: bool, known: list[Failure]) -> None:
             number = numbered[batch.batch_id]
             if new and not self.sends.start_batch(send_id, segment, batch.channel, number, batch.user_ids):
+                # Only if this segment's lease ran out under us: leave the batch to whoever holds it now.
                 logger.warning("batch already started elsewhere", extra={"batchId": batch.batch_id})
+                out_of_time.append(batch.batch_id)
                 return
             known_ids = {failure.userId for failure in known}
-            answered = self._send(batch, resumed=not new, left=left)
+            try:
+                answered = self._send(batch, resumed=not new, left=left)
+            except _OutOfTimeError:
+                # Left `started`: the continuation invokes it again under the same batchId.
+                out_of_time.append(batch.batch_id)
+                return
             failures = known + [failure for failure in answered if failure.userId not in known_ids]
             self.sends.finish_batch(send_id, segment, batch.channel, number, len(batch.user_ids), failures)
 
@@ -482,18 +499,20 @@ class Engine:
                 future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        if stopped:
-            logger.info("segment continues in a new invocation", extra={"sendId": send_id, "segment": segment})
-        return not stopped
+        if stopped or out_of_time:
+            logger.info(
+                "segment continues in a new invocation",
+                extra={"sendId": send_id, "segment": segment, "waiting": len(out_of_time)},
+            )
+        return not (stopped or out_of_time)
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
         """One batch's failures, throttled messages sent again with backoff."""
-        margin = 5.0
+        margin = self.settings.dispatch_margin_s  # no invoke starts with less left: it could not finish
         if batch.batch_id and batch.payload == b"{}":
             return []  # a resumed batch none of whose users renders any more: their failures are known
         if not self.pacer.acquire(batch.channel, len(batch.user_ids), left, margin):
-            reason = f"not attempted: {batch.channel} rate limit, time ran out"
-            return [Failure(userId=user_id, channel=batch.channel, error=reason) for user_id in batch.user_ids]
+            raise _OutOfTimeError(batch.batch_id)
         self.invokes[batch.channel] += 1
         failures = _run(batch, self.invoker, left, margin)
         if resumed:
@@ -512,11 +531,11 @@ class Engine:
                 break
             pause = min(THROTTLE_BACKOFF_MAX_S, THROTTLE_BACKOFF_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
             if left() - pause < margin:
-                break
+                raise _OutOfTimeError(batch.batch_id)  # resumed, its retries run again under the same ids
             self.sleep(pause)
             retry = _subset(batch, throttled, f"{batch.batch_id}-r{attempt}")
             if not self.pacer.acquire(batch.channel, len(retry.user_ids), left, margin):
-                break
+                raise _OutOfTimeError(batch.batch_id)
             self.invokes[batch.channel] += 1
             again = _run(retry, self.invoker, left, margin)
             failures = [f for f in failures if f.userId not in throttled] + again

@@ -37,9 +37,9 @@ class Pacer:
         self.requests = 0
         self.waits = 0
 
-    def batch_limit(self, configured: int) -> int:
-        """Messages per batch: no batch is larger than a channel's rate."""
-        return min([configured, *self.rates.values()])
+    def batch_limits(self) -> dict[Channel, int]:
+        """Messages per batch of each paced channel: no batch is larger than its rate."""
+        return dict(self.rates)
 
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
         """Waits for room for `count` messages; False if the time left ran out first."""

@@ -2,13 +2,18 @@
 
 One table (`SENDS_TABLE`), partition key `pk` = the send id, sort key `sk`:
 
-- `send`: status, times, audience, notFound, the segment count, and per channel the counters
-  `sent_<channel>`, `failed_<channel>`, `skipped_<channel>` (atomic `ADD`s as batches finish);
-  pending is what the audience leaves over, so the counts add up at every moment.
-- `seg#<k>`: a segment's lease (owner, leaseUntil) and its status.
-- `batch#<k>#<channel>#<n>`: a batch's checkpoint: `started` (with its user ids) before its invoke,
-  `done` in the same transaction that adds its counts and keeps its failures: counted once.
-- `fail#...`: the failures of one batch (zlib JSON), read in order by the failures pages.
+- `send`: status, times, audience, notFound, the segment count, and the users not found (counted
+  `failed_<channel>` when the audience is planned).
+- `seg#<k>`: a segment's lease (owner, leaseUntil), its status, and its counters `sent_<channel>`,
+  `failed_<channel>`, `skipped_<channel>`, moved by one conditional `ADD` per finished batch that
+  also adds the batch's name to the segment's `applied` set (`NOT contains(applied, batch)`): a
+  batch is counted once, however often its finish is repeated, without a transaction. The status
+  sums the segments (one Query); pending is what the audience leaves over, so the counts add up at
+  every moment.
+- `batch#<k>#<channel>#<n>`: a batch's checkpoint, `started` with its user ids before its invoke;
+  it is done once its name is in the segment's `applied`.
+- `fail#...`: the failures of one batch (zlib JSON), written before its counts move (the same item
+  again on a repeat), read in order by the failures pages.
 
 Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after the send was accepted. The request
 and each segment's user ids are JSON in S3 under `sends/<id>/` (the attachments bucket, one day).
@@ -19,9 +24,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
+import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +36,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from messaging.errors import BadRequest
-from messaging.models.common import Channel
+from messaging.models.common import CHANNELS, Channel
 from messaging.models.response import Failure
 
 SEND = "send"
@@ -37,6 +44,7 @@ FAIL = "fail#"
 SENDS_PREFIX = "sends/"
 # A failures item stays far below DynamoDB's 400 KB: a batch is at most 100 users by default.
 FAILURES_PER_ITEM = 1_000
+COUNTERS = ("sent", "failed", "skipped")
 
 
 def now_iso() -> str:
@@ -82,7 +90,8 @@ class SendRecord:
     not_found: int
     segments: int
     segments_done: int
-    counts: dict[Channel, dict[str, int]]
+    counts: dict[Channel, dict[str, int]]  # the send's own (users not found) plus its segments'
+    updated_at_segments: str | None = None
     reason: str | None = None
 
     def channel_counts(self, channel: Channel) -> dict[str, int]:
@@ -108,6 +117,7 @@ class SendStore:
         self._bucket = bucket
         self._ttl_s = ttl_days * 24 * 3600
         self.requests = {"dynamodb": 0, "s3": 0}  # counted for the benchmark
+        self._segment_writes = threading.Lock()
 
     def _key(self, send_id: str, sk: str) -> dict[str, dict[str, str]]:
         return {"pk": {"S": send_id}, "sk": {"S": sk}}
@@ -139,6 +149,14 @@ class SendStore:
 
     def create(self, send_id: str, scope: str, channels: Sequence[Channel]) -> None:
         stamp = now_iso()
+        try:
+            self._put_new_send(send_id, scope, channels, stamp)
+        except ClientError as exc:
+            # The id is new: only our own write, repeated by botocore after a lost answer, can be there.
+            if not _is_conditional_failure(exc):
+                raise
+
+    def _put_new_send(self, send_id: str, scope: str, channels: Sequence[Channel], stamp: str) -> None:
         self._call(
             "put_item",
             Item={
@@ -151,7 +169,6 @@ class SendStore:
                 "audience": {"N": "0"},
                 "notFound": {"N": "0"},
                 "segments": {"N": "0"},
-                "segmentsDone": {"N": "0"},
                 "expiration": self._expiration(),
             },
             ConditionExpression="attribute_not_exists(pk)",
@@ -163,26 +180,52 @@ class SendStore:
             return None
         channels: list[Channel] = [c for c in item["channels"]["S"].split(",") if c]
         counts: dict[Channel, dict[str, int]] = {
-            channel: {
-                name: int(item.get(f"{name}_{channel}", {}).get("N", "0")) for name in ("sent", "failed", "skipped")
-            }
-            for channel in channels
+            channel: {name: _number(item, f"{name}_{channel}") for name in COUNTERS} for channel in channels
         }
+        segments_done = 0
+        updated_at = item["updatedAt"]["S"]
+        for segment in self._segments(send_id):
+            segments_done += segment.get("status", {}).get("S") == "done"
+            updated_at = max(updated_at, segment.get("updatedAt", {}).get("S", ""))
+            for channel in channels:
+                for name in COUNTERS:
+                    counts[channel][name] += _number(segment, f"{name}_{channel}")
         return SendRecord(
             send_id=send_id,
             status=item["status"]["S"],
             scope=item.get("scope", {}).get("S", ""),
             channels=channels,
             created_at=item["createdAt"]["S"],
-            updated_at=item["updatedAt"]["S"],
+            updated_at=updated_at,
             completed_at=item.get("completedAt", {}).get("S"),
             audience=int(item["audience"]["N"]),
             not_found=int(item["notFound"]["N"]),
             segments=int(item["segments"]["N"]),
-            segments_done=int(item["segmentsDone"]["N"]),
+            segments_done=segments_done,
             counts=counts,
             reason=item.get("reason", {}).get("S"),
         )
+
+    def _segments(self, send_id: str) -> Iterator[dict[str, Any]]:
+        """The segment items' status and counters (not their `applied` sets)."""
+        names = {"#status": "status", "#updatedAt": "updatedAt", "#sk": "sk"}
+        names |= {f"#{name}_{channel}": f"{name}_{channel}" for name in COUNTERS for channel in CHANNELS}
+        exclusive: dict[str, Any] | None = None
+        while True:
+            query: dict[str, Any] = {
+                "KeyConditionExpression": "pk = :pk AND begins_with(#sk, :prefix)",
+                "ExpressionAttributeValues": {":pk": {"S": send_id}, ":prefix": {"S": "seg#"}},
+                "ExpressionAttributeNames": names,
+                "ProjectionExpression": ", ".join(names),
+                "ConsistentRead": True,
+            }
+            if exclusive:
+                query["ExclusiveStartKey"] = exclusive
+            answer = self._call("query", **query)
+            yield from answer.get("Items", [])
+            exclusive = answer.get("LastEvaluatedKey")
+            if not exclusive:
+                return
 
     def planned(self, send_id: str, audience: int, not_found: int, segments: int, channels: Sequence[Channel]) -> bool:
         """accepted -> running, with the audience counted and the users not found failed on every
@@ -370,6 +413,9 @@ class SendStore:
                 raise
 
     def batches(self, send_id: str, segment: int) -> list[BatchState]:
+        """The segment's checkpointed batches; done are those its `applied` set names."""
+        seg = self._call("get_item", Key=self._key(send_id, segment_key(segment)), ConsistentRead=True).get("Item", {})
+        applied = set(seg.get("applied", {}).get("SS", []))
         prefix = f"batch#{segment:06d}#"
         states: list[BatchState] = []
         exclusive: dict[str, Any] | None = None
@@ -388,7 +434,7 @@ class SendStore:
                     BatchState(
                         channel=channel,
                         number=int(number),
-                        done=item["status"]["S"] == "done",
+                        done=f"{channel}#{int(number)}" in applied,
                         user_ids=_unpack(item["users"]["B"]),
                     )
                 )
@@ -397,102 +443,107 @@ class SendStore:
                 return states
 
     def start_batch(self, send_id: str, segment: int, channel: Channel, number: int, user_ids: list[str]) -> bool:
-        """The checkpoint before the invoke; False if the batch was already started."""
+        """The checkpoint before the invoke; False if another attempt started the batch."""
+        key = self._key(send_id, batch_key(segment, channel, number))
+        # Tells our own write, repeated by botocore after a lost answer, from another attempt's.
+        token = uuid.uuid4().hex
         try:
             self._call(
                 "put_item",
                 Item={
-                    **self._key(send_id, batch_key(segment, channel, number)),
+                    **key,
                     "status": {"S": "started"},
                     "users": {"B": _pack(user_ids)},
+                    "token": {"S": token},
                     "expiration": self._expiration(),
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
+            if not _is_conditional_failure(exc):
+                raise
+            item = self._call("get_item", Key=key, ConsistentRead=True).get("Item", {})
+            return bool(item.get("token", {}).get("S") == token)
         return True
 
     def finish_batch(
         self, send_id: str, segment: int, channel: Channel, number: int, users: int, failures: Sequence[Failure]
     ) -> bool:
-        """started -> done, its counts added and its failures kept, in one transaction: False if it
-        was done already (nothing added twice)."""
-        sk = batch_key(segment, channel, number)
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": self._key(send_id, sk),
-                    "UpdateExpression": "SET #status = :done",
-                    "ConditionExpression": "#status = :started",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":done": {"S": "done"}, ":started": {"S": "started"}},
-                }
-            },
-            self._add_counts(send_id, {f"sent_{channel}": users - len(failures), f"failed_{channel}": len(failures)}),
-        ]
-        items += [
-            {"Put": {"TableName": self._table, "Item": item}} for item in self._failure_items(send_id, sk[6:], failures)
-        ]
-        return self._transact(items)
+        """The batch's failures kept, then its counts added to its segment with its name, in one
+        conditional update: False if it was counted already (nothing is added twice)."""
+        name = f"{channel}#{number}"
+        self.put_failures(send_id, batch_key(segment, channel, number)[6:], failures)
+        return self._add_to_segment(
+            send_id,
+            segment,
+            {f"sent_{channel}": users - len(failures), f"failed_{channel}": len(failures)},
+            applied=name,
+        )
 
     def finish_segment(
-        self, send_id: str, segment: int, skipped: Mapping[Channel, int], missing: Sequence[Failure]
+        self, send_id: str, segment: int, skipped: Mapping[Channel, int], unsent: Sequence[Failure]
     ) -> bool:
-        """The segment's users without an address (skipped) and gone since planning (failed), and
-        the segment counted done: once."""
-        adds: dict[str, int] = {"segmentsDone": 1}
+        """The segment's users without an address (skipped) and not sent (gone since planning, not
+        rendered), and the segment done: once."""
+        adds: dict[str, int] = {}
         for channel, count in skipped.items():
             adds[f"skipped_{channel}"] = count
-        for failure in missing:
+        for failure in unsent:
             adds[f"failed_{failure.channel}"] = adds.get(f"failed_{failure.channel}", 0) + 1
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": self._key(send_id, segment_key(segment)),
-                    "UpdateExpression": "SET #status = :done",
-                    "ConditionExpression": "attribute_not_exists(#status)",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":done": {"S": "done"}},
-                }
-            },
-            self._add_counts(send_id, adds),
-        ]
-        items += [
-            {"Put": {"TableName": self._table, "Item": item}}
-            for item in self._failure_items(send_id, f"{segment:06d}#missing", missing)
-        ]
-        return self._transact(items)
+        self.put_failures(send_id, f"{segment:06d}#unsent", unsent)
+        return self._add_to_segment(send_id, segment, adds, done=True)
 
-    def _add_counts(self, send_id: str, adds: Mapping[str, int]) -> dict[str, Any]:
-        names = {f"#c{index}": name for index, name in enumerate(adds)}
-        values = {f":c{index}": {"N": str(value)} for index, value in enumerate(adds.values())}
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": self._key(send_id, SEND),
-                "UpdateExpression": "SET #updatedAt = :now ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(adds))),
-                "ExpressionAttributeNames": {**names, "#updatedAt": "updatedAt"},
-                "ExpressionAttributeValues": {**values, ":now": {"S": now_iso()}},
-            }
-        }
-
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
+    def _add_to_segment(
+        self, send_id: str, segment: int, adds: Mapping[str, int], *, applied: str | None = None, done: bool = False
+    ) -> bool:
+        names = {"#updatedAt": "updatedAt", "#status": "status"}
+        values: dict[str, dict[str, Any]] = {":now": {"S": now_iso()}}
+        sets = ["#updatedAt = :now"]
+        counters: list[str] = []
+        for index, (name, value) in enumerate(adds.items()):
+            names[f"#c{index}"] = name
+            values[f":c{index}"] = {"N": str(value)}
+            counters.append(f"#c{index} :c{index}")
+        if applied is not None:
+            names["#applied"] = "applied"
+            values[":batch"] = {"SS": [applied]}
+            values[":name"] = {"S": applied}
+            counters.append("#applied :batch")
+            condition = "NOT contains(#applied, :name) AND attribute_not_exists(#status)"
+        else:
+            condition = "attribute_not_exists(#status)"
+        if done:
+            sets.append("#status = :done")
+            values[":done"] = {"S": "done"}
+        update = "SET " + ", ".join(sets) + (" ADD " + ", ".join(counters) if counters else "")
         try:
-            self._call_transact(items)
+            # One segment item, updated by its dispatcher's threads one at a time: DynamoDB serialises
+            # writes to an item anyway, and moto (the offline stand-in) loses concurrent updates of one.
+            with self._segment_writes:
+                self._update_segment(send_id, segment, update, condition, names, values)
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise
         return True
 
-    def _call_transact(self, items: list[dict[str, Any]]) -> None:
-        self.requests["dynamodb"] += 1
-        self._db.transact_write_items(TransactItems=items)
+    def _update_segment(
+        self,
+        send_id: str,
+        segment: int,
+        update: str,
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, Any],
+    ) -> None:
+        self._call(
+            "update_item",
+            Key=self._key(send_id, segment_key(segment)),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
 
 def _make_token(sk: str, index: int) -> str:
@@ -509,8 +560,5 @@ def _read_token(token: str) -> tuple[str, int]:
     return sk, index
 
 
-def counted(failures: Iterable[Failure]) -> dict[Channel, int]:
-    counts: dict[Channel, int] = {}
-    for failure in failures:
-        counts[failure.channel] = counts.get(failure.channel, 0) + 1
-    return counts
+def _number(item: Mapping[str, Any], name: str) -> int:
+    return int(item.get(name, {}).get("N", "0"))
