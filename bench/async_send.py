@@ -204,6 +204,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_floor_s": (cpu_s + sum(others.values())) / (os.cpu_count() or 1),
         "dispatch_cpu_us": cpu_s / max(messages, 1) * 1e6,
         "moto_cpu_s": others["moto"],
+        "cpu_s": {"dispatchers": cpu_s, **others},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "segments": record.segments,
         "invocations": runtime.invocations,
