@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--async", dest="asynchronous", action="store_true", help="the asynchronous path (Prefer: respond-async)"
     )
     parser.add_argument("--segment-users", type=int, default=10_000, help="users per segment (--async; 10000)")
+    parser.add_argument(
+        "--max-segments", type=int, help="--async: run only the planning and this many segments (a partial run)"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
     return parser.parse_args(argv)
 
@@ -370,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             "--concurrency",
             str(args.concurrency),
             *(["--async", "--segment-users", str(args.segment_users)] if args.asynchronous else []),
+            *(["--max-segments", str(args.max_segments)] if args.max_segments is not None else []),
         ]
         output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(next(line for line in output.splitlines() if line.startswith(RESULT))[len(RESULT) :]))

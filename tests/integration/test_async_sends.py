@@ -244,8 +244,10 @@ def test_an_unreachable_database_is_a_503_before_the_202(
     monkeypatch.setattr(
         functions["send"], "store", MongoStore.connect("mongodb://127.0.0.1:1/", "messaging", "users", "templates", 300)
     )
-    code, answer = run.post()
-    assert (code, answer["error"]) == (503, "Service Unavailable")
+    for body in (BODY, {**BODY, "recipients": None}):  # recipients, or clusters only
+        code, answer = run.post(body)
+        assert (code, answer["error"]) == (503, "Service Unavailable")
+        assert answer["message"].startswith("database unreachable")
     assert run.queue.launched == []
 
 

@@ -54,7 +54,7 @@ from messaging.observability import logger
 from messaging.pacing import Pacer
 from messaging.sends import SendStore
 from messaging.service import USER_NOT_FOUND, Stager, no_file_service, prepare
-from messaging.store import Store
+from messaging.store import IN_CHUNK, Store
 from messaging.templating import Renderer
 
 # (function name, event) -> None: an asynchronous (`Event`) invoke.
@@ -142,10 +142,15 @@ def accept(
     if not settings.dispatch_function_name:
         raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
     prepared = prepare(request, settings, store, renderer, stage, correlation_id)
-    # The database answers, and the first user renders, before the 202.
-    first = next(iter(Audience(store, settings.service, request.recipients, request.clusters)), None)
-    if first is not None:
-        list(prepared.composer.messages(first))
+    # The database answers before the 202, and the first listed recipient found renders. Not a
+    # cluster's first member: some servers (SecantusDB) gather a whole cluster before the first
+    # reply, and that is the dispatcher's work, not the API's.
+    if request.recipients:
+        first = next(iter(Audience(store, settings.service, request.recipients[:IN_CHUNK], None)), None)
+        if first is not None:
+            list(prepared.composer.messages(first))
+    else:
+        store.ping()
     send_id = uuid.uuid4().hex
     try:
         sends.put_json(

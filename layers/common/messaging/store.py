@@ -28,6 +28,8 @@ class Store(Protocol):
 
     def template(self, template_id: str) -> Document | None: ...
 
+    def ping(self) -> None: ...
+
 
 class MongoStore:
     """Queries are built here only, from plain strings: callers never pass operators."""
@@ -60,6 +62,13 @@ class MongoStore:
         self, clusters_field: str, clusters: Sequence[str], fields: Sequence[str]
     ) -> Iterator[Document]:
         return self._stream(self._users, {clusters_field: {"$in": list(clusters)}}, fields)
+
+    def ping(self) -> None:
+        """Raises ServiceUnavailable unless the database answers."""
+        try:
+            self._users.database.command("ping")
+        except PyMongoError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
 
     def template(self, template_id: str) -> Document | None:
         try:
