@@ -135,6 +135,26 @@ class SendSettings(BaseModel):
     max_message_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
     # Estimated native memory of the compiled templates kept warm, per engine (text, HTML).
     template_cache_bytes: Annotated[int, Field(ge=1024 * 1024, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
+    # Asynchronous sends (`Prefer: respond-async`): where their state lives, who dispatches them.
+    # A synchronous send to more users than this is refused (400) before anything is sent.
+    sync_max_audience: Annotated[int, Field(gt=0, le=100_000)] = 10_000
+    sends_table: str | None = None
+    # The request, its segments' user ids (S3, under `sends/`): the attachments bucket.
+    dispatch_function_name: str | None = None
+    # Users per segment: each segment is one dispatcher's work (resumed by a continuation if its
+    # 15 minutes run short); at most `segment_parallel` segments of one send run at once.
+    segment_users: Annotated[int, Field(ge=100, le=100_000)] = 10_000
+    segment_parallel: Annotated[int, Field(gt=0, le=100)] = 4
+    # A dispatcher with less than this left launches no batch and hands the rest to a new invocation.
+    dispatch_margin_s: Annotated[float, Field(ge=1, le=600)] = 60.0
+    sends_ttl_days: Annotated[int, Field(gt=0, le=365)] = 7
+    # Messages per second per channel, shared by every dispatcher of every send (0: unpaced).
+    # E-mail defaults to SES GetAccount's SendQuota.MaxSendRate.
+    email_max_rate: Annotated[float, Field(ge=0)] | None = None
+    sms_max_rate: Annotated[float, Field(ge=0)] = 0
+    push_max_rate: Annotated[float, Field(ge=0)] = 0
+    # Throttled messages (provider Throttling/429) are sent again this many times, with backoff.
+    throttle_retries: Annotated[int, Field(ge=0, le=20)] = 6
 
     ENV: ClassVar[dict[str, str]] = {
         "mongodb_uri": "MONGODB_URI",
@@ -160,6 +180,17 @@ class SendSettings(BaseModel):
         "default_locale": "DEFAULT_LOCALE",
         "max_message_bytes": "MAX_MESSAGE_BYTES",
         "template_cache_bytes": "TEMPLATE_CACHE_BYTES",
+        "sync_max_audience": "SYNC_MAX_AUDIENCE",
+        "sends_table": "SENDS_TABLE",
+        "dispatch_function_name": "DISPATCH_FUNCTION_NAME",
+        "segment_users": "SEGMENT_USERS",
+        "segment_parallel": "SEGMENT_PARALLEL",
+        "dispatch_margin_s": "DISPATCH_MARGIN_S",
+        "sends_ttl_days": "SENDS_TTL_DAYS",
+        "email_max_rate": "EMAIL_MAX_RATE",
+        "sms_max_rate": "SMS_MAX_RATE",
+        "push_max_rate": "PUSH_MAX_RATE",
+        "throttle_retries": "THROTTLE_RETRIES",
     }
 
     @model_validator(mode="after")
