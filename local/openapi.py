@@ -228,6 +228,11 @@ def document(app: Any) -> dict[str, Any]:
                 for p in operation.get("parameters", [])
                 if p["name"] not in (correlation["name"], idempotency["name"])
             ]
+            for parameter in parameters:
+                # Powertools writes a parameter's examples into its schema; clients read `example`.
+                examples = parameter.get("schema", {}).get("examples")
+                if examples and "example" not in parameter:
+                    parameter["example"] = examples[0]
             operation["parameters"] = parameters + [correlation] + ([idempotency] if with_body else [])
             if operation.get("operationId") == "send":
                 # Read by the handler from the raw headers (RFC 7240 lists, repeated headers).

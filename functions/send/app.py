@@ -271,7 +271,7 @@ _NO_SUCH_SEND: OpenAPIResponse = {
 
 
 @app.get(
-    "/sends/<send_id>",
+    "/sends/<sendId>",
     operation_id="getSend",
     summary="The status of an asynchronous send, with its counts per channel",
     responses={
@@ -300,8 +300,10 @@ _NO_SUCH_SEND: OpenAPIResponse = {
         404: _NO_SUCH_SEND,
     },
 )
-def get_send(send_id: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])]) -> SendStatus:
-    record = _record(send_id)
+def get_send(
+    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+) -> SendStatus:
+    record = _record(sendId)
     return SendStatus(
         sendId=record.send_id,
         status=record.status,
@@ -315,7 +317,7 @@ def get_send(send_id: Annotated[str, Path(description="the sendId of the 202", e
 
 
 @app.get(
-    "/sends/<send_id>/failures",
+    "/sends/<sendId>/failures",
     operation_id="getSendFailures",
     summary="The failures of an asynchronous send, a page at a time",
     responses={
@@ -339,14 +341,14 @@ def get_send(send_id: Annotated[str, Path(description="the sendId of the 202", e
     },
 )
 def get_send_failures(
-    send_id: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],
+    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
     limit: Annotated[int, Query(ge=1, le=1000, description="entries per page", examples=[100])] = 100,
     nextToken: Annotated[  # noqa: N803 - the API's parameter name
         str | None, Query(max_length=2048, description="the previous page's nextToken", examples=["eyJzIjoxMDB9"])
     ] = None,
 ) -> FailuresPage:
-    _record(send_id)
-    failures, token = _sends().failures_page(send_id, limit, nextToken)
+    _record(sendId)
+    failures, token = _sends().failures_page(sendId, limit, nextToken)
     return FailuresPage(failures=failures, nextToken=token)
 
 
