@@ -83,6 +83,8 @@ def environment(args: argparse.Namespace, providers_url: str, mongo_uri: str) ->
         "MONGODB_URI": mongo_uri,
         "MONGODB_TIMEOUT_MS": "20000",
         **{f"{c.upper()}_FUNCTION_NAME": name for c, name in FUNCTION_NAMES.items()},
+        # The pipeline is measured past the API's synchronous limit (10,000 users by default).
+        "SYNC_MAX_AUDIENCE": "100000",
         "BATCH_MAX_MESSAGES": str(args.batch),
         "MAX_PARALLEL_INVOKES": str(args.parallel),
         "CHANNEL_CONCURRENCY": str(args.concurrency),

@@ -96,3 +96,36 @@ def test_a_50000_user_cluster_sent_asynchronously_completes_with_every_user_once
 def test_an_unknown_send_is_a_404_in_the_error_shape(e2e: Stack) -> None:
     code, body = e2e.get(f"/sends/{uuid.uuid4().hex}")
     assert (code, body["statusCode"], body["error"]) == (404, "404", "Not Found")
+
+
+def test_pushes_the_fcm_stand_in_throttles_are_retried_by_the_dispatcher_and_arrive_once(e2e: Stack) -> None:
+    client: MongoClient[dict[str, Any]] = MongoClient(f"mongodb://127.0.0.1:{PORTS['mongo']}/?directConnection=true")
+    users_collection = client["messaging"]["users"]
+    run = uuid.uuid4().hex[:6]
+    cluster = f"e2e-quota-{run}"
+    # 429 QUOTA_EXCEEDED for each token's first 4 attempts: more than PushFunction's own 3.
+    tokens = {f"throttled-4-{run}-{i}" for i in range(20)}
+    users_collection.insert_many(
+        [{"_id": f"q{run}-{i}", "deviceToken": f"throttled-4-{run}-{i}", "clusters": [cluster]} for i in range(20)]
+    )
+    try:
+        status, body = e2e.post(
+            {"channels": ["push"], "clusters": [cluster], "messageTitle": "t", "messageContent": "c"},
+            headers={"Prefer": "respond-async"},
+        )
+        assert status == 202, body
+        deadline = time.monotonic() + 300
+        state: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            state = e2e.get(f"/sends/{body['sendId']}")[1]
+            if state["status"] in ("completed", "failed"):
+                break
+            time.sleep(1)
+        assert state["status"] == "completed", state
+        assert state["channels"]["push"] == {"sent": 20, "failed": 0, "skipped": 0, "pending": 0}
+        delivered = Counter(p["message"]["token"] for p in e2e.pushes() if p["message"]["token"] in tokens)
+        assert set(delivered) == tokens
+        assert max(delivered.values()) == 1
+    finally:
+        users_collection.delete_many({"clusters": cluster})
+        client.close()

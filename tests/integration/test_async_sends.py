@@ -518,3 +518,23 @@ def test_a_checkpoint_repeated_by_botocore_is_ours_and_another_attempts_is_not(s
     record = other.get(send_id)
     assert record is not None
     assert record.counts["email"] == {"sent": 2, "failed": 0, "skipped": 0}
+
+
+def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(
+    run: Async, db: Any, servers: Servers
+) -> None:
+    # FCM answers 429 QUOTA_EXCEEDED to each of these tokens' first 4 attempts: PushFunction's own 3
+    # attempts end throttled, the dispatcher's batch of retries gets them through.
+    db.users.insert_many(
+        [{"_id": f"t{i:03d}", "deviceToken": f"throttled-4-t{i}", "clusters": ["quota"]} for i in range(30)]
+    )
+    _, body = run.post({**BODY, "recipients": None, "clusters": ["quota"], "channels": ["push"]})
+    run.drain()
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert status["channels"]["push"] == {"sent": 30, "failed": 0, "skipped": 0, "pending": 0}
+    delivered = Counter(m["message"]["token"] for m in servers.fcm.messages)
+    assert set(delivered) == {f"throttled-4-t{i}" for i in range(30)}
+    assert max(delivered.values()) == 1
+    assert all(servers.fcm.attempts[token] == 5 for token in delivered)

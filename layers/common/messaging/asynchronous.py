@@ -428,6 +428,14 @@ class Engine:
                 for user_id in state.user_ids
                 if user_id not in rendered[key]
             ]
+            # Re-rendered larger than one payload (its users' documents changed since): the rest
+            # cannot go under this batchId, and its first attempt may have reached them.
+            changed = "unknown: the batch changed since its first attempt"
+            gone += [
+                Failure(userId=user_id, channel=state.channel, error=f"{changed} ({state.channel})")
+                for extra in batches[1:]
+                for user_id in extra.user_ids
+            ]
             if batches:
                 batch = batches[0]
                 batch.user_ids = list(state.user_ids)  # counted as checkpointed
