@@ -7,7 +7,8 @@
 
 Device tokens starting with "unregistered" are answered 404 UNREGISTERED, as FCM does for an
 uninstalled app; tokens starting with "invalid" get 400 INVALID_ARGUMENT; "flaky-N" gets 503 for
-its first N attempts, "throttled" always 429 (both with Retry-After: 0). Run it alone with
+its first N attempts, "throttled" always 429 and "throttled-N" 429 for its first N attempts (all with
+Retry-After: 0). Run it alone with
 `python -m local.fcm_standin --port 8090`.
 """
 
@@ -113,11 +114,12 @@ class FcmStandIn(HttpStandIn):
                 message = json.loads(self._body() or b"{}").get("message") or {}
                 token = str(message.get("token", ""))
                 if token.startswith(("flaky", "throttled")):
-                    # "flaky-N": unavailable for the first N attempts; "throttled": always over quota.
+                    # "flaky-N": unavailable for the first N attempts; "throttled": always over quota;
+                    # "throttled-N": over quota for the first N attempts.
                     with standin._lock:
                         standin.attempts[token] += 1
                         attempt = standin.attempts[token]
-                    limit = int(token.split("-")[1]) if token.startswith("flaky-") else 10**9
+                    limit = int(token.split("-")[1]) if token.startswith(("flaky-", "throttled-")) else 10**9
                     if attempt <= limit:
                         status, code = (503, "UNAVAILABLE") if token.startswith("flaky") else (429, "QUOTA_EXCEEDED")
                         self._reply(status, _error(status, code, "Try again later.", code), {"Retry-After": "0"})

@@ -76,6 +76,18 @@ SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"api_key": []}]
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
+PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "`respond-async` (RFC 7240): answer 202 with a sendId once nothing refuses the request, and "
+    "send in the background; follow it at `Location` (GET /sends/{sendId}). Without it the send is synchronous "
+    "and refused (400) for audiences over SYNC_MAX_AUDIENCE.",
+    "schema": {"type": "string"},
+    "example": "respond-async",
+}
+
+
 def load_app() -> Any:
     """SendFunction's resolver, imported as Lambda would with an environment that contacts nothing."""
     os.environ.update(_IMPORT_ENVIRON)
@@ -216,7 +228,15 @@ def document(app: Any) -> dict[str, Any]:
                 for p in operation.get("parameters", [])
                 if p["name"] not in (correlation["name"], idempotency["name"])
             ]
+            for parameter in parameters:
+                # Powertools writes a parameter's examples into its schema; clients read `example`.
+                examples = parameter.get("schema", {}).get("examples")
+                if examples and "example" not in parameter:
+                    parameter["example"] = examples[0]
             operation["parameters"] = parameters + [correlation] + ([idempotency] if with_body else [])
+            if operation.get("operationId") == "send":
+                # Read by the handler from the raw headers (RFC 7240 lists, repeated headers).
+                operation["parameters"].append(PREFER)
     schemas = generated.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorResponse"] = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
     # Schemas only Powertools' 422 used (HTTPValidationError, ...) go with it.

@@ -44,6 +44,9 @@ FCM_PROJECT = "demo-project"
 FCM_SECRET_ID = "messaging/fcm-service-account"
 ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
+SENDS_TABLE = "messaging-sends"
+# sam local knows functions by their logical ids.
+DISPATCH_FUNCTION = "DispatchFunction"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
 HOST_FROM_CONTAINER = "host.docker.internal"
 FAKE_CREDENTIALS = {
@@ -162,6 +165,15 @@ class Stack:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         )
+        session.client("dynamodb", endpoint_url=endpoint).create_table(
+            TableName=SENDS_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
         session.client("secretsmanager", endpoint_url=endpoint).create_secret(
             Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
         )
@@ -188,6 +200,22 @@ class Stack:
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "AWS_ENDPOINT_URL_DYNAMODB": moto,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+                "SENDS_TABLE": SENDS_TABLE,
+                "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
+            },
+            # Invoked by SendFunction with InvocationType=Event on start-lambda (SAM CLI >= 1.170).
+            "DispatchFunction": {
+                "MONGODB_URI": f"mongodb://{host}:{a.mongo_port}/?directConnection=true",
+                "MONGODB_URI_SECRET_ID": "",
+                "AWS_ENDPOINT_URL_LAMBDA": f"http://{host}:{a.lambda_port}",
+                "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
+                "AWS_ENDPOINT_URL_S3": moto,
+                "SENDS_TABLE": SENDS_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+                # moto has no SES GetAccount: e-mail goes unpaced locally unless EMAIL_MAX_RATE is set.
+                "AWS_ENDPOINT_URL_SESV2": moto,
+                "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
             },
             "EmailFunction": {
                 "AWS_ENDPOINT_URL_SESV2": moto,
@@ -380,7 +408,7 @@ class Stack:
         a = self.args
         return f"""
 Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
-  POST /send         http://127.0.0.1:{a.api_port}/send
+  POST /send         http://127.0.0.1:{a.api_port}/send   (Prefer: respond-async -> 202, then GET /sends/<id>)
   sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
   push received      http://127.0.0.1:{a.fcm_port}/messages
   voice (and SMS with --sms-provider end-user-messaging)

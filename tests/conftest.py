@@ -43,6 +43,8 @@ EVE_ID = "65f0000000000000000000e5"
 
 ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
+SENDS_TABLE = "messaging-sends"
+DISPATCH_FUNCTION_NAME = "messaging-DispatchFunction"
 
 
 @dataclass
@@ -63,6 +65,15 @@ def provision_aws() -> None:
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    boto3.client("dynamodb").create_table(
+        TableName=SENDS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     )
     # The whole domain: the configured sender and any emailSender override under it.
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
@@ -101,6 +112,8 @@ def servers() -> Iterator[Servers]:
                 "FILE_SERVICE_URL": files.url,
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+                "SENDS_TABLE": SENDS_TABLE,
+                "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION_NAME,
             }
         )
         provision_aws()
@@ -115,7 +128,7 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture(scope="session")
 def functions(servers: Servers) -> dict[str, ModuleType]:
-    return {name: load_function(name) for name in ("send", *registry.REGISTRY)}
+    return {name: load_function(name) for name in ("send", *registry.REGISTRY, "dispatch")}
 
 
 USERS: list[dict[str, Any]] = [

@@ -63,10 +63,54 @@ def test_sam_validate_lint_passes() -> None:
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
-def test_send_function_may_invoke_exactly_the_channel_functions(resources: dict[str, Any]) -> None:
+def test_send_function_may_invoke_exactly_the_channel_functions_and_the_dispatcher(
+    resources: dict[str, Any],
+) -> None:
     invokes = [s for s in _statements(resources["SendFunction"]) if "lambda:InvokeFunction" in str(s["Action"])]
-    assert len(invokes) == 1
+    assert len(invokes) == 2
     assert invokes[0]["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in CHANNEL_FUNCTIONS]
+    assert invokes[1]["Resource"] == {"Fn::GetAtt": ["DispatchFunction", "Arn"]}
+
+
+def test_the_dispatcher_invokes_the_channel_functions_and_itself_and_gives_up_to_a_watched_queue(
+    resources: dict[str, Any],
+) -> None:
+    dispatch = resources["DispatchFunction"]["Properties"]
+    own_name = {"Fn::Sub": "${AWS::StackName}-dispatch"}
+    assert dispatch["FunctionName"] == own_name
+    assert dispatch["Environment"]["Variables"]["DISPATCH_FUNCTION_NAME"] == own_name
+    assert dispatch["Timeout"] == 900
+    [invokes] = [s for s in _statements(resources["DispatchFunction"]) if "lambda:InvokeFunction" in str(s["Action"])]
+    channels = len(CHANNEL_FUNCTIONS)
+    assert invokes["Resource"][:channels] == [{"Fn::GetAtt": [name, "Arn"]} for name in CHANNEL_FUNCTIONS]
+    assert invokes["Resource"][channels:] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dispatch"}
+    ]
+    config = dispatch["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]},
+    }
+    assert dispatch["Events"]["GaveUp"]["Properties"]["Queue"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
+    for alarm in ("DispatchGaveUpAlarm", "DispatchFailuresWaitingAlarm"):
+        dimensions = resources[alarm]["Properties"]["Dimensions"]
+        assert dimensions == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DispatchFailureQueue", "QueueName"]}}]
+    table = resources["SendsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    for name in ("SendFunction", "DispatchFunction"):
+        [grant] = [s for s in _statements(resources[name]) if "dynamodb:Query" in s["Action"]]
+        assert grant["Resource"] == {"Fn::GetAtt": ["SendsTable", "Arn"]}
+
+
+def test_the_status_routes_have_the_same_auth_as_post_send(resources: dict[str, Any]) -> None:
+    paths = resources["MessagingApi"]["Properties"]["DefinitionBody"]["paths"]
+    for path in ("/sends/{sendId}", "/sends/{sendId}/failures"):
+        assert paths[path]["get"]["security"] == paths["/send"]["post"]["security"]
+        assert (
+            paths[path]["get"]["x-amazon-apigateway-integration"]
+            == paths["/send"]["post"]["x-amazon-apigateway-integration"]
+        )
 
 
 def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers_grant(
@@ -138,7 +182,7 @@ def test_alarms_watch_the_metrics_the_code_publishes_for_every_channel(resources
             for query in resources[name]["Properties"]["Metrics"]
             if "MetricStat" in query
         }
-        assert watched == {"SendFunction", *CHANNEL_FUNCTIONS}
+        assert watched == {"SendFunction", "DispatchFunction", *CHANNEL_FUNCTIONS}
 
 
 def test_end_user_messaging_grants_name_the_origination_identity_only(resources: dict[str, Any]) -> None:

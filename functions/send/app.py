@@ -9,20 +9,30 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
+from messaging.asynchronous import EventLauncher, accept, parse_prefer
 from messaging.attachments import FileService, stage_attachments
 from messaging.body import accept_json, body_text, check_json
 from messaging.dispatch import LambdaInvoker
-from messaging.errors import MessagingError
+from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
-from messaging.models.response import ErrorResponse, PreviewResponse, SendResponse
+from messaging.models.response import (
+    ChannelCounts,
+    ErrorResponse,
+    FailuresPage,
+    PreviewResponse,
+    SendAccepted,
+    SendResponse,
+    SendStatus,
+)
 from messaging.observability import (
     CORRELATION_HEADER,
     correlation_id_from,
@@ -32,6 +42,7 @@ from messaging.observability import (
     trace_calls,
     tracer,
 )
+from messaging.sends import SendStore
 from messaging.service import no_file_service, preview, send
 from messaging.store import MongoStore
 from messaging.templating import Renderer
@@ -76,6 +87,20 @@ idempotency = (
     if settings.idempotency_table
     else None
 )
+
+# Asynchronous sends (`Prefer: respond-async`): their records, and DispatchFunction's Event invoke.
+sends = (
+    SendStore(
+        aws.client("dynamodb"),
+        settings.sends_table,
+        aws.client("s3"),
+        str(settings.attachments_bucket),
+        settings.sends_ttl_days,
+    )
+    if settings.sends_table
+    else None
+)
+launcher = EventLauncher.connect()
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -122,6 +147,24 @@ def _error_examples(status: int, examples: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _prefers_async() -> bool:
+    event = app.current_event
+    values = [value for name, value in (event.headers or {}).items() if name.lower() == "prefer"]
+    for name, many in (event.multi_value_headers or {}).items():
+        if name.lower() == "prefer":
+            values += many
+    return "respond-async" in parse_prefer(values)
+
+
+def _sends() -> SendStore:
+    if sends is None:
+        raise NotFound("no asynchronous sends are configured (SENDS_TABLE)")
+    return sends
+
+
+_SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+
+
 @app.post(
     "/send",
     operation_id="send",
@@ -140,6 +183,16 @@ def _error_examples(status: int, examples: dict[str, str]) -> dict[str, Any]:
                             "value": {"failures": [{"userId": "nobody", "channel": "sms", "error": "user not found"}]}
                         },
                     },
+                }
+            },
+        },
+        202: {
+            "description": "With `Prefer: respond-async`: accepted, nothing refused it; follow it at `Location` "
+            "(GET /sends/{sendId}).",
+            "content": {
+                "application/json": {
+                    "model": SendAccepted,
+                    "examples": {"accepted": {"value": {"sendId": _SEND_ID, "status": "accepted"}}},
                 }
             },
         },
@@ -167,8 +220,28 @@ def _error_examples(status: int, examples: dict[str, str]) -> dict[str, Any]:
         },
     },
 )
-def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
+def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse | SendAccepted]:
     context = app.lambda_context
+    if _prefers_async():
+        if sends is None:
+            raise BadRequest("Prefer: respond-async: asynchronous sends are not configured (SENDS_TABLE)")
+        send_id = accept(
+            request,
+            settings,
+            store,
+            renderer,
+            sends,
+            launcher,
+            stage,
+            logger.get_correlation_id(),
+            caller_scope(app.current_event.raw_event),
+        )
+        return Response(
+            status_code=202,
+            content_type="application/json",
+            body=SendAccepted(sendId=send_id),
+            headers={"Location": f"/sends/{send_id}", "Preference-Applied": "respond-async"},
+        )
     outcome = send(
         request,
         settings,
@@ -180,7 +253,103 @@ def post_send(request: Annotated[SendRequest, Body()]) -> SendResponse:
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     record_send(outcome)
-    return outcome.response
+    return Response(status_code=200, content_type="application/json", body=outcome.response)
+
+
+def _record(send_id: str) -> Any:
+    record = _sends().get(send_id) if len(send_id) <= 64 else None
+    # Another caller's send is as unknown as a missing one.
+    if record is None or record.scope != caller_scope(app.current_event.raw_event):
+        raise NotFound(f"sendId: no send {send_id[:64]}")
+    return record
+
+
+_NO_SUCH_SEND: OpenAPIResponse = {
+    "description": "No send with this id for this caller (or its record expired).",
+    "content": _error_examples(404, {"unknown send": f"sendId: no send {_SEND_ID}"}),
+}
+
+
+@app.get(
+    "/sends/<sendId>",
+    operation_id="getSend",
+    summary="The status of an asynchronous send, with its counts per channel",
+    responses={
+        200: {
+            "description": "Per channel, sent + failed + skipped + pending = audience + notFound.",
+            "content": {
+                "application/json": {
+                    "model": SendStatus,
+                    "examples": {
+                        "running": {
+                            "value": {
+                                "sendId": _SEND_ID,
+                                "status": "running",
+                                "createdAt": "2026-11-28T09:00:00Z",
+                                "updatedAt": "2026-11-28T09:00:40Z",
+                                "completedAt": None,
+                                "audience": 25000,
+                                "notFound": 0,
+                                "channels": {"email": {"sent": 6300, "failed": 0, "skipped": 12, "pending": 18688}},
+                            }
+                        }
+                    },
+                }
+            },
+        },
+        404: _NO_SUCH_SEND,
+    },
+)
+def get_send(
+    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+) -> SendStatus:
+    record = _record(sendId)
+    return SendStatus(
+        sendId=record.send_id,
+        status=record.status,
+        createdAt=record.created_at,
+        updatedAt=record.updated_at,
+        completedAt=record.completed_at,
+        audience=record.audience,
+        notFound=record.not_found,
+        channels={channel: ChannelCounts(**record.channel_counts(channel)) for channel in record.channels},
+    )
+
+
+@app.get(
+    "/sends/<sendId>/failures",
+    operation_id="getSendFailures",
+    summary="The failures of an asynchronous send, a page at a time",
+    responses={
+        200: {
+            "description": "Entries exactly as a synchronous answer has them; complete once the send is over.",
+            "content": {
+                "application/json": {
+                    "model": FailuresPage,
+                    "examples": {
+                        "last page": {
+                            "value": {
+                                "failures": [{"userId": "nobody", "channel": "email", "error": "user not found"}],
+                                "nextToken": None,
+                            }
+                        }
+                    },
+                }
+            },
+        },
+        404: _NO_SUCH_SEND,
+    },
+)
+def get_send_failures(
+    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+    limit: Annotated[int, Query(ge=1, le=1000, description="entries per page", examples=[100])] = 100,
+    nextToken: Annotated[  # noqa: N803 - the API's parameter name
+        str | None, Query(max_length=2048, description="the previous page's nextToken", examples=["eyJzIjoxMDB9"])
+    ] = None,
+) -> FailuresPage:
+    _record(sendId)
+    failures, token = _sends().failures_page(sendId, limit, nextToken)
+    return FailuresPage(failures=failures, nextToken=token)
 
 
 @app.post(

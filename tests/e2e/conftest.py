@@ -45,6 +45,16 @@ class Stack:
             self.last_headers = dict(error.headers)
             return error.code, json.load(error)
 
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET on the API (the status of an asynchronous send, its failures)."""
+        try:
+            with urllib.request.urlopen(f"{self.api}{path}", timeout=60) as response:
+                self.last_headers = dict(response.headers)
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            self.last_headers = dict(error.headers)
+            return error.code, json.load(error)
+
     def pushes(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.fcm}/messages", timeout=10) as response:
             messages: list[dict[str, Any]] = json.load(response)["messages"]

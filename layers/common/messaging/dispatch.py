@@ -97,7 +97,7 @@ class _OpenBatch:
     size: int = 0
 
 
-_BATCH_ID_FIELD = len(',"batchId":""') + 36  # a uuid4
+_BATCH_ID_FIELD = len(',"batchId":""') + 64  # at most 64 characters (a uuid4 by default)
 
 
 class BatchBuilder:
@@ -114,7 +114,11 @@ class BatchBuilder:
         max_messages: int,
         max_bytes: int,
         max_total_bytes: int | None = None,
+        batch_id: Callable[[Channel], str] | None = None,
+        channel_max_messages: Mapping[Channel, int] | None = None,
     ) -> None:
+        # Asynchronous sends name their batches deterministically, so a resumed one is the same batch.
+        self._batch_id = batch_id or (lambda channel: str(uuid.uuid4()))
         self._heads = {
             channel: json.dumps({"channel": channel, **envelope}, ensure_ascii=False)[:-1]
             for channel, envelope in envelopes.items()
@@ -124,7 +128,11 @@ class BatchBuilder:
             channel: len(head.encode()) + _BATCH_ID_FIELD + tail for channel, head in self._heads.items()
         }
         self._function_names = function_names
-        self._max_messages = max_messages
+        # A paced channel's batches are no larger than its rate.
+        self._max_messages = {
+            channel: min(max_messages, (channel_max_messages or {}).get(channel, max_messages))
+            for channel in self._heads
+        }
         self._max_bytes = max_bytes
         self._max_total_bytes = max_total_bytes
         self.rendered_bytes = 0
@@ -145,7 +153,8 @@ class BatchBuilder:
             raise BadRequest(f"a {channel} message of {part_size} bytes exceeds the batch limit of {self._max_bytes}")
         current = self._open.setdefault(channel, _OpenBatch())
         if current.parts and (
-            len(current.parts) >= self._max_messages or head_size + current.size + part_size + 1 > self._max_bytes
+            len(current.parts) >= self._max_messages[channel]
+            or head_size + current.size + part_size + 1 > self._max_bytes
         ):
             self._close(channel)
             current = self._open.setdefault(channel, _OpenBatch())
@@ -155,7 +164,7 @@ class BatchBuilder:
 
     def _close(self, channel: Channel) -> None:
         current = self._open.pop(channel)
-        batch_id = str(uuid.uuid4())
+        batch_id = self._batch_id(channel)
         head = f'{self._heads[channel]},"batchId":"{batch_id}","messages":['
         payload = (head + ",".join(current.parts) + "]}").encode()
         self._ready.append(Batch.of(channel, self._function_names[channel], payload, current.user_ids, batch_id))

@@ -87,16 +87,24 @@ class SendOutcome:
     batches: Counter[Channel]
 
 
-def send(
+@dataclass(frozen=True)
+class Prepared:
+    """What every send needs once checked: the texts, their compiled form, the batch envelopes."""
+
+    texts: MessageTexts
+    composer: Composer
+    envelopes: dict[Channel, dict[str, Any]]
+
+
+def prepare(
     request: SendRequest,
     settings: SendSettings,
     store: Store,
     renderer: Renderer,
-    invoker: Invoker,
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
-    remaining_s: Callable[[], float] | None = None,
-) -> SendOutcome:
+) -> Prepared:
+    """Channels, template, template syntax and attachments: each can refuse the request (4xx/5xx)."""
     _check_channels(request, settings)
     texts, template = _texts(request, store, settings.service.strictTemplates)
     composer = Composer(texts, request.channels, request.data, renderer)
@@ -108,9 +116,30 @@ def send(
         if names or "attachments" in registry.spec(channel).batch_model.model_fields:
             # Fetched once per request, before anything is sent: a missing file refuses the request.
             envelope["attachments"] = [attachment.model_dump() for attachment in stage(names)]
+    return Prepared(texts, composer, envelopes)
 
+
+def too_large_for_sync(limit: int) -> BadRequest:
+    return BadRequest(
+        f"the audience exceeds SYNC_MAX_AUDIENCE ({limit} users) for a synchronous send: "
+        "send it with the header `Prefer: respond-async` (202, then GET /sends/{sendId}); nothing was sent"
+    )
+
+
+def send(
+    request: SendRequest,
+    settings: SendSettings,
+    store: Store,
+    renderer: Renderer,
+    invoker: Invoker,
+    stage: Stager = no_file_service,
+    correlation_id: str | None = None,
+    remaining_s: Callable[[], float] | None = None,
+) -> SendOutcome:
+    prepared = prepare(request, settings, store, renderer, stage, correlation_id)
+    composer = prepared.composer
     builder = BatchBuilder(
-        envelopes,
+        prepared.envelopes,
         {channel: settings.function_name(channel) for channel in request.channels},
         max_messages=settings.batch_max_messages,
         max_bytes=settings.batch_max_bytes,
@@ -121,6 +150,9 @@ def send(
     audience = Audience(store, settings.service, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
     for rendered, recipient in enumerate(audience, 1):
+        if rendered > settings.sync_max_audience:
+            # Before anything is sent: an answer for more users could pass Lambda's 6 MB response limit.
+            raise too_large_for_sync(settings.sync_max_audience)
         if (
             remaining_s is not None
             and rendered % DEADLINE_CHECK_EVERY == 0

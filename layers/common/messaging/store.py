@@ -16,6 +16,7 @@ Document = dict[str, Any]
 # pymongo decodes a whole reply batch at once, and an unbounded batch is up to 16 MB of BSON: tens of
 # thousands of users as dicts. 500 users bound that to a few MB for ~1 round trip per 500.
 CURSOR_BATCH = 500
+IN_CHUNK = 50  # ids per `$in` query
 
 
 class Store(Protocol):
@@ -26,6 +27,8 @@ class Store(Protocol):
     ) -> Iterator[Document]: ...
 
     def template(self, template_id: str) -> Document | None: ...
+
+    def ping(self) -> None: ...
 
 
 class MongoStore:
@@ -49,12 +52,23 @@ class MongoStore:
         return cls(client, database, users, templates)
 
     def users_by_ids(self, id_field: str, ids: Sequence[Any], fields: Sequence[str]) -> Iterator[Document]:
-        return self._stream(self._users, {id_field: {"$in": list(ids)}}, fields)
+        # In pieces: some wire-protocol servers match `$in` in time quadratic in its values (SecantusDB:
+        # 1,000 ids 2.2 s, 5,000 ids 75 s; pieces of 50 about 0.2 ms per user); MongoDB pays one round
+        # trip per piece.
+        for start in range(0, len(ids), IN_CHUNK):
+            yield from self._stream(self._users, {id_field: {"$in": list(ids[start : start + IN_CHUNK])}}, fields)
 
     def users_in_clusters(
         self, clusters_field: str, clusters: Sequence[str], fields: Sequence[str]
     ) -> Iterator[Document]:
         return self._stream(self._users, {clusters_field: {"$in": list(clusters)}}, fields)
+
+    def ping(self) -> None:
+        """Raises ServiceUnavailable unless the database answers."""
+        try:
+            self._users.database.command("ping")
+        except PyMongoError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
 
     def template(self, template_id: str) -> Document | None:
         try:

@@ -75,6 +75,11 @@ class ChannelSpec(ABC):
         return f"{self.name.upper()}_FUNCTION_NAME"
 
     @property
+    def max_rate_env(self) -> str:
+        """The variable of its messages per second in asynchronous sends (DispatchFunction's pacing)."""
+        return f"{self.name.upper()}_MAX_RATE"
+
+    @property
     def function_id(self) -> str:
         """The function's logical id in template.yaml (and its local name)."""
         return f"{self.name.capitalize()}Function"

@@ -136,6 +136,24 @@ class SendSettings(BaseModel):
     max_message_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 1024 * 1024
     # Estimated native memory of the compiled templates kept warm, per engine (text, HTML).
     template_cache_bytes: Annotated[int, Field(ge=1024 * 1024, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
+    # Asynchronous sends (`Prefer: respond-async`): where their state lives, who dispatches them.
+    # A synchronous send to more users than this is refused (400) before anything is sent.
+    sync_max_audience: Annotated[int, Field(gt=0, le=100_000)] = 10_000
+    sends_table: str | None = None
+    # The request, its segments' user ids (S3, under `sends/`): the attachments bucket.
+    dispatch_function_name: str | None = None
+    # Users per segment: each segment is one dispatcher's work (resumed by a continuation if its
+    # 15 minutes run short); at most `segment_parallel` segments of one send run at once.
+    segment_users: Annotated[int, Field(ge=100, le=100_000)] = 10_000
+    segment_parallel: Annotated[int, Field(gt=0, le=100)] = 4
+    # A dispatcher with less than this left launches no batch and hands the rest to a new invocation.
+    dispatch_margin_s: Annotated[float, Field(ge=1, le=600)] = 60.0
+    sends_ttl_days: Annotated[int, Field(gt=0, le=365)] = 7
+    # Messages per second per channel (<CHANNEL>_MAX_RATE), shared by every dispatcher of every
+    # send; unset is unpaced, except e-mail: SES GetAccount's SendQuota.MaxSendRate.
+    max_rates: dict[Channel, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    # Throttled messages (provider Throttling/429) are sent again this many times, with backoff.
+    throttle_retries: Annotated[int, Field(ge=0, le=20)] = 6
 
     ENV: ClassVar[dict[str, str]] = {
         "mongodb_uri": "MONGODB_URI",
@@ -158,6 +176,14 @@ class SendSettings(BaseModel):
         "default_locale": "DEFAULT_LOCALE",
         "max_message_bytes": "MAX_MESSAGE_BYTES",
         "template_cache_bytes": "TEMPLATE_CACHE_BYTES",
+        "sync_max_audience": "SYNC_MAX_AUDIENCE",
+        "sends_table": "SENDS_TABLE",
+        "dispatch_function_name": "DISPATCH_FUNCTION_NAME",
+        "segment_users": "SEGMENT_USERS",
+        "segment_parallel": "SEGMENT_PARALLEL",
+        "dispatch_margin_s": "DISPATCH_MARGIN_S",
+        "sends_ttl_days": "SENDS_TTL_DAYS",
+        "throttle_retries": "THROTTLE_RETRIES",
     }
 
     @model_validator(mode="after")
@@ -193,8 +219,10 @@ class SendSettings(BaseModel):
         functions = {
             spec.name: environ[spec.function_env] for spec in registry.specs() if environ.get(spec.function_env)
         }
-        values = {"service": service, "function_names": functions, **env_values(environ, cls.ENV)}
-        settings: SendSettings = parse_settings(cls, values, "", cls.ENV)
+        rates = {spec.name: environ[spec.max_rate_env] for spec in registry.specs() if environ.get(spec.max_rate_env)}
+        values = {"service": service, "function_names": functions, "max_rates": rates, **env_values(environ, cls.ENV)}
+        names = {**cls.ENV, "max_rates": "<CHANNEL>_MAX_RATE"}
+        settings: SendSettings = parse_settings(cls, values, "", names)
         return settings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -90,3 +90,40 @@ class ErrorResponse(BaseModel):
     statusCode: str = Field(description="the HTTP status, as text", examples=["400"])
     error: str = Field(description="the HTTP reason phrase", examples=["Bad Request"])
     message: str = Field(examples=["recipients or clusters is required (non-empty)"])
+
+
+SendState = Literal["accepted", "running", "completed", "failed"]
+
+
+class SendAccepted(BaseModel):
+    """`Prefer: respond-async`: the send is checked and recorded; follow it at `Location`."""
+
+    sendId: str = Field(examples=["4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"])
+    status: Literal["accepted"] = Field(default="accepted", examples=["accepted"])
+
+
+class ChannelCounts(BaseModel):
+    """sent + failed + skipped + pending = audience + notFound, at every moment."""
+
+    sent: int = Field(description="handed to the provider and accepted", examples=[6300])
+    failed: int = Field(description="listed in the failures (`unknown: ...` included)", examples=[0])
+    skipped: int = Field(description="no address for the channel", examples=[12])
+    pending: int = Field(description="not handled yet", examples=[18688])
+
+
+class SendStatus(BaseModel):
+    sendId: str = Field(examples=["4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"])
+    status: SendState = Field(examples=["running"])
+    createdAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:00Z"])
+    updatedAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:40Z"])
+    completedAt: str | None = Field(default=None, description="ISO 8601, UTC, once over", examples=[None])
+    audience: int = Field(description="users found (0 until the audience is resolved)", examples=[25000])
+    notFound: int = Field(description="recipients that name no user", examples=[0])
+    channels: dict[str, ChannelCounts] = Field(description="the counts of each requested channel")
+
+
+class FailuresPage(BaseModel):
+    failures: list[Failure] = Field(description="in a stable order, as the synchronous answer has them")
+    nextToken: str | None = Field(
+        default=None, description="pass it back for the next page; null on the last", examples=["eyJzIjoxMDB9"]
+    )

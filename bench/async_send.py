@@ -1,0 +1,241 @@
+"""The asynchronous path (`Prefer: respond-async`) under `make bench ARGS=--async`.
+
+One audience size per fresh process, as for the synchronous path: N users seeded in SecantusDB, the
+send accepted as SendFunction accepts it, then DispatchFunction's events (planning, segments,
+continuations) run in this process on `SEGMENT_PARALLEL` threads, each as its own invocation,
+with the real invoker path (boto3 `lambda.invoke` over HTTP to --parallel warm sandbox processes
+running the channel functions) against the provider stand-ins, and the sends table and segments in
+a moto server of its own process. Each dispatcher keeps MAX_PARALLEL_INVOKES = --parallel invokes
+in flight, as deployed; the --parallel sandboxes run them, so the concurrency bound is the
+synchronous benchmark's: --parallel sandboxes x --concurrency provider calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import queue
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from bench.run import ROOT, environment, seed, standin, tree_cpu_s
+
+SEGMENT_PARALLEL = 4
+BUCKET = "bench-sends"
+TABLE = "bench-sends"
+
+
+@contextmanager
+def moto_process() -> Iterator[tuple[str, int]]:
+    from local.servers import free_port, wait_for_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.environ.get("BENCH_MOTO_LOG", os.devnull), "wb"),  # noqa: SIM115 - the process's
+    )
+    try:
+        wait_for_port(port, 30)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def provision(endpoint: str) -> None:
+    import boto3
+
+    # The environment's (fake) credentials and region, as the functions see them.
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    boto3.client("dynamodb", endpoint_url=endpoint).create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+
+
+class Lambda:
+    """Lambda's asynchronous invokes of DispatchFunction: a queue and `workers` concurrent sandboxes."""
+
+    def __init__(self, handler: Any, workers: int, max_segments: int | None = None) -> None:
+        self._handler = handler
+        self._max_segments = max_segments  # later segments' events are dropped (a partial run)
+        self.dropped = 0
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._outstanding = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._workers = workers
+        self.invocations = 0
+        self.retries = 0
+        self.errors: list[BaseException] = []
+
+    def __call__(self, function_name: str, event: dict[str, Any]) -> None:
+        if self._max_segments is not None and int(event.get("segment", -1)) >= self._max_segments:
+            self.dropped += 1
+            return
+        with self._lock:
+            self._outstanding += 1
+            self._idle.clear()
+        self._events.put(event)
+
+    def _work(self) -> None:
+        from local.lambda_runtime import LambdaContext
+
+        while True:
+            event = self._events.get()
+            try:
+                context = LambdaContext(function_name="DispatchFunction", aws_request_id=str(uuid.uuid4()))
+                context.remaining_ms = 900_000
+                for attempt in range(3):  # as Lambda does: two retries of a failed invocation
+                    try:
+                        self._handler(event, context)
+                        self.invocations += 1
+                        break
+                    except Exception as exc:  # noqa: BLE001 - reported at the end
+                        self.errors.append(exc)
+                        self.retries += attempt < 2
+            finally:
+                with self._lock:
+                    self._outstanding -= 1
+                    if self._outstanding == 0:
+                        self._idle.set()
+
+    def run_until_idle(self) -> None:
+        for _ in range(self._workers):
+            threading.Thread(target=self._work, daemon=True).start()
+        self._idle.wait()
+
+
+def run_one(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+    from local.lambda_runtime import load_function
+    from local.servers import secantus_process
+
+    n = int(args.one)
+    channels = [c for c in args.channels.split(",") if c]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
+    with ExitStack() as stack:
+        providers = stack.enter_context(standin("providers", str(args.latency_ms)))
+        mongo_uri, mongo_process = stack.enter_context(secantus_process())
+        moto_url, moto_pid = stack.enter_context(moto_process())
+        seed_started = time.perf_counter()
+        seed(mongo_uri, n)
+        seed_s = time.perf_counter() - seed_started
+        os.environ.update(environment(args, providers.url, mongo_uri))
+        provision(moto_url)
+        sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL_LAMBDA": sandboxes.url,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+                "AWS_ENDPOINT_URL_S3": moto_url,
+                "SENDS_TABLE": TABLE,
+                "ATTACHMENTS_BUCKET": BUCKET,
+                "DISPATCH_FUNCTION_NAME": "DispatchFunction",
+                "SEGMENT_PARALLEL": str(SEGMENT_PARALLEL),
+                "SEGMENT_USERS": str(args.segment_users),
+                "MAX_PARALLEL_INVOKES": str(args.parallel),
+                "EMAIL_MAX_RATE": "0",  # the engine's own speed: unpaced
+            }
+        )
+        dispatch_app = load_function("dispatch")
+
+        from messaging.asynchronous import accept
+        from messaging.models.request import SendRequest
+
+        runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
+        dispatch_app.engine.launcher = runtime
+        request = SendRequest(
+            channels=channels,
+            clusters=["everyone"],
+            messageTitle="Appointment for {{user.name}} {{user.surname}}",
+            messageContent=(
+                "Hello, {{user.name}}! Your appointment is dated "
+                '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}. '
+                '{{#if (eq data.type "patients")}}Bring your card.{{/if}}'
+            ),
+            data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
+        )
+        pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid, "moto": moto_pid}
+        others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+        cpu_started, started = time.process_time(), time.perf_counter()
+        send_id = accept(
+            request, dispatch_app.settings, dispatch_app.store, dispatch_app.renderer, dispatch_app.sends, runtime
+        )
+        accepted_s = time.perf_counter() - started
+        runtime.run_until_idle()
+        wall_s = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
+        others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
+        record = dispatch_app.sends.get(send_id)
+        assert record is not None
+        sends_requests = dict(dispatch_app.sends.requests)
+        pacing_requests = dispatch_app.engine.pacer.requests
+
+    counts = {channel: record.channel_counts(channel) for channel in channels}
+    messages = sum(c["sent"] + c["failed"] for c in counts.values())
+    in_flight = args.parallel * args.concurrency
+    bound_s = math.ceil(messages / in_flight) * args.latency_ms / 1000
+    dynamodb = sends_requests["dynamodb"] + pacing_requests
+    return {
+        "users": n,
+        "channels": len(channels),
+        "status": record.status if not runtime.dropped else f"{record.segments_done} of {record.segments} segments run",
+        "messages": messages,
+        "sent": sum(c["sent"] for c in counts.values()),
+        "failed": sum(c["failed"] for c in counts.values()),
+        "pending": sum(c["pending"] for c in counts.values()),
+        "errors": [repr(error)[:200] for error in runtime.errors[:3]],
+        "retries": runtime.retries,
+        "accepted_s": accepted_s,
+        "wall_s": wall_s,
+        "messages_per_s": messages / wall_s,
+        "bound_s": bound_s,
+        "ratio": bound_s / wall_s,
+        "cpu_floor_s": (cpu_s + sum(others.values())) / (os.cpu_count() or 1),
+        "dispatch_cpu_us": cpu_s / max(messages, 1) * 1e6,
+        "moto_cpu_s": others["moto"],
+        "cpu_s": {"dispatchers": cpu_s, **others},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "segments": record.segments,
+        "invocations": runtime.invocations,
+        "dynamodb_per_1000": dynamodb / max(messages, 1) * 1000,
+        "s3_per_1000": sends_requests["s3"] / max(messages, 1) * 1000,
+        "seed_s": seed_s,
+    }
+
+
+def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        f"\nAsynchronous path: up to {SEGMENT_PARALLEL} dispatchers x {args.parallel} invokes, run by "
+        f"{args.parallel} sandboxes x {args.concurrency} calls in flight; {args.segment_users} users per segment; "
+        f"L = {args.latency_ms:g} ms; "
+        f"{os.cpu_count()} CPUs\n",
+        "| N | channels | messages | status | wall s | msg/s | bound s | bound/wall | CPU floor s | wall/CPU floor "
+        "| dispatch CPU µs/msg | dispatchers' peak RSS MB | segments | invocations | DynamoDB req/1000 msg "
+        "| S3 req/1000 msg | 202 after s |",
+        "|" + "---|" * 17,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['users']} | {r['channels']} | {r['messages']} | {r['status']} | {r['wall_s']:.1f} "
+            f"| {r['messages_per_s']:.0f} | {r['bound_s']:.1f} | {r['ratio']:.0%} | {r['cpu_floor_s']:.1f} "
+            f"| {r['wall_s'] / max(r['cpu_floor_s'], 1e-9):.2f} | {r['dispatch_cpu_us']:.0f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['segments']} | {r['invocations']} | {r['dynamodb_per_1000']:.1f} | {r['s3_per_1000']:.2f} "
+            f"| {r['accepted_s']:.2f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,573 @@
+"""`Prefer: respond-async`: 202, the status resource, exactly-once batches, paced and retried
+providers. SendFunction, DispatchFunction and the channel functions run in-process against moto
+(DynamoDB, S3, SES, SNS) and SecantusDB; DispatchFunction's `Event` invokes go through a queue
+that retries a failed invocation as Lambda does."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from messaging.dispatch import BatchOutcomeUnknownError
+from tests.conftest import ApiCall, Servers, api_event
+from tests.lambda_runtime import EventQueue, InProcessInvoker, LambdaContext, SandboxCrash
+
+CROWD = 1_200  # users in the "crowd" cluster: 3 segments of 500 at most
+ASYNC = {"Prefer": "respond-async"}
+BODY = {
+    "channels": ["email", "sms", "push"],
+    "clusters": ["crowd"],
+    "recipients": ["u1", "ghost-1", "ghost-2"],
+    "messageTitle": "Hi {{user.name}}",
+    "messageContent": "Hello {{user.name}}",
+}
+
+
+def _crowd(n: int) -> list[dict[str, Any]]:
+    users = []
+    for i in range(n):
+        user: dict[str, Any] = {"_id": f"c{i:05d}", "name": f"C{i}", "clusters": ["crowd"]}
+        if i % 4 != 3:
+            user["emailAddress"] = f"c{i}@example.com"
+        if i % 2 == 0:
+            user["phoneNumber"] = f"+3934{i:08d}"
+        if i % 10 == 0:
+            user["deviceToken"] = f"tok-c{i}"
+        users.append(user)
+    return users
+
+
+class Async:
+    """POST /send with Prefer, the dispatcher's queue, and the two GET routes."""
+
+    def __init__(self, api: ApiCall, send: ModuleType, dispatch: ModuleType, queue: EventQueue) -> None:
+        self.api = api
+        self.send = send
+        self.dispatch = dispatch
+        self.queue = queue
+
+    def post(self, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        return self.api(body if body is not None else BODY, headers={**ASYNC, **(headers or {})})
+
+    def get(self, path: str, query: dict[str, str] | None = None, caller: str | None = None) -> tuple[int, Any]:
+        event = api_event(None)
+        event.update(
+            {
+                "httpMethod": "GET",
+                "path": path,
+                "resource": path,
+                "body": None,
+                "queryStringParameters": query,
+                "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+            }
+        )
+        if caller:
+            event["requestContext"]["identity"]["userArn"] = caller
+        answer = self.send.lambda_handler(event, LambdaContext())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    def status(self, send_id: str) -> dict[str, Any]:
+        code, body = self.get(f"/sends/{send_id}")
+        assert code == 200, body
+        return dict(body)
+
+    def failures(self, send_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        everything: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = {"limit": str(limit), **({"nextToken": token} if token else {})}
+            code, body = self.get(f"/sends/{send_id}/failures", query)
+            assert code == 200, body
+            everything += body["failures"]
+            token = body["nextToken"]
+            if token is None:
+                return everything
+
+    def drain(self, **kwargs: Any) -> int:
+        return self.queue.drain(self.dispatch.lambda_handler, on_failure=self.dispatch.lambda_handler, **kwargs)
+
+
+@pytest.fixture
+def crowd(db: Any) -> list[dict[str, Any]]:
+    users = _crowd(CROWD)
+    db.users.insert_many([dict(user) for user in users])
+    return users
+
+
+@pytest.fixture
+def run(
+    api: ApiCall,
+    functions: dict[str, ModuleType],
+    invoker: InProcessInvoker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Async:
+    send, dispatch = functions["send"], functions["dispatch"]
+    queue = EventQueue()
+    monkeypatch.setattr(send, "launcher", queue)
+    engine = dispatch.engine
+    monkeypatch.setattr(engine, "launcher", queue)
+    # A generous function timeout: on a loaded machine a 10 s one would turn batches unknown.
+    monkeypatch.setattr(engine, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
+    monkeypatch.setattr(engine, "sleep", lambda seconds: None)
+    monkeypatch.setattr(engine, "settings", engine.settings.model_copy(update={"segment_users": 500}))
+    return Async(api, send, dispatch, queue)
+
+
+def _expected(users: list[dict[str, Any]]) -> dict[str, set[str]]:
+    return {
+        "email": {u["emailAddress"] for u in users if "emailAddress" in u},
+        "sms": {u["phoneNumber"] for u in users if "phoneNumber" in u},
+        "push": {u["deviceToken"] for u in users if "deviceToken" in u},
+    }
+
+
+def _assert_exactly_once(servers: Servers, users: list[dict[str, Any]]) -> None:
+    expected = _expected(users)
+    emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+    sms = Counter(s["phone_number"] for s in servers.outbox.sms())
+    pushes = Counter(m["message"]["token"] for m in servers.fcm.messages)
+    assert set(emails) == expected["email"]
+    assert max(emails.values()) == 1
+    assert set(sms) == expected["sms"]
+    assert max(sms.values()) == 1
+    assert set(pushes) == expected["push"]
+    assert max(pushes.values()) == 1
+
+
+def _assert_counts_add_up(status: dict[str, Any]) -> None:
+    for counts in status["channels"].values():
+        assert counts["sent"] + counts["failed"] + counts["skipped"] + counts["pending"] == (
+            status["audience"] + status["notFound"]
+        )
+
+
+def test_a_respond_async_send_is_accepted_then_completes_with_every_user_once(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, db: Any
+) -> None:
+    status_code, body = run.post()
+
+    assert status_code == 202
+    send_id = body["sendId"]
+    assert body == {"sendId": send_id, "status": "accepted"}
+    headers = run.api.last["multiValueHeaders"]
+    assert headers["Location"] == [f"/sends/{send_id}"]
+    assert headers["Preference-Applied"] == ["respond-async"]
+    assert servers.outbox.emails() == []  # nothing sent before the dispatcher runs
+    accepted = run.status(send_id)
+    assert accepted["status"] == "accepted"
+    _assert_counts_add_up(accepted)
+
+    run.drain()
+    _debug_errors(run)
+
+    status = run.status(send_id)
+    users = [*crowd, {"emailAddress": "ann@example.com", "phoneNumber": "+393330000001", "deviceToken": "tok-ann"}]
+    assert status["status"] == "completed"
+    assert status["completedAt"] is not None
+    assert (status["audience"], status["notFound"]) == (CROWD + 1, 2)
+    expected = _expected(users)
+    assert status["channels"] == {
+        channel: {
+            "sent": len(expected[channel]),
+            "failed": 2,
+            "skipped": CROWD + 1 - len(expected[channel]),
+            "pending": 0,
+        }
+        for channel in ("email", "sms", "push")
+    }
+    _assert_exactly_once(servers, users)
+    failures = run.failures(send_id, limit=4)  # pages of 4: ghosts on three channels
+    assert sorted((f["userId"], f["channel"], f["error"]) for f in failures) == sorted(
+        (ghost, channel, "user not found") for ghost in ("ghost-1", "ghost-2") for channel in ("email", "sms", "push")
+    )
+
+
+def test_the_status_shows_progress_and_always_adds_up(run: Async, crowd: list[dict[str, Any]]) -> None:
+    _, body = run.post({**BODY, "recipients": None})
+    send_id = body["sendId"]
+    seen = []
+    while run.queue.events:
+        run.drain(limit=1)
+        status = run.status(send_id)
+        _assert_counts_add_up(status)
+        seen.append((status["status"], status["channels"]["email"]["pending"]))
+    assert seen[0][0] == "running"  # planned: the audience is counted, nothing sent yet
+    assert seen[0][1] == CROWD
+    assert any(state == "running" and 0 < pending < CROWD for state, pending in seen)
+    assert seen[-1] == ("completed", 0)
+
+
+def test_a_retry_with_the_same_idempotency_key_answers_the_same_send_and_starts_nothing(
+    run: Async, crowd: list[dict[str, Any]]
+) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = run.post(headers=key)
+    second = run.post(headers=key)
+
+    assert first == second
+    assert first[0] == 202
+    assert len(run.queue.launched) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({**BODY, "channels": ["fax"]}, 400, "channels"),
+        ({**BODY, "templateId": "65f0000000000000000000ff", "messageTitle": None}, 404, "templateId"),
+        ({**BODY, "messageContent": "{{#if x}}unclosed"}, 400, "messageContent"),
+        ({**BODY, "emailAttachments": ["missing.pdf"]}, 400, "missing.pdf"),
+    ],
+)
+def test_what_can_refuse_refuses_before_the_202_and_nothing_starts(
+    run: Async, crowd: list[dict[str, Any]], body: dict[str, Any], status: int, message: str
+) -> None:
+    code, answer = run.post(body)
+
+    assert code == status, answer
+    assert message in answer["message"]
+    assert run.queue.launched == []
+
+
+def test_an_unreachable_database_is_a_503_before_the_202(
+    run: Async, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from messaging.store import MongoStore
+
+    monkeypatch.setattr(
+        functions["send"], "store", MongoStore.connect("mongodb://127.0.0.1:1/", "messaging", "users", "templates", 300)
+    )
+    for body in (BODY, {**BODY, "recipients": None}):  # recipients, or clusters only
+        code, answer = run.post(body)
+        assert (code, answer["error"]) == (503, "Service Unavailable")
+        assert answer["message"].startswith("database unreachable")
+    assert run.queue.launched == []
+
+
+def test_a_synchronous_send_over_sync_max_audience_is_a_400_naming_respond_async(
+    api: ApiCall,
+    functions: dict[str, ModuleType],
+    crowd: list[dict[str, Any]],
+    servers: Servers,
+    invoker: InProcessInvoker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    send = functions["send"]
+    monkeypatch.setattr(send, "settings", send.settings.model_copy(update={"sync_max_audience": 1_000}))
+
+    status, body = api(BODY)
+
+    assert (status, body["error"]) == (400, "Bad Request")
+    assert "SYNC_MAX_AUDIENCE (1000 users)" in body["message"]
+    assert "Prefer: respond-async" in body["message"]
+    assert invoker.payloads == []
+    assert servers.outbox.emails() == []
+
+
+def test_an_unknown_or_another_callers_send_is_a_404(run: Async, crowd: list[dict[str, Any]]) -> None:
+    assert run.get(f"/sends/{uuid.uuid4().hex}")[0] == 404
+    code, body = run.get(f"/sends/{uuid.uuid4().hex}/failures")
+    assert (code, body["statusCode"], body["error"]) == (404, "404", "Not Found")
+    _, accepted = run.post()
+    assert run.get(f"/sends/{accepted['sendId']}", caller="arn:aws:iam::123456789012:user/someone-else")[0] == 404
+    assert run.get(f"/sends/{accepted['sendId']}/failures", {"nextToken": "garbage"})[0] == 400
+
+
+class Calls:
+    """Numbers calls made from several threads, each exactly once."""
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+
+    def next(self) -> int:
+        return next(self._count)  # atomic under the GIL
+
+
+def _crash_once_at(count: int, target: Callable[..., Any]) -> Callable[..., Any]:
+    calls = Calls()
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if calls.next() == count:
+            raise SandboxCrash(f"killed at call {count}")
+        return target(*args, **kwargs)
+
+    return wrapped
+
+
+def test_a_dispatcher_killed_mid_segment_is_resumed_by_the_retry_with_no_duplicate_and_no_loss(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = run.dispatch.engine
+    # Killed after the 4th batch's invoke answered, before its checkpoint: the channel function sent it.
+    monkeypatch.setattr(engine.sends, "finish_batch", _crash_once_at(4, engine.sends.finish_batch))
+    # And later while a batch's invoke is in flight: the channel function runs it, no answer is read.
+    real_invoker = engine.invoker
+
+    def dying_invoker(function_name: str, payload: bytes) -> bytes:
+        answer = real_invoker(function_name, payload)
+        return bytes(crash(answer))
+
+    crash = _crash_once_at(20, lambda answer: answer)
+    monkeypatch.setattr(engine, "invoker", dying_invoker)
+    _, body = run.post()
+
+    run.drain()  # each killed invocation is run again by the queue, as Lambda retries it
+
+    assert sum(isinstance(error, SandboxCrash) for error in run.queue.errors) == 2
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    _assert_counts_add_up(status)
+    users = [*crowd, {"emailAddress": "ann@example.com", "phoneNumber": "+393330000001", "deviceToken": "tok-ann"}]
+    _assert_exactly_once(servers, users)
+    failures = run.failures(body["sendId"])
+    assert Counter((f["userId"], f["channel"]) for f in failures).most_common(1)[0][1] == 1
+    # The resumed batches answered their first result: no user is unknown, none lost.
+    assert sorted({f["error"] for f in failures}) == ["user not found"]
+    assert status["channels"]["email"]["sent"] == len(_expected(users)["email"])
+
+
+def test_a_dropped_invoke_connection_reports_its_users_unknown_never_sent_twice(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_invoker = run.dispatch.engine.invoker
+    calls = Calls()
+
+    def dropping(function_name: str, payload: bytes) -> bytes:
+        number = calls.next()
+        answer = real_invoker(function_name, payload)
+        if number == 3:
+            raise BatchOutcomeUnknownError("ReadTimeoutError: connection dropped")
+        return bytes(answer)
+
+    monkeypatch.setattr(run.dispatch.engine, "invoker", dropping)
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+    run.drain()
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    _assert_counts_add_up(status)
+    failures = run.failures(body["sendId"])
+    unknown = [f for f in failures if f["error"].startswith("unknown: email batch outcome unknown")]
+    assert len(unknown) == len(failures) == status["channels"]["email"]["failed"] > 0
+    emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+    assert max(emails.values()) == 1
+    assert len(emails) == len(_expected(crowd)["email"])  # the dropped batch was sent, once
+
+
+def test_throttled_messages_are_retried_later_not_failed(
+    run: Async,
+    crowd: list[dict[str, Any]],
+    servers: Servers,
+    functions: dict[str, ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    email = functions["email"]
+    real_ses = email.ses
+    calls = Calls()
+
+    class ThrottlingSes:
+        def send_email(self, **kwargs: Any) -> Any:
+            if calls.next() % 3 == 0:  # every third call: SES's rate exceeded
+                raise ClientError(
+                    {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."}},
+                    "SendEmail",
+                )
+            return real_ses.send_email(**kwargs)
+
+    monkeypatch.setattr(email, "ses", ThrottlingSes())
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+    run.drain()
+
+    status = run.status(body["sendId"])
+    expected = _expected(crowd)["email"]
+    assert status["channels"]["email"] == {
+        "sent": len(expected),
+        "failed": 0,
+        "skipped": CROWD - len(expected),
+        "pending": 0,
+    }
+    emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+    assert set(emails) == expected
+    assert max(emails.values()) == 1
+    retries = [payload["batchId"] for payload in run.dispatch.engine.invoker.payloads if "-r" in payload["batchId"]]
+    assert retries  # the throttled ones went again, in batches of their own
+
+
+def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_listed(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = run.dispatch.engine
+    real = engine._dispatch_segment
+
+    def broken(send_id: str, segment: int, remaining_s: Callable[[], float]) -> bool:
+        if segment == 1:
+            raise RuntimeError("segment 1 always fails")
+        return bool(real(send_id, segment, remaining_s))
+
+    monkeypatch.setattr(engine, "_dispatch_segment", broken)
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+    run.drain()
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "failed"
+    assert status["channels"]["email"]["pending"] == 0
+    _assert_counts_add_up(status)
+    failures = run.failures(body["sendId"])
+    gave_up = {f["userId"] for f in failures if f["error"] == "not attempted: the dispatcher gave up"}
+    assert gave_up == {f"c{i:05d}" for i in range(500, 1_000)}  # segment 1, every user, whatever its address
+    sent = {e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails()}
+    assert not any(f"c{i}@example.com" in sent for i in range(500, 1_000))
+
+
+def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_user_once(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    engine = run.dispatch.engine
+    monkeypatch.setattr(engine, "pacer", Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"email": 150}))
+    monkeypatch.setattr(engine, "sleep", __import__("time").sleep)
+    monkeypatch.setattr(
+        engine, "settings", engine.settings.model_copy(update={"segment_users": 2_000, "dispatch_margin_s": 1.0})
+    )
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+
+    # 900 e-mails at 150 per second, 3 s per invocation: the one segment takes several.
+    run.drain(remaining_ms=3_000)
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert status["channels"]["email"]["failed"] == 0
+    segment_events = [event for _, event in run.queue.launched if event.get("segment") == 0]
+    assert len(segment_events) >= 3  # the first, then continuations
+    emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+    assert set(emails) == _expected(crowd)["email"]
+    assert max(emails.values()) == 1
+    assert max(len(p["messages"]) for p in engine.invoker.payloads) <= 150  # batches no larger than the rate
+
+
+def test_pacing_spreads_batches_over_one_second_windows(functions: dict[str, ModuleType], servers: Servers) -> None:
+    import boto3
+
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    now = [1_000_000.25]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"sms": 10}, clock=lambda: now[0], sleep=sleep)
+    channel = f"sms{uuid.uuid4().hex[:6]}"
+    pacer.rates[channel] = 10  # type: ignore[index]
+    assert pacer.batch_limits()["sms"] == 10
+    for _ in range(3):
+        assert pacer.acquire(channel, 6, lambda: 100.0, 5.0)  # type: ignore[arg-type]
+    assert len(slept) == 2  # 6 fit a window of 10, the next 6 waited for the next window each
+    assert int(now[0]) == 1_000_002
+    assert not pacer.acquire(channel, 6, lambda: 5.5, 5.0)  # type: ignore[arg-type]  # no time left to wait
+
+
+def _debug_errors(run: Async) -> None:
+    for error in run.queue.errors:
+        print("QUEUE ERROR", repr(error))
+
+
+class _RepeatedWrites:
+    """A DynamoDB client whose every put is sent twice, as botocore does when an answer is lost."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        self._client.put_item(**kwargs)
+        return self._client.put_item(**kwargs)
+
+
+def test_a_checkpoint_repeated_by_botocore_is_ours_and_another_attempts_is_not(servers: Servers) -> None:
+    import boto3
+
+    from messaging.sends import SendStore
+    from tests.conftest import ATTACHMENTS_BUCKET, SENDS_TABLE
+
+    dynamodb = boto3.client("dynamodb")
+    repeated = SendStore(_RepeatedWrites(dynamodb), SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
+    send_id = uuid.uuid4().hex
+    repeated.create(send_id, "caller", ["email"])  # its repeat is no refusal either
+
+    assert repeated.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
+    other = SendStore(dynamodb, SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
+    assert not other.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
+    assert other.finish_batch(send_id, 0, "email", 0, 2, [])
+    assert not other.finish_batch(send_id, 0, "email", 0, 2, [])  # counted once
+    record = other.get(send_id)
+    assert record is not None
+    assert record.counts["email"] == {"sent": 2, "failed": 0, "skipped": 0}
+
+
+def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(
+    run: Async, db: Any, servers: Servers
+) -> None:
+    # FCM answers 429 QUOTA_EXCEEDED to each of these tokens' first 4 attempts: PushFunction's own 3
+    # attempts end throttled, the dispatcher's batch of retries gets them through.
+    db.users.insert_many(
+        [{"_id": f"t{i:03d}", "deviceToken": f"throttled-4-t{i}", "clusters": ["quota"]} for i in range(30)]
+    )
+    _, body = run.post({**BODY, "recipients": None, "clusters": ["quota"], "channels": ["push"]})
+    run.drain()
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert status["channels"]["push"] == {"sent": 30, "failed": 0, "skipped": 0, "pending": 0}
+    delivered = Counter(m["message"]["token"] for m in servers.fcm.messages)
+    assert set(delivered) == {f"throttled-4-t{i}" for i in range(30)}
+    assert max(delivered.values()) == 1
+    assert all(servers.fcm.attempts[token] == 5 for token in delivered)
+
+
+def test_a_voice_send_is_dispatched_like_any_channel_and_a_refused_number_is_its_failure(
+    run: Async, servers: Servers, db: Any
+) -> None:
+    db.users.insert_many(
+        [
+            {"_id": "v0", "name": "V0", "phoneNumber": "+393330000000", "clusters": ["callers"]},  # refused
+            *(
+                {"_id": f"v{i}", "name": f"V{i}", "phoneNumber": f"+3935{i:08d}", "clusters": ["callers"]}
+                for i in (1, 2)
+            ),
+            {"_id": "v3", "name": "V3", "clusters": ["callers"]},  # no number: skipped
+        ]
+    )
+
+    status_code, body = run.post(
+        {"channels": ["voice"], "clusters": ["callers"], "messageTitle": "-", "messageContent": "Hi {{user.name}}"}
+    )
+    assert status_code == 202, body
+    run.drain()
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert status["channels"] == {"voice": {"sent": 2, "failed": 1, "skipped": 1, "pending": 0}}
+    assert run.failures(body["sendId"]) == [
+        {
+            "userId": "v0",
+            "channel": "voice",
+            "error": "ValidationException: Invalid destination phone number (INVALID_PARAMETER)",
+        }
+    ]
+    assert sorted(call["MessageBody"] for call in servers.eum.messages) == ["Hi V1", "Hi V2"]
