@@ -400,6 +400,12 @@ def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:
     }
 
 
+def _sends_messages(event: dict[str, Any]) -> bool:
+    """Only POST /send is kept under an Idempotency-Key: the other routes send nothing."""
+    route = str(event.get("resource") or event.get("path") or "")
+    return str(event.get("httpMethod", "POST")).upper() == "POST" and route.rstrip("/").endswith("/send")
+
+
 def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         # Refused before the resolver parses: not JSON, too large (in bytes), too deep, NaN/Infinity.
@@ -408,8 +414,8 @@ def _respond(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except MessagingError as exc:
         return _proxy_error(exc.status, exc.message)
     key = idempotency_key(event)
-    if key is None or str(event.get("resource") or event.get("path") or "").endswith("/send/preview"):
-        # A preview sends nothing: no idempotency record is written for it.
+    if key is None or not _sends_messages(event):
+        # A preview or a status read sends nothing: no idempotency record is written (or replayed) for it.
         return dict(app.resolve(event, context))
     if idempotency is None:
         return _proxy_error(HTTPStatus.BAD_REQUEST, f"{HEADER}: idempotency is not configured (IDEMPOTENCY_TABLE)")

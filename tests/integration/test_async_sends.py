@@ -57,8 +57,14 @@ class Async:
     def post(self, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         return self.api(body if body is not None else BODY, headers={**ASYNC, **(headers or {})})
 
-    def get(self, path: str, query: dict[str, str] | None = None, caller: str | None = None) -> tuple[int, Any]:
-        event = api_event(None)
+    def get(
+        self,
+        path: str,
+        query: dict[str, str] | None = None,
+        caller: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        event = api_event(None, headers=headers)
         event.update(
             {
                 "httpMethod": "GET",
@@ -278,6 +284,19 @@ def test_an_unknown_or_another_callers_send_is_a_404(run: Async, crowd: list[dic
     _, accepted = run.post()
     assert run.get(f"/sends/{accepted['sendId']}", caller="arn:aws:iam::123456789012:user/someone-else")[0] == 404
     assert run.get(f"/sends/{accepted['sendId']}/failures", {"nextToken": "garbage"})[0] == 400
+
+
+def test_an_idempotency_key_on_a_status_read_is_ignored(run: Async, crowd: list[dict[str, Any]]) -> None:
+    # A client that sends one key with every call must still see each send's own, current status.
+    _, first = run.post()
+    _, second = run.post({**BODY, "messageContent": "another"})
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    one = run.get(f"/sends/{first['sendId']}", headers=key)
+    other = run.get(f"/sends/{second['sendId']}", headers=key)
+
+    assert (one[0], one[1]["sendId"]) == (200, first["sendId"])
+    assert (other[0], other[1]["sendId"]) == (200, second["sendId"])
 
 
 class Calls:
