@@ -590,3 +590,27 @@ def test_a_voice_send_is_dispatched_like_any_channel_and_a_refused_number_is_its
         }
     ]
     assert sorted(call["MessageBody"] for call in servers.eum.messages) == ["Hi V1", "Hi V2"]
+
+
+def test_a_user_too_large_to_render_is_failed_not_skipped(run: Async, crowd: list[dict[str, Any]], db: Any) -> None:
+    # As in a synchronous send: that user fails on the channel, listed with the reason; nobody else is held.
+    db.users.insert_one(
+        {"_id": "huge", "name": "N" * 2_000_000, "emailAddress": "huge@example.com", "clusters": ["crowd"]}
+    )
+    body = {"channels": ["email"], "clusters": ["crowd"], "messageTitle": "t", "messageContent": "Hi {{user.name}}"}
+
+    _, accepted = run.post(body)
+    run.drain()
+
+    status = run.status(accepted["sendId"])
+    assert status["status"] == "completed"
+    with_address = sum(1 for user in crowd if "emailAddress" in user)
+    assert status["channels"]["email"] == {
+        "sent": with_address,
+        "failed": 1,
+        "skipped": CROWD - with_address,
+        "pending": 0,
+    }
+    assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [
+        ("huge", "messageContent: the user's document could render more than 1048576 bytes")
+    ]

@@ -371,6 +371,7 @@ class Engine:
         skipped: Counter[Channel] = Counter()
         audience = Audience(self.store, settings.service, user_ids, None)
         for recipient in audience:
+            made = len(composer.failures)
             try:
                 messages = dict(composer.messages(recipient))
             except BadRequest as exc:
@@ -381,6 +382,8 @@ class Engine:
                     if recipient.user_id not in accounted[channel]
                 ]
                 continue
+            # A user whose own document renders too large on a channel fails there, as in a synchronous send.
+            refused = {failure.channel: failure for failure in composer.failures[made:]}
             for channel in request.channels:
                 user_id = recipient.user_id
                 number = started_of.get((channel, user_id))
@@ -393,6 +396,8 @@ class Engine:
                     continue  # in a batch already done
                 elif message is not None:
                     builder.add(channel, user_id, message)
+                elif channel in refused:
+                    unsent.append(refused[channel])
                 else:
                     skipped[channel] += 1
         unsent += [
