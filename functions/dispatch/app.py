@@ -7,11 +7,11 @@ import json
 import os
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.asynchronous import Engine, EventLauncher
+from messaging.bootstrap import connect_store, make_renderer
 from messaging.channels import registry
 from messaging.dispatch import LambdaInvoker
 from messaging.models.common import Channel
@@ -19,25 +19,12 @@ from messaging.models.config import SendSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.pacing import Pacer
 from messaging.sends import SendStore
-from messaging.store import MongoStore
-from messaging.templating import Renderer
 
 trace_calls("botocore", "pymongo")
 
 settings = SendSettings.from_environ(os.environ)
-mongodb_uri = settings.mongodb_uri or str(parameters.get_secret(str(settings.mongodb_uri_secret_id)))
-store = MongoStore.connect(
-    mongodb_uri,
-    settings.mongodb_database,
-    settings.users_collection,
-    settings.templates_collection,
-    settings.mongodb_timeout_ms,
-)
-renderer = Renderer(
-    default_locale=settings.default_locale,
-    max_message_bytes=settings.max_message_bytes,
-    cache_bytes=settings.template_cache_bytes,
-)
+store = connect_store(settings)
+renderer = make_renderer(settings)
 invoker = LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s)
 launcher = EventLauncher.connect()
 dynamodb = aws.client("dynamodb")

@@ -12,13 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.asynchronous import EventLauncher, accept, parse_prefer
 from messaging.attachments import FileService, stage_attachments
 from messaging.body import accept_json, body_text, check_json
+from messaging.bootstrap import connect_store, make_renderer
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
@@ -44,28 +44,14 @@ from messaging.observability import (
 )
 from messaging.sends import SendStore
 from messaging.service import no_file_service, preview, send
-from messaging.store import MongoStore
-from messaging.templating import Renderer
 from messaging.validation import describe_errors
 
 trace_calls("botocore", "pymongo", "httplib")  # httplib: the File Service, via urllib3
 
 # Cold start: an invalid configuration stops the function here, naming the field.
 settings = SendSettings.from_environ(os.environ)
-# Deployed, the URI is a secret; local runs give it directly.
-mongodb_uri = settings.mongodb_uri or str(parameters.get_secret(str(settings.mongodb_uri_secret_id)))
-store = MongoStore.connect(
-    mongodb_uri,
-    settings.mongodb_database,
-    settings.users_collection,
-    settings.templates_collection,
-    settings.mongodb_timeout_ms,
-)
-renderer = Renderer(
-    default_locale=settings.default_locale,
-    max_message_bytes=settings.max_message_bytes,
-    cache_bytes=settings.template_cache_bytes,
-)
+store = connect_store(settings)
+renderer = make_renderer(settings)
 stage = (
     partial(
         stage_attachments,
