@@ -45,6 +45,8 @@ SENDS_PREFIX = "sends/"
 # A failures item stays far below DynamoDB's 400 KB: a batch is at most 100 users by default.
 FAILURES_PER_ITEM = 1_000
 COUNTERS = ("sent", "failed", "skipped")
+# Parts of `skipped` (why) and of `sent` (what became of it, from the providers' delivery events).
+DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "undelivered")
 
 
 def now_iso() -> str:
@@ -96,9 +98,10 @@ class SendRecord:
 
     def channel_counts(self, channel: Channel) -> dict[str, int]:
         counts = self.counts.get(channel, {})
-        sent, failed, skipped = (counts.get(name, 0) for name in ("sent", "failed", "skipped"))
+        sent, failed, skipped = (counts.get(name, 0) for name in COUNTERS)
         pending = max(0, self.audience + self.not_found - sent - failed - skipped)
-        return {"sent": sent, "failed": failed, "skipped": skipped, "pending": pending}
+        details = {name: counts.get(name, 0) for name in DETAILS}
+        return {"sent": sent, "failed": failed, "skipped": skipped, "pending": pending, **details}
 
 
 @dataclass
@@ -180,7 +183,7 @@ class SendStore:
             return None
         channels: list[Channel] = [c for c in item["channels"]["S"].split(",") if c]
         counts: dict[Channel, dict[str, int]] = {
-            channel: {name: _number(item, f"{name}_{channel}") for name in COUNTERS} for channel in channels
+            channel: {name: _number(item, f"{name}_{channel}") for name in COUNTERS + DETAILS} for channel in channels
         }
         segments_done = 0
         updated_at = item["updatedAt"]["S"]
@@ -188,7 +191,7 @@ class SendStore:
             segments_done += segment.get("status", {}).get("S") == "done"
             updated_at = max(updated_at, segment.get("updatedAt", {}).get("S", ""))
             for channel in channels:
-                for name in COUNTERS:
+                for name in COUNTERS + DETAILS:
                     counts[channel][name] += _number(segment, f"{name}_{channel}")
         return SendRecord(
             send_id=send_id,
@@ -209,7 +212,7 @@ class SendStore:
     def _segments(self, send_id: str) -> Iterator[dict[str, Any]]:
         """The segment items' status and counters (not their `applied` sets)."""
         names = {"#status": "status", "#updatedAt": "updatedAt", "#sk": "sk"}
-        names |= {f"#{name}_{channel}": f"{name}_{channel}" for name in COUNTERS for channel in CHANNELS}
+        names |= {f"#{name}_{channel}": f"{name}_{channel}" for name in COUNTERS + DETAILS for channel in CHANNELS}
         exclusive: dict[str, Any] | None = None
         while True:
             query: dict[str, Any] = {

@@ -26,6 +26,12 @@ class Envelope(BaseModel):
     correlationId: str | None = None  # the API request's, so one request's lines join up
     # Unique per batch (SendFunction sets it): the channel function sends a batchId once.
     batchId: str | None = Field(default=None, min_length=1, max_length=64)
+    # The send the batch belongs to (synchronous or asynchronous): tagged on every message so that
+    # the provider's delivery events find their way back to GET /sends/{sendId}.
+    sendId: str | None = Field(default=None, min_length=1, max_length=64)
+    # A transactional message goes to users who opted out of the channel's marketing (a receipt, a
+    # password reset): no unsubscribe headers, and a provider's opt-out is a failure, not a skip.
+    transactional: bool = False
 
 
 class BatchResult(BaseModel):

@@ -29,6 +29,11 @@ class UserFieldsBase(BaseModel):
 
     id: FieldName = "_id"
     clusters: FieldName = "clusters"
+    # The channels a user opted out of: a list of channel names (`["email", "sms"]`), or an object
+    # of channel -> true. Written by the service on a provider's opt-out (unsubscribe, complaint, STOP).
+    optOuts: FieldName = "optOuts"
+    # The device token FCM reported stale (UNREGISTERED): push skips the user while the token is it.
+    staleDeviceToken: FieldName = "staleDeviceToken"
 
     def address(self, key: str) -> str:
         """The stored name of a channel's address field (`phoneNumber` -> `mobile`)."""

@@ -19,7 +19,16 @@ class FailureCode:
     FUNCTION_FAILED = "ChannelFunctionFailed"
     NOT_ATTEMPTED = "NotAttempted"
     TOO_LARGE = "MessageTooLarge"
+    OPTED_OUT = "OptedOut"  # the provider refused: the user opted out (a skip unless transactional)
     OTHER = "Other"
+
+
+class SkipReason:
+    """Why a user got nothing on a channel without it being a failure."""
+
+    NO_ADDRESS = "noAddress"
+    OPTED_OUT = "optedOut"  # the user's optOuts name the channel (and the message is not transactional)
+    STALE_TOKEN = "staleToken"  # noqa: S105 - a reason name; push: the token was reported stale, unchanged
 
 
 class Failure(BaseModel):
@@ -103,12 +112,29 @@ class SendAccepted(BaseModel):
 
 
 class ChannelCounts(BaseModel):
-    """sent + failed + skipped + pending = audience + notFound, at every moment."""
+    """sent + failed + skipped + pending = audience + notFound, at every moment. `optedOut` and
+    `staleToken` say why some were skipped; `delivered`, `bounced`, `complained` and `undelivered`
+    what became of sent messages, as far as the providers' delivery events have told (they arrive
+    seconds to days after the send)."""
 
     sent: int = Field(description="handed to the provider and accepted", examples=[6300])
     failed: int = Field(description="listed in the failures (`unknown: ...` included)", examples=[0])
     skipped: int = Field(description="no address for the channel", examples=[12])
     pending: int = Field(description="not handled yet", examples=[18688])
+    optedOut: int = Field(default=0, description="of skipped: the user opted out of the channel", examples=[3])
+    staleToken: int = Field(
+        default=0, description="of skipped (push): the device token was reported stale and is unchanged", examples=[0]
+    )
+    delivered: int = Field(default=0, description="of sent: the provider reported delivery", examples=[6100])
+    bounced: int = Field(default=0, description="of sent (e-mail): bounced; listed in the failures", examples=[4])
+    complained: int = Field(
+        default=0, description="of sent (e-mail): marked as spam; listed in the failures", examples=[0]
+    )
+    undelivered: int = Field(
+        default=0,
+        description="of sent (SMS, voice): the carrier reported it not delivered; listed in the failures",
+        examples=[0],
+    )
 
 
 class SendStatus(BaseModel):

@@ -1,0 +1,79 @@
+"""What the service learns about a user after sending, kept in the user's own document: the
+channels they opted out of, and the push token FCM reported stale. Reading is plain data (the
+audience projects the two fields); writing goes through `UserPreferences`, the only code that
+updates the users collection.
+
+- Opt-outs: `userFields.optOuts` holds a list of channel names (`["email", "sms"]`); an object
+  of channel -> true is read too (an operator's own shape). The service adds a channel with
+  `$addToSet`, so a repeated event changes nothing.
+- Stale tokens (`STALE_TOKENS`): `mark` (default) stores the rejected token in
+  `userFields.staleDeviceToken`, and push skips the user while `deviceToken` is still that token
+  (a new registration clears the skip by itself); `remove` unsets `deviceToken` (only if it is
+  still the rejected one); `keep` changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pymongo.errors import PyMongoError
+
+from messaging.audience import _lookup_values
+from messaging.errors import ServiceUnavailable
+from messaging.models.common import CHANNELS, Channel
+
+StaleTokens = Literal["mark", "remove", "keep"]
+
+
+def opted_out_channels(value: Any) -> set[Channel]:
+    """The channels a stored `optOuts` value names; anything unreadable names none."""
+    if isinstance(value, list):
+        return {item for item in value if isinstance(item, str) and item in CHANNELS}
+    if isinstance(value, Mapping):
+        return {key for key, flag in value.items() if key in CHANNELS and flag is True}
+    return set()
+
+
+def is_stale(token: str | None, stale: Any) -> bool:
+    """The device token is the one FCM reported stale (and not a new registration since)."""
+    return bool(token) and isinstance(stale, str) and stale == token
+
+
+class UserPreferences:
+    """Updates of one users collection; every filter is built here from plain strings."""
+
+    def __init__(self, users: Any, id_field: str, opt_outs_field: str, token_field: str, stale_field: str) -> None:
+        self._users = users
+        self._id = id_field
+        self._opt_outs = opt_outs_field
+        self._token = token_field
+        self._stale = stale_field
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        # The id as the API answers it: a string, or an ObjectId's hex.
+        return {self._id: {"$in": _lookup_values([user_id], self._id)}}
+
+    def opt_out(self, user_id: str, channel: Channel) -> bool:
+        """True if the user was found (opted out now or already)."""
+        try:
+            result = self._users.update_one(self._user(user_id), {"$addToSet": {self._opt_outs: channel}})
+        except PyMongoError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        return bool(result.matched_count)
+
+    def opt_out_many(self, user_ids: Sequence[str], channel: Channel) -> int:
+        return sum(self.opt_out(user_id, channel) for user_id in dict.fromkeys(user_ids))
+
+    def token_stale(self, user_id: str, token: str, mode: StaleTokens) -> bool:
+        """Records that FCM rejected `token` for good; only while it is still the user's token.
+        True if a document changed."""
+        if mode == "keep" or not token:
+            return False
+        query = {**self._user(user_id), self._token: token}
+        update: dict[str, Any] = {"$set": {self._stale: token}} if mode == "mark" else {"$unset": {self._token: ""}}
+        try:
+            result = self._users.update_one(query, update)
+        except PyMongoError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+        return bool(result.modified_count)
