@@ -46,6 +46,16 @@ USERS: list[dict[str, Any]] = [
     {"_id": "elena", "name": "Elena", "surname": "Gallo", "clusters": ["patients"]},  # no address at all
     # A number the End User Messaging stand-in refuses (ending in 0000): voice and SMS through it fail.
     {"_id": "fabio", "name": "Fabio", "surname": "Conti", "phoneNumber": "+393330000000", "clusters": []},
+    # Unsubscribed from e-mail: skipped there (not a failure) unless a message is transactional.
+    {
+        "_id": "gina",
+        "name": "Gina",
+        "surname": "Ferri",
+        "emailAddress": "gina@example.com",
+        "deviceToken": "demo-token-gina",
+        "optOuts": ["email"],
+        "clusters": [],
+    },
 ]
 
 TEMPLATES: list[dict[str, Any]] = [

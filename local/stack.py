@@ -45,6 +45,9 @@ FCM_SECRET_ID = "messaging/fcm-service-account"
 ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
 SENDS_TABLE = "messaging-sends"
+# SES subscription management, as the template's SesContactList (moto keeps it; it adds no headers).
+CONTACT_LIST = "messaging-recipients"
+CONTACT_TOPIC = "messages"
 # sam local knows functions by their logical ids.
 DISPATCH_FUNCTION = "DispatchFunction"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
@@ -158,6 +161,10 @@ class Stack:
         endpoint = f"http://127.0.0.1:{a.moto_port}"
         session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
         session.client("sesv2", endpoint_url=endpoint).create_email_identity(EmailIdentity="example.com")
+        session.client("sesv2", endpoint_url=endpoint).create_contact_list(
+            ContactListName=CONTACT_LIST,
+            Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
+        )
         session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=ATTACHMENTS_BUCKET)
         session.client("dynamodb", endpoint_url=endpoint).create_table(
             TableName=IDEMPOTENCY_TABLE,
@@ -219,6 +226,8 @@ class Stack:
             },
             "EmailFunction": {
                 "AWS_ENDPOINT_URL_SESV2": moto,
+                "SES_CONTACT_LIST": CONTACT_LIST,
+                "SES_CONTACT_TOPIC": CONTACT_TOPIC,
                 "AWS_ENDPOINT_URL_S3": moto,
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
@@ -237,6 +246,9 @@ class Stack:
                 "AWS_ENDPOINT_URL_DYNAMODB": moto,
             },
             "PushFunction": {
+                # Where stale tokens are recorded (the users' documents).
+                "MONGODB_URI": f"mongodb://{host}:{a.mongo_port}/?directConnection=true",
+                "MONGODB_URI_SECRET_ID": "",
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "AWS_ENDPOINT_URL_DYNAMODB": moto,
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,

@@ -45,6 +45,8 @@ ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
 SENDS_TABLE = "messaging-sends"
 DISPATCH_FUNCTION_NAME = "messaging-DispatchFunction"
+CONTACT_LIST = "messaging-recipients"
+CONTACT_TOPIC = "messages"
 
 
 @dataclass
@@ -77,6 +79,10 @@ def provision_aws() -> None:
     )
     # The whole domain: the configured sender and any emailSender override under it.
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+    boto3.client("sesv2").create_contact_list(
+        ContactListName=CONTACT_LIST,
+        Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
+    )
     boto3.client("secretsmanager").create_secret(
         Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
     )
@@ -114,6 +120,11 @@ def servers() -> Iterator[Servers]:
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "SENDS_TABLE": SENDS_TABLE,
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION_NAME,
+                # EmailFunction: SES subscription management on non-transactional e-mails.
+                "SES_CONTACT_LIST": CONTACT_LIST,
+                "SES_CONTACT_TOPIC": CONTACT_TOPIC,
+                # PushFunction records the tokens FCM reports stale (MONGODB_URI, SERVICE_CONFIG above).
+                "STALE_TOKENS": "mark",
             }
         )
         provision_aws()

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
 from messaging.asynchronous import Engine, EventLauncher
-from messaging.bootstrap import connect_store, make_renderer
+from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.channels import registry
 from messaging.dispatch import LambdaInvoker
 from messaging.models.common import Channel
@@ -24,6 +24,8 @@ trace_calls("botocore", "pymongo")
 
 settings = SendSettings.from_environ(os.environ)
 store = connect_store(settings)
+# The only writer of user documents: a provider's opt-outs, on the store's own client.
+preferences = user_preferences(store, settings.service.userFields)
 renderer = make_renderer(settings)
 invoker = LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s)
 launcher = EventLauncher.connect()
@@ -60,6 +62,7 @@ engine = Engine(
     sends=sends,
     pacer=Pacer(dynamodb, str(settings.sends_table), rates),
     self_name=settings.dispatch_function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+    preferences=preferences,
 )
 
 

@@ -9,7 +9,9 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
+from messaging.bootstrap import connect_preferences
 from messaging.channels import push
+from messaging.channels.common import DeliveryReport
 from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
 from messaging.channels.push import PushBatch
@@ -17,7 +19,7 @@ from messaging.models.config import PushSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.validation import parse_payload
 
-trace_calls("botocore", "httplib")  # httplib: FCM, via urllib3
+trace_calls("botocore", "httplib", "pymongo")  # httplib: FCM, via urllib3
 
 settings = PushSettings.from_environ(os.environ)
 # Each batchId is sent once (see messaging.channels.once); off without a table (local unit runs).
@@ -32,10 +34,18 @@ client = push.FcmClient(
     settings.provider_timeout_s,
     settings.concurrency,
 )
+# Where tokens FCM reports stale are recorded (STALE_TOKENS); the client connects on first use.
+preferences = connect_preferences(settings)
+
+
+def _send(batch: PushBatch) -> DeliveryReport:
+    report = push.send_batch(batch, client, settings.concurrency)
+    push.mark_stale_tokens(batch, report.failures, preferences, settings.stale_tokens)
+    return report
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = parse_payload(PushBatch, event)
-    return handle_batch(batch, lambda: push.send_batch(batch, client, settings.concurrency), guard)
+    return handle_batch(batch, lambda: _send(batch), guard)

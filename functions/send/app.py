@@ -18,7 +18,7 @@ from messaging import aws
 from messaging.asynchronous import EventLauncher, accept, parse_prefer
 from messaging.attachments import FileService, stage_attachments
 from messaging.body import accept_json, body_text, check_json
-from messaging.bootstrap import connect_store, make_renderer
+from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
@@ -51,6 +51,8 @@ trace_calls("botocore", "pymongo", "httplib")  # httplib: the File Service, via 
 # Cold start: an invalid configuration stops the function here, naming the field.
 settings = SendSettings.from_environ(os.environ)
 store = connect_store(settings)
+# The only writer of user documents: a provider's opt-outs, on the store's own client.
+preferences = user_preferences(store, settings.service.userFields)
 renderer = make_renderer(settings)
 stage = (
     partial(
@@ -237,6 +239,7 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
         stage,
         logger.get_correlation_id(),
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+        preferences=preferences,
     )
     record_send(outcome)
     return Response(status_code=200, content_type="application/json", body=outcome.response)

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
+from local.demo_data import USERS
 from local.servers import MotoOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +69,18 @@ class Stack:
             return [message for message in messages if message["operation"] == "SendVoiceMessage"]
 
     def reset(self) -> None:
+        """Nothing sent yet, and the demo users as seeded: a send may record a stale token or an opt-out."""
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            f"mongodb://127.0.0.1:{PORTS['mongo']}/?directConnection=true"
+        )
+        users = client["messaging"]["users"]
+        for user in USERS:
+            users.replace_one({"_id": user["_id"]}, dict(user), upsert=True)
+        client.close()
+        self.reset_sent()
+
+    def reset_sent(self) -> None:
+        """Forget what was sent so far (moto's outbox mark, the stand-ins' records)."""
         self.outbox.mark()
         for standin in (self.fcm, self.eum):
             urllib.request.urlopen(urllib.request.Request(f"{standin}/messages", method="DELETE"), timeout=10).close()

@@ -148,6 +148,11 @@ def _assert_exactly_once(servers: Servers, users: list[dict[str, Any]]) -> None:
     assert max(pushes.values()) == 1
 
 
+def _core(counts: dict[str, int]) -> dict[str, int]:
+    """The counts that add up to the audience (skipped's and sent's parts, by reason, aside)."""
+    return {name: counts[name] for name in ("sent", "failed", "skipped", "pending") if name in counts}
+
+
 def _assert_counts_add_up(status: dict[str, Any]) -> None:
     for counts in status["channels"].values():
         assert counts["sent"] + counts["failed"] + counts["skipped"] + counts["pending"] == (
@@ -180,7 +185,7 @@ def test_a_respond_async_send_is_accepted_then_completes_with_every_user_once(
     assert status["completedAt"] is not None
     assert (status["audience"], status["notFound"]) == (CROWD + 1, 2)
     expected = _expected(users)
-    assert status["channels"] == {
+    assert {channel: _core(counts) for channel, counts in status["channels"].items()} == {
         channel: {
             "sent": len(expected[channel]),
             "failed": 2,
@@ -412,7 +417,7 @@ def test_throttled_messages_are_retried_later_not_failed(
 
     status = run.status(body["sendId"])
     expected = _expected(crowd)["email"]
-    assert status["channels"]["email"] == {
+    assert _core(status["channels"]["email"]) == {
         "sent": len(expected),
         "failed": 0,
         "skipped": CROWD - len(expected),
@@ -542,7 +547,7 @@ def test_a_checkpoint_repeated_by_botocore_is_ours_and_another_attempts_is_not(s
     assert not other.finish_batch(send_id, 0, "email", 0, 2, [])  # counted once
     record = other.get(send_id)
     assert record is not None
-    assert record.counts["email"] == {"sent": 2, "failed": 0, "skipped": 0}
+    assert _core(record.counts["email"]) == {"sent": 2, "failed": 0, "skipped": 0}
 
 
 def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(
@@ -558,7 +563,7 @@ def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(
 
     status = run.status(body["sendId"])
     assert status["status"] == "completed"
-    assert status["channels"]["push"] == {"sent": 30, "failed": 0, "skipped": 0, "pending": 0}
+    assert _core(status["channels"]["push"]) == {"sent": 30, "failed": 0, "skipped": 0, "pending": 0}
     delivered = Counter(m["message"]["token"] for m in servers.fcm.messages)
     assert set(delivered) == {f"throttled-4-t{i}" for i in range(30)}
     assert max(delivered.values()) == 1
@@ -587,7 +592,9 @@ def test_a_voice_send_is_dispatched_like_any_channel_and_a_refused_number_is_its
 
     status = run.status(body["sendId"])
     assert status["status"] == "completed"
-    assert status["channels"] == {"voice": {"sent": 2, "failed": 1, "skipped": 1, "pending": 0}}
+    assert {channel: _core(counts) for channel, counts in status["channels"].items()} == {
+        "voice": {"sent": 2, "failed": 1, "skipped": 1, "pending": 0}
+    }
     assert run.failures(body["sendId"]) == [
         {
             "userId": "v0",
@@ -611,7 +618,7 @@ def test_a_user_too_large_to_render_is_failed_not_skipped(run: Async, crowd: lis
     status = run.status(accepted["sendId"])
     assert status["status"] == "completed"
     with_address = sum(1 for user in crowd if "emailAddress" in user)
-    assert status["channels"]["email"] == {
+    assert _core(status["channels"]["email"]) == {
         "sent": with_address,
         "failed": 1,
         "skipped": CROWD - with_address,

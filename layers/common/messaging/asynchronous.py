@@ -49,11 +49,19 @@ from messaging.errors import BadRequest, MessagingError, ServiceUnavailable
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
-from messaging.models.response import Failure, FailureCode
-from messaging.observability import logger
+from messaging.models.response import Failure, FailureCode, SkipReason
+from messaging.observability import logger, record_skips
 from messaging.pacing import Pacer
+from messaging.preferences import UserPreferences
 from messaging.sends import SendStore
-from messaging.service import USER_NOT_FOUND, Stager, no_file_service, prepare
+from messaging.service import (
+    USER_NOT_FOUND,
+    Stager,
+    no_file_service,
+    prepare,
+    provider_opt_outs,
+    remember_opt_outs,
+)
 from messaging.store import IN_CHUNK, Store
 from messaging.templating import Renderer
 
@@ -176,6 +184,8 @@ class Engine:
     pacer: Pacer
     self_name: str
     sleep: Callable[[float], None] = time.sleep
+    # Where a provider's opt-outs are noted (the users' documents); None: not noted.
+    preferences: UserPreferences | None = None
     # Counted for the benchmark and the logs.
     invokes: Counter[str] = field(default_factory=Counter)
 
@@ -315,8 +325,16 @@ class Engine:
     def _context(self, send_id: str) -> tuple[SendRequest, Composer, dict[Channel, dict[str, Any]]]:
         job = self.sends.get_json(send_id, "request.json")
         request = SendRequest.model_validate(job["request"])
+        # Decided when the send was accepted (the request's or the template's), kept in every envelope.
+        transactional = any(bool(envelope.get("transactional")) for envelope in job["envelopes"].values())
         try:
-            composer = Composer(texts_from_json(job["texts"]), request.channels, request.data, self.renderer)
+            composer = Composer(
+                texts_from_json(job["texts"]),
+                request.channels,
+                request.data,
+                self.renderer,
+                transactional=transactional,
+            )
         except BadRequest as exc:  # checked before the 202: only a changed engine could refuse now
             raise RuntimeError(f"the accepted texts no longer compile: {exc.message}") from exc
         return request, composer, job["envelopes"]
@@ -369,6 +387,7 @@ class Engine:
         rendered: dict[tuple[Channel, int], set[str]] = {key: set() for key in resumed}
         unsent: list[Failure] = []
         skipped: Counter[Channel] = Counter()
+        skipped_by: Counter[tuple[Channel, str]] = Counter()
         audience = Audience(self.store, settings.service, user_ids, None)
         for recipient in audience:
             made = len(composer.failures)
@@ -400,6 +419,7 @@ class Engine:
                     unsent.append(refused[channel])
                 else:
                     skipped[channel] += 1
+                    skipped_by[(channel, composer.skip_reason(recipient, channel) or SkipReason.NO_ADDRESS)] += 1
         unsent += [
             Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
             for user_id in audience.missing_ids
@@ -455,9 +475,11 @@ class Engine:
                 "done": sum(state.done for state in states),
             },
         )
-        if not self._run_jobs(send_id, segment, jobs, numbered, remaining_s):
+        transactional = any(bool(envelope.get("transactional")) for envelope in envelopes.values())
+        if not self._run_jobs(send_id, segment, jobs, numbered, remaining_s, transactional):
             return False
-        self.sends.finish_segment(send_id, segment, skipped, unsent)
+        if self.sends.finish_segment(send_id, segment, skipped, unsent, reasons=skipped_by):
+            record_skips(skipped_by)
         return True
 
     def _run_jobs(
@@ -467,6 +489,7 @@ class Engine:
         jobs: list[tuple[Batch, bool, list[Failure]]],
         numbered: Mapping[str, int],
         remaining_s: Callable[[], float],
+        transactional: bool = False,
     ) -> bool:
         settings = self.settings
         deadline = time.monotonic() + remaining_s()
@@ -490,8 +513,15 @@ class Engine:
                 # Left `started`: the continuation invokes it again under the same batchId.
                 out_of_time.append(batch.batch_id)
                 return
-            failures = known + [failure for failure in answered if failure.userId not in known_ids]
-            self.sends.finish_batch(send_id, segment, batch.channel, number, len(batch.user_ids), failures)
+            failures, opted_out = provider_opt_outs(
+                known + [failure for failure in answered if failure.userId not in known_ids], transactional
+            )
+            remember_opt_outs(self.preferences, opted_out)
+            counted = self.sends.finish_batch(
+                send_id, segment, batch.channel, number, len(batch.user_ids), failures, opted_out=len(opted_out)
+            )
+            if counted and opted_out:
+                record_skips({(batch.channel, SkipReason.OPTED_OUT): len(opted_out)})
 
         pending: set[Future[None]] = set()
         pool = ThreadPoolExecutor(max_workers=settings.max_parallel_invokes)

@@ -11,7 +11,9 @@ from typing import Any
 from bson import ObjectId
 
 from messaging.channels import registry
+from messaging.models.common import Channel
 from messaging.models.config import ServiceConfig
+from messaging.preferences import is_stale, opted_out_channels
 from messaging.store import Document, Store
 
 
@@ -21,6 +23,10 @@ class Recipient:
     # The user's address for each channel's user field (`emailAddress`, `phoneNumber`...), or None.
     addresses: Mapping[str, str | None]
     document: Document  # what templates see as `user`: the allow-listed fields only
+    # The channels the user opted out of (`userFields.optOuts`).
+    opted_out: frozenset[Channel] = frozenset()
+    # The device token is the one FCM reported stale (`userFields.staleDeviceToken`), unchanged since.
+    stale_token: bool = False
 
     def address(self, user_field: str) -> str | None:
         return self.addresses.get(user_field)
@@ -63,6 +69,16 @@ def template_fields(config: ServiceConfig) -> list[str]:
     return list(dict.fromkeys([fields.id, *addresses, fields.clusters, *config.templateUserFields]))
 
 
+def _path(document: Mapping[str, Any], name: str) -> Any:
+    """A field by its configured name, dotted names read into subdocuments (`prefs.optOuts`)."""
+    value: Any = document
+    for part in name.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _projection(paths: Sequence[str]) -> list[str]:
     # MongoDB refuses a projection naming both `a` and `a.b`: the parent covers the child.
     unique = set(paths)
@@ -83,7 +99,9 @@ class Audience:
         self._fields = config.userFields
         visible = template_fields(config)
         self._addresses = {key: self._fields.address(key) for key in registry.user_fields()}
-        self._projection = _projection([*visible, *self._addresses.values()])
+        # Read for the skips, never shown to templates (not in `visible`).
+        preferences = [self._fields.optOuts, self._fields.staleDeviceToken]
+        self._projection = _projection([*visible, *self._addresses.values(), *preferences])
         # A dotted name (`address.city`) is read as the top-level field, projected down to that path.
         self._visible = list(dict.fromkeys(name.split(".", 1)[0] for name in _projection(visible)))
         self._requested = list(dict.fromkeys(recipients or ()))
@@ -114,10 +132,13 @@ class Audience:
             self._seen.add(user_id)
             if isinstance(raw_id, ObjectId):
                 self._seen_object_ids.add(raw_id)
+            addresses = {key: _text(document.get(name)) for key, name in self._addresses.items()}
             yield Recipient(
                 user_id=user_id,
-                addresses={key: _text(document.get(name)) for key, name in self._addresses.items()},
+                addresses=addresses,
                 document={name: _json_safe(document[name]) for name in self._visible if name in document},
+                opted_out=frozenset(opted_out_channels(_path(document, fields.optOuts))),
+                stale_token=is_stale(addresses.get("deviceToken"), _path(document, fields.staleDeviceToken)),
             )
         self.missing_ids = [user_id for user_id in self._requested if not self._found(user_id)]
 

@@ -1,20 +1,29 @@
-"""What SendFunction and DispatchFunction both build at cold start from their settings: the
-MongoDB store (its URI from Secrets Manager when deployed) and the template renderer."""
+"""What the functions build at cold start from their settings: the MongoDB store (its URI from
+Secrets Manager when deployed) and the template renderer for SendFunction and DispatchFunction; the
+writer of user documents (opt-outs, stale push tokens) for them and for PushFunction."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.utilities import parameters
 
-from messaging.models.config import SendSettings
+from messaging.models.config import PushSettings, SendSettings, UserFieldsBase
+from messaging.preferences import UserPreferences
 from messaging.store import MongoStore
-from messaging.templating import Renderer
+
+if TYPE_CHECKING:
+    from messaging.templating import Renderer
+
+
+def mongodb_uri(uri: str | None, secret_id: str | None) -> str:
+    # Deployed, the URI is a secret; local runs give it directly.
+    return uri or str(parameters.get_secret(str(secret_id)))
 
 
 def connect_store(settings: SendSettings) -> MongoStore:
-    # Deployed, the URI is a secret; local runs give it directly.
-    uri = settings.mongodb_uri or str(parameters.get_secret(str(settings.mongodb_uri_secret_id)))
     return MongoStore.connect(
-        uri,
+        mongodb_uri(settings.mongodb_uri, settings.mongodb_uri_secret_id),
         settings.mongodb_database,
         settings.users_collection,
         settings.templates_collection,
@@ -22,7 +31,30 @@ def connect_store(settings: SendSettings) -> MongoStore:
     )
 
 
+def user_preferences(store: MongoStore, fields: UserFieldsBase) -> UserPreferences:
+    """On the store's own client: no second connection pool."""
+    return UserPreferences(
+        store.users, fields.id, fields.optOuts, fields.address("deviceToken"), fields.staleDeviceToken
+    )
+
+
+def connect_preferences(settings: PushSettings) -> UserPreferences | None:
+    """PushFunction's: None when no database is configured or STALE_TOKENS=keep (nothing to write)."""
+    if settings.stale_tokens == "keep" or not (settings.mongodb_uri or settings.mongodb_uri_secret_id):
+        return None
+    store = MongoStore.connect(
+        mongodb_uri(settings.mongodb_uri, settings.mongodb_uri_secret_id),
+        settings.mongodb_database,
+        settings.users_collection,
+        "templates",  # never read here
+        settings.mongodb_timeout_ms,
+    )
+    return user_preferences(store, settings.user_fields)
+
+
 def make_renderer(settings: SendSettings) -> Renderer:
+    from messaging.templating import Renderer  # not PushFunction's: its engine is loaded when used
+
     return Renderer(
         default_locale=settings.default_locale,
         max_message_bytes=settings.max_message_bytes,

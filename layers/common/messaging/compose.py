@@ -2,12 +2,16 @@
 
 Which texts a channel has, how the request's title and content or a template's fields become them,
 and how one user's rendered texts become its message, is the channel's own (its spec in the
-registry): this module only compiles, renders and asks. A user with no address for a channel is
-skipped on it here, silently, as the original service does.
+registry): this module only compiles, renders and asks. A user gets nothing on a channel, without
+it being a failure (a skip, counted by reason), when they have no address for it (`noAddress`),
+opted out of it and the message is not transactional (`optedOut`), or when it is push and FCM
+reported their device token stale and it has not changed since (`staleToken`: even a transactional
+message cannot reach a dead token).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +24,7 @@ from messaging.channels.base import Source, Texts, Tree
 from messaging.errors import BadRequest
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
-from messaging.models.response import Failure, FailureCode
+from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.templating import (
     CompiledTemplate,
     RenderContext,
@@ -113,9 +117,18 @@ class Composer:
     user's render, so a request with no existing recipient compiles nothing."""
 
     def __init__(
-        self, texts: MessageTexts, channels: Sequence[Channel], data: dict[str, Any], renderer: Renderer
+        self,
+        texts: MessageTexts,
+        channels: Sequence[Channel],
+        data: dict[str, Any],
+        renderer: Renderer,
+        *,
+        transactional: bool = False,
     ) -> None:
         self._channels = list(channels)
+        self._transactional = transactional
+        # Users who get nothing on a channel, by (channel, reason): every `messages` call counts here.
+        self.skipped: Counter[tuple[Channel, str]] = Counter()
         self._data = data
         self._data_json = dumps(data)
         self._data_measure: tuple[int, int] | None = None
@@ -147,8 +160,19 @@ class Composer:
             return [self._compile_tree(item, f"{label}[{index}]") for index, item in enumerate(value)]
         return value
 
+    def skip_reason(self, recipient: Recipient, channel: Channel) -> str | None:
+        """Why the user gets nothing on the channel (a SkipReason), or None if they get the message."""
+        spec = registry.spec(channel)
+        if not recipient.address(spec.user_field):
+            return SkipReason.NO_ADDRESS
+        if channel in recipient.opted_out and not self._transactional:
+            return SkipReason.OPTED_OUT
+        if spec.user_field == "deviceToken" and recipient.stale_token:
+            return SkipReason.STALE_TOKEN
+        return None
+
     def messages(self, recipient: Recipient) -> Iterator[tuple[Channel, BaseModel]]:
-        """The user's message on each requested channel it has an address for."""
+        """The user's message on each requested channel they are not skipped on."""
         try:
             if self._data_measure is None:
                 self._data_measure = measure_data(self._data)  # once per request
@@ -157,9 +181,11 @@ class Composer:
             )
             for channel in self._channels:
                 spec = registry.spec(channel)
-                address = recipient.address(spec.user_field)
-                if not address:
+                skip = self.skip_reason(recipient, channel)
+                if skip is not None:
+                    self.skipped[(channel, skip)] += 1
                     continue
+                address = recipient.address(spec.user_field) or ""
                 try:
                     rendered = {name: _render(compiled, context) for name, compiled in self._compiled[channel].items()}
                 except UserTooLargeError as exc:

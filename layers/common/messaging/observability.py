@@ -69,7 +69,9 @@ class SendOutcome(Protocol):
     @property
     def messages(self) -> Mapping[Channel, int]: ...  # handed to the channel functions
     @property
-    def skipped(self) -> Mapping[Channel, int]: ...  # users without an address for the channel
+    def skipped(self) -> Mapping[Channel, int]: ...  # users who got nothing on the channel, not failing
+    @property
+    def skipped_by(self) -> Mapping[tuple[Channel, str], int]: ...  # (channel, SkipReason) -> users
     @property
     def batches(self) -> Mapping[Channel, int]: ...
 
@@ -101,6 +103,13 @@ def record_failures(failures: Iterable[Failure], channels: Iterable[str]) -> Non
         count("MessagesFailedByReason", value, channel=channel, reason=reason)
 
 
+def record_skips(skipped_by: Mapping[tuple[Channel, str], int]) -> None:
+    """Why users got nothing, per channel and reason (noAddress, optedOut, staleToken)."""
+    for (channel, reason), value in sorted(skipped_by.items()):
+        if value:
+            count("MessagesSkippedByReason", value, channel=channel, reason=reason)
+
+
 def record_send(outcome: SendOutcome) -> None:
     """One request's numbers: who was asked for, what went to each channel, what failed and why."""
     failures = outcome.response.failures
@@ -114,6 +123,7 @@ def record_send(outcome: SendOutcome) -> None:
         count("MessagesSkipped", outcome.skipped.get(channel, 0), channel=channel)
         count("Batches", outcome.batches.get(channel, 0), channel=channel)
     record_failures(failures, channels)
+    record_skips(outcome.skipped_by)
     logger.info(
         "send finished",
         extra={
@@ -121,6 +131,7 @@ def record_send(outcome: SendOutcome) -> None:
             "missing": outcome.missing,
             "messages": dict(outcome.messages),
             "skipped": dict(outcome.skipped),
+            "skippedBy": {f"{channel}.{reason}": n for (channel, reason), n in sorted(outcome.skipped_by.items())},
             "failures": len(failures),
         },
     )

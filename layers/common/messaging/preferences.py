@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from pymongo.errors import PyMongoError
 
-from messaging.audience import _lookup_values
 from messaging.errors import ServiceUnavailable
 from messaging.models.common import CHANNELS, Channel
 
@@ -51,7 +50,10 @@ class UserPreferences:
         self._stale = stale_field
 
     def _user(self, user_id: str) -> dict[str, Any]:
-        # The id as the API answers it: a string, or an ObjectId's hex.
+        # The id as the API answers it: a string, or an ObjectId's hex. (Imported here: the audience
+        # reads this module's opted_out_channels and is_stale.)
+        from messaging.audience import _lookup_values
+
         return {self._id: {"$in": _lookup_values([user_id], self._id)}}
 
     def opt_out(self, user_id: str, channel: Channel) -> bool:

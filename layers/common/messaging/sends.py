@@ -470,27 +470,44 @@ class SendStore:
         return True
 
     def finish_batch(
-        self, send_id: str, segment: int, channel: Channel, number: int, users: int, failures: Sequence[Failure]
+        self,
+        send_id: str,
+        segment: int,
+        channel: Channel,
+        number: int,
+        users: int,
+        failures: Sequence[Failure],
+        *,
+        opted_out: int = 0,
     ) -> bool:
         """The batch's failures kept, then its counts added to its segment with its name, in one
-        conditional update: False if it was counted already (nothing is added twice)."""
+        conditional update: False if it was counted already (nothing is added twice). `opted_out`:
+        users the provider refused as opted out, skipped (not failures) on a non-transactional send."""
         name = f"{channel}#{number}"
         self.put_failures(send_id, batch_key(segment, channel, number)[6:], failures)
-        return self._add_to_segment(
-            send_id,
-            segment,
-            {f"sent_{channel}": users - len(failures), f"failed_{channel}": len(failures)},
-            applied=name,
-        )
+        adds = {f"sent_{channel}": users - len(failures) - opted_out, f"failed_{channel}": len(failures)}
+        if opted_out:
+            adds |= {f"skipped_{channel}": opted_out, f"optedOut_{channel}": opted_out}
+        return self._add_to_segment(send_id, segment, adds, applied=name)
 
     def finish_segment(
-        self, send_id: str, segment: int, skipped: Mapping[Channel, int], unsent: Sequence[Failure]
+        self,
+        send_id: str,
+        segment: int,
+        skipped: Mapping[Channel, int],
+        unsent: Sequence[Failure],
+        *,
+        reasons: Mapping[tuple[Channel, str], int] | None = None,
     ) -> bool:
-        """The segment's users without an address (skipped) and not sent (gone since planning, not
-        rendered), and the segment done: once."""
+        """The segment's users skipped (no address, opted out, stale token: `reasons` says which,
+        by (channel, reason)) and not sent (gone since planning, not rendered), and the segment
+        done: once."""
         adds: dict[str, int] = {}
         for channel, count in skipped.items():
             adds[f"skipped_{channel}"] = count
+        for (channel, reason), count in (reasons or {}).items():
+            if reason in DETAILS and count:  # noAddress is what the skips leave over
+                adds[f"{reason}_{channel}"] = count
         for failure in unsent:
             adds[f"failed_{failure.channel}"] = adds.get(f"failed_{failure.channel}", 0) + 1
         self.put_failures(send_id, f"{segment:06d}#unsent", unsent)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
@@ -25,9 +25,17 @@ from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
-from messaging.models.response import Failure, FailureCode, PreviewMessage, PreviewResponse, SendResponse
+from messaging.models.response import (
+    Failure,
+    FailureCode,
+    PreviewMessage,
+    PreviewResponse,
+    SendResponse,
+    SkipReason,
+)
 from messaging.models.template import MessageTemplate
 from messaging.observability import logger
+from messaging.preferences import UserPreferences
 from messaging.store import Store
 from messaging.templating import Renderer
 from messaging.validation import describe_errors
@@ -82,9 +90,11 @@ class SendOutcome:
     response: SendResponse
     audience: int
     missing: int
-    messages: Counter[Channel]  # handed to the channel functions
-    skipped: Counter[Channel]  # users without an address for the channel
+    messages: Counter[Channel]  # handed to the channel functions (and not refused as opted out)
+    skipped: Counter[Channel]  # users who got nothing on the channel without failing: the sum of skipped_by
     batches: Counter[Channel]
+    # Why: (channel, SkipReason) -> users (noAddress, optedOut, staleToken).
+    skipped_by: Counter[tuple[Channel, str]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class Prepared:
     texts: MessageTexts
     composer: Composer
     envelopes: dict[Channel, dict[str, Any]]
+    transactional: bool = False
 
 
 def prepare(
@@ -107,16 +118,44 @@ def prepare(
     """Channels, template, template syntax and attachments: each can refuse the request (4xx/5xx)."""
     _check_channels(request, settings)
     texts, template = _texts(request, store, settings.service.strictTemplates)
-    composer = Composer(texts, request.channels, request.data, renderer)
+    transactional = is_transactional(request, template)
+    composer = Composer(texts, request.channels, request.data, renderer, transactional=transactional)
     envelopes = _envelopes(request, settings)
     for envelope in envelopes.values():
         envelope["correlationId"] = correlation_id
+        envelope["transactional"] = transactional
     for channel, envelope in envelopes.items():
         names = registry.spec(channel).attachments(request, template)
         if names or "attachments" in registry.spec(channel).batch_model.model_fields:
             # Fetched once per request, before anything is sent: a missing file refuses the request.
             envelope["attachments"] = [attachment.model_dump() for attachment in stage(names)]
-    return Prepared(texts, composer, envelopes)
+    return Prepared(texts, composer, envelopes, transactional)
+
+
+def is_transactional(request: SendRequest, template: MessageTemplate | None) -> bool:
+    """The request or the stored template says so: either is enough."""
+    return request.transactional or bool(template is not None and template.transactional)
+
+
+def provider_opt_outs(failures: Sequence[Failure], transactional: bool) -> tuple[list[Failure], list[Failure]]:
+    """(failures, opt-outs): a provider that refused a user as opted out (End User Messaging's
+    opted-out number) skips them, unless the message is transactional, where it stays a failure."""
+    if transactional:
+        return list(failures), []
+    kept = [failure for failure in failures if failure.code != FailureCode.OPTED_OUT]
+    return kept, [failure for failure in failures if failure.code == FailureCode.OPTED_OUT]
+
+
+def remember_opt_outs(preferences: UserPreferences | None, opted_out: Sequence[Failure]) -> None:
+    """The provider's opt-outs kept in the users' documents, so later sends skip them before sending.
+    An outage only loses the note: the provider keeps refusing, and the users stay skipped."""
+    if preferences is None or not opted_out:
+        return
+    try:
+        for failure in opted_out:
+            preferences.opt_out(failure.userId, failure.channel)
+    except ServiceUnavailable as exc:
+        logger.warning("opt-outs not recorded", extra={"users": len(opted_out), "reason": exc.message[:200]})
 
 
 def too_large_for_sync(limit: int) -> BadRequest:
@@ -135,6 +174,7 @@ def send(
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
     remaining_s: Callable[[], float] | None = None,
+    preferences: UserPreferences | None = None,
 ) -> SendOutcome:
     prepared = prepare(request, settings, store, renderer, stage, correlation_id)
     composer = prepared.composer
@@ -180,26 +220,33 @@ def send(
             "channels": request.channels,
         },
     )
-    failures += dispatch(
-        batches,
-        invoker,
-        settings.max_parallel_invokes,
-        remaining_s,
-        margin_s=settings.deadline_margin_s,
-        reserve_s=settings.answer_reserve_s,
+    answered, opted_out = provider_opt_outs(
+        dispatch(
+            batches,
+            invoker,
+            settings.max_parallel_invokes,
+            remaining_s,
+            margin_s=settings.deadline_margin_s,
+            reserve_s=settings.answer_reserve_s,
+        ),
+        prepared.transactional,
     )
+    failures += answered
+    remember_opt_outs(preferences, opted_out)
+    skipped_by = Counter(composer.skipped)
+    for failure in opted_out:
+        skipped_by[(failure.channel, SkipReason.OPTED_OUT)] += 1
+        messages[failure.channel] -= 1
     return SendOutcome(
         response=SendResponse(failures=failures),
         audience=audience.size,
         missing=len(audience.missing_ids),
         messages=messages,
         skipped=Counter(
-            {
-                channel: audience.size - messages[channel] - sum(f.channel == channel for f in composer.failures)
-                for channel in request.channels
-            }
+            {channel: sum(n for (c, _), n in skipped_by.items() if c == channel) for channel in request.channels}
         ),
         batches=Counter(batch.channel for batch in batches),
+        skipped_by=skipped_by,
     )
 
 
@@ -208,8 +255,10 @@ def preview(request: SendRequestPreview, settings: SendSettings, store: Store, r
     many users the request resolves to: the same checks, resolution and rendering, and nothing
     sent, staged or recorded. Attachment names are checked; the files are not fetched."""
     _check_channels(request, settings)
-    texts, _ = _texts(request, store, settings.service.strictTemplates)
-    composer = Composer(texts, request.channels, request.data, renderer)
+    texts, template = _texts(request, store, settings.service.strictTemplates)
+    composer = Composer(
+        texts, request.channels, request.data, renderer, transactional=is_transactional(request, template)
+    )
     # Attachment names were checked by the request and template models; no file is fetched.
     audience = Audience(store, settings.service, request.recipients, request.clusters)
     messages: list[PreviewMessage] = []

@@ -39,6 +39,11 @@ class MongoStore:
         self._users = db[users]
         self._templates = db[templates]
 
+    @property
+    def users(self) -> Any:
+        """The users collection, for messaging.preferences (the only writer of user documents)."""
+        return self._users
+
     @classmethod
     def connect(cls, uri: str, database: str, users: str, templates: str, timeout_ms: int) -> MongoStore:
         # The client connects lazily and is reused by every invocation of a warm container.

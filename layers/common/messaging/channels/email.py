@@ -4,6 +4,11 @@ Without attachments the message goes as Simple content (HTML and its text altern
 attachments as raw MIME, the attachments read from S3 once per batch and encoded once: each
 message is its own headers and body followed by the same pre-encoded bytes. Large messages lower
 the calls in flight so that they fit the function's memory.
+
+A non-transactional message names SES's contact list and topic (`ListManagementOptions`, from
+EmailFunction's SES_CONTACT_LIST / SES_CONTACT_TOPIC): SES adds the one-click List-Unsubscribe
+headers (RFC 8058), records the unsubscribe, and does not send that topic to an unsubscribed
+address again. A transactional one (a receipt, a password reset) carries no unsubscribe link.
 """
 
 from __future__ import annotations
@@ -213,9 +218,14 @@ def send_batch(
     s3: Any = None,
     bucket: str = "",
     memory_budget: int | None = None,
+    list_management: dict[str, str] | None = None,
 ) -> DeliveryReport:
-    """`memory_budget` (bytes) bounds the raw messages in flight: `concurrency` drops for large ones."""
+    """`memory_budget` (bytes) bounds the raw messages in flight: `concurrency` drops for large ones.
+    `list_management` (ContactListName, TopicName) goes with every non-transactional message."""
     shared: SharedParts | None = None
+    extra: dict[str, Any] = {}
+    if list_management and not batch.transactional:
+        extra["ListManagementOptions"] = list_management
     if batch.attachments:
         try:
             if s3 is None or not bucket:
@@ -237,7 +247,7 @@ def send_batch(
         destination = {"ToAddresses": [to], "CcAddresses": batch.cc, "BccAddresses": batch.bcc}
         content = {"Raw": {"Data": raw_mime(batch, message, to, shared)}} if shared else _simple(message)
         try:
-            ses.send_email(FromEmailAddress=batch.sender, Destination=destination, Content=content)
+            ses.send_email(FromEmailAddress=batch.sender, Destination=destination, Content=content, **extra)
         except (ClientError, BotoCoreError) as exc:
             return aws_problem(exc)
         return None

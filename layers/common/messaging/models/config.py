@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -244,13 +244,33 @@ class EmailSettings(ChannelSettings):
     # bench/email_memory.py measured 91-147 MB with an empty attachment, 160 MB with 1 MB x 16.
     # The rest of memory_size_mb is the messages' budget.
     memory_baseline_mb: Annotated[int, Field(ge=0, le=10_240)] = 160
+    # SES subscription management: a non-transactional e-mail names this contact list and topic
+    # (ListManagementOptions), so SES adds the one-click List-Unsubscribe headers (RFC 8058) and
+    # records the unsubscribes itself. Both or neither.
+    ses_contact_list: str | None = None
+    ses_contact_topic: str | None = None
 
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
         "attachments_bucket": "ATTACHMENTS_BUCKET",
         "memory_size_mb": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         "memory_baseline_mb": "EMAIL_MEMORY_BASELINE_MB",
+        "ses_contact_list": "SES_CONTACT_LIST",
+        "ses_contact_topic": "SES_CONTACT_TOPIC",
     }
+
+    @model_validator(mode="after")
+    def _list_and_topic(self) -> EmailSettings:
+        if bool(self.ses_contact_list) != bool(self.ses_contact_topic):
+            raise PydanticCustomError(CROSS_FIELD, "SES_CONTACT_LIST and SES_CONTACT_TOPIC go together")
+        return self
+
+    @property
+    def list_management(self) -> dict[str, str] | None:
+        """SendEmail's ListManagementOptions for a non-transactional message, if configured."""
+        if not (self.ses_contact_list and self.ses_contact_topic):
+            return None
+        return {"ContactListName": self.ses_contact_list, "TopicName": self.ses_contact_topic}
 
     @property
     def memory_budget_bytes(self) -> int | None:
@@ -261,12 +281,25 @@ class EmailSettings(ChannelSettings):
 
 
 class PushSettings(ChannelSettings):
-    """FCM HTTP v1: the project, the service-account secret, and overridable endpoints for local runs."""
+    """FCM HTTP v1: the project, the service-account secret, and overridable endpoints for local runs;
+    and where a token FCM reports stale is recorded (the users collection, through `userFields`)."""
 
     fcm_project_id: NonEmptyStr
     fcm_credentials_secret_id: NonEmptyStr
     fcm_endpoint: NonEmptyStr = "https://fcm.googleapis.com"
     fcm_token_uri: str | None = None
+    # What an UNREGISTERED token does to the user's document: `mark` stores it in
+    # userFields.staleDeviceToken (push skips the user until the token changes), `remove` unsets
+    # the device token, `keep` changes nothing (every send tries it again).
+    stale_tokens: Literal["mark", "remove", "keep"] = "mark"
+    # Without either, nothing is recorded (the failure is still answered).
+    mongodb_uri: str | None = None
+    mongodb_uri_secret_id: str | None = None
+    mongodb_database: NonEmptyStr = "messaging"
+    users_collection: NonEmptyStr = "users"
+    mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
+    # SERVICE_CONFIG's userFields (the rest of that document is SendFunction's).
+    user_fields: UserFieldsModel = Field(default_factory=UserFields)
 
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
@@ -274,4 +307,25 @@ class PushSettings(ChannelSettings):
         "fcm_credentials_secret_id": "FCM_CREDENTIALS_SECRET_ID",
         "fcm_endpoint": "FCM_ENDPOINT",
         "fcm_token_uri": "FCM_TOKEN_URI",
+        "stale_tokens": "STALE_TOKENS",
+        "mongodb_uri": "MONGODB_URI",
+        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
+        "mongodb_database": "MONGODB_DATABASE",
+        "users_collection": "USERS_COLLECTION",
+        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
     }
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PushSettings:
+        values: dict[str, Any] = env_values(environ, cls.ENV)
+        raw = environ.get("SERVICE_CONFIG", "")
+        if raw:
+            try:
+                document = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"SERVICE_CONFIG is not valid JSON: {exc}") from exc
+            if isinstance(document, dict) and document.get("userFields") is not None:
+                values["user_fields"] = document["userFields"]
+        names = {**cls.ENV, "user_fields": "SERVICE_CONFIG.userFields"}
+        settings: PushSettings = parse_settings(cls, values, "", names)
+        return settings

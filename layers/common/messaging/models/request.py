@@ -138,6 +138,13 @@ class SendRequest(BaseModel):
         description="overrides the configured sender; an address the SES identity covers, ASCII local part",
         examples=["clinic@example.com"],
     )
+    transactional: bool = Field(
+        default=False,
+        description="a message the user must get whatever they opted out of (a receipt, a password reset): "
+        "sent to users whose optOuts name the channel, without unsubscribe headers; a provider's own opt-out "
+        "(an opted-out number) is then a failure, not a skip. The template's own `transactional` also makes it one",
+        examples=[False],
+    )
 
     @field_validator("channels")
     @classmethod

@@ -18,6 +18,8 @@ class TemplateBase(BaseModel):
     name: str | None = None
     # A missing variable or unknown helper is a 400 naming it; None: the service's strictTemplates.
     strict: bool | None = None
+    # A message users get whatever they opted out of; a request's `transactional: true` also makes it one.
+    transactional: bool | None = None
 
 
 _MessageTemplate: type[TemplateBase] = create_model(
