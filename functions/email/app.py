@@ -33,7 +33,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return handle_batch(
         batch,
         lambda: email.send_batch(
-            batch, ses, settings.concurrency, s3, bucket, memory_budget=settings.memory_budget_bytes
+            batch,
+            ses,
+            settings.concurrency,
+            s3,
+            bucket,
+            memory_budget=settings.memory_budget_bytes,
+            configuration_set=settings.configuration_set,
         ),
         guard,
     )

@@ -43,8 +43,10 @@ from messaging.observability import (
     tracer,
 )
 from messaging.sends import SendStore
-from messaging.service import no_file_service, preview, send
+from messaging.service import SendOutcome, new_send_id, no_file_service, preview, send, sync_counts
 from messaging.validation import describe_errors
+
+SEND_ID_HEADER = "X-Send-Id"
 
 trace_calls("botocore", "pymongo", "httplib")  # httplib: the File Service, via urllib3
 
@@ -151,6 +153,26 @@ def _sends() -> SendStore:
 _SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 
 
+def _record_sync(outcome: SendOutcome) -> None:
+    """The synchronous send in the sends table, so GET /sends/{sendId} and its delivery events find
+    it. The messages have left: a failure here is logged, never turned into a 5xx (a client
+    retrying it would send them again)."""
+    if sends is None:
+        return
+    try:
+        sends.record_sync(
+            outcome.send_id,
+            caller_scope(app.current_event.raw_event),
+            list(outcome.skipped),
+            outcome.audience,
+            outcome.missing,
+            sync_counts(outcome),
+            outcome.response.failures,
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the answer stands
+        logger.warning("synchronous send not recorded", extra={"sendId": outcome.send_id, "cause": type(exc).__name__})
+
+
 @app.post(
     "/send",
     operation_id="send",
@@ -160,6 +182,13 @@ _SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
     responses={
         200: {
             "description": "Sending ran; every user who did not get the message on a channel is listed.",
+            "headers": {
+                SEND_ID_HEADER: {
+                    "description": "The send's id: its status and delivery events at GET /sends/{sendId}.",
+                    "schema": {"type": "string"},
+                    "examples": {"send id": {"value": "4f1c2b3a5d6e4f708a9b0c1d2e3f4a5b"}},
+                }
+            },
             "content": {
                 "application/json": {
                     "model": SendResponse,
@@ -237,9 +266,16 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
         stage,
         logger.get_correlation_id(),
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+        send_id=new_send_id(),
     )
     record_send(outcome)
-    return Response(status_code=200, content_type="application/json", body=outcome.response)
+    _record_sync(outcome)
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=outcome.response,
+        headers={SEND_ID_HEADER: outcome.send_id},
+    )
 
 
 def _record(send_id: str) -> Any:

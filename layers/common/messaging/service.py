@@ -7,6 +7,7 @@ invoke, so a 4xx/5xx means nothing was sent.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class SendOutcome:
     """The answer, and the counts an operator watches (plain data: the handler publishes them)."""
 
     response: SendResponse
+    send_id: str  # on every batch envelope: the providers' delivery events name it
     audience: int
     missing: int
     messages: Counter[Channel]  # handed to the channel functions
@@ -103,6 +105,7 @@ def prepare(
     renderer: Renderer,
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
+    send_id: str | None = None,
 ) -> Prepared:
     """Channels, template, template syntax and attachments: each can refuse the request (4xx/5xx)."""
     _check_channels(request, settings)
@@ -111,12 +114,29 @@ def prepare(
     envelopes = _envelopes(request, settings)
     for envelope in envelopes.values():
         envelope["correlationId"] = correlation_id
+        envelope["sendId"] = send_id
     for channel, envelope in envelopes.items():
         names = registry.spec(channel).attachments(request, template)
         if names or "attachments" in registry.spec(channel).batch_model.model_fields:
             # Fetched once per request, before anything is sent: a missing file refuses the request.
             envelope["attachments"] = [attachment.model_dump() for attachment in stage(names)]
     return Prepared(texts, composer, envelopes)
+
+
+def new_send_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sync_counts(outcome: SendOutcome) -> dict[Channel, dict[str, int]]:
+    """Per channel, what a synchronous send's status shows: sent, failed and skipped (failed counts
+    every listed user, those not found included), adding up to audience + notFound."""
+    counts: dict[Channel, dict[str, int]] = {}
+    for channel in outcome.skipped:
+        failed = sum(failure.channel == channel for failure in outcome.response.failures)
+        skipped = outcome.skipped[channel]
+        sent = outcome.audience + outcome.missing - failed - skipped
+        counts[channel] = {"sent": max(0, sent), "failed": failed, "skipped": skipped}
+    return counts
 
 
 def too_large_for_sync(limit: int) -> BadRequest:
@@ -135,8 +155,10 @@ def send(
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
     remaining_s: Callable[[], float] | None = None,
+    send_id: str | None = None,
 ) -> SendOutcome:
-    prepared = prepare(request, settings, store, renderer, stage, correlation_id)
+    send_id = send_id or new_send_id()
+    prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
     composer = prepared.composer
     builder = BatchBuilder(
         prepared.envelopes,
@@ -190,6 +212,7 @@ def send(
     )
     return SendOutcome(
         response=SendResponse(failures=failures),
+        send_id=send_id,
         audience=audience.size,
         missing=len(audience.missing_ids),
         messages=messages,
