@@ -45,6 +45,8 @@ FCM_SECRET_ID = "messaging/fcm-service-account"
 ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
 SENDS_TABLE = "messaging-sends"
+# What the template's EmailConfigurationSet is offline (moto records no events: feed them to FeedbackFunction).
+SES_CONFIGURATION_SET = "messaging-delivery-events"
 # sam local knows functions by their logical ids.
 DISPATCH_FUNCTION = "DispatchFunction"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
@@ -158,6 +160,9 @@ class Stack:
         endpoint = f"http://127.0.0.1:{a.moto_port}"
         session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
         session.client("sesv2", endpoint_url=endpoint).create_email_identity(EmailIdentity="example.com")
+        session.client("sesv2", endpoint_url=endpoint).create_configuration_set(
+            ConfigurationSetName=SES_CONFIGURATION_SET
+        )
         session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=ATTACHMENTS_BUCKET)
         session.client("dynamodb", endpoint_url=endpoint).create_table(
             TableName=IDEMPOTENCY_TABLE,
@@ -218,11 +223,20 @@ class Stack:
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
             },
             "EmailFunction": {
+                "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
                 "AWS_ENDPOINT_URL_SESV2": moto,
                 "AWS_ENDPOINT_URL_S3": moto,
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "AWS_ENDPOINT_URL_DYNAMODB": moto,
+            },
+            # Delivery events (SNS-wrapped, events/feedback-*.json) are invoked on it through start-lambda.
+            "FeedbackFunction": {
+                "MONGODB_URI": f"mongodb://{host}:{a.mongo_port}/?directConnection=true",
+                "MONGODB_URI_SECRET_ID": "",
+                "SENDS_TABLE": SENDS_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
             },
             "SmsFunction": {
                 "AWS_ENDPOINT_URL_SNS": moto,

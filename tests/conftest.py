@@ -45,6 +45,7 @@ ATTACHMENTS_BUCKET = "messaging-attachments"
 IDEMPOTENCY_TABLE = "messaging-idempotency"
 SENDS_TABLE = "messaging-sends"
 DISPATCH_FUNCTION_NAME = "messaging-DispatchFunction"
+SES_CONFIGURATION_SET = "messaging-delivery-events"
 
 
 @dataclass
@@ -77,6 +78,7 @@ def provision_aws() -> None:
     )
     # The whole domain: the configured sender and any emailSender override under it.
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+    boto3.client("sesv2").create_configuration_set(ConfigurationSetName=SES_CONFIGURATION_SET)
     boto3.client("secretsmanager").create_secret(
         Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
     )
@@ -114,6 +116,7 @@ def servers() -> Iterator[Servers]:
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "SENDS_TABLE": SENDS_TABLE,
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION_NAME,
+                "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
             }
         )
         provision_aws()
@@ -128,7 +131,7 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture(scope="session")
 def functions(servers: Servers) -> dict[str, ModuleType]:
-    return {name: load_function(name) for name in ("send", *registry.REGISTRY, "dispatch")}
+    return {name: load_function(name) for name in ("send", *registry.REGISTRY, "dispatch", "feedback")}
 
 
 USERS: list[dict[str, Any]] = [

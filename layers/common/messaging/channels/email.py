@@ -134,11 +134,13 @@ def tag_value(value: str) -> str | None:
 
 def decode_tag(value: str) -> str | None:
     """The id a tag value carries; None if it is not one `tag_value` makes."""
+    if not _TAG_SAFE.match(value):
+        return None
     if not value.startswith(ENCODED):
-        return value if _TAG_SAFE.match(value) else None
+        return value
     data = value[len(ENCODED) :]
     try:
-        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode() or None
     except (binascii.Error, ValueError):
         return None
 
