@@ -241,3 +241,22 @@ def test_an_email_with_attachments_raw_mime_is_tagged_and_names_the_configuratio
     assert "Raw" in params["Content"]
     assert params["EmailTags"] == [{"Name": "sendId", "Value": _send_id(api)}, {"Name": "userId", "Value": "u2"}]
     assert params["ConfigurationSetName"] == SES_CONFIGURATION_SET
+
+
+class _UnreachableTable:
+    def record_sync(self, *args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("DynamoDB unreachable")
+
+
+@pytest.mark.parametrize("sends", [None, _UnreachableTable()], ids=["no-sends-table", "table-unreachable"])
+def test_a_synchronous_send_that_cannot_be_recorded_still_answers_200_with_its_id(
+    api: ApiCall, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, sends: Any
+) -> None:
+    monkeypatch.setattr(functions["send"], "sends", sends)
+
+    status, body = api({**BODY, "channels": ["email"], "recipients": ["u2", "nobody"]})
+
+    # The messages left: a retry would send them again, so the answer stands.
+    assert status == 200
+    assert body["failures"] == [{"userId": "nobody", "channel": "email", "error": "user not found"}]
+    assert len(_send_id(api)) == 32
