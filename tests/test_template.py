@@ -267,7 +267,8 @@ def test_delivery_events_reach_the_feedback_function_from_ses_and_end_user_messa
     assert feedback["Events"]["DeliveryEvents"] == {"Type": "SNS", "Properties": {"Topic": topic}}
     [grant] = _statements(resources["FeedbackFunction"])
     assert grant["Resource"] == {"Fn::GetAtt": ["SendsTable", "Arn"]}
-    assert "dynamodb:Query" not in grant["Action"] and "dynamodb:DeleteItem" not in grant["Action"]
+    assert "dynamodb:Query" not in grant["Action"]
+    assert "dynamodb:DeleteItem" not in grant["Action"]
     assert feedback["Environment"]["Variables"]["SENDS_TABLE"] == {"Ref": "SendsTable"}
 
 

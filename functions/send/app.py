@@ -295,7 +295,7 @@ _NO_SUCH_SEND: OpenAPIResponse = {
 @app.get(
     "/sends/<sendId>",
     operation_id="getSend",
-    summary="The status of an asynchronous send, with its counts per channel",
+    summary="The status of a send (asynchronous, or synchronous by its X-Send-Id), with its counts per channel",
     responses={
         200: {
             "description": "Per channel, sent + failed + skipped + pending = audience + notFound.",
@@ -323,7 +323,7 @@ _NO_SUCH_SEND: OpenAPIResponse = {
     },
 )
 def get_send(
-    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+    sendId: Annotated[str, Path(description="the sendId of the 202, or the X-Send-Id of the 200", examples=[_SEND_ID])],  # noqa: N803 - the API's name
 ) -> SendStatus:
     record = _record(sendId)
     return SendStatus(
@@ -341,7 +341,7 @@ def get_send(
 @app.get(
     "/sends/<sendId>/failures",
     operation_id="getSendFailures",
-    summary="The failures of an asynchronous send, a page at a time",
+    summary="The failures of a send, a page at a time (delivery events' bounces and carrier failures included)",
     responses={
         200: {
             "description": "Entries exactly as a synchronous answer has them; complete once the send is over.",
@@ -363,7 +363,7 @@ def get_send(
     },
 )
 def get_send_failures(
-    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+    sendId: Annotated[str, Path(description="the sendId of the 202, or the X-Send-Id of the 200", examples=[_SEND_ID])],  # noqa: N803 - the API's name
     limit: Annotated[int, Query(ge=1, le=1000, description="entries per page", examples=[100])] = 100,
     nextToken: Annotated[  # noqa: N803 - the API's parameter name
         str | None, Query(max_length=2048, description="the previous page's nextToken", examples=["eyJzIjoxMDB9"])
