@@ -22,6 +22,7 @@ from messaging.bootstrap import connect_store, make_renderer
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
+from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import (
@@ -153,6 +154,17 @@ def _sends() -> SendStore:
 _SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 
 
+def _open_sync(send_id: str, channels: list[Channel]) -> None:
+    """The send's record before its first batch leaves: delivery events can arrive within seconds,
+    before the answer, and must find it. Best effort, as its completion."""
+    if sends is None:
+        return
+    try:
+        sends.create(send_id, caller_scope(app.current_event.raw_event), channels)
+    except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
+        logger.warning("synchronous send not opened", extra={"sendId": send_id, "cause": type(exc).__name__})
+
+
 def _record_sync(outcome: SendOutcome) -> None:
     """The synchronous send in the sends table, so GET /sends/{sendId} and its delivery events find
     it. The messages have left: a failure here is logged, never turned into a 5xx (a client
@@ -267,6 +279,7 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
         logger.get_correlation_id(),
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
         send_id=new_send_id(),
+        before_dispatch=lambda send_id: _open_sync(send_id, request.channels),
     )
     record_send(outcome)
     _record_sync(outcome)

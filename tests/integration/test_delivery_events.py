@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from messaging.channels.email import decode_tag
-from tests.conftest import SES_CONFIGURATION_SET, ApiCall, Servers, api_event
+from tests.conftest import FUNCTION_NAMES, SES_CONFIGURATION_SET, ApiCall, Servers, api_event
 from tests.delivery_events import provider_message, sns_event, wrap
-from tests.lambda_runtime import LambdaContext
+from tests.lambda_runtime import InProcessInvoker, LambdaContext
 
 BODY = {"messageTitle": "Hi {{user.name}}", "messageContent": "Your results are ready, {{user.name}}"}
 
@@ -260,3 +260,23 @@ def test_a_synchronous_send_that_cannot_be_recorded_still_answers_200_with_its_i
     assert status == 200
     assert body["failures"] == [{"userId": "nobody", "channel": "email", "error": "user not found"}]
     assert len(_send_id(api)) == 32
+
+
+def test_an_event_arriving_before_the_answer_finds_the_send_and_counts(
+    api: ApiCall, feedback: Feedback, invoker: InProcessInvoker, functions: dict[str, ModuleType]
+) -> None:
+    email = FUNCTION_NAMES["email"]
+    real = invoker.handlers[email]
+    results: list[dict[str, Any]] = []
+
+    def delivered_at_once(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        answer = real(event, context)
+        # SES reports the delivery while SendFunction is still dispatching (or answering).
+        results.append(feedback(sns_event("ses-delivery", event["sendId"], event["messages"][0]["userId"])))
+        return answer
+
+    invoker.handlers[email] = delivered_at_once
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+
+    assert [result["recorded"] for result in results] == [1]
+    assert _counts(feedback.status(_send_id(api)), "email") == {"sent": 1, "delivered": 1}

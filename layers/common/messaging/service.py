@@ -156,7 +156,10 @@ def send(
     correlation_id: str | None = None,
     remaining_s: Callable[[], float] | None = None,
     send_id: str | None = None,
+    before_dispatch: Callable[[str], None] | None = None,
 ) -> SendOutcome:
+    """`before_dispatch(send_id)` runs once nothing can refuse the request any more, just before
+    the first batch leaves."""
     send_id = send_id or new_send_id()
     prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
     composer = prepared.composer
@@ -202,6 +205,8 @@ def send(
             "channels": request.channels,
         },
     )
+    if before_dispatch is not None:
+        before_dispatch(send_id)
     failures += dispatch(
         batches,
         invoker,
