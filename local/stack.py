@@ -48,6 +48,8 @@ SENDS_TABLE = "messaging-sends"
 # SES subscription management, as the template's SesContactList (moto keeps it; it adds no headers).
 CONTACT_LIST = "messaging-recipients"
 CONTACT_TOPIC = "messages"
+# What the template's EmailConfigurationSet is offline (moto records no events: feed them to FeedbackFunction).
+SES_CONFIGURATION_SET = "messaging-delivery-events"
 # sam local knows functions by their logical ids.
 DISPATCH_FUNCTION = "DispatchFunction"
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
@@ -165,6 +167,9 @@ class Stack:
             ContactListName=CONTACT_LIST,
             Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
         )
+        session.client("sesv2", endpoint_url=endpoint).create_configuration_set(
+            ConfigurationSetName=SES_CONFIGURATION_SET
+        )
         session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=ATTACHMENTS_BUCKET)
         session.client("dynamodb", endpoint_url=endpoint).create_table(
             TableName=IDEMPOTENCY_TABLE,
@@ -225,6 +230,7 @@ class Stack:
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
             },
             "EmailFunction": {
+                "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
                 "AWS_ENDPOINT_URL_SESV2": moto,
                 "SES_CONTACT_LIST": CONTACT_LIST,
                 "SES_CONTACT_TOPIC": CONTACT_TOPIC,
@@ -232,6 +238,14 @@ class Stack:
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
                 "AWS_ENDPOINT_URL_DYNAMODB": moto,
+            },
+            # Delivery events (SNS-wrapped, events/feedback-*.json) are invoked on it through start-lambda.
+            "FeedbackFunction": {
+                "MONGODB_URI": f"mongodb://{host}:{a.mongo_port}/?directConnection=true",
+                "MONGODB_URI_SECRET_ID": "",
+                "SENDS_TABLE": SENDS_TABLE,
+                "AWS_ENDPOINT_URL_DYNAMODB": moto,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
             },
             "SmsFunction": {
                 "AWS_ENDPOINT_URL_SNS": moto,

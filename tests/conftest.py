@@ -47,6 +47,7 @@ SENDS_TABLE = "messaging-sends"
 DISPATCH_FUNCTION_NAME = "messaging-DispatchFunction"
 CONTACT_LIST = "messaging-recipients"
 CONTACT_TOPIC = "messages"
+SES_CONFIGURATION_SET = "messaging-delivery-events"
 
 
 @dataclass
@@ -83,6 +84,7 @@ def provision_aws() -> None:
         ContactListName=CONTACT_LIST,
         Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
     )
+    boto3.client("sesv2").create_configuration_set(ConfigurationSetName=SES_CONFIGURATION_SET)
     boto3.client("secretsmanager").create_secret(
         Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
     )
@@ -125,6 +127,7 @@ def servers() -> Iterator[Servers]:
                 "SES_CONTACT_TOPIC": CONTACT_TOPIC,
                 # PushFunction records the tokens FCM reports stale (MONGODB_URI, SERVICE_CONFIG above).
                 "STALE_TOKENS": "mark",
+                "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
             }
         )
         provision_aws()
@@ -139,7 +142,7 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture(scope="session")
 def functions(servers: Servers) -> dict[str, ModuleType]:
-    return {name: load_function(name) for name in ("send", *registry.REGISTRY, "dispatch")}
+    return {name: load_function(name) for name in ("send", *registry.REGISTRY, "dispatch", "feedback")}
 
 
 USERS: list[dict[str, Any]] = [

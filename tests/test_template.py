@@ -140,9 +140,14 @@ def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers
         assert resources[name]["Properties"]["Environment"]["Variables"]["IDEMPOTENCY_TABLE"] == {
             "Ref": "IdempotencyTable"
         }
-    assert resources["EmailFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"
-    }
+    assert resources["EmailFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesIdentity}"},
+        # SES authorises the configuration set every message names too.
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
+            "configuration-set/${EmailConfigurationSet}"
+        },
+    ]
 
 
 def test_attachments_bucket_is_private_encrypted_and_outlives_the_sends_it_serves(resources: dict[str, Any]) -> None:
@@ -186,18 +191,23 @@ def test_alarms_watch_the_metrics_the_code_publishes_for_every_channel(resources
             for query in resources[name]["Properties"]["Metrics"]
             if "MetricStat" in query
         }
-        assert watched == {"SendFunction", "DispatchFunction", *CHANNEL_FUNCTIONS}
+        assert watched == {"SendFunction", "DispatchFunction", "FeedbackFunction", *CHANNEL_FUNCTIONS}
 
 
 def test_end_user_messaging_grants_name_the_origination_identity_only(resources: dict[str, Any]) -> None:
     eum = {"SmsThroughEum": True, "HasVoiceIdentity": True}
     [sms] = [s for s in _statements(resources["SmsFunction"], eum) if "sms-voice" in str(s["Action"])]
-    assert (sms["Action"], sms["Resource"]) == ("sms-voice:SendTextMessage", [{"Ref": "SmsOriginationIdentityArn"}])
+    # Without a configuration set of the deployer's, the stack's own (its events reach FeedbackFunction).
+    own = {"Fn::GetAtt": ["EumConfigurationSet", "Arn"]}
+    assert (sms["Action"], sms["Resource"]) == (
+        "sms-voice:SendTextMessage",
+        [{"Ref": "SmsOriginationIdentityArn"}, own],
+    )
     assert not [s for s in _statements(resources["SmsFunction"], eum) if "sns:" in str(s["Action"])]
     [voice] = [s for s in _statements(resources["VoiceFunction"], eum) if "sms-voice" in str(s["Action"])]
     assert (voice["Action"], voice["Resource"]) == (
         "sms-voice:SendVoiceMessage",
-        [{"Ref": "VoiceOriginationIdentityArn"}],
+        [{"Ref": "VoiceOriginationIdentityArn"}, own],
     )
     with_set = _statements(resources["VoiceFunction"], {**eum, "HasVoiceConfigurationSet": True})
     assert [s["Resource"][1] for s in with_set if "sms-voice" in str(s["Action"])] == [
@@ -211,6 +221,55 @@ def test_end_user_messaging_grants_name_the_origination_identity_only(resources:
     assert resources["SendFunction"]["Properties"]["Environment"]["Variables"]["VOICE_FUNCTION_NAME"] == {
         "Ref": "VoiceFunction"
     }
+
+
+def test_delivery_events_reach_the_feedback_function_from_ses_and_end_user_messaging(
+    resources: dict[str, Any],
+) -> None:
+    topic = {"Ref": "DeliveryEventsTopic"}
+    email_set = resources["EmailConfigurationSet"]["Properties"]
+    # SES's suppression list is never bypassed.
+    assert email_set["SuppressionOptions"]["SuppressedReasons"] == ["BOUNCE", "COMPLAINT"]
+    destination = resources["EmailEventsDestination"]["Properties"]
+    assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    assert destination["EventDestination"]["SnsDestination"] == {"TopicARN": topic}
+    assert set(destination["EventDestination"]["MatchingEventTypes"]) == {
+        "send",
+        "delivery",
+        "bounce",
+        "complaint",
+        "reject",
+        "renderingFailure",
+        "deliveryDelay",
+        "subscription",
+    }
+    assert resources["EmailFunction"]["Properties"]["Environment"]["Variables"]["SES_CONFIGURATION_SET"] == {
+        "Ref": "EmailConfigurationSet"
+    }
+    [eum] = resources["EumConfigurationSet"]["Properties"]["EventDestinations"]
+    assert (eum["SnsDestination"], set(eum["MatchingEventTypes"])) == ({"TopicArn": topic}, {"TEXT_ALL", "VOICE_ALL"})
+    for function, variable, parameter in (
+        ("SmsFunction", "SMS_CONFIGURATION_SET", "SmsConfigurationSet"),
+        ("VoiceFunction", "VOICE_CONFIGURATION_SET", "VoiceConfigurationSet"),
+    ):
+        value = resources[function]["Properties"]["Environment"]["Variables"][variable]
+        own = "OwnSmsConfigurationSet" if function == "SmsFunction" else "OwnVoiceConfigurationSet"
+        assert _resolved(value, {f"Has{parameter}": True}) == {"Ref": parameter}
+        assert _resolved(value, {own: True}) == {"Ref": "EumConfigurationSet"}
+    [publish] = [
+        s
+        for s in resources["DeliveryEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert set(publish["Principal"]["Service"]) == {"ses.amazonaws.com", "sms-voice.amazonaws.com"}
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    feedback = resources["FeedbackFunction"]["Properties"]
+    assert feedback["Events"]["DeliveryEvents"] == {"Type": "SNS", "Properties": {"Topic": topic}}
+    [grant] = _statements(resources["FeedbackFunction"])
+    assert grant["Resource"] == {"Fn::GetAtt": ["SendsTable", "Arn"]}
+    assert "dynamodb:Query" not in grant["Action"]
+    assert "dynamodb:DeleteItem" not in grant["Action"]
+    assert feedback["Environment"]["Variables"]["SENDS_TABLE"] == {"Ref": "SendsTable"}
 
 
 def test_the_api_is_never_anonymous(resources: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             bucket,
             memory_budget=settings.memory_budget_bytes,
             list_management=settings.list_management,
+            configuration_set=settings.configuration_set,
         ),
         guard,
     )

@@ -35,7 +35,8 @@ client = push.FcmClient(
     settings.concurrency,
 )
 # Where tokens FCM reports stale are recorded (STALE_TOKENS); the client connects on first use.
-preferences = connect_preferences(settings)
+# STALE_TOKENS=keep writes nothing: no connection at all.
+preferences = connect_preferences(settings, settings.user_fields) if settings.stale_tokens != "keep" else None
 
 
 def _send(batch: PushBatch) -> DeliveryReport:

@@ -22,6 +22,7 @@ from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
+from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import (
@@ -43,8 +44,10 @@ from messaging.observability import (
     tracer,
 )
 from messaging.sends import SendStore
-from messaging.service import no_file_service, preview, send
+from messaging.service import SendOutcome, new_send_id, no_file_service, preview, send, sync_counts
 from messaging.validation import describe_errors
+
+SEND_ID_HEADER = "X-Send-Id"
 
 trace_calls("botocore", "pymongo", "httplib")  # httplib: the File Service, via urllib3
 
@@ -153,6 +156,37 @@ def _sends() -> SendStore:
 _SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 
 
+def _open_sync(send_id: str, channels: list[Channel]) -> None:
+    """The send's record before its first batch leaves: delivery events can arrive within seconds,
+    before the answer, and must find it. Best effort, as its completion."""
+    if sends is None:
+        return
+    try:
+        sends.create(send_id, caller_scope(app.current_event.raw_event), channels)
+    except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
+        logger.warning("synchronous send not opened", extra={"sendId": send_id, "cause": type(exc).__name__})
+
+
+def _record_sync(outcome: SendOutcome) -> None:
+    """The synchronous send in the sends table, so GET /sends/{sendId} and its delivery events find
+    it. The messages have left: a failure here is logged, never turned into a 5xx (a client
+    retrying it would send them again)."""
+    if sends is None:
+        return
+    try:
+        sends.record_sync(
+            outcome.send_id,
+            caller_scope(app.current_event.raw_event),
+            list(outcome.skipped),
+            outcome.audience,
+            outcome.missing,
+            sync_counts(outcome),
+            outcome.response.failures,
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the answer stands
+        logger.warning("synchronous send not recorded", extra={"sendId": outcome.send_id, "cause": type(exc).__name__})
+
+
 @app.post(
     "/send",
     operation_id="send",
@@ -162,6 +196,13 @@ _SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
     responses={
         200: {
             "description": "Sending ran; every user who did not get the message on a channel is listed.",
+            "headers": {
+                SEND_ID_HEADER: {
+                    "description": "The send's id: its status and delivery events at GET /sends/{sendId}.",
+                    "schema": {"type": "string"},
+                    "examples": {"send id": {"value": "4f1c2b3a5d6e4f708a9b0c1d2e3f4a5b"}},
+                }
+            },
             "content": {
                 "application/json": {
                     "model": SendResponse,
@@ -240,9 +281,17 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
         logger.get_correlation_id(),
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
         preferences=preferences,
+        send_id=new_send_id(),
+        before_dispatch=lambda send_id: _open_sync(send_id, request.channels),
     )
     record_send(outcome)
-    return Response(status_code=200, content_type="application/json", body=outcome.response)
+    _record_sync(outcome)
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=outcome.response,
+        headers={SEND_ID_HEADER: outcome.send_id},
+    )
 
 
 def _record(send_id: str) -> Any:
@@ -262,7 +311,7 @@ _NO_SUCH_SEND: OpenAPIResponse = {
 @app.get(
     "/sends/<sendId>",
     operation_id="getSend",
-    summary="The status of an asynchronous send, with its counts per channel",
+    summary="The status of a send (asynchronous, or synchronous by its X-Send-Id), with its counts per channel",
     responses={
         200: {
             "description": "Per channel, sent + failed + skipped + pending = audience + notFound.",
@@ -290,7 +339,7 @@ _NO_SUCH_SEND: OpenAPIResponse = {
     },
 )
 def get_send(
-    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+    sendId: Annotated[str, Path(description="the sendId of the 202, or the X-Send-Id of the 200", examples=[_SEND_ID])],  # noqa: N803 - the API's name
 ) -> SendStatus:
     record = _record(sendId)
     return SendStatus(
@@ -308,7 +357,7 @@ def get_send(
 @app.get(
     "/sends/<sendId>/failures",
     operation_id="getSendFailures",
-    summary="The failures of an asynchronous send, a page at a time",
+    summary="The failures of a send, a page at a time (delivery events' bounces and carrier failures included)",
     responses={
         200: {
             "description": "Entries exactly as a synchronous answer has them; complete once the send is over.",
@@ -330,7 +379,7 @@ def get_send(
     },
 )
 def get_send_failures(
-    sendId: Annotated[str, Path(description="the sendId of the 202", examples=[_SEND_ID])],  # noqa: N803 - the API's name
+    sendId: Annotated[str, Path(description="the sendId of the 202, or the X-Send-Id of the 200", examples=[_SEND_ID])],  # noqa: N803 - the API's name
     limit: Annotated[int, Query(ge=1, le=1000, description="entries per page", examples=[100])] = 100,
     nextToken: Annotated[  # noqa: N803 - the API's parameter name
         str | None, Query(max_length=2048, description="the previous page's nextToken", examples=["eyJzIjoxMDB9"])

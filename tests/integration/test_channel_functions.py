@@ -133,6 +133,7 @@ def test_voice_errors_are_each_users_failure_with_its_code(functions: dict[str, 
         "channel": "voice",
         "sender": VOICE_SENDER,
         "correlationId": "req-1",
+        "sendId": "send-1",
         "batchId": uuid.uuid4().hex,
         "messages": [
             {"userId": "ok", "phoneNumber": "+393330000011", "text": "Hi"},
@@ -153,7 +154,8 @@ def test_voice_errors_are_each_users_failure_with_its_code(functions: dict[str, 
         "not-e164": ("InvalidParameter", "InvalidParameter: phone number is not in E.164 format"),
     }
     [sent] = servers.eum.messages
-    assert sent["Context"] == {"userId": "ok", "sendId": "req-1", "batchId": event["batchId"]}
+    # The send, not the request's correlation id: delivery events find GET /sends/{sendId} by it.
+    assert sent["Context"] == {"userId": "ok", "sendId": "send-1", "batchId": event["batchId"]}
 
 
 def test_sms_provider_end_user_messaging_sends_text_messages_with_identity_set_and_context(
@@ -168,6 +170,7 @@ def test_sms_provider_end_user_messaging_sends_text_messages_with_identity_set_a
     event = {
         **_event("sms"),
         "correlationId": "req-2",
+        "sendId": "send-2",
         "messages": [
             *_event("sms")["messages"],
             {"userId": "u7", "phoneNumber": "+393330000077", "text": "Stop it"},
@@ -195,7 +198,7 @@ def test_sms_provider_end_user_messaging_sends_text_messages_with_identity_set_a
         "OriginationIdentity": "ACME",  # the batch's sender: no SMS_ORIGINATION_IDENTITY
         "ConfigurationSetName": "messaging-events",
         "MessageType": "TRANSACTIONAL",
-        "Context": {"userId": "u1", "sendId": "req-2"},
+        "Context": {"userId": "u1", "sendId": "send-2"},
     }
     assert servers.outbox.sms() == []  # nothing through SNS
 

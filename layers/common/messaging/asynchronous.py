@@ -57,6 +57,7 @@ from messaging.sends import SendStore
 from messaging.service import (
     USER_NOT_FOUND,
     Stager,
+    new_send_id,
     no_file_service,
     prepare,
     provider_opt_outs,
@@ -137,7 +138,8 @@ def accept(
     """Everything that can refuse, then the record, then DispatchFunction: the new send's id."""
     if not settings.dispatch_function_name:
         raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
-    prepared = prepare(request, settings, store, renderer, stage, correlation_id)
+    send_id = new_send_id()
+    prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
     # The database answers before the 202, and the first listed recipient found renders. Not a
     # cluster's first member: some servers (SecantusDB) gather a whole cluster before the first
     # reply, and that is the dispatcher's work, not the API's.
@@ -147,7 +149,6 @@ def accept(
             list(prepared.composer.messages(first))
     else:
         store.ping()
-    send_id = uuid.uuid4().hex
     try:
         sends.put_json(
             send_id,

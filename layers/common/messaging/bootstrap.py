@@ -1,6 +1,6 @@
 """What the functions build at cold start from their settings: the MongoDB store (its URI from
 Secrets Manager when deployed) and the template renderer for SendFunction and DispatchFunction; the
-writer of user documents (opt-outs, stale push tokens) for them and for PushFunction."""
+writer of user documents (opt-outs, stale push tokens) for them, PushFunction and FeedbackFunction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities import parameters
 
-from messaging.models.config import PushSettings, SendSettings, UserFieldsBase
+from messaging.models.config import FeedbackSettings, PushSettings, SendSettings, UserFieldsBase
 from messaging.preferences import UserPreferences
 from messaging.store import MongoStore
 
@@ -38,9 +38,9 @@ def user_preferences(store: MongoStore, fields: UserFieldsBase) -> UserPreferenc
     )
 
 
-def connect_preferences(settings: PushSettings) -> UserPreferences | None:
-    """PushFunction's: None when no database is configured or STALE_TOKENS=keep (nothing to write)."""
-    if settings.stale_tokens == "keep" or not (settings.mongodb_uri or settings.mongodb_uri_secret_id):
+def connect_preferences(settings: PushSettings | FeedbackSettings, fields: UserFieldsBase) -> UserPreferences | None:
+    """PushFunction's and FeedbackFunction's own client; None when no database is configured."""
+    if not (settings.mongodb_uri or settings.mongodb_uri_secret_id):
         return None
     store = MongoStore.connect(
         mongodb_uri(settings.mongodb_uri, settings.mongodb_uri_secret_id),
@@ -49,7 +49,7 @@ def connect_preferences(settings: PushSettings) -> UserPreferences | None:
         "templates",  # never read here
         settings.mongodb_timeout_ms,
     )
-    return user_preferences(store, settings.user_fields)
+    return user_preferences(store, fields)
 
 
 def make_renderer(settings: SendSettings) -> Renderer:

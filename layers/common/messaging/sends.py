@@ -13,7 +13,14 @@ One table (`SENDS_TABLE`), partition key `pk` = the send id, sort key `sk`:
 - `batch#<k>#<channel>#<n>`: a batch's checkpoint, `started` with its user ids before its invoke;
   it is done once its name is in the segment's `applied`.
 - `fail#...`: the failures of one batch (zlib JSON), written before its counts move (the same item
-  again on a repeat), read in order by the failures pages.
+  again on a repeat), read in order by the failures pages. A synchronous send's are `fail#sync#...`.
+- `evt#<channel>#<outcome>#<provider message id>`: a provider's delivery event recorded (FeedbackFunction),
+  in one transaction with its counter `ADD`ed to the `send` item and, for a bounce, complaint or
+  carrier failure, its failure `fail#{event#...` (after every dispatch failure in the pages): an
+  event delivered again finds its marker and changes nothing.
+
+Synchronous sends are recorded too (`record_sync`, after their dispatch): a `completed` send item
+with its counts and failures, so that their delivery events and GET /sends/{sendId} work alike.
 
 Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after the send was accepted. The request
 and each segment's user ids are JSON in S3 under `sends/<id>/` (the attachments bucket, one day).
@@ -47,6 +54,9 @@ FAILURES_PER_ITEM = 1_000
 COUNTERS = ("sent", "failed", "skipped")
 # Parts of `skipped` (why) and of `sent` (what became of it, from the providers' delivery events).
 DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "undelivered")
+# '{' sorts after every digit and letter: the events' failures follow the dispatch's, inside fail#..fail#~.
+EVENT_FAIL = "{event#"
+EVENT = "evt#"
 
 
 def now_iso() -> str:
@@ -306,6 +316,132 @@ class SendStore:
             ExpressionAttributeNames={"#reason": "reason", "#updatedAt": "updatedAt"},
             ExpressionAttributeValues={":reason": {"S": reason[:1000]}, ":now": {"S": now_iso()}},
         )
+
+    # Synchronous sends, recorded once their messages left.
+
+    def record_sync(
+        self,
+        send_id: str,
+        scope: str,
+        channels: Sequence[Channel],
+        audience: int,
+        not_found: int,
+        counts: Mapping[Channel, Mapping[str, int]],
+        failures: Sequence[Failure],
+    ) -> bool:
+        """A `completed` send with its counts (`<name>_<channel>`, names from COUNTERS and DETAILS)
+        and failures. An update, not a put: counters a delivery event added first are kept. False if
+        it was recorded already (a repeated call adds nothing)."""
+        names = {"#status": "status", "#scope": "scope", "#channels": "channels", "#createdAt": "createdAt"}
+        names |= {"#updatedAt": "updatedAt", "#completedAt": "completedAt", "#audience": "audience"}
+        names |= {"#notFound": "notFound", "#segments": "segments", "#expiration": "expiration"}
+        stamp = now_iso()
+        values: dict[str, dict[str, str]] = {
+            ":completed": {"S": "completed"},
+            ":scope": {"S": scope},
+            ":channels": {"S": ",".join(channels)},
+            ":now": {"S": stamp},
+            ":audience": {"N": str(audience)},
+            ":missing": {"N": str(not_found)},
+            ":zero": {"N": "0"},
+            ":expiration": self._expiration(),
+        }
+        adds: list[str] = []
+        for channel, by_name in counts.items():
+            for name, value in by_name.items():
+                if name not in COUNTERS + DETAILS or channel not in CHANNELS:
+                    raise ValueError(f"not a send counter: {name}_{channel}")
+                if value:
+                    names[f"#{name}_{channel}"] = f"{name}_{channel}"
+                    values[f":{name}_{channel}"] = {"N": str(int(value))}
+                    adds.append(f"#{name}_{channel} :{name}_{channel}")
+        self.put_failures(send_id, "sync", failures)
+        update = (
+            "SET #status = :completed, #scope = :scope, #channels = :channels, "
+            "#createdAt = if_not_exists(#createdAt, :now), #updatedAt = :now, #completedAt = :now, "
+            "#audience = :audience, #notFound = :missing, #segments = if_not_exists(#segments, :zero), "
+            "#expiration = if_not_exists(#expiration, :expiration)"
+        ) + (" ADD " + ", ".join(adds) if adds else "")
+        try:
+            self._call(
+                "update_item",
+                Key=self._key(send_id, SEND),
+                UpdateExpression=update,
+                ConditionExpression="attribute_not_exists(#completedAt)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # Delivery events (FeedbackFunction).
+
+    def record_event(
+        self,
+        send_id: str,
+        channel: Channel,
+        outcome: str,
+        message_id: str,
+        counter: str | None,
+        failure: Failure | None,
+    ) -> str:
+        """One provider event of one message, once: `recorded`, `duplicate` (its marker is there:
+        SNS delivered it again), or `unknown` (no such send, or its record expired).
+
+        One transaction: the send item's counter `ADD`ed (or only checked), the marker put if absent,
+        the failure kept. The marker is per message and outcome, so that two event types meaning
+        the same (End User Messaging's TEXT_SUCCESSFUL and TEXT_DELIVERED) count once."""
+        if counter is not None and counter not in DETAILS:
+            raise ValueError(f"not a delivery counter: {counter}")
+        names = {"#expiration": "expiration"}
+        values: dict[str, dict[str, str]] = {":now": {"N": str(int(time.time()))}}
+        check: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(send_id, SEND),
+            "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(#expiration) OR #expiration > :now)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        send_item: dict[str, Any] = {"ConditionCheck": check}
+        if counter is not None:
+            names["#counter"] = f"{counter}_{channel}"
+            values[":one"] = {"N": "1"}
+            send_item = {"Update": {**check, "UpdateExpression": "ADD #counter :one"}}
+        marker = f"{EVENT}{channel}#{outcome}#{message_id}"
+        items: list[dict[str, Any]] = [
+            send_item,
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {**self._key(send_id, marker), "expiration": self._expiration()},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        if failure is not None:
+            sk = f"{EVENT_FAIL}{channel}#{outcome}#{message_id}"
+            items += [
+                {"Put": {"TableName": self._table, "Item": item}}
+                for item in self._failure_items(send_id, sk, [failure])
+            ]
+        try:
+            self.requests["dynamodb"] += 1
+            # botocore fills ClientRequestToken once per call: a retry after a lost answer is the same
+            # transaction (DynamoDB answers it again), never a "duplicate".
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return "unknown"
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                return "duplicate"
+            raise
+        return "recorded"
 
     # Failures.
 

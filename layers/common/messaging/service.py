@@ -7,6 +7,7 @@ invoke, so a 4xx/5xx means nothing was sent.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ class SendOutcome:
     """The answer, and the counts an operator watches (plain data: the handler publishes them)."""
 
     response: SendResponse
+    send_id: str  # on every batch envelope: the providers' delivery events name it
     audience: int
     missing: int
     messages: Counter[Channel]  # handed to the channel functions (and not refused as opted out)
@@ -114,6 +116,7 @@ def prepare(
     renderer: Renderer,
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
+    send_id: str | None = None,
 ) -> Prepared:
     """Channels, template, template syntax and attachments: each can refuse the request (4xx/5xx)."""
     _check_channels(request, settings)
@@ -124,6 +127,7 @@ def prepare(
     for envelope in envelopes.values():
         envelope["correlationId"] = correlation_id
         envelope["transactional"] = transactional
+        envelope["sendId"] = send_id
     for channel, envelope in envelopes.items():
         names = registry.spec(channel).attachments(request, template)
         if names or "attachments" in registry.spec(channel).batch_model.model_fields:
@@ -158,6 +162,25 @@ def remember_opt_outs(preferences: UserPreferences | None, opted_out: Sequence[F
         logger.warning("opt-outs not recorded", extra={"users": len(opted_out), "reason": exc.message[:200]})
 
 
+def new_send_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sync_counts(outcome: SendOutcome) -> dict[Channel, dict[str, int]]:
+    """Per channel, what a synchronous send's status shows: sent, failed and skipped (failed counts
+    every listed user, those not found included), adding up to audience + notFound."""
+    counts: dict[Channel, dict[str, int]] = {}
+    for channel in outcome.skipped:
+        failed = sum(failure.channel == channel for failure in outcome.response.failures)
+        skipped = outcome.skipped[channel]
+        sent = outcome.audience + outcome.missing - failed - skipped
+        counts[channel] = {"sent": max(0, sent), "failed": failed, "skipped": skipped}
+        for (skipped_on, reason), users in outcome.skipped_by.items():
+            if skipped_on == channel and reason != SkipReason.NO_ADDRESS:
+                counts[channel][reason] = users  # optedOut, staleToken: the status's parts of skipped
+    return counts
+
+
 def too_large_for_sync(limit: int) -> BadRequest:
     return BadRequest(
         f"the audience exceeds SYNC_MAX_AUDIENCE ({limit} users) for a synchronous send: "
@@ -175,8 +198,13 @@ def send(
     correlation_id: str | None = None,
     remaining_s: Callable[[], float] | None = None,
     preferences: UserPreferences | None = None,
+    send_id: str | None = None,
+    before_dispatch: Callable[[str], None] | None = None,
 ) -> SendOutcome:
-    prepared = prepare(request, settings, store, renderer, stage, correlation_id)
+    """`before_dispatch(send_id)` runs once nothing can refuse the request any more, just before
+    the first batch leaves."""
+    send_id = send_id or new_send_id()
+    prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
     composer = prepared.composer
     builder = BatchBuilder(
         prepared.envelopes,
@@ -220,6 +248,8 @@ def send(
             "channels": request.channels,
         },
     )
+    if before_dispatch is not None:
+        before_dispatch(send_id)
     answered, opted_out = provider_opt_outs(
         dispatch(
             batches,
@@ -239,6 +269,7 @@ def send(
         messages[failure.channel] -= 1
     return SendOutcome(
         response=SendResponse(failures=failures),
+        send_id=send_id,
         audience=audience.size,
         missing=len(audience.missing_ids),
         messages=messages,

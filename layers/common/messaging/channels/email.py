@@ -13,6 +13,9 @@ address again. A transactional one (a receipt, a password reset) carries no unsu
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
@@ -119,6 +122,44 @@ class Email(ChannelSpec):
 CHANNEL = Email()
 
 
+# SES message tags: names and values of ASCII letters, digits, `_` and `-`, at most 256 characters.
+_TAG_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+ENCODED = "b64-"  # a value starting so is the URL-safe base64 (unpadded) of the id
+SEND_ID_TAG = "sendId"
+USER_ID_TAG = "userId"
+
+
+def tag_value(value: str) -> str | None:
+    """An id as an SES tag value, reversibly (`decode_tag`); None if it cannot fit 256 characters."""
+    if _TAG_SAFE.match(value) and not value.startswith(ENCODED):
+        return value
+    encoded = ENCODED + base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+    return encoded if len(encoded) <= 256 else None
+
+
+def decode_tag(value: str) -> str | None:
+    """The id a tag value carries; None if it is not one `tag_value` makes."""
+    if not _TAG_SAFE.match(value):
+        return None
+    if not value.startswith(ENCODED):
+        return value
+    data = value[len(ENCODED) :]
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode() or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def email_tags(batch: EmailBatch, message: EmailMessage) -> list[dict[str, str]]:
+    """What SES returns in the message's delivery events (`mail.tags`): whose message, of which send."""
+    tags = []
+    for name, value in ((SEND_ID_TAG, batch.sendId), (USER_ID_TAG, message.userId)):
+        encoded = tag_value(value) if value else None
+        if encoded is not None:
+            tags.append({"Name": name, "Value": encoded})
+    return tags
+
+
 def _text(message: EmailMessage) -> str:
     return message.text if message.text is not None else html_to_text(message.html or "")
 
@@ -219,13 +260,18 @@ def send_batch(
     bucket: str = "",
     memory_budget: int | None = None,
     list_management: dict[str, str] | None = None,
+    configuration_set: str | None = None,
 ) -> DeliveryReport:
     """`memory_budget` (bytes) bounds the raw messages in flight: `concurrency` drops for large ones.
-    `list_management` (ContactListName, TopicName) goes with every non-transactional message."""
+    Every message names the configuration set (its event destination publishes the delivery
+    events) and carries the send and user ids as tags; `list_management` (ContactListName,
+    TopicName) goes with every non-transactional message."""
     shared: SharedParts | None = None
-    extra: dict[str, Any] = {}
+    options: dict[str, Any] = {}  # every message of the batch
+    if configuration_set:
+        options["ConfigurationSetName"] = configuration_set
     if list_management and not batch.transactional:
-        extra["ListManagementOptions"] = list_management
+        options["ListManagementOptions"] = list_management
     if batch.attachments:
         try:
             if s3 is None or not bucket:
@@ -246,8 +292,11 @@ def send_batch(
             return Problem("InvalidAddress", problem)  # SES has no SMTPUTF8: decided here, never sent
         destination = {"ToAddresses": [to], "CcAddresses": batch.cc, "BccAddresses": batch.bcc}
         content = {"Raw": {"Data": raw_mime(batch, message, to, shared)}} if shared else _simple(message)
+        tags = email_tags(batch, message)
         try:
-            ses.send_email(FromEmailAddress=batch.sender, Destination=destination, Content=content, **extra)
+            ses.send_email(
+                FromEmailAddress=batch.sender, Destination=destination, Content=content, EmailTags=tags, **options
+            )
         except (ClientError, BotoCoreError) as exc:
             return aws_problem(exc)
         return None

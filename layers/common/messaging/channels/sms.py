@@ -133,7 +133,7 @@ def send_batch(batch: SmsBatch, sns: Any, concurrency: int) -> DeliveryReport:
 
 def context(batch: Envelope, user_id: str) -> dict[str, str]:
     """What End User Messaging returns in its delivery events: whose message, of which send."""
-    values = {"userId": user_id, "sendId": batch.correlationId or "", "batchId": batch.batchId or ""}
+    values = {"userId": user_id, "sendId": batch.sendId or "", "batchId": batch.batchId or ""}
     return {key: value for key, value in values.items() if value}
 
 

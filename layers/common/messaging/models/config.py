@@ -97,6 +97,20 @@ class ServiceConfig(BaseModel):
         return None if value is None else str(value)
 
 
+def service_config(environ: Mapping[str, str]) -> ServiceConfig:
+    raw = environ.get("SERVICE_CONFIG", "")
+    if not raw:
+        raise ConfigurationError("SERVICE_CONFIG is required (the service configuration JSON)")
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"SERVICE_CONFIG is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigurationError("SERVICE_CONFIG must be a JSON object")
+    service: ServiceConfig = parse_settings(ServiceConfig, document, "SERVICE_CONFIG")
+    return service
+
+
 class SendSettings(BaseModel):
     """SendFunction's settings: where users and templates live, where the channel functions are."""
 
@@ -211,16 +225,7 @@ class SendSettings(BaseModel):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> SendSettings:
-        raw = environ.get("SERVICE_CONFIG", "")
-        if not raw:
-            raise ConfigurationError("SERVICE_CONFIG is required (the service configuration JSON)")
-        try:
-            document = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"SERVICE_CONFIG is not valid JSON: {exc}") from exc
-        if not isinstance(document, dict):
-            raise ConfigurationError("SERVICE_CONFIG must be a JSON object")
-        service = parse_settings(ServiceConfig, document, "SERVICE_CONFIG")
+        service = service_config(environ)
         functions = {
             spec.name: environ[spec.function_env] for spec in registry.specs() if environ.get(spec.function_env)
         }
@@ -228,6 +233,41 @@ class SendSettings(BaseModel):
         values = {"service": service, "function_names": functions, "max_rates": rates, **env_values(environ, cls.ENV)}
         names = {**cls.ENV, "max_rates": "<CHANNEL>_MAX_RATE"}
         settings: SendSettings = parse_settings(cls, values, "", names)
+        return settings
+
+
+class FeedbackSettings(BaseModel):
+    """FeedbackFunction's: where sends are recorded, and the users collection opt-outs are written to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: ServiceConfig
+    mongodb_uri: str | None = None
+    mongodb_uri_secret_id: str | None = None
+    mongodb_database: NonEmptyStr = "messaging"
+    users_collection: NonEmptyStr = "users"
+    mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
+    sends_table: NonEmptyStr
+
+    ENV: ClassVar[dict[str, str]] = {
+        "mongodb_uri": "MONGODB_URI",
+        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
+        "mongodb_database": "MONGODB_DATABASE",
+        "users_collection": "USERS_COLLECTION",
+        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
+        "sends_table": "SENDS_TABLE",
+    }
+
+    @model_validator(mode="after")
+    def _complete(self) -> FeedbackSettings:
+        if not (self.mongodb_uri or self.mongodb_uri_secret_id):
+            raise PydanticCustomError(CROSS_FIELD, "MONGODB_URI or MONGODB_URI_SECRET_ID is required")
+        return self
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> FeedbackSettings:
+        values = {"service": service_config(environ), **env_values(environ, cls.ENV)}
+        settings: FeedbackSettings = parse_settings(cls, values, "", cls.ENV)
         return settings
 
 
@@ -244,6 +284,8 @@ class EmailSettings(ChannelSettings):
     # bench/email_memory.py measured 91-147 MB with an empty attachment, 160 MB with 1 MB x 16.
     # The rest of memory_size_mb is the messages' budget.
     memory_baseline_mb: Annotated[int, Field(ge=0, le=10_240)] = 160
+    # Named on every SendEmail: its event destination publishes the delivery events (empty = none).
+    configuration_set: str | None = None
     # SES subscription management: a non-transactional e-mail names this contact list and topic
     # (ListManagementOptions), so SES adds the one-click List-Unsubscribe headers (RFC 8058) and
     # records the unsubscribes itself. Both or neither.
@@ -253,6 +295,7 @@ class EmailSettings(ChannelSettings):
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
         "attachments_bucket": "ATTACHMENTS_BUCKET",
+        "configuration_set": "SES_CONFIGURATION_SET",
         "memory_size_mb": "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         "memory_baseline_mb": "EMAIL_MEMORY_BASELINE_MB",
         "ses_contact_list": "SES_CONTACT_LIST",

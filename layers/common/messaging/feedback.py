@@ -1,0 +1,345 @@
+"""What the providers report after accepting a message, recorded per send (FeedbackFunction).
+
+Events arrive through one SNS topic, at least once each:
+
+- SES event publishing (configuration set → SNS): `Delivery`, `Bounce`, `Complaint`, `Reject`,
+  `Rendering Failure`, `Subscription` (and `Send`, `DeliveryDelay`, `Open`, `Click`, which change
+  nothing here). The message's tags (`mail.tags`) name the send and the user
+  (messaging.channels.email.email_tags).
+- End User Messaging SMS and voice (configuration set → SNS): `TEXT_*` and `VOICE_*` events, the
+  send and user in the message's `context` (messaging.channels.sms.context). Only final events
+  count (`isFinal`): a carrier error on the way may still end delivered.
+
+Each counted event moves one of the send's counters (`delivered`, `bounced`, `complained`,
+`undelivered`: parts of `sent`, the user stays counted sent) once per message and outcome; a bounce,
+complaint, rejection or carrier failure also joins the send's failures with a reason made of the
+provider's classification only (`bounced: Permanent/General`), never its diagnostic text (which
+can quote addresses). A complaint or an unsubscribe opts the user out of e-mail in the users
+collection, whether or not the send is still on record. Events of unknown or expired sends, or
+without our tags, are counted (`DeliveryEventsIgnored`) and dropped; a malformed event never
+raises (a raise makes Lambda invoke again). Only an outage of the sends table or the database
+raises, so that Lambda's retries of the SNS invocation bring the event back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import getaddresses
+from typing import Any, Protocol
+
+from messaging.channels.email import SEND_ID_TAG, USER_ID_TAG, decode_tag
+from messaging.models.common import Channel
+from messaging.models.response import Failure
+from messaging.observability import count, logger
+
+# What each outcome counts (a DETAILS counter of messaging.sends) and the metric it moves.
+COUNTERS: dict[str, str | None] = {
+    "delivered": "delivered",
+    "bounced": "bounced",
+    "complained": "complained",
+    "undelivered": "undelivered",
+    "rejected": None,  # SES dropped it after accepting it (a virus, say): a failure, no counter
+}
+METRICS = {
+    "delivered": "MessagesDelivered",
+    "bounced": "MessagesBounced",
+    "complained": "MessagesComplained",
+    "undelivered": "MessagesUndelivered",
+}
+IGNORED_METRIC = "DeliveryEventsIgnored"
+
+# End User Messaging: final outcomes by event type; the others (TEXT_QUEUED, VOICE_RINGING...) are progress.
+EUM_DELIVERED = frozenset({"TEXT_DELIVERED", "TEXT_SUCCESSFUL", "VOICE_COMPLETED"})
+EUM_UNDELIVERED = frozenset(
+    {
+        "TEXT_INVALID",
+        "TEXT_INVALID_MESSAGE",
+        "TEXT_UNREACHABLE",
+        "TEXT_CARRIER_UNREACHABLE",
+        "TEXT_BLOCKED",
+        "TEXT_CARRIER_BLOCKED",
+        "TEXT_SPAM",
+        "TEXT_UNKNOWN",
+        "TEXT_TTL_EXPIRED",
+        "TEXT_PROTECT_BLOCKED",
+        "VOICE_BUSY",
+        "VOICE_NO_ANSWER",
+        "VOICE_FAILED",
+        "VOICE_TTL_EXPIRED",
+    }
+)
+SES_PROGRESS = frozenset({"Send", "DeliveryDelay", "Open", "Click"})
+
+_ID = re.compile(r"^[A-Za-z0-9_.:+=@/-]{1,200}$")
+_SEND_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Provider classifications (bounce types, feedback types, reject reasons): words, nothing quoted.
+_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+class IgnoredEvent(Exception):  # noqa: N818 - a verdict on the event, not an error of ours
+    """Not recorded: malformed, not ours, or of a send no longer on record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DeliveryEvent:
+    channel: Channel
+    message_id: str
+    kind: str  # the provider's event type
+    outcome: str | None  # a key of COUNTERS, or None: nothing to count (an unsubscribe)
+    send_id: str | None
+    user_id: str | None
+    reason: str | None = None  # the failure's text, for outcomes that join the failures
+    opt_out: bool = False  # the user asked for no more of this channel
+
+
+class EventStore(Protocol):
+    def record_event(
+        self,
+        send_id: str,
+        channel: Channel,
+        outcome: str,
+        message_id: str,
+        counter: str | None,
+        failure: Failure | None,
+    ) -> str: ...
+
+
+class OptOuts(Protocol):
+    def opt_out(self, user_id: str, channel: Channel) -> bool: ...
+
+
+@dataclass
+class Summary:
+    recorded: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    opted_out: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+def _word(value: Any, default: str) -> str:
+    return value if isinstance(value, str) and _WORD.match(value) else default
+
+
+def _first(values: Any) -> str | None:
+    """A tag's value: SES gives each tag as a list of strings."""
+    if isinstance(values, list) and values and isinstance(values[0], str):
+        return values[0]
+    return values if isinstance(values, str) else None
+
+
+def _addresses(values: Any) -> set[str]:
+    if not isinstance(values, list):
+        return set()
+    texts = [value for value in values if isinstance(value, str)]
+    return {address.lower() for _, address in getaddresses(texts) if address}
+
+
+def _mapping(value: Any, name: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise IgnoredEvent(f"malformed: {name} is not an object")
+    return value
+
+
+def _check_recipients(mail: Mapping[str, Any], recipients: set[str]) -> None:
+    """The event is about the user only if it names the message's To address: the CC and BCC copies
+    (the same for every user) must not count against the user."""
+    headers = mail.get("commonHeaders")
+    to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
+    if to and recipients and not (to & recipients):
+        raise IgnoredEvent("a CC or BCC recipient")
+
+
+def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
+    """An SES event record (event publishing); None for events that change nothing here."""
+    kind = message.get("eventType") or message.get("notificationType")
+    mail = _mapping(message.get("mail"), "mail")
+    message_id = mail.get("messageId")
+    if not isinstance(kind, str) or not isinstance(message_id, str) or not _ID.match(message_id):
+        raise IgnoredEvent("malformed: no eventType or mail.messageId")
+    if kind in SES_PROGRESS:
+        return None
+    tags = _mapping(mail.get("tags") or {}, "mail.tags")
+    send_id = _first(tags.get(SEND_ID_TAG))
+    user_tag = _first(tags.get(USER_ID_TAG))
+    user_id = decode_tag(user_tag) if user_tag else None
+    outcome: str | None
+    reason: str | None = None
+    opt_out = False
+    recipients: set[str] = set()
+    if kind == "Bounce":
+        bounce = _mapping(message.get("bounce"), "bounce")
+        outcome = "bounced"
+        bounce_type = _word(bounce.get("bounceType"), "Undetermined")
+        reason = f"bounced: {bounce_type}/{_word(bounce.get('bounceSubType'), 'Undetermined')}"
+        recipients = _addresses(
+            [r.get("emailAddress") for r in bounce.get("bouncedRecipients") or [] if isinstance(r, Mapping)]
+        )
+    elif kind == "Complaint":
+        complaint = _mapping(message.get("complaint"), "complaint")
+        outcome = "complained"
+        feedback = complaint.get("complaintFeedbackType")
+        reason = f"complained: {_word(feedback, 'other')}" if feedback else "complained"
+        opt_out = True
+        recipients = _addresses(
+            [r.get("emailAddress") for r in complaint.get("complainedRecipients") or [] if isinstance(r, Mapping)]
+        )
+    elif kind == "Delivery":
+        outcome = "delivered"
+        recipients = _addresses(_mapping(message.get("delivery"), "delivery").get("recipients"))
+    elif kind == "Reject":
+        outcome = "rejected"
+        reason = f"rejected: {_word(_mapping(message.get('reject'), 'reject').get('reason'), 'Unknown')}"
+    elif kind == "Rendering Failure":
+        outcome = "rejected"
+        reason = "rendering failed"  # its errorMessage can quote the template's data: never copied
+    elif kind == "Subscription":
+        subscription = _mapping(message.get("subscription"), "subscription")
+        preferences = subscription.get("newTopicPreferences")
+        preferences = preferences if isinstance(preferences, Mapping) else {}
+        topics = preferences.get("topicSubscriptionStatus") or []
+        opt_out = preferences.get("unsubscribeAll") is True or any(
+            isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut" for topic in topics
+        )
+        if not opt_out:
+            return None
+        outcome = None
+    else:
+        raise IgnoredEvent(f"unknown SES event type {kind[:40]!r}")
+    _check_recipients(mail, recipients)
+    return DeliveryEvent("email", message_id, kind, outcome, send_id, user_id, reason, opt_out)
+
+
+def parse_eum(message: Mapping[str, Any]) -> DeliveryEvent | None:
+    """An End User Messaging SMS or voice event; None for progress (not final) events."""
+    kind = message.get("eventType")
+    message_id = message.get("messageId")
+    if not isinstance(kind, str) or not isinstance(message_id, str) or not _ID.match(message_id):
+        raise IgnoredEvent("malformed: no eventType or messageId")
+    channel: Channel
+    if kind.startswith("TEXT_"):
+        channel = "sms"
+    elif kind.startswith("VOICE_"):
+        channel = "voice"
+    else:
+        raise IgnoredEvent(f"not an SMS or voice event: {kind[:40]!r}")
+    if kind in EUM_DELIVERED:
+        outcome, reason = "delivered", None
+    elif kind in EUM_UNDELIVERED:
+        outcome, reason = "undelivered", f"undelivered: {kind}"
+    else:
+        return None
+    if message.get("isFinal") is False:
+        return None  # the carrier may still deliver it: its final event counts
+    context = _mapping(message.get("context") or {}, "context")
+    send_id, user_id = context.get("sendId"), context.get("userId")
+    return DeliveryEvent(
+        channel,
+        message_id,
+        kind,
+        outcome,
+        send_id if isinstance(send_id, str) else None,
+        user_id if isinstance(user_id, str) else None,
+        reason,
+    )
+
+
+def parse(message: Any) -> DeliveryEvent | None:
+    message = _mapping(message, "the message")
+    if "mail" in message:
+        return parse_ses(message)
+    if "eventVersion" in message or str(message.get("eventType", "")).startswith(("TEXT_", "VOICE_")):
+        return parse_eum(message)
+    raise IgnoredEvent("not an SES or End User Messaging event")
+
+
+def messages(event: Any) -> Iterator[Any]:
+    """The provider messages an SNS invocation carries (each record's Message, JSON); an
+    unreadable record is an IgnoredEvent in its place."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        yield IgnoredEvent("malformed: not an SNS event")
+        return
+    for record in records:
+        sns = record.get("Sns") if isinstance(record, Mapping) else None
+        text = sns.get("Message") if isinstance(sns, Mapping) else None
+        if not isinstance(text, str):
+            yield IgnoredEvent("malformed: no Sns.Message")
+            continue
+        try:
+            yield json.loads(text)
+        except ValueError:
+            yield IgnoredEvent("malformed: Sns.Message is not JSON")
+
+
+def _ignored(summary: Summary, reason: str, kind: str = "") -> None:
+    summary.ignored += 1
+    summary.reasons.append(reason)
+    count(IGNORED_METRIC, 1)
+    logger.info("delivery event ignored", extra={"reason": reason[:120], "eventType": kind[:40]})
+
+
+def record(event: DeliveryEvent, store: EventStore, opt_outs: OptOuts, summary: Summary) -> None:
+    """One parsed event: the user's opt-out, then the send's counter and failure, once."""
+    if event.user_id is None:
+        _ignored(summary, "no user tag", event.kind)
+        return
+    if event.opt_out:
+        # Whatever became of the send's record: the user asked, and a repeat changes nothing.
+        if opt_outs.opt_out(event.user_id, event.channel):
+            summary.opted_out += 1
+        logger.info(
+            "user opted out", extra={"userId": event.user_id, "channel": event.channel, "eventType": event.kind}
+        )
+    if event.outcome is None:
+        return
+    if event.send_id is None or not _SEND_ID.match(event.send_id):
+        _ignored(summary, "no send tag", event.kind)
+        return
+    failure = (
+        Failure(userId=event.user_id, channel=event.channel, error=event.reason) if event.reason is not None else None
+    )
+    verdict = store.record_event(
+        event.send_id, event.channel, event.outcome, event.message_id, COUNTERS[event.outcome], failure
+    )
+    if verdict == "unknown":
+        _ignored(summary, "unknown or expired send", event.kind)
+        return
+    if verdict == "duplicate":
+        summary.duplicates += 1
+        return
+    summary.recorded += 1
+    metric = METRICS.get(event.outcome)
+    if metric is not None:
+        count(metric, 1, channel=event.channel)
+    logger.info(
+        "delivery event recorded",
+        extra={"sendId": event.send_id, "userId": event.user_id, "channel": event.channel, "outcome": event.outcome},
+    )
+
+
+def handle(event: Any, store: EventStore, opt_outs: OptOuts) -> Summary:
+    """An SNS invocation's events. Only the stores' outages raise."""
+    summary = Summary()
+    for message in messages(event):
+        if isinstance(message, IgnoredEvent):
+            _ignored(summary, message.reason)
+            continue
+        try:
+            parsed = parse(message)
+        except IgnoredEvent as ignored:
+            _ignored(summary, ignored.reason, str(message.get("eventType", "")) if isinstance(message, Mapping) else "")
+            continue
+        except Exception as exc:  # noqa: BLE001 - a shape nobody foresaw is still only a malformed event
+            _ignored(summary, f"malformed: {type(exc).__name__}")
+            continue
+        if parsed is not None:
+            record(parsed, store, opt_outs, summary)
+    return summary

@@ -1,0 +1,45 @@
+"""Delivery events through sam local: a synchronous send answers X-Send-Id; SES's documented bounce
+event, SNS-wrapped and tagged with that send and a user, is invoked on FeedbackFunction through
+`sam local start-lambda` (as SNS would invoke it); the send's status and failures then show it."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+from botocore.config import Config
+
+from tests.delivery_events import sns_event
+from tests.e2e.conftest import PORTS, Stack
+
+
+def test_a_bounce_event_of_a_synchronous_send_shows_in_its_status_and_failures(e2e: Stack) -> None:
+    status, body = e2e.post(
+        {"channels": ["email"], "recipients": ["alice", "bob"], "messageTitle": "Hi", "messageContent": "Results ready"}
+    )
+    assert (status, body) == (200, {"failures": []})
+    send_id = {name.lower(): value for name, value in e2e.last_headers.items()}["x-send-id"]
+
+    lambdas = boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{PORTS['lambda']}",
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(read_timeout=120, retries={"max_attempts": 1}),
+    )
+    answer = lambdas.invoke(
+        FunctionName="FeedbackFunction", Payload=json.dumps(sns_event("ses-bounce", send_id, "bob")).encode()
+    )
+    assert json.loads(answer["Payload"].read()) == {"recorded": 1, "duplicates": 0, "ignored": 0, "optedOut": 0}
+
+    code, sent = e2e.get(f"/sends/{send_id}")
+    assert code == 200, sent
+    assert sent["status"] == "completed"
+    email = sent["channels"]["email"]
+    assert (email["sent"], email["failed"], email["pending"], email["bounced"]) == (2, 0, 0, 1)
+    code, page = e2e.get(f"/sends/{send_id}/failures")
+    assert (code, page) == (
+        200,
+        {"failures": [{"userId": "bob", "channel": "email", "error": "bounced: Permanent/General"}], "nextToken": None},
+    )
