@@ -305,3 +305,30 @@ def test_checkov_passes_and_every_skip_says_why(resources: dict[str, Any]) -> No
     ]
     assert skips
     assert all(len(skip.get("comment", "")) > 20 for skip in skips)
+
+
+def test_the_dashboard_shows_only_metrics_the_code_publishes_for_every_channel(resources: dict[str, Any]) -> None:
+    import json
+    import re
+
+    body = resources["OperatorDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    # Substitutions become plain names: the rest must be the JSON CloudWatch reads.
+    widgets = json.loads(re.sub(r"\$\{([^}]+)\}", lambda match: match.group(1).replace('"', ""), body))["widgets"]
+    shown: dict[str, set[str]] = {}
+    for widget in widgets:
+        for row in widget["properties"].get("metrics", []):
+            namespace, name, *dimensions = row
+            if namespace == "Messaging":
+                pairs = dict(zip(dimensions[0:-1:2], dimensions[1::2], strict=True))
+                assert pairs.get("service") == "messaging", row
+                shown.setdefault(name, set()).add(pairs.get("channel", ""))
+    source = "\n".join(
+        path.read_text()
+        for folder in ("layers/common/messaging", "functions")
+        for path in (ROOT / folder).rglob("*.py")
+    )
+    unpublished = sorted(name for name in shown if f'"{name}"' not in source)
+    assert not unpublished, f"the dashboard shows metrics no code publishes: {unpublished}"
+    for name in ("MessagesSent", "MessagesFailed", "MessagesSkipped", "MessagesDelivered", "ProviderLatency"):
+        assert shown[name] >= set(registry.REGISTRY), name
+    assert {"MessagesBounced", "MessagesComplained", "AsyncMessagesPlanned", "AsyncMessagesHandled"} <= set(shown)

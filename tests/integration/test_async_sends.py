@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from messaging.dispatch import BatchOutcomeUnknownError
 from tests.conftest import ApiCall, Servers, api_event
+from tests.integration.test_observability import emf_values, json_lines
 from tests.lambda_runtime import EventQueue, InProcessInvoker, LambdaContext, SandboxCrash
 
 CROWD = 1_200  # users in the "crowd" cluster: 3 segments of 500 at most
@@ -160,9 +161,20 @@ def _assert_counts_add_up(status: dict[str, Any]) -> None:
         )
 
 
+def _metric_sums(out: str) -> dict[tuple[str, str], float]:
+    """(metric, channel or "") -> the sum of every value the functions published (EMF on stdout)."""
+    sums: dict[tuple[str, str], float] = {}
+    for (name, dimensions), values in emf_values(json_lines(out)).items():
+        channel = dict(dimensions).get("channel", "")
+        if set(dict(dimensions)) <= {"channel"}:
+            sums[(name, channel)] = sums.get((name, channel), 0) + sum(values)
+    return sums
+
+
 def test_a_respond_async_send_is_accepted_then_completes_with_every_user_once(
-    run: Async, crowd: list[dict[str, Any]], servers: Servers, db: Any
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, db: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    capsys.readouterr()
     status_code, body = run.post()
 
     assert status_code == 202
@@ -195,6 +207,14 @@ def test_a_respond_async_send_is_accepted_then_completes_with_every_user_once(
         for channel in ("email", "sms", "push")
     }
     _assert_exactly_once(servers, users)
+    # The operator's metrics (alarms, dashboard) say what the status says, each batch counted once.
+    metrics = _metric_sums(capsys.readouterr().out)
+    for channel, counts in status["channels"].items():
+        assert metrics[("MessagesSent", channel)] == counts["sent"], channel
+        assert metrics[("MessagesFailed", channel)] == counts["failed"], channel
+        assert metrics[("MessagesSkipped", channel)] == counts["skipped"], channel
+    owed = (status["audience"] + status["notFound"]) * len(status["channels"])
+    assert metrics[("AsyncMessagesPlanned", "")] == metrics[("AsyncMessagesHandled", "")] == owed
     failures = run.failures(send_id, limit=4)  # pages of 4: ghosts on three channels
     assert sorted((f["userId"], f["channel"], f["error"]) for f in failures) == sorted(
         (ghost, channel, "user not found") for ghost in ("ghost-1", "ghost-2") for channel in ("email", "sms", "push")
@@ -391,6 +411,7 @@ def test_throttled_messages_are_retried_later_not_failed(
     servers: Servers,
     functions: dict[str, ModuleType],
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     email = functions["email"]
     real_ses = email.ses
@@ -428,6 +449,7 @@ def test_throttled_messages_are_retried_later_not_failed(
     assert max(emails.values()) == 1
     retries = [payload["batchId"] for payload in run.dispatch.engine.invoker.payloads if "-r" in payload["batchId"]]
     assert retries  # the throttled ones went again, in batches of their own
+    assert _metric_sums(capsys.readouterr().out)[("ThrottledRetries", "email")] == len(throttled)
 
 
 def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_listed(

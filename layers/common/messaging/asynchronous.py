@@ -50,7 +50,7 @@ from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import Failure, FailureCode, SkipReason
-from messaging.observability import logger, record_skips
+from messaging.observability import count, logger, record_batch, record_plan, record_segment, record_skips
 from messaging.pacing import Pacer
 from messaging.preferences import UserPreferences
 from messaging.sends import SendStore
@@ -209,7 +209,8 @@ class Engine:
                 for channel in request.channels
             ]
             self.sends.put_failures(send_id, "plan#missing", failures)
-            self.sends.planned(send_id, audience, len(missing), segments, request.channels)
+            if self.sends.planned(send_id, audience, len(missing), segments, request.channels):
+                record_plan(audience + len(missing), request.channels, failures)
             logger.info(
                 "send planned",
                 extra={"sendId": send_id, "audience": audience, "missing": len(missing), "segments": segments},
@@ -481,6 +482,7 @@ class Engine:
             return False
         if self.sends.finish_segment(send_id, segment, skipped, unsent, reasons=skipped_by):
             record_skips(skipped_by)
+            record_segment(skipped, unsent, request.channels)
         return True
 
     def _run_jobs(
@@ -521,6 +523,8 @@ class Engine:
             counted = self.sends.finish_batch(
                 send_id, segment, batch.channel, number, len(batch.user_ids), failures, opted_out=len(opted_out)
             )
+            if counted:
+                record_batch(batch.channel, len(batch.user_ids), failures, len(opted_out))
             if counted and opted_out:
                 record_skips({(batch.channel, SkipReason.OPTED_OUT): len(opted_out)})
 
@@ -576,6 +580,7 @@ class Engine:
             if left() - pause < margin:
                 raise _OutOfTimeError(batch.batch_id)  # resumed, its retries run again under the same ids
             self.sleep(pause)
+            count("ThrottledRetries", len(throttled), channel=batch.channel)
             retry = _subset(batch, throttled, f"{batch.batch_id}-r{attempt}")
             if not self.pacer.acquire(batch.channel, len(retry.user_ids), left, margin):
                 raise _OutOfTimeError(batch.batch_id)

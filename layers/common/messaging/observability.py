@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -101,6 +101,30 @@ def record_failures(failures: Iterable[Failure], channels: Iterable[str]) -> Non
         count("MessagesFailed", sum(v for (c, _), v in by_reason.items() if c == channel), channel=channel)
     for (channel, reason), value in sorted(by_reason.items()):
         count("MessagesFailedByReason", value, channel=channel, reason=reason)
+
+
+def record_plan(users: int, channels: Sequence[Channel], not_found: Sequence[Failure]) -> None:
+    """An asynchronous send planned (once): what the dispatchers now owe, and the users not found."""
+    count("AsyncMessagesPlanned", users * len(channels))
+    if not_found:
+        record_failures(not_found, channels)
+    count("AsyncMessagesHandled", len(not_found))
+
+
+def record_batch(channel: Channel, users: int, failures: Sequence[Failure], opted_out: int = 0) -> None:
+    """An asynchronous batch, counted once: what the synchronous answer's metrics say per channel."""
+    count("MessagesSent", users - len(failures) - opted_out, channel=channel)
+    record_failures(failures, [channel])
+    count("AsyncMessagesHandled", users)
+
+
+def record_segment(skipped: Mapping[Channel, int], unsent: Sequence[Failure], channels: Iterable[Channel]) -> None:
+    """An asynchronous segment's users skipped, and failed without a batch (not found, not rendered)."""
+    for channel in channels:
+        count("MessagesSkipped", skipped.get(channel, 0), channel=channel)
+    if unsent:
+        record_failures(unsent, channels)
+    count("AsyncMessagesHandled", sum(skipped.values()) + len(unsent))
 
 
 def record_skips(skipped_by: Mapping[tuple[Channel, str], int]) -> None:
