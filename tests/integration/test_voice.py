@@ -4,8 +4,10 @@ each user's failure."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
+import pytest
 from bson import ObjectId
 
 from tests.conftest import APPOINTMENT_TEMPLATE, VOICE_SENDER, ApiCall, Servers
@@ -67,3 +69,34 @@ def test_a_template_without_a_voice_message_refuses_a_voice_send(api: ApiCall, s
     assert status == 400
     assert body["message"] == f"template {APPOINTMENT_TEMPLATE} lacks the text of a requested channel: voiceMessage"
     assert servers.eum.messages == []
+
+
+def test_with_ssml_values_are_spoken_as_text_and_cannot_add_markup(
+    api: ApiCall, servers: Servers, db: Any, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send = functions["send"]
+    monkeypatch.setattr(send, "settings", send.settings.model_copy(update={"voice_body_type": "SSML"}))
+    # A profile field its owner controls, and request data: both only ever text inside the markup.
+    db.users.insert_one({"_id": "u7", "name": '<break time="10s"/>Eve & co', "phoneNumber": "+393330000007"})
+    db.templates.insert_one(
+        {
+            "_id": ObjectId(VOICE_TEMPLATE),
+            "voiceMessage": '<speak>Hi {{user.name}}<break time="1s"/>{{data.note}}</speak>',
+        }
+    )
+
+    status, body = api(
+        {
+            "channels": ["voice"],
+            "recipients": ["u7"],
+            "templateId": VOICE_TEMPLATE,
+            "data": {"note": "<audio src='x'/>"},
+        }
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    [call] = servers.eum.messages
+    assert call["MessageBody"] == (
+        '<speak>Hi &lt;break time&#x3D;&quot;10s&quot;/&gt;Eve &amp; co<break time="1s"/>'
+        "&lt;audio src&#x3D;&#x27;x&#x27;/&gt;</speak>"
+    )

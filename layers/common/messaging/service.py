@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from messaging.attachments import stage_attachments
 from messaging.audience import Audience
 from messaging.channels import registry
+from messaging.channels.voice import as_ssml
 from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
 from messaging.dispatch import BatchBuilder, Invoker, dispatch
 from messaging.errors import BadRequest, NotFound, ServiceUnavailable
@@ -63,11 +64,16 @@ def _load_template(store: Store, template_id: str) -> MessageTemplate:
         raise BadRequest(f"template {template_id} is malformed: {describe_errors(exc.errors())}") from exc
 
 
-def _texts(request: SendRequest, store: Store, strict: bool = False) -> tuple[MessageTexts, MessageTemplate | None]:
+def _texts(request: SendRequest, store: Store, settings: SendSettings) -> tuple[MessageTexts, MessageTemplate | None]:
+    strict = settings.service.strictTemplates
+    template: MessageTemplate | None = None
     if request.templateId is None:
-        return texts_from_request(request, strict=strict), None
-    template = _load_template(store, request.templateId)
-    texts = texts_from_template(template, str(ObjectId(request.templateId)), request.channels, strict=strict)
+        texts = texts_from_request(request, strict=strict)
+    else:
+        template = _load_template(store, request.templateId)
+        texts = texts_from_template(template, str(ObjectId(request.templateId)), request.channels, strict=strict)
+    if settings.voice_body_type == "SSML" and "voice" in texts.channels:
+        texts = MessageTexts({**texts.channels, "voice": as_ssml(texts.channels["voice"])}, texts.strict)
     return texts, template
 
 
@@ -120,7 +126,7 @@ def prepare(
 ) -> Prepared:
     """Channels, template, template syntax and attachments: each can refuse the request (4xx/5xx)."""
     _check_channels(request, settings)
-    texts, template = _texts(request, store, settings.service.strictTemplates)
+    texts, template = _texts(request, store, settings)
     transactional = is_transactional(request, template)
     composer = Composer(texts, request.channels, request.data, renderer, transactional=transactional)
     envelopes = _envelopes(request, settings)
@@ -286,7 +292,7 @@ def preview(request: SendRequestPreview, settings: SendSettings, store: Store, r
     many users the request resolves to: the same checks, resolution and rendering, and nothing
     sent, staged or recorded. Attachment names are checked; the files are not fetched."""
     _check_channels(request, settings)
-    texts, template = _texts(request, store, settings.service.strictTemplates)
+    texts, template = _texts(request, store, settings)
     composer = Composer(
         texts, request.channels, request.data, renderer, transactional=is_transactional(request, template)
     )

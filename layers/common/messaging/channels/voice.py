@@ -9,10 +9,12 @@ and `VOICE_BODY_TYPE` (TEXT or SSML) choose the voice and how the text is read;
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from messaging.channels.base import Source, Texts
 from messaging.channels.common import DeliveryReport, Problem
 from messaging.channels.sms import PhoneChannel, SmsMessage, send_through_eum
 from messaging.models.batch import Envelope
@@ -48,12 +50,22 @@ class VoiceBatch(Envelope):
 CHANNEL = PhoneChannel("voice", "voiceMessage", VoiceBatch, _voice_sender)
 
 
+BodyType = Literal["TEXT", "SSML"]
+
+
+def as_ssml(texts: Texts) -> Texts:
+    """SSML is XML: a value inserted into it (a user's name, the request's data) is escaped as in
+    HTML (`&`, `<`, `>`, quotes become entities), so it is spoken as text and can never add markup
+    (a `<break time="10s"/>`, an `<audio>`) to a call; the template's own markup stays markup."""
+    return {name: replace(text, html=True) if isinstance(text, Source) else text for name, text in texts.items()}
+
+
 class VoiceSettings(ChannelSettings):
     # The identity VoiceFunction's IAM grant names (the template's VoiceOriginationIdentityArn);
     # the batch's sender (`sender.voice`) when unset.
     origination_identity: str | None = None
     voice_id: Annotated[str, Field(pattern=r"^[A-Z]{2,16}$")] | None = None  # AMY, BIANCA, CARLA...
-    body_type: Literal["TEXT", "SSML"] = "TEXT"
+    body_type: BodyType = "TEXT"
     configuration_set: str | None = None
 
     ENV: ClassVar[dict[str, str]] = {

@@ -171,6 +171,8 @@ class SendSettings(BaseModel):
     # Messages per second per channel (<CHANNEL>_MAX_RATE), shared by every dispatcher of every
     # send; unset is unpaced, except e-mail: SES GetAccount's SendQuota.MaxSendRate.
     max_rates: dict[Channel, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    # VoiceFunction's VOICE_BODY_TYPE: with SSML, values inserted into voice texts are XML-escaped.
+    voice_body_type: Literal["TEXT", "SSML"] = "TEXT"
     # Throttled messages (provider Throttling/429) are sent again this many times, with backoff.
     throttle_retries: Annotated[int, Field(ge=0, le=20)] = 6
 
@@ -203,6 +205,7 @@ class SendSettings(BaseModel):
         "dispatch_margin_s": "DISPATCH_MARGIN_S",
         "sends_ttl_days": "SENDS_TTL_DAYS",
         "throttle_retries": "THROTTLE_RETRIES",
+        "voice_body_type": "VOICE_BODY_TYPE",
     }
 
     @model_validator(mode="after")
