@@ -396,7 +396,8 @@ def get_send_failures(
     summary="Render a /send body for the first users it resolves to, sending nothing",
     responses={
         200: {
-            "description": "The messages of the first `limit` users, as rendered; nothing was sent.",
+            "description": "The messages of the first `limit` users as rendered, who of them would be skipped "
+            "and why, and whose message cannot be made; nothing was sent.",
             "content": {
                 "application/json": {
                     "model": PreviewResponse,
@@ -404,6 +405,7 @@ def get_send_failures(
                         "one user": {
                             "value": {
                                 "audience": 42,
+                                "audienceComplete": True,
                                 "messages": [
                                     {
                                         "userId": "u1",
@@ -411,6 +413,9 @@ def get_send_failures(
                                         "message": {"userId": "u1", "phoneNumber": "+393330000001", "text": "Hi Ann"},
                                     }
                                 ],
+                                "skipped": [{"userId": "u1", "channel": "email", "reason": "optedOut"}],
+                                "failures": [],
+                                "truncated": False,
                             }
                         }
                     },
@@ -422,7 +427,10 @@ def get_send_failures(
 def post_preview(request: Annotated[SendRequestPreview, Body()]) -> PreviewResponse:
     """For template authors: how a /send body renders for real users; nothing is sent, staged or
     recorded (no idempotency record, no sending metric)."""
-    return preview(request, settings, store, renderer)
+    context = app.lambda_context
+    return preview(
+        request, settings, store, renderer, remaining_s=lambda: context.get_remaining_time_in_millis() / 1000
+    )
 
 
 def _proxy_error(status: HTTPStatus, message: str) -> dict[str, Any]:

@@ -145,3 +145,65 @@ def test_the_openapi_document_has_the_preview_route(functions: dict[str, ModuleT
     assert "post" in spec["paths"]["/send/preview"]
     assert "limit" in spec["components"]["schemas"]["SendRequestPreview"]["properties"]
     assert "strict" not in spec["components"]["schemas"]["SendRequestPreview"]["properties"]
+
+
+def test_preview_says_who_would_be_skipped_or_fail_and_why(api: ApiCall, db: Any) -> None:
+    db.users.update_one({"_id": "u2"}, {"$set": {"optOuts": ["email"]}})
+    db.users.insert_one({"_id": "huge", "name": "N" * 2_000_000, "emailAddress": "huge@example.com"})
+
+    status, body = api(
+        {
+            "channels": ["email", "sms"],
+            "recipients": ["u1", "u2", "huge"],
+            "messageTitle": "t",
+            "messageContent": "Hi {{user.name}}",
+        },
+        event=PREVIEW,
+    )
+
+    assert status == 200, body
+    assert (body["audience"], body["audienceComplete"], body["truncated"]) == (3, True, False)
+    assert sorted((m["userId"], m["channel"]) for m in body["messages"]) == [("u1", "email"), ("u1", "sms")]
+    assert sorted((s["userId"], s["channel"], s["reason"]) for s in body["skipped"]) == [
+        ("huge", "sms", "noAddress"),
+        ("u2", "email", "optedOut"),
+        ("u2", "sms", "noAddress"),
+    ]
+    assert [(f["userId"], f["channel"], f["error"]) for f in body["failures"]] == [
+        ("huge", "email", "messageContent: the user's document could render more than 1048576 bytes")
+    ]
+
+
+def test_preview_stops_counting_at_the_deadline_and_its_messages_at_the_size_bound(
+    functions: dict[str, ModuleType], db: Any
+) -> None:
+    from messaging.models.request import SendRequestPreview
+    from messaging.service import preview
+
+    send = functions["send"]
+    db.users.insert_many(
+        [
+            {"_id": f"crowd-{n:04d}", "name": "x" * 500, "emailAddress": f"c{n}@example.com", "clusters": ["crowd"]}
+            for n in range(600)
+        ]
+    )
+    request = SendRequestPreview.model_validate(
+        {
+            "channels": ["email"],
+            "clusters": ["crowd"],
+            "messageTitle": "t",
+            "messageContent": "{{user.name}}",
+            "limit": 100,
+        }
+    )
+
+    # Out of time after the first check (every 256 users): a lower bound, said to be one.
+    late = preview(request, send.settings, send.store, send.renderer, remaining_s=lambda: 0.0)
+    assert (late.audience, late.audienceComplete) == (255, False)
+    assert len(late.messages) == 100
+
+    # Messages beyond the byte bound are left out, whole users at a time, and the answer says so.
+    small = preview(request, send.settings, send.store, send.renderer, max_bytes=10_000)
+    assert (small.audience, small.audienceComplete, small.truncated) == (600, True, True)
+    assert 0 < len(small.messages) < 100
+    assert sum(len(m.model_dump_json()) for m in small.messages) <= 10_000

@@ -87,9 +87,32 @@ class PreviewMessage(BaseModel):
     message: dict[str, Any]
 
 
+class PreviewSkip(BaseModel):
+    """A user rendered who would get nothing on a channel, and why (noAddress, optedOut, staleToken)."""
+
+    userId: str
+    channel: Channel
+    reason: str = Field(examples=["optedOut"])
+
+
 class PreviewResponse(BaseModel):
     audience: int = Field(description="users the request resolves to (all of them, not only those rendered)")
+    audienceComplete: bool = Field(
+        default=True,
+        description="false when counting stopped before the end of the audience (the deadline, or "
+        "PREVIEW_COUNT_LIMIT users): `audience` is then a lower bound",
+    )
     messages: list[PreviewMessage] = Field(default_factory=list)
+    skipped: list[PreviewSkip] = Field(
+        default_factory=list, description="the rendered users who would get nothing on a channel, and why"
+    )
+    failures: list[Failure] = Field(
+        default_factory=list, description="the rendered users whose message cannot be made (too large)"
+    )
+    truncated: bool = Field(
+        default=False,
+        description="true when the messages stopped before `limit` users: the answer reached its size bound",
+    )
 
 
 class ErrorResponse(BaseModel):
