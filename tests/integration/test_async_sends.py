@@ -17,9 +17,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from messaging.dispatch import BatchOutcomeUnknownError
+from messaging.sends import DETAILS
 from tests.conftest import ApiCall, Servers, api_event
 from tests.lambda_runtime import EventQueue, InProcessInvoker, LambdaContext, SandboxCrash
 
+# The delivery and skip-reason counts, none of which these sends move.
+NO_DETAILS = dict.fromkeys(DETAILS, 0)
 CROWD = 1_200  # users in the "crowd" cluster: 3 segments of 500 at most
 ASYNC = {"Prefer": "respond-async"}
 BODY = {
@@ -186,6 +189,7 @@ def test_a_respond_async_send_is_accepted_then_completes_with_every_user_once(
             "failed": 2,
             "skipped": CROWD + 1 - len(expected[channel]),
             "pending": 0,
+            **NO_DETAILS,
         }
         for channel in ("email", "sms", "push")
     }
@@ -417,6 +421,7 @@ def test_throttled_messages_are_retried_later_not_failed(
         "failed": 0,
         "skipped": CROWD - len(expected),
         "pending": 0,
+        **NO_DETAILS,
     }
     emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
     assert set(emails) == expected
@@ -542,7 +547,7 @@ def test_a_checkpoint_repeated_by_botocore_is_ours_and_another_attempts_is_not(s
     assert not other.finish_batch(send_id, 0, "email", 0, 2, [])  # counted once
     record = other.get(send_id)
     assert record is not None
-    assert record.counts["email"] == {"sent": 2, "failed": 0, "skipped": 0}
+    assert record.counts["email"] == {"sent": 2, "failed": 0, "skipped": 0, **NO_DETAILS}
 
 
 def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(
@@ -558,7 +563,7 @@ def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(
 
     status = run.status(body["sendId"])
     assert status["status"] == "completed"
-    assert status["channels"]["push"] == {"sent": 30, "failed": 0, "skipped": 0, "pending": 0}
+    assert status["channels"]["push"] == {"sent": 30, "failed": 0, "skipped": 0, "pending": 0, **NO_DETAILS}
     delivered = Counter(m["message"]["token"] for m in servers.fcm.messages)
     assert set(delivered) == {f"throttled-4-t{i}" for i in range(30)}
     assert max(delivered.values()) == 1
@@ -587,7 +592,7 @@ def test_a_voice_send_is_dispatched_like_any_channel_and_a_refused_number_is_its
 
     status = run.status(body["sendId"])
     assert status["status"] == "completed"
-    assert status["channels"] == {"voice": {"sent": 2, "failed": 1, "skipped": 1, "pending": 0}}
+    assert status["channels"] == {"voice": {"sent": 2, "failed": 1, "skipped": 1, "pending": 0, **NO_DETAILS}}
     assert run.failures(body["sendId"]) == [
         {
             "userId": "v0",
@@ -616,6 +621,7 @@ def test_a_user_too_large_to_render_is_failed_not_skipped(run: Async, crowd: lis
         "failed": 1,
         "skipped": CROWD - with_address,
         "pending": 0,
+        **NO_DETAILS,
     }
     assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [
         ("huge", "messageContent: the user's document could render more than 1048576 bytes")
