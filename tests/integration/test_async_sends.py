@@ -436,10 +436,10 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     engine = run.dispatch.engine
     real = engine._dispatch_segment
 
-    def broken(send_id: str, segment: int, remaining_s: Callable[[], float]) -> bool:
+    def broken(send_id: str, segment: int, *rest: Any) -> bool:
         if segment == 1:
             raise RuntimeError("segment 1 always fails")
-        return bool(real(send_id, segment, remaining_s))
+        return bool(real(send_id, segment, *rest))
 
     monkeypatch.setattr(engine, "_dispatch_segment", broken)
     _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
@@ -454,6 +454,54 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     assert gave_up == {f"c{i:05d}" for i in range(500, 1_000)}  # segment 1, every user, whatever its address
     sent = {e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails()}
     assert not any(f"c{i}@example.com" in sent for i in range(500, 1_000))
+
+
+def test_two_planning_runs_of_one_send_over_a_changing_audience_send_to_every_user_once(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The planning event repeated (a Lambda retry, or botocore repeating the Event invoke): the
+    # second run streams the audience, and wins, while the first is between its segments; the
+    # audience changed in between, which moves every segment boundary after the change by one.
+    engine = run.dispatch.engine
+    real_put = engine.sends.put_json
+    interleaved: list[str] = []
+
+    def put_json(send_id: str, name: str, value: Any) -> None:
+        real_put(send_id, name, value)
+        if "segments/" in name and not interleaved:
+            interleaved.append(name)
+            db.users.update_one({"_id": "c00010"}, {"$set": {"clusters": []}})  # left the cluster
+            db.users.insert_many(
+                [
+                    {"_id": "c99999", "name": "New", "emailAddress": "new@example.com", "clusters": ["crowd"]},
+                    {"_id": "ghost-1", "name": "Found", "emailAddress": "ghost1@example.com"},  # a recipient now
+                ]
+            )
+            engine.plan(send_id, None)
+
+    monkeypatch.setattr(engine.sends, "put_json", put_json)
+    _, body = run.post()
+    run.drain()
+    _debug_errors(run)
+
+    assert interleaved  # the second run did go between the first's segments
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert (status["audience"], status["notFound"]) == (CROWD + 2, 1)  # as the winning run counted it
+    _assert_counts_add_up(status)
+    users = [
+        *(user for user in crowd if user["_id"] != "c00010"),
+        {"emailAddress": "new@example.com"},
+        {"emailAddress": "ghost1@example.com"},
+        {"emailAddress": "ann@example.com", "phoneNumber": "+393330000001", "deviceToken": "tok-ann"},
+    ]
+    _assert_exactly_once(servers, users)
+    assert status["channels"]["email"]["sent"] == len(_expected(users)["email"])
+    # The failures list the winning run's missing users, though the other run listed its own after it.
+    failures = run.failures(body["sendId"])
+    assert sorted((f["userId"], f["channel"]) for f in failures) == [
+        ("ghost-2", channel) for channel in ("email", "push", "sms")
+    ]
 
 
 def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_user_once(
