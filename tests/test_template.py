@@ -96,6 +96,20 @@ def test_the_dispatcher_invokes_the_channel_functions_and_itself_and_gives_up_to
     for alarm in ("DispatchGaveUpAlarm", "DispatchFailuresWaitingAlarm"):
         dimensions = resources[alarm]["Properties"]["Dimensions"]
         assert dimensions == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DispatchFailureQueue", "QueueName"]}}]
+    # A record DispatchFunction keeps failing on leaves the queue after 5 tries, for a watched dead-letter queue.
+    queue = resources["DispatchFailureQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DispatchFailureDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    dead_letters = resources["DispatchFailureDeadLetterQueue"]["Properties"]
+    assert (dead_letters["SqsManagedSseEnabled"], dead_letters["MessageRetentionPeriod"]) == (True, 14 * 24 * 3600)
+    alarm = resources["DispatchFailureDeadLettersAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DispatchFailureDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
+    assert alarm["AlarmActions"] == resources["DispatchGaveUpAlarm"]["Properties"]["AlarmActions"]
     table = resources["SendsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     for name in ("SendFunction", "DispatchFunction"):

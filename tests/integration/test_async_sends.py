@@ -17,10 +17,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from messaging.dispatch import BatchOutcomeUnknownError
-from tests.conftest import ApiCall, Servers, api_event
+from messaging.sends import DETAILS
+from tests.conftest import DISPATCH_FUNCTION_NAME, EVE_ID, ApiCall, Servers, api_event
 from tests.integration.test_observability import emf_values, json_lines
 from tests.lambda_runtime import EventQueue, InProcessInvoker, LambdaContext, SandboxCrash
 
+# The delivery and skip-reason counts, none of which these sends move.
+NO_DETAILS = dict.fromkeys(DETAILS, 0)
 CROWD = 1_200  # users in the "crowd" cluster: 3 segments of 500 at most
 ASYNC = {"Prefer": "respond-async"}
 BODY = {
@@ -453,15 +456,20 @@ def test_throttled_messages_are_retried_later_not_failed(
 
 
 def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_listed(
-    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+    run: Async,
+    crowd: list[dict[str, Any]],
+    servers: Servers,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    capsys.readouterr()
     engine = run.dispatch.engine
     real = engine._dispatch_segment
 
-    def broken(send_id: str, segment: int, remaining_s: Callable[[], float]) -> bool:
+    def broken(send_id: str, segment: int, *rest: Any) -> bool:
         if segment == 1:
             raise RuntimeError("segment 1 always fails")
-        return bool(real(send_id, segment, remaining_s))
+        return bool(real(send_id, segment, *rest))
 
     monkeypatch.setattr(engine, "_dispatch_segment", broken)
     _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
@@ -476,6 +484,58 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     assert gave_up == {f"c{i:05d}" for i in range(500, 1_000)}  # segment 1, every user, whatever its address
     sent = {e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails()}
     assert not any(f"c{i}@example.com" in sent for i in range(500, 1_000))
+    # The users given up on are counted for the operator too: every planned message is handled.
+    metrics = _metric_sums(capsys.readouterr().out)
+    assert metrics[("MessagesFailed", "email")] == status["channels"]["email"]["failed"]
+    assert metrics[("AsyncMessagesHandled", "")] == metrics[("AsyncMessagesPlanned", "")] == status["audience"]
+
+
+def test_two_planning_runs_of_one_send_over_a_changing_audience_send_to_every_user_once(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The planning event repeated (a Lambda retry, or botocore repeating the Event invoke): the
+    # second run streams the audience, and wins, while the first is between its segments; the
+    # audience changed in between, which moves every segment boundary after the change by one.
+    engine = run.dispatch.engine
+    real_put = engine.sends.put_json
+    interleaved: list[str] = []
+
+    def put_json(send_id: str, name: str, value: Any) -> None:
+        real_put(send_id, name, value)
+        if "segments/" in name and not interleaved:
+            interleaved.append(name)
+            db.users.update_one({"_id": "c00010"}, {"$set": {"clusters": []}})  # left the cluster
+            db.users.insert_many(
+                [
+                    {"_id": "c99999", "name": "New", "emailAddress": "new@example.com", "clusters": ["crowd"]},
+                    {"_id": "ghost-1", "name": "Found", "emailAddress": "ghost1@example.com"},  # a recipient now
+                ]
+            )
+            engine.plan(send_id, None)
+
+    monkeypatch.setattr(engine.sends, "put_json", put_json)
+    _, body = run.post()
+    run.drain()
+    _debug_errors(run)
+
+    assert interleaved  # the second run did go between the first's segments
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert (status["audience"], status["notFound"]) == (CROWD + 2, 1)  # as the winning run counted it
+    _assert_counts_add_up(status)
+    users = [
+        *(user for user in crowd if user["_id"] != "c00010"),
+        {"emailAddress": "new@example.com"},
+        {"emailAddress": "ghost1@example.com"},
+        {"emailAddress": "ann@example.com", "phoneNumber": "+393330000001", "deviceToken": "tok-ann"},
+    ]
+    _assert_exactly_once(servers, users)
+    assert status["channels"]["email"]["sent"] == len(_expected(users)["email"])
+    # The failures list the winning run's missing users, though the other run listed its own after it.
+    failures = run.failures(body["sendId"])
+    assert sorted((f["userId"], f["channel"]) for f in failures) == [
+        ("ghost-2", channel) for channel in ("email", "push", "sms")
+    ]
 
 
 def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_user_once(
@@ -627,12 +687,35 @@ def test_a_voice_send_is_dispatched_like_any_channel_and_a_refused_number_is_its
     assert sorted(call["MessageBody"] for call in servers.eum.messages) == ["Hi V1", "Hi V2"]
 
 
-def test_a_user_too_large_to_render_is_failed_not_skipped(run: Async, crowd: list[dict[str, Any]], db: Any) -> None:
-    # As in a synchronous send: that user fails on the channel, listed with the reason; nobody else is held.
-    db.users.insert_one(
-        {"_id": "huge", "name": "N" * 2_000_000, "emailAddress": "huge@example.com", "clusters": ["crowd"]}
-    )
-    body = {"channels": ["email"], "clusters": ["crowd"], "messageTitle": "t", "messageContent": "Hi {{user.name}}"}
+@pytest.mark.parametrize(
+    ("user", "content", "error"),
+    [
+        (
+            {"name": "N" * 2_000_000},
+            "Hi {{user.name}}",
+            "messageContent: the user's document could render more than 1048576 bytes",
+        ),
+        (
+            {"name": "Odd", "surname": "Mars/Olympus"},
+            "Hi {{user.name}} {{dateFormat data.d tz=user.surname}}",
+            "not sent: messageContent: line 1, col 18: dateFormat: unknown time zone (a value from the data)",
+        ),
+    ],
+    ids=["too-large", "helper-refuses-its-value"],
+)
+def test_a_user_whose_own_document_cannot_render_is_failed_not_skipped(
+    run: Async, crowd: list[dict[str, Any]], db: Any, user: dict[str, Any], content: str, error: str
+) -> None:
+    # As in a synchronous send: that user fails on the channel, listed with the reason (never their
+    # data); nobody else is held.
+    db.users.insert_one({"_id": "odd", **user, "emailAddress": "odd@example.com", "clusters": ["crowd"]})
+    body = {
+        "channels": ["email"],
+        "clusters": ["crowd"],
+        "messageTitle": "t",
+        "messageContent": content,
+        "data": {"d": "2026-01-01T00:00:00Z"},
+    }
 
     _, accepted = run.post(body)
     run.drain()
@@ -640,12 +723,233 @@ def test_a_user_too_large_to_render_is_failed_not_skipped(run: Async, crowd: lis
     status = run.status(accepted["sendId"])
     assert status["status"] == "completed"
     with_address = sum(1 for user in crowd if "emailAddress" in user)
-    assert _core(status["channels"]["email"]) == {
+    assert status["channels"]["email"] == {
         "sent": with_address,
         "failed": 1,
         "skipped": CROWD - with_address,
         "pending": 0,
+        **NO_DETAILS,
     }
-    assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [
-        ("huge", "messageContent: the user's document could render more than 1048576 bytes")
+    assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [("odd", error)]
+
+
+# A small send to the seeded "patients" cluster: Ann (u1) and Bob (u2) have addresses, Dora (u4) none.
+PATIENTS = {"channels": ["email"], "clusters": ["patients"], "messageTitle": "t", "messageContent": "Hi {{user.name}}"}
+
+
+def _gave_up_record(event: dict[str, Any]) -> dict[str, Any]:
+    """The SQS record Lambda writes to DispatchFunction's on-failure destination."""
+    body = {
+        "requestContext": {"condition": "RetriesExhausted"},
+        "requestPayload": event,
+        "responsePayload": {"errorType": "RuntimeError", "errorMessage": "x"},
+    }
+    return {"Records": [{"body": json.dumps(body)}]}
+
+
+def _emails(servers: Servers) -> Counter[str]:
+    return Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+
+
+@pytest.mark.parametrize(
+    ("body", "audience", "emails"),
+    [
+        (
+            {**PATIENTS, "recipients": [EVE_ID, "u2"]},  # Bob is a recipient and a member
+            4,
+            {"eve@example.com", "ann@example.com", "bob@example.com"},
+        ),
+        ({**PATIENTS, "clusters": ["nobody"]}, 0, set()),
+    ],
+    ids=["recipient-and-member", "empty-cluster"],
+)
+def test_the_audience_holds_each_user_once_and_an_empty_one_completes_at_once(
+    run: Async, servers: Servers, body: dict[str, Any], audience: int, emails: set[str]
+) -> None:
+    _, accepted = run.post(body)
+    run.drain()
+
+    status = run.status(accepted["sendId"])
+    assert (status["status"], status["audience"], status["notFound"]) == ("completed", audience, 0)
+    _assert_counts_add_up(status)
+    assert status["channels"]["email"]["sent"] == len(emails)
+    sent = _emails(servers)
+    assert set(sent) == emails
+    assert max(sent.values(), default=1) == 1
+
+
+def test_events_repeated_after_a_send_finished_or_naming_no_send_change_nothing(run: Async, servers: Servers) -> None:
+    # Lambda's retries, botocore's repeats and on-failure records can arrive after the send ended.
+    _, accepted = run.post(PATIENTS)
+    send_id = accepted["sendId"]
+    run.drain()
+    finished = run.status(send_id)
+    assert finished["status"] == "completed"
+    events = [event for _, event in run.queue.launched]
+    assert [event.get("segment") for event in events] == [None, 0]
+
+    for event in events:
+        run.queue(DISPATCH_FUNCTION_NAME, event)
+        run.dispatch.lambda_handler(_gave_up_record(event), LambdaContext())
+    stray = {"sendId": uuid.uuid4().hex, "correlationId": None}
+    run.queue(DISPATCH_FUNCTION_NAME, stray)
+    run.dispatch.lambda_handler(_gave_up_record(stray), LambdaContext())
+    run.drain()
+
+    assert run.queue.errors == []
+    again = run.status(send_id)
+    assert {k: again[k] for k in ("status", "completedAt", "channels")} == {
+        k: finished[k] for k in ("status", "completedAt", "channels")
+    }
+    assert _emails(servers) == Counter({"ann@example.com": 1, "bob@example.com": 1})
+    assert len(run.queue.launched) == len(events) * 2 + 1  # the repeats only: nothing new started
+
+
+def test_a_send_given_up_before_it_was_planned_ends_failed_and_its_late_plan_sends_nothing(
+    run: Async, servers: Servers
+) -> None:
+    _, accepted = run.post(PATIENTS)
+    send_id = accepted["sendId"]
+    [(_, plan)] = run.queue.launched
+
+    run.dispatch.lambda_handler(_gave_up_record(plan), LambdaContext())
+    failed = run.status(send_id)
+    run.drain()  # the planning event Lambda had given up on comes after all
+
+    assert (failed["status"], failed["audience"]) == ("failed", 0)
+    assert failed["completedAt"] is not None
+    assert run.status(send_id)["status"] == "failed"
+    assert [event.get("segment") for _, event in run.queue.launched] == [None]
+    assert servers.outbox.emails() == []
+
+
+@pytest.mark.parametrize(
+    ("lease_s", "status", "emails"),
+    [
+        (1.5, "completed", {"ann@example.com", "bob@example.com"}),  # its holder died: waited for, then taken
+        (600.0, "running", set()),  # a live holder (the event repeated) finishes it: left to it
+    ],
+    ids=["holder-dead", "holder-alive"],
+)
+def test_a_segment_held_by_another_dispatcher_is_waited_for_only_while_its_lease_runs_out(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch, lease_s: float, status: str, emails: set[str]
+) -> None:
+    import time
+
+    engine = run.dispatch.engine
+    monkeypatch.setattr(engine, "sleep", time.sleep)
+    _, accepted = run.post(PATIENTS)
+    send_id = accepted["sendId"]
+    run.drain(limit=1)  # planned: segment 0's event is queued
+    assert engine.sends.claim_segment(send_id, 0, "another-dispatcher", lease_s) == "claimed"
+
+    started = time.monotonic()
+    run.drain()
+
+    assert time.monotonic() - started < 30  # never waits out a live lease
+    after = run.status(send_id)
+    assert after["status"] == status
+    _assert_counts_add_up(after)
+    assert after["channels"]["email"]["pending"] == (0 if status == "completed" else 3)
+    assert set(_emails(servers)) == emails
+
+
+def test_a_segment_whose_dispatcher_dies_after_each_invoke_ends_with_those_batches_unknown_and_nothing_twice(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = run.dispatch.engine
+    real_invoker = engine.invoker
+
+    def dying(function_name: str, payload: bytes) -> bytes:
+        answer = real_invoker(function_name, payload)
+        if json.loads(payload)["batchId"].split("-")[1] == "1":
+            raise SandboxCrash("killed after the channel function sent the batch")
+        return bytes(answer)
+
+    monkeypatch.setattr(engine, "invoker", dying)
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+    run.drain()  # segment 1 dies on every try: Lambda gives up on it
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "failed"
+    assert status["channels"]["email"]["pending"] == 0
+    _assert_counts_add_up(status)
+    failures = run.failures(body["sendId"])
+    assert max(Counter(f["userId"] for f in failures).values()) == 1
+    interrupted = "unknown: email batch interrupted, the dispatcher gave up"
+    unknown = {f["userId"] for f in failures if f["error"].startswith(interrupted)}
+    unsent = {f["userId"] for f in failures if f["error"] == "not attempted: the dispatcher gave up"}
+    assert unknown  # sent, perhaps: the dispatcher never read the answer
+    assert unknown | unsent == {f"c{i:05d}" for i in range(500, 1_000)}
+    assert not unknown & unsent
+    emails = _emails(servers)
+    assert max(emails.values()) == 1
+    addresses = {user["_id"]: user.get("emailAddress") for user in crowd}
+    assert not {addresses[user_id] for user_id in unsent} & set(emails)
+    assert {addresses[f"c{i:05d}"] for i in (*range(500), *range(1_000, CROWD))} - {None} <= set(emails)
+
+
+def test_users_deleted_while_their_batch_was_interrupted_are_reported_unknown_and_the_rest_sent_once(
+    run: Async, db: Any, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = run.dispatch.engine
+    db.users.insert_many(
+        [{"_id": f"g{i}", "name": f"G{i}", "emailAddress": f"g{i}@example.com", "clusters": ["few"]} for i in range(6)]
+    )
+    monkeypatch.setattr(engine, "settings", engine.settings.model_copy(update={"batch_max_messages": 3}))
+    real_start = engine.sends.start_batch
+    gone: list[str] = []
+
+    def start_then_die(send_id: str, segment: int, channel: Any, number: int, user_ids: list[str]) -> bool:
+        started = real_start(send_id, segment, channel, number, user_ids)
+        if not gone:  # checkpointed, not invoked; its users are deleted before the retry
+            gone.extend(user_ids)
+            db.users.delete_many({"_id": {"$in": user_ids}})
+            raise SandboxCrash("killed between the checkpoint and the invoke")
+        return bool(started)
+
+    monkeypatch.setattr(engine.sends, "start_batch", start_then_die)
+    _, body = run.post({**PATIENTS, "clusters": ["few"]})
+    run.drain()
+
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    _assert_counts_add_up(status)
+    assert (status["channels"]["email"]["sent"], status["channels"]["email"]["failed"]) == (3, 3)
+    assert sorted((f["userId"], f["error"]) for f in run.failures(body["sendId"])) == [
+        (user_id, "unknown: email batch interrupted and the user is no longer found") for user_id in sorted(gone)
     ]
+    assert _emails(servers) == Counter({f"g{i}@example.com": 1 for i in range(6) if f"g{i}" not in gone})
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("settings", "asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)"),
+        ("sends", "the send could not be recorded (NoSuchBucket); nothing was sent"),
+        ("launcher", "DispatchFunction was not invoked (ResourceNotFoundException); nothing was sent"),
+    ],
+    ids=["dispatcher-not-configured", "store-unwritable", "dispatcher-not-invokable"],
+)
+def test_what_fails_after_the_checks_is_a_503_and_nothing_is_sent(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch, broken: str, message: str
+) -> None:
+    import boto3
+
+    from messaging.asynchronous import EventLauncher
+    from messaging.sends import SendStore
+    from tests.conftest import SENDS_TABLE
+
+    send = run.send
+    replacement = {
+        "settings": lambda: send.settings.model_copy(update={"dispatch_function_name": None}),
+        "sends": lambda: SendStore(boto3.client("dynamodb"), SENDS_TABLE, boto3.client("s3"), "no-such-bucket"),
+        "launcher": lambda: EventLauncher(boto3.client("lambda")),  # moto holds no DispatchFunction
+    }[broken]()
+    monkeypatch.setattr(send, broken, replacement)
+
+    code, body = run.post(PATIENTS)
+
+    assert (code, body["error"], body["message"]) == (503, "Service Unavailable", message)
+    assert run.queue.launched == []
+    assert servers.outbox.emails() == []

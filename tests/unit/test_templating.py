@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -39,6 +40,12 @@ def test_overview_example_interpolates_user_and_data() -> None:
         ("{{#each data.items}}{{this}};{{/each}}", {"items": ["a", "b"]}, "a;b;"),
         ("{{#with data.who}}{{name}}{{/with}}", {"who": {"name": "Zoe"}}, "Zoe"),
         ("[{{data.missing}}][{{data.deep.missing.value}}]", {}, "[][]"),
+        ("{{#if data.a}}A{{else if data.b}}B{{else}}C{{/if}}", {"b": 1}, "B"),
+        ("{{#if data.a}}A{{^}}not A{{/if}}", {}, "not A"),
+        # Literal braces: a raw block, an escaped tag, comments (one holding "}}").
+        ("{{{{raw}}}}{{data.a}}{{{{/raw}}}} \\{{data.a}} {{data.a}}", {"a": 1}, "{{data.a}} {{data.a}} 1"),
+        ("{{!-- a }} comment --}}{{! another }}{{&data.a}}{{{data.a}}}", {"a": "<b>"}, "<b><b>"),
+        ("{{~data.a~}} \n {{data.a}}", {"a": 1}, "11"),
     ],
 )
 def test_block_helpers_and_comparisons(source: str, data: dict[str, Any], expected: str) -> None:
@@ -111,10 +118,38 @@ def test_user_documents_with_bson_values_render_as_text() -> None:
         ("Hi {{#if data.x}}open", "line 1, column 22: unexpected end of template"),
         ("a\n{{#each x}}{{/if}}", 'line 2, column 12: helper "each" was opened, but "if" is closing'),
         ("{{user.name", "line 1, column 12: unexpected end of template"),
+        ("{{data.x 'unclosed}}", "line 1, column 21: unexpected end of template"),
+        ("{{lookup data [unclosed}}", "line 1, column 26: unexpected end of template"),
+        ("a {{! never closed", "line 1, column 19: unexpected end of template: a comment is not closed"),
+        ("{{{{raw}}}} {{x}}", "line 1, column 18: unexpected end of template: a raw block is not closed"),
+        ("{{{{raw}}}} {{{{/raw", "line 1, column 21: unexpected end of template: a raw block is not closed"),
+        ("x {{else}} y", "line 1, column 3: {{else}} outside a block"),
+        ("a\n  {{/if}}", 'line 2, column 3: "if" is closing, but no block is open'),
+        ("{{#else}}x{{/else}}", "line 1, column 1: a block may not be named else"),
     ],
 )
 def test_syntax_errors_name_the_template_and_position(source: str, where: str) -> None:
-    with pytest.raises(TemplateSyntaxError, match=f"^test: invalid Handlebars syntax at {where}"):
+    with pytest.raises(TemplateSyntaxError, match=f"^test: invalid Handlebars syntax at {re.escape(where)}"):
+        renderer.compile(source, "test")
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        ("{{> header}}", "partials are not supported"),
+        ("{{#> layout}}x{{/layout}}", "partials are not supported"),
+        ("{{*decorator}}", "inline partials and decorators are not supported"),
+        ("{{#if true}}" * 33 + "{{/if}}" * 33, "blocks nest deeper than 32 levels"),
+        ("{{data.x " + "(not " * 33 + "1" + ")" * 33 + "}}", "subexpressions nest deeper than 32 levels"),
+        (
+            "{{#if true}}" + "{{data.x}}" * 1001 + "{{/if}}",
+            "more than 1000 Handlebars tags in one top-level block or line; split it with line breaks",
+        ),
+    ],
+    ids=["partial", "partial-block", "decorator", "deep-blocks", "deep-subexpressions", "tags-in-one-block"],
+)
+def test_what_the_engine_cannot_bound_is_refused_before_it_compiles(source: str, refused: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match=f"^test: {re.escape(refused)}$"):
         renderer.compile(source, "test")
 
 
@@ -211,3 +246,16 @@ def test_a_helper_error_never_quotes_a_users_data(source: str) -> None:
     message = str(refused.value)
     assert "(a value from the data)" in message
     assert not any(value in message for value in (*user.values(), "Ann", "393330000001"))
+
+
+def test_data_nested_deeper_than_python_can_walk_is_a_render_error_not_a_crash() -> None:
+    deep: dict[str, Any] = {}
+    level = deep
+    for _ in range(5_000):
+        level["a"] = {}
+        level = level["a"]
+    # Refused while measuring it, or (where the interpreter's recursion limit was raised) by the
+    # engine's JSON reader: a 400 either way, never a dead process.
+    refused = r"^(data: the data nests too deeply to render|test: invalid JSON: recursion limit exceeded .*)$"
+    with pytest.raises(TemplateRenderError, match=refused):
+        render("{{data.x}}", data={"x": 1, "deep": deep})

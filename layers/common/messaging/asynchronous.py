@@ -8,9 +8,12 @@ DispatchFunction, per event:
 
 - `{"sendId"}` plans: it streams the audience's ids (only ids: the recipients, then the clusters'
   members not among them; one cursor, so memory stays flat), writes them in segments of
-  `SEGMENT_USERS` to S3, counts the audience, fails the users not found, and starts the first
-  `SEGMENT_PARALLEL` segments. Each segment starts the one `SEGMENT_PARALLEL` after it when it ends,
-  so at most that many run per send.
+  `SEGMENT_USERS` to S3 under a prefix of this planning attempt's own, counts the audience, fails
+  the users not found, and starts the first `SEGMENT_PARALLEL` segments. A repeated planning event
+  may stream a changed audience at the same time: the one conditional write that moves the send to
+  running names its attempt, and only that attempt's segments are ever read (mixing two attempts'
+  segments could put a user near a boundary in two segments, or in none). Each segment starts the
+  one `SEGMENT_PARALLEL` after it when it ends, so at most that many run per send.
 - `{"sendId", "segment"}` holds the segment's lease, renders its users and dispatches its batches
   to the channel functions (in parallel, paced per channel). Each batch is checkpointed in the
   sends table: `started` with its users before the invoke, `done` with its counts and failures in
@@ -53,7 +56,7 @@ from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.observability import count, logger, record_batch, record_plan, record_segment, record_skips
 from messaging.pacing import Pacer
 from messaging.preferences import UserPreferences
-from messaging.sends import SendStore
+from messaging.sends import SendRecord, SendStore, plan_object
 from messaging.service import (
     USER_NOT_FOUND,
     Stager,
@@ -199,20 +202,19 @@ class Engine:
             return
         if record.status in ("completed", "failed"):
             return
+        won = False
         if record.status == "accepted":
             job = self.sends.get_json(send_id, "request.json")
             request = SendRequest.model_validate(job["request"])
-            audience, missing, segments = self._segment(send_id, request)
-            failures = [
-                Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
-                for user_id in missing
-                for channel in request.channels
-            ]
-            self.sends.put_failures(send_id, "plan#missing", failures)
-            if self.sends.planned(send_id, audience, len(missing), segments, request.channels):
-                record_plan(audience + len(missing), request.channels, failures)
+            attempt = uuid.uuid4().hex
+            audience, missing, segments = self._segment(send_id, request, attempt)
+            self.sends.put_json(send_id, plan_object(attempt, "missing.json"), missing)
+            not_found = self._list_missing(send_id, missing, request.channels)
+            won = self.sends.planned(send_id, attempt, audience, len(missing), segments, request.channels)
+            if won:
+                record_plan(audience + len(missing), request.channels, not_found)
             logger.info(
-                "send planned",
+                "send planned" if won else "send planned by another attempt",
                 extra={"sendId": send_id, "audience": audience, "missing": len(missing), "segments": segments},
             )
             # Planned by this attempt or, concurrently, another: either way its segments start
@@ -220,14 +222,29 @@ class Engine:
             record = self.sends.get(send_id)
             if record is None or record.status != "running":
                 return
+        if not won and record.plan:
+            # Another attempt (or this event's first try) planned it, and ours may have listed a
+            # different audience's missing users after it: the list is the committed attempt's again.
+            missing = self.sends.get_json(send_id, record.planned_object("missing.json"))
+            self._list_missing(send_id, missing, record.channels)
         if record.segments == 0:
             self.sends.finish(send_id, "completed")
             return
         for segment in range(min(self.settings.segment_parallel, record.segments)):
             self._launch(send_id, segment, correlation_id)
 
-    def _segment(self, send_id: str, request: SendRequest) -> tuple[int, list[str], int]:
-        """Streams the audience's ids into segments in S3: (audience, ids not found, segments)."""
+    def _list_missing(self, send_id: str, missing: Sequence[str], channels: Sequence[Channel]) -> list[Failure]:
+        failures = [
+            Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
+            for user_id in missing
+            for channel in channels
+        ]
+        self.sends.put_failures(send_id, "plan#missing", failures)
+        return failures
+
+    def _segment(self, send_id: str, request: SendRequest, attempt: str) -> tuple[int, list[str], int]:
+        """Streams the audience's ids into this attempt's segments in S3: (audience, ids not found,
+        segments)."""
         fields = self.settings.service.userFields
         requested = list(dict.fromkeys(request.recipients or ()))
         found: set[str] = set()
@@ -241,7 +258,7 @@ class Engine:
             current.append(user_id)
             audience += 1
             if len(current) >= self.settings.segment_users:
-                self.sends.put_json(send_id, f"segments/{segments}.json", current)
+                self.sends.put_json(send_id, plan_object(attempt, f"segments/{segments}.json"), current)
                 segments += 1
                 current.clear()
 
@@ -262,7 +279,7 @@ class Engine:
                     continue
                 add(str(raw))
         if current:
-            self.sends.put_json(send_id, f"segments/{segments}.json", current)
+            self.sends.put_json(send_id, plan_object(attempt, f"segments/{segments}.json"), current)
             segments += 1
 
         def was_found(user_id: str) -> bool:
@@ -298,7 +315,7 @@ class Engine:
             self._next(send_id, segment, record.segments, correlation_id)
             return
         try:
-            finished = self._dispatch_segment(send_id, segment, remaining_s)
+            finished = self._dispatch_segment(send_id, segment, remaining_s, record)
         except BaseException:
             # Let the retry (or a later dispatcher) take it at once.
             self.sends.release_segment(send_id, segment, owner)
@@ -341,11 +358,13 @@ class Engine:
             raise RuntimeError(f"the accepted texts no longer compile: {exc.message}") from exc
         return request, composer, job["envelopes"]
 
-    def _dispatch_segment(self, send_id: str, segment: int, remaining_s: Callable[[], float]) -> bool:
+    def _dispatch_segment(
+        self, send_id: str, segment: int, remaining_s: Callable[[], float], record: SendRecord
+    ) -> bool:
         """True when every user of the segment is accounted for on every channel."""
         settings = self.settings
         request, composer, envelopes = self._context(send_id)
-        user_ids: list[str] = self.sends.get_json(send_id, f"segments/{segment}.json")
+        user_ids: list[str] = self.sends.get_json(send_id, record.planned_object(f"segments/{segment}.json"))
         states = self.sends.batches(send_id, segment)
         accounted: dict[Channel, set[str]] = {channel: set() for channel in request.channels}
         started_of: dict[tuple[Channel, str], int] = {}
@@ -610,14 +629,15 @@ class Engine:
             else range(segment, record.segments, self.settings.segment_parallel)
         )
         for number in chain:
-            self._abandon(send_id, number, record.channels, reason)
+            self._abandon(record, number, reason)
         self._finish_if_done(send_id)
 
-    def _abandon(self, send_id: str, segment: int, channels: Sequence[Channel], reason: str) -> None:
+    def _abandon(self, record: SendRecord, segment: int, reason: str) -> None:
+        send_id, channels = record.send_id, record.channels
         owner = f"give-up-{uuid.uuid4()}"
         if self.sends.claim_segment(send_id, segment, owner, 900) != "claimed":
             return  # done, or held by a live dispatcher that will finish it
-        user_ids: list[str] = self.sends.get_json(send_id, f"segments/{segment}.json")
+        user_ids: list[str] = self.sends.get_json(send_id, record.planned_object(f"segments/{segment}.json"))
         accounted: dict[Channel, set[str]] = {channel: set() for channel in channels}
         for state in self.sends.batches(send_id, segment):
             accounted[state.channel].update(state.user_ids)
@@ -627,14 +647,18 @@ class Engine:
                     Failure(userId=u, channel=state.channel, error=unknown, code=FailureCode.UNKNOWN)
                     for u in state.user_ids
                 ]
-                self.sends.finish_batch(send_id, segment, state.channel, state.number, len(state.user_ids), failures)
+                if self.sends.finish_batch(
+                    send_id, segment, state.channel, state.number, len(state.user_ids), failures
+                ):
+                    record_batch(state.channel, len(state.user_ids), failures)
         unsent = [
             Failure(userId=user_id, channel=channel, error=GAVE_UP_UNSENT, code=FailureCode.NOT_ATTEMPTED)
             for user_id in user_ids
             for channel in channels
             if user_id not in accounted[channel]
         ]
-        self.sends.finish_segment(send_id, segment, {}, unsent)
+        if self.sends.finish_segment(send_id, segment, {}, unsent):
+            record_segment({}, unsent, channels)
 
 
 def _fixed(batch_id: str) -> Callable[[Channel], str]:

@@ -2,8 +2,9 @@
 
 One table (`SENDS_TABLE`), partition key `pk` = the send id, sort key `sk`:
 
-- `send`: status, times, audience, notFound, the segment count, and the users not found (counted
-  `failed_<channel>` when the audience is planned).
+- `send`: status, times, audience, notFound, the segment count, the planning attempt whose segments
+  are the send's (`plan`), and the users not found (counted `failed_<channel>` when the audience is
+  planned).
 - `seg#<k>`: a segment's lease (owner, leaseUntil), its status, and its counters `sent_<channel>`,
   `failed_<channel>`, `skipped_<channel>`, moved by one conditional `ADD` per finished batch that
   also adds the batch's name to the segment's `applied` set (`NOT contains(applied, batch)`): a
@@ -23,7 +24,10 @@ Synchronous sends are recorded too (`record_sync`, after their dispatch): a `com
 with its counts and failures, so that their delivery events and GET /sends/{sendId} work alike.
 
 Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after the send was accepted. The request
-and each segment's user ids are JSON in S3 under `sends/<id>/` (the attachments bucket, one day).
+and each segment's user ids are JSON in S3 under `sends/<id>/` (the attachments bucket, one day):
+each planning attempt writes its segments under `plans/<attempt>/` of its own, and only the attempt
+that moved the send to running is read (two attempts streaming a changing audience cut it apart
+differently: their segments must not mix).
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ EVENT = "evt#"
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def plan_object(plan: str, name: str) -> str:
+    """`segments/<k>.json` or `missing.json` of one planning attempt."""
+    return f"plans/{plan}/{name}" if plan else name
 
 
 def segment_key(segment: int) -> str:
@@ -105,6 +114,11 @@ class SendRecord:
     counts: dict[Channel, dict[str, int]]  # the send's own (users not found) plus its segments'
     updated_at_segments: str | None = None
     reason: str | None = None
+    plan: str = ""  # the committed planning attempt; "" for a send planned before attempts had prefixes
+
+    def planned_object(self, name: str) -> str:
+        """The S3 name (under the send) of one of the committed plan's objects."""
+        return plan_object(self.plan, name)
 
     def channel_counts(self, channel: Channel) -> dict[str, int]:
         counts = self.counts.get(channel, {})
@@ -217,6 +231,7 @@ class SendStore:
             segments_done=segments_done,
             counts=counts,
             reason=item.get("reason", {}).get("S"),
+            plan=item.get("plan", {}).get("S", ""),
         )
 
     def _segments(self, send_id: str) -> Iterator[dict[str, Any]]:
@@ -240,21 +255,25 @@ class SendStore:
             if not exclusive:
                 return
 
-    def planned(self, send_id: str, audience: int, not_found: int, segments: int, channels: Sequence[Channel]) -> bool:
-        """accepted -> running, with the audience counted and the users not found failed on every
-        channel. False if another attempt planned it first."""
+    def planned(
+        self, send_id: str, plan: str, audience: int, not_found: int, segments: int, channels: Sequence[Channel]
+    ) -> bool:
+        """accepted -> running, with the planning attempt whose segments are read from now on, the
+        audience counted and the users not found failed on every channel. False if another attempt
+        planned it first."""
         adds = ", ".join(f"failed_{channel} :missing" for channel in channels)
         try:
             self._call(
                 "update_item",
                 Key=self._key(send_id, SEND),
                 UpdateExpression=(
-                    "SET #status = :running, #audience = :audience, #notFound = :missing, #segments = :segments, "
-                    f"#updatedAt = :now ADD {adds}"
+                    "SET #status = :running, #plan = :plan, #audience = :audience, #notFound = :missing, "
+                    f"#segments = :segments, #updatedAt = :now ADD {adds}"
                 ),
                 ConditionExpression="#status = :accepted",
                 ExpressionAttributeNames={
                     "#status": "status",
+                    "#plan": "plan",
                     "#audience": "audience",
                     "#notFound": "notFound",
                     "#segments": "segments",
@@ -263,6 +282,7 @@ class SendStore:
                 ExpressionAttributeValues={
                     ":running": {"S": "running"},
                     ":accepted": {"S": "accepted"},
+                    ":plan": {"S": plan},
                     ":audience": {"N": str(audience)},
                     ":missing": {"N": str(not_found)},
                     ":segments": {"N": str(segments)},
