@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from messaging.channels.email import decode_tag
+from messaging.preferences import opted_out_channels
 from tests.conftest import FUNCTION_NAMES, SES_CONFIGURATION_SET, ApiCall, Servers, api_event
 from tests.delivery_events import provider_message, sns_event, wrap
 from tests.lambda_runtime import InProcessInvoker, LambdaContext
@@ -280,3 +281,48 @@ def test_an_event_arriving_before_the_answer_finds_the_send_and_counts(
 
     assert [result["recorded"] for result in results] == [1]
     assert _counts(feedback.status(_send_id(api)), "email") == {"sent": 1, "delivered": 1}
+
+
+@pytest.mark.parametrize(
+    ("stored", "after"),
+    [
+        ({"sms": True, "push": False}, {"sms", "email"}),  # an operator's object of channel -> true
+        ("sms", {"email"}),  # unreadable as opt-outs: it named no channel, the user's wish replaces it
+        (None, {"email"}),
+        (7, {"email"}),
+        (["sms"], {"sms", "email"}),
+    ],
+    ids=["object", "string", "null", "number", "list"],
+)
+def test_a_complaint_opts_the_user_out_whatever_shape_their_opt_outs_field_holds(
+    api: ApiCall, feedback: Feedback, db: Any, stored: Any, after: set[str]
+) -> None:
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+    db.users.update_one({"_id": "u2"}, {"$set": {"optOuts": stored}})
+
+    # A refused update of one odd document must not raise: Lambda would retry, then drop the
+    # complaint (its count and failure) with it.
+    result = feedback(sns_event("ses-complaint", send_id, "u2"))
+
+    assert (result["recorded"], result["optedOut"]) == (1, 1)
+    assert opted_out_channels(db.users.find_one({"_id": "u2"})["optOuts"]) == after
+    assert _counts(feedback.status(send_id), "email") == {"sent": 1, "complained": 1}
+
+
+def test_a_user_whose_opt_outs_parent_is_not_an_object_costs_only_their_own_opt_out(
+    api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # userFields.optOuts = "prefs.optOuts", and one document's `prefs` is a string: no update can
+    # write below it. The event is still counted, and the function does not fail.
+    preferences = functions["feedback"].preferences
+    monkeypatch.setattr(preferences, "_opt_outs", "prefs.optOuts")
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+    db.users.update_one({"_id": "u2"}, {"$set": {"prefs": "legacy"}})
+
+    result = feedback(sns_event("ses-complaint", send_id, "u2"))
+
+    assert (result["recorded"], result["optedOut"]) == (1, 0)
+    assert db.users.find_one({"_id": "u2"})["prefs"] == "legacy"
+    assert _counts(feedback.status(send_id), "email") == {"sent": 1, "complained": 1}
