@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from messaging.channels.email import decode_tag
 from messaging.preferences import opted_out_channels
@@ -326,3 +327,47 @@ def test_a_user_whose_opt_outs_parent_is_not_an_object_costs_only_their_own_opt_
     assert (result["recorded"], result["optedOut"]) == (1, 0)
     assert db.users.find_one({"_id": "u2"})["prefs"] == "legacy"
     assert _counts(feedback.status(send_id), "email") == {"sent": 1, "complained": 1}
+
+
+class _Conflicting:
+    """The real DynamoDB client, whose first `times` calls of `operation` DynamoDB cancels because
+    another transaction on the same item was in flight (as it does under a busy send's events)."""
+
+    def __init__(self, real: Any, operation: str, times: int) -> None:
+        self._real, self._operation, self.left = real, operation, times
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._real, name)
+        if name != self._operation:
+            return method
+
+        def call(**kwargs: Any) -> Any:
+            if self.left:
+                self.left -= 1
+                if name == "transact_write_items":
+                    error = {"Code": "TransactionCanceledException", "Message": "[None, TransactionConflict]"}
+                    reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "ongoing"}]
+                    raise ClientError({"Error": error, "CancellationReasons": reasons}, name)  # type: ignore[typeddict-unknown-key]
+                raise ClientError({"Error": {"Code": "TransactionConflictException", "Message": "ongoing"}}, name)
+            return method(**kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("where", ["event", "synchronous-record"])
+def test_a_transaction_conflict_on_the_send_item_is_retried_not_an_error(
+    api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    store = functions["feedback" if where == "event" else "send"].sends
+    conflicting = _Conflicting(store._db, "transact_write_items" if where == "event" else "update_item", 2)
+    monkeypatch.setattr(store, "_db", conflicting)
+
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+    result = feedback(sns_event("ses-bounce", send_id, "u2"))
+
+    assert conflicting.left == 0
+    assert result["recorded"] == 1
+    status = feedback.status(send_id)
+    assert status["status"] == "completed"
+    assert _counts(status, "email") == {"sent": 1, "bounced": 1}

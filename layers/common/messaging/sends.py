@@ -31,11 +31,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
 import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +78,36 @@ def _pack(value: Any) -> bytes:
 
 def _unpack(value: Any) -> Any:
     return json.loads(zlib.decompress(value))
+
+
+# Delivery events of one send arrive together (thousands a minute for a large send), each a
+# transaction on the send item: DynamoDB cancels one that meets another in flight, and botocore does
+# not retry that. Retried here, with jitter, so that a busy send's events are not errors (each a
+# Lambda retry minutes later, the third one dropped).
+CONFLICT_ATTEMPTS = 6
+CONFLICT_BACKOFF_S = 0.02
+
+
+def _is_conflict(exc: ClientError) -> bool:
+    """Another transaction on the same item was in flight: nothing was written, try again."""
+    code = exc.response.get("Error", {}).get("Code")
+    if code == "TransactionConflictException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+        return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+    return False
+
+
+def _retry_conflicts(call: Callable[[], Any], sleep: Callable[[float], None] = time.sleep) -> Any:
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return call()
+        except ClientError as exc:
+            if not _is_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
+                raise
+            sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+    raise AssertionError("unreachable")
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -363,13 +394,16 @@ class SendStore:
             "#expiration = if_not_exists(#expiration, :expiration)"
         ) + (" ADD " + ", ".join(adds) if adds else "")
         try:
-            self._call(
-                "update_item",
-                Key=self._key(send_id, SEND),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(#completedAt)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            # A delivery event's transaction on the item (the send was opened before dispatch) can meet it.
+            _retry_conflicts(
+                lambda: self._call(
+                    "update_item",
+                    Key=self._key(send_id, SEND),
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_not_exists(#completedAt)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -427,11 +461,16 @@ class SendStore:
                 {"Put": {"TableName": self._table, "Item": item}}
                 for item in self._failure_items(send_id, sk, [failure])
             ]
-        try:
+
+        def write() -> None:
             self.requests["dynamodb"] += 1
             # botocore fills ClientRequestToken once per call: a retry after a lost answer is the same
-            # transaction (DynamoDB answers it again), never a "duplicate".
+            # transaction (DynamoDB answers it again), never a "duplicate". A conflict wrote nothing:
+            # its retry is a new call.
             self._db.transact_write_items(TransactItems=items)
+
+        try:
+            _retry_conflicts(write)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
