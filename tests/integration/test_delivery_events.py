@@ -347,7 +347,7 @@ class _Conflicting:
                 if name == "transact_write_items":
                     error = {"Code": "TransactionCanceledException", "Message": "[None, TransactionConflict]"}
                     reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "ongoing"}]
-                    raise ClientError({"Error": error, "CancellationReasons": reasons}, name)  # type: ignore[typeddict-unknown-key]
+                    raise ClientError({"Error": error, "CancellationReasons": reasons}, name)
                 raise ClientError({"Error": {"Code": "TransactionConflictException", "Message": "ongoing"}}, name)
             return method(**kwargs)
 
