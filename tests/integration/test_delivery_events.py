@@ -179,6 +179,13 @@ def _cc_bounce(send_id: str) -> dict[str, Any]:
     return wrap(message)
 
 
+def _copied_unsubscribe(send_id: str) -> dict[str, Any]:
+    """An unsubscribe from a message with a CC copy: SES does not say which reader clicked."""
+    message = json.loads(sns_event("ses-subscription", send_id, "u2")["Records"][0]["Sns"]["Message"])
+    message["mail"]["destination"] = [*message["mail"]["destination"], "archive@example.org"]
+    return wrap(message)
+
+
 def _sns(text: str) -> dict[str, Any]:
     event = wrap({})
     event["Records"][0]["Sns"]["Message"] = text
@@ -191,6 +198,7 @@ def _sns(text: str) -> dict[str, Any]:
         lambda send_id: sns_event("ses-bounce", uuid.uuid4().hex, "u2"),  # a send we do not know (or expired)
         lambda send_id: _untagged(),  # sent outside this service, or before tagging
         lambda send_id: _cc_bounce(send_id),  # the CC copy bounced, not the user's message
+        lambda send_id: _copied_unsubscribe(send_id),  # maybe the copy's reader: the user stays opted in
         lambda send_id: _sns("{not json"),
         lambda send_id: _sns(json.dumps({"eventType": "Bounce", "mail": "nope"})),
         lambda send_id: _sns(json.dumps({"eventType": "Bounce", "mail": {"messageId": "m"}, "bounce": [1]})),
@@ -203,6 +211,7 @@ def _sns(text: str) -> dict[str, Any]:
         "unknown-send",
         "untagged",
         "cc-recipient",
+        "unsubscribe-with-copies",
         "not-json",
         "mail-not-object",
         "bounce-not-object",
@@ -213,7 +222,7 @@ def _sns(text: str) -> dict[str, Any]:
     ],
 )
 def test_events_that_cannot_be_recorded_are_ignored_and_never_raise(
-    api: ApiCall, feedback: Feedback, make: Any
+    api: ApiCall, feedback: Feedback, db: Any, make: Any
 ) -> None:
     assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
     send_id = _send_id(api)
@@ -223,6 +232,7 @@ def test_events_that_cannot_be_recorded_are_ignored_and_never_raise(
     assert (result["recorded"], result["ignored"]) == (0, 1)
     assert _counts(feedback.status(send_id), "email") == {"sent": 1}
     assert feedback.failures(send_id) == []
+    assert "optOuts" not in db.users.find_one({"_id": "u2"})
 
 
 def test_an_email_with_attachments_raw_mime_is_tagged_and_names_the_configuration_set_too(
