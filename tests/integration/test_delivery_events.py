@@ -381,3 +381,25 @@ def test_a_transaction_conflict_on_the_send_item_is_retried_not_an_error(
     status = feedback.status(send_id)
     assert status["status"] == "completed"
     assert _counts(status, "email") == {"sent": 1, "bounced": 1}
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["ses-delivery", "ses-bounce", "ses-delivery", "ses-bounce"],  # the receiving server bounced it later
+        ["ses-bounce", "ses-delivery", "ses-delivery"],  # SNS handed the delivery over late
+    ],
+    ids=["bounce-after-delivery", "delivery-after-bounce"],
+)
+def test_a_message_reported_delivered_and_bounced_counts_bounced_only(
+    api: ApiCall, feedback: Feedback, order: list[str]
+) -> None:
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+
+    for sample in order:
+        feedback(sns_event(sample, send_id, "u2", message_id="ses-u2"))
+
+    # One message: bounced (its failure listed once), never also delivered.
+    assert _counts(feedback.status(send_id), "email") == {"sent": 1, "bounced": 1}
+    assert feedback.failures(send_id) == [{"userId": "u2", "channel": "email", "error": "bounced: Permanent/General"}]

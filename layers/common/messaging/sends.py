@@ -17,7 +17,8 @@ One table (`SENDS_TABLE`), partition key `pk` = the send id, sort key `sk`:
 - `evt#<channel>#<outcome>#<provider message id>`: a provider's delivery event recorded (FeedbackFunction),
   in one transaction with its counter `ADD`ed to the `send` item and, for a bounce, complaint or
   carrier failure, its failure `fail#{event#...` (after every dispatch failure in the pages): an
-  event delivered again finds its marker and changes nothing.
+  event delivered again finds its marker and changes nothing; a bounce takes the same message's
+  delivery back (TAKES_BACK).
 
 Synchronous sends are recorded too (`record_sync`, after their dispatch): a `completed` send item
 with its counts and failures, so that their delivery events and GET /sends/{sendId} work alike.
@@ -58,6 +59,10 @@ DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "unde
 # '{' sorts after every digit and letter: the events' failures follow the dispatch's, inside fail#..fail#~.
 EVENT_FAIL = "{event#"
 EVENT = "evt#"
+# A later outcome of the same message that takes an earlier one back: SES can report a bounce after
+# the delivery (the receiving server accepted, then bounced). The message is counted bounced, not
+# both, in either order of arrival.
+TAKES_BACK = {"bounced": "delivered"}
 
 
 def now_iso() -> str:
@@ -455,6 +460,18 @@ class SendStore:
                 }
             },
         ]
+        taken_back_by = [later for later, earlier in TAKES_BACK.items() if earlier == outcome]
+        # Not counted if a later outcome that takes it back is recorded already (third item).
+        items += [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": self._key(send_id, f"{EVENT}{channel}#{later}#{message_id}"),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for later in taken_back_by
+        ]
         if failure is not None:
             sk = f"{EVENT_FAIL}{channel}#{outcome}#{message_id}"
             items += [
@@ -469,6 +486,7 @@ class SendStore:
             # its retry is a new call.
             self._db.transact_write_items(TransactItems=items)
 
+        verdict = "recorded"
         try:
             _retry_conflicts(write)
         except ClientError as exc:
@@ -477,10 +495,45 @@ class SendStore:
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return "unknown"
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return "duplicate"
-            raise
-        return "recorded"
+            if "ConditionalCheckFailed" not in reasons[1:]:
+                raise
+            verdict = "duplicate"  # recorded before, or taken back by a later outcome already
+        if outcome in TAKES_BACK:
+            # Also after a duplicate: a retry finishes what a crash between the two writes left.
+            self._take_back(send_id, channel, TAKES_BACK[outcome], message_id)
+        return verdict
+
+    def _take_back(self, send_id: str, channel: Channel, earlier: str, message_id: str) -> None:
+        """The earlier outcome's marker deleted and its counter lowered, once (only if the marker is there)."""
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": self._key(send_id, f"{EVENT}{channel}#{earlier}#{message_id}"),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": self._key(send_id, SEND),
+                    "UpdateExpression": "ADD #counter :minus",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": {"#counter": f"{earlier}_{channel}"},
+                    "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                }
+            },
+        ]
+
+        def write() -> None:
+            self.requests["dynamodb"] += 1
+            self._db.transact_write_items(TransactItems=items)
+
+        try:
+            _retry_conflicts(write)
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     # Failures.
 
