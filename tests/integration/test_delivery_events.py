@@ -11,8 +11,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from messaging.channels.email import decode_tag
+from messaging.preferences import opted_out_channels
 from tests.conftest import FUNCTION_NAMES, SES_CONFIGURATION_SET, ApiCall, Servers, api_event
 from tests.delivery_events import provider_message, sns_event, wrap
 from tests.lambda_runtime import InProcessInvoker, LambdaContext
@@ -177,6 +179,13 @@ def _cc_bounce(send_id: str) -> dict[str, Any]:
     return wrap(message)
 
 
+def _copied_unsubscribe(send_id: str) -> dict[str, Any]:
+    """An unsubscribe from a message with a CC copy: SES does not say which reader clicked."""
+    message = json.loads(sns_event("ses-subscription", send_id, "u2")["Records"][0]["Sns"]["Message"])
+    message["mail"]["destination"] = [*message["mail"]["destination"], "archive@example.org"]
+    return wrap(message)
+
+
 def _sns(text: str) -> dict[str, Any]:
     event = wrap({})
     event["Records"][0]["Sns"]["Message"] = text
@@ -189,6 +198,7 @@ def _sns(text: str) -> dict[str, Any]:
         lambda send_id: sns_event("ses-bounce", uuid.uuid4().hex, "u2"),  # a send we do not know (or expired)
         lambda send_id: _untagged(),  # sent outside this service, or before tagging
         lambda send_id: _cc_bounce(send_id),  # the CC copy bounced, not the user's message
+        lambda send_id: _copied_unsubscribe(send_id),  # maybe the copy's reader: the user stays opted in
         lambda send_id: _sns("{not json"),
         lambda send_id: _sns(json.dumps({"eventType": "Bounce", "mail": "nope"})),
         lambda send_id: _sns(json.dumps({"eventType": "Bounce", "mail": {"messageId": "m"}, "bounce": [1]})),
@@ -201,6 +211,7 @@ def _sns(text: str) -> dict[str, Any]:
         "unknown-send",
         "untagged",
         "cc-recipient",
+        "unsubscribe-with-copies",
         "not-json",
         "mail-not-object",
         "bounce-not-object",
@@ -211,7 +222,7 @@ def _sns(text: str) -> dict[str, Any]:
     ],
 )
 def test_events_that_cannot_be_recorded_are_ignored_and_never_raise(
-    api: ApiCall, feedback: Feedback, make: Any
+    api: ApiCall, feedback: Feedback, db: Any, make: Any
 ) -> None:
     assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
     send_id = _send_id(api)
@@ -221,6 +232,7 @@ def test_events_that_cannot_be_recorded_are_ignored_and_never_raise(
     assert (result["recorded"], result["ignored"]) == (0, 1)
     assert _counts(feedback.status(send_id), "email") == {"sent": 1}
     assert feedback.failures(send_id) == []
+    assert "optOuts" not in db.users.find_one({"_id": "u2"})
 
 
 def test_an_email_with_attachments_raw_mime_is_tagged_and_names_the_configuration_set_too(
@@ -280,3 +292,114 @@ def test_an_event_arriving_before_the_answer_finds_the_send_and_counts(
 
     assert [result["recorded"] for result in results] == [1]
     assert _counts(feedback.status(_send_id(api)), "email") == {"sent": 1, "delivered": 1}
+
+
+@pytest.mark.parametrize(
+    ("stored", "after"),
+    [
+        ({"sms": True, "push": False}, {"sms", "email"}),  # an operator's object of channel -> true
+        ("sms", {"email"}),  # unreadable as opt-outs: it named no channel, the user's wish replaces it
+        (None, {"email"}),
+        (7, {"email"}),
+        (["sms"], {"sms", "email"}),
+    ],
+    ids=["object", "string", "null", "number", "list"],
+)
+def test_a_complaint_opts_the_user_out_whatever_shape_their_opt_outs_field_holds(
+    api: ApiCall, feedback: Feedback, db: Any, stored: Any, after: set[str]
+) -> None:
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+    db.users.update_one({"_id": "u2"}, {"$set": {"optOuts": stored}})
+
+    # A refused update of one odd document must not raise: Lambda would retry, then drop the
+    # complaint (its count and failure) with it.
+    result = feedback(sns_event("ses-complaint", send_id, "u2"))
+
+    assert (result["recorded"], result["optedOut"]) == (1, 1)
+    assert opted_out_channels(db.users.find_one({"_id": "u2"})["optOuts"]) == after
+    assert _counts(feedback.status(send_id), "email") == {"sent": 1, "complained": 1}
+
+
+def test_a_user_whose_opt_outs_parent_is_not_an_object_costs_only_their_own_opt_out(
+    api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # userFields.optOuts = "prefs.optOuts", and one document's `prefs` is a string: no update can
+    # write below it. The event is still counted, and the function does not fail.
+    preferences = functions["feedback"].preferences
+    monkeypatch.setattr(preferences, "_opt_outs", "prefs.optOuts")
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+    db.users.update_one({"_id": "u2"}, {"$set": {"prefs": "legacy"}})
+
+    result = feedback(sns_event("ses-complaint", send_id, "u2"))
+
+    assert (result["recorded"], result["optedOut"]) == (1, 0)
+    assert db.users.find_one({"_id": "u2"})["prefs"] == "legacy"
+    assert _counts(feedback.status(send_id), "email") == {"sent": 1, "complained": 1}
+
+
+class _Conflicting:
+    """The real DynamoDB client, whose first `times` calls of `operation` DynamoDB cancels because
+    another transaction on the same item was in flight (as it does under a busy send's events)."""
+
+    def __init__(self, real: Any, operation: str, times: int) -> None:
+        self._real, self._operation, self.left = real, operation, times
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._real, name)
+        if name != self._operation:
+            return method
+
+        def call(**kwargs: Any) -> Any:
+            if self.left:
+                self.left -= 1
+                if name == "transact_write_items":
+                    error = {"Code": "TransactionCanceledException", "Message": "[None, TransactionConflict]"}
+                    reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "ongoing"}]
+                    raise ClientError({"Error": error, "CancellationReasons": reasons}, name)
+                raise ClientError({"Error": {"Code": "TransactionConflictException", "Message": "ongoing"}}, name)
+            return method(**kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("where", ["event", "synchronous-record"])
+def test_a_transaction_conflict_on_the_send_item_is_retried_not_an_error(
+    api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    store = functions["feedback" if where == "event" else "send"].sends
+    conflicting = _Conflicting(store._db, "transact_write_items" if where == "event" else "update_item", 2)
+    monkeypatch.setattr(store, "_db", conflicting)
+
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+    result = feedback(sns_event("ses-bounce", send_id, "u2"))
+
+    assert conflicting.left == 0
+    assert result["recorded"] == 1
+    status = feedback.status(send_id)
+    assert status["status"] == "completed"
+    assert _counts(status, "email") == {"sent": 1, "bounced": 1}
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["ses-delivery", "ses-bounce", "ses-delivery", "ses-bounce"],  # the receiving server bounced it later
+        ["ses-bounce", "ses-delivery", "ses-delivery"],  # SNS handed the delivery over late
+    ],
+    ids=["bounce-after-delivery", "delivery-after-bounce"],
+)
+def test_a_message_reported_delivered_and_bounced_counts_bounced_only(
+    api: ApiCall, feedback: Feedback, order: list[str]
+) -> None:
+    assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
+    send_id = _send_id(api)
+
+    for sample in order:
+        feedback(sns_event(sample, send_id, "u2", message_id="ses-u2"))
+
+    # One message: bounced (its failure listed once), never also delivered.
+    assert _counts(feedback.status(send_id), "email") == {"sent": 1, "bounced": 1}
+    assert feedback.failures(send_id) == [{"userId": "u2", "channel": "email", "error": "bounced: Permanent/General"}]

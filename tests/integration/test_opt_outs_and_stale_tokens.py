@@ -319,6 +319,7 @@ def test_a_provider_opt_out_in_an_async_send_is_a_skip_and_noted(
     invoker: InProcessInvoker,
     eum_sms: ModuleType,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
@@ -327,6 +328,7 @@ def test_a_provider_opt_out_in_an_async_send_is_a_skip_and_noted(
     monkeypatch.setattr(dispatch.engine, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
     db.users.insert_one({"_id": "u9", "name": "Nina", "phoneNumber": "+393339999999"})
     body = {**BODY, "channels": ["sms"], "recipients": ["u1", "u3", "u9"]}
+    capsys.readouterr()
 
     status, accepted = api(body, headers={"Prefer": "respond-async"})
     assert status == 202
@@ -341,3 +343,7 @@ def test_a_provider_opt_out_in_an_async_send_is_a_skip_and_noted(
         "pending": 0,
     }
     assert db.users.find_one({"_id": "u9"})["optOuts"] == ["sms"]
+    # The dashboard's Skipped panel says what the status says, as for a synchronous send.
+    values = emf_values(json_lines(capsys.readouterr().out))
+    sums = {name: sum(values.get((name, (("channel", "sms"),)), [])) for name in ("MessagesSent", "MessagesSkipped")}
+    assert sums == {"MessagesSent": sms["sent"], "MessagesSkipped": sms["skipped"]}

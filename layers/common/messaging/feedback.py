@@ -210,6 +210,13 @@ def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
         )
         if not opt_out:
             return None
+        # The event does not say which recipient unsubscribed: with CC or BCC copies (the same for
+        # every user) it may be a copy's reader, who must not opt the user out. SES itself keeps the
+        # unsubscribe of whoever it was, by address, on its contact list.
+        headers = mail.get("commonHeaders")
+        to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
+        if not to or _addresses(mail.get("destination")) - to:
+            raise IgnoredEvent("an unsubscribe from a message with copies: not the user's for sure")
         outcome = None
     else:
         raise IgnoredEvent(f"unknown SES event type {kind[:40]!r}")

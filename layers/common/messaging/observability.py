@@ -112,8 +112,11 @@ def record_plan(users: int, channels: Sequence[Channel], not_found: Sequence[Fai
 
 
 def record_batch(channel: Channel, users: int, failures: Sequence[Failure], opted_out: int = 0) -> None:
-    """An asynchronous batch, counted once: what the synchronous answer's metrics say per channel."""
+    """An asynchronous batch, counted once: what the synchronous answer's metrics say per channel
+    (the provider's opt-outs are skipped there too)."""
     count("MessagesSent", users - len(failures) - opted_out, channel=channel)
+    if opted_out:
+        count("MessagesSkipped", opted_out, channel=channel)
     record_failures(failures, [channel])
     count("AsyncMessagesHandled", users)
 

@@ -5,7 +5,11 @@ updates the users collection.
 
 - Opt-outs: `userFields.optOuts` holds a list of channel names (`["email", "sms"]`); an object
   of channel -> true is read too (an operator's own shape). The service adds a channel with
-  `$addToSet`, so a repeated event changes nothing.
+  `$addToSet` (to a list), or sets `<channel>: true` (in an object), so a repeated event changes
+  nothing; a value of neither shape names no channel and is replaced by the list.
+- A document an update cannot apply to (a dotted field below a string, say) costs that user's note
+  only: it is logged, never raised as an outage, so one odd document neither fails a send's
+  bookkeeping nor makes Lambda retry, then drop, a delivery event.
 - Stale tokens (`STALE_TOKENS`): `mark` (default) stores the rejected token in
   `userFields.staleDeviceToken`, and push skips the user while `deviceToken` is still that token
   (a new registration clears the skip by itself); `remove` unsets `deviceToken` (only if it is
@@ -17,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, WriteError
 
 from messaging.errors import ServiceUnavailable
 from messaging.models.common import CHANNELS, Channel
+from messaging.observability import logger
 
 StaleTokens = Literal["mark", "remove", "keep"]
 
@@ -56,13 +61,33 @@ class UserPreferences:
 
         return {self._id: {"$in": _lookup_values([user_id], self._id)}}
 
-    def opt_out(self, user_id: str, channel: Channel) -> bool:
-        """True if the user was found (opted out now or already)."""
+    def _update(self, query: dict[str, Any], update: dict[str, Any], user_id: str) -> Any:
+        """The result, or None when this document refuses the update (its shape, not an outage)."""
         try:
-            result = self._users.update_one(self._user(user_id), {"$addToSet": {self._opt_outs: channel}})
+            return self._users.update_one(query, update)
+        except WriteError as exc:
+            logger.warning("user document not updated", extra={"userId": user_id, "code": exc.code})
+            return None
         except PyMongoError as exc:
             raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
-        return bool(result.matched_count)
+
+    def opt_out(self, user_id: str, channel: Channel) -> bool:
+        """True if the user was found and opted out (now or already)."""
+        user, field = self._user(user_id), self._opt_outs
+        # `$addToSet` refuses anything but a list: each shape gets its own update, in its shape.
+        steps: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            ({"$or": [{field: {"$exists": False}}, {field: {"$type": "array"}}]}, {"$addToSet": {field: channel}}),
+            ({field: {"$type": "object"}}, {"$set": {f"{field}.{channel}": True}}),
+            # null, a string, a number: opted_out_channels reads no channel in it.
+            ({"$nor": [{field: {"$type": "array"}}, {field: {"$type": "object"}}]}, {"$set": {field: [channel]}}),
+        ]
+        for shape, update in steps:
+            result = self._update({**user, **shape}, update, user_id)
+            if result is None:
+                return False
+            if result.matched_count:
+                return True
+        return False
 
     def opt_out_many(self, user_ids: Sequence[str], channel: Channel) -> int:
         return sum(self.opt_out(user_id, channel) for user_id in dict.fromkeys(user_ids))
@@ -74,8 +99,5 @@ class UserPreferences:
             return False
         query = {**self._user(user_id), self._token: token}
         update: dict[str, Any] = {"$set": {self._stale: token}} if mode == "mark" else {"$unset": {self._token: ""}}
-        try:
-            result = self._users.update_one(query, update)
-        except PyMongoError as exc:
-            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
-        return bool(result.modified_count)
+        result = self._update(query, update, user_id)
+        return bool(result is not None and result.modified_count)

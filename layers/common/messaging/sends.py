@@ -18,7 +18,8 @@ One table (`SENDS_TABLE`), partition key `pk` = the send id, sort key `sk`:
 - `evt#<channel>#<outcome>#<provider message id>`: a provider's delivery event recorded (FeedbackFunction),
   in one transaction with its counter `ADD`ed to the `send` item and, for a bounce, complaint or
   carrier failure, its failure `fail#{event#...` (after every dispatch failure in the pages): an
-  event delivered again finds its marker and changes nothing.
+  event delivered again finds its marker and changes nothing; a bounce takes the same message's
+  delivery back (TAKES_BACK).
 
 Synchronous sends are recorded too (`record_sync`, after their dispatch): a `completed` send item
 with its counts and failures, so that their delivery events and GET /sends/{sendId} work alike.
@@ -35,11 +36,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
 import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +63,10 @@ DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "unde
 # '{' sorts after every digit and letter: the events' failures follow the dispatch's, inside fail#..fail#~.
 EVENT_FAIL = "{event#"
 EVENT = "evt#"
+# A later outcome of the same message that takes an earlier one back: SES can report a bounce after
+# the delivery (the receiving server accepted, then bounced). The message is counted bounced, not
+# both, in either order of arrival.
+TAKES_BACK = {"bounced": "delivered"}
 
 
 def now_iso() -> str:
@@ -86,6 +92,36 @@ def _pack(value: Any) -> bytes:
 
 def _unpack(value: Any) -> Any:
     return json.loads(zlib.decompress(value))
+
+
+# Delivery events of one send arrive together (thousands a minute for a large send), each a
+# transaction on the send item: DynamoDB cancels one that meets another in flight, and botocore does
+# not retry that. Retried here, with jitter, so that a busy send's events are not errors (each a
+# Lambda retry minutes later, the third one dropped).
+CONFLICT_ATTEMPTS = 6
+CONFLICT_BACKOFF_S = 0.02
+
+
+def _is_conflict(exc: ClientError) -> bool:
+    """Another transaction on the same item was in flight: nothing was written, try again."""
+    code = exc.response.get("Error", {}).get("Code")
+    if code == "TransactionConflictException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+        return "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+    return False
+
+
+def _retry_conflicts(call: Callable[[], Any], sleep: Callable[[float], None] = time.sleep) -> Any:
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return call()
+        except ClientError as exc:
+            if not _is_conflict(exc) or attempt == CONFLICT_ATTEMPTS - 1:
+                raise
+            sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+    raise AssertionError("unreachable")
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -383,13 +419,16 @@ class SendStore:
             "#expiration = if_not_exists(#expiration, :expiration)"
         ) + (" ADD " + ", ".join(adds) if adds else "")
         try:
-            self._call(
-                "update_item",
-                Key=self._key(send_id, SEND),
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(#completedAt)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            # A delivery event's transaction on the item (the send was opened before dispatch) can meet it.
+            _retry_conflicts(
+                lambda: self._call(
+                    "update_item",
+                    Key=self._key(send_id, SEND),
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_not_exists(#completedAt)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -441,27 +480,80 @@ class SendStore:
                 }
             },
         ]
+        taken_back_by = [later for later, earlier in TAKES_BACK.items() if earlier == outcome]
+        # Not counted if a later outcome that takes it back is recorded already (third item).
+        items += [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": self._key(send_id, f"{EVENT}{channel}#{later}#{message_id}"),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for later in taken_back_by
+        ]
         if failure is not None:
             sk = f"{EVENT_FAIL}{channel}#{outcome}#{message_id}"
             items += [
                 {"Put": {"TableName": self._table, "Item": item}}
                 for item in self._failure_items(send_id, sk, [failure])
             ]
-        try:
+
+        def write() -> None:
             self.requests["dynamodb"] += 1
             # botocore fills ClientRequestToken once per call: a retry after a lost answer is the same
-            # transaction (DynamoDB answers it again), never a "duplicate".
+            # transaction (DynamoDB answers it again), never a "duplicate". A conflict wrote nothing:
+            # its retry is a new call.
             self._db.transact_write_items(TransactItems=items)
+
+        verdict = "recorded"
+        try:
+            _retry_conflicts(write)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return "unknown"
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return "duplicate"
-            raise
-        return "recorded"
+            if "ConditionalCheckFailed" not in reasons[1:]:
+                raise
+            verdict = "duplicate"  # recorded before, or taken back by a later outcome already
+        if outcome in TAKES_BACK:
+            # Also after a duplicate: a retry finishes what a crash between the two writes left.
+            self._take_back(send_id, channel, TAKES_BACK[outcome], message_id)
+        return verdict
+
+    def _take_back(self, send_id: str, channel: Channel, earlier: str, message_id: str) -> None:
+        """The earlier outcome's marker deleted and its counter lowered, once (only if the marker is there)."""
+        items: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": self._key(send_id, f"{EVENT}{channel}#{earlier}#{message_id}"),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": self._key(send_id, SEND),
+                    "UpdateExpression": "ADD #counter :minus",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": {"#counter": f"{earlier}_{channel}"},
+                    "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                }
+            },
+        ]
+
+        def write() -> None:
+            self.requests["dynamodb"] += 1
+            self._db.transact_write_items(TransactItems=items)
+
+        try:
+            _retry_conflicts(write)
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     # Failures.
 
