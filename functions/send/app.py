@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from messaging import aws
 from messaging.asynchronous import EventLauncher, accept, parse_prefer
@@ -115,6 +116,14 @@ def _invalid_request(exc: RequestValidationError) -> Response[str]:
 def _refused(exc: MessagingError) -> Response[str]:
     logger.warning("request refused", extra={"status": int(exc.status), "reason": exc.message[:300]})
     return _error(exc.status.value, exc.status.phrase, exc.message)
+
+
+@app.exception_handler([ClientError, BotoCoreError])
+def _aws_unreachable(exc: Exception) -> Response[str]:
+    # The sends table (a status read) or another AWS dependency did not answer: an outage, not a bug.
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    logger.warning("AWS dependency failed", extra={"reason": f"{type(exc).__name__} {code}".strip()})
+    return _error(503, "Service Unavailable", f"an AWS dependency is unreachable ({type(exc).__name__}); try again")
 
 
 @app.exception_handler(Exception)

@@ -161,3 +161,27 @@ def test_mongodb_dropping_mid_request_is_a_503_and_nothing_is_sent(
     assert (status, body["error"]) == (503, "Service Unavailable")
     assert body["message"].startswith("database unreachable")
     assert servers.outbox.emails() == []
+
+
+def test_a_status_read_while_the_sends_table_is_unreachable_is_a_503(
+    api: ApiCall, functions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from botocore.config import Config
+
+    send = functions["send"]
+    status, _ = api({"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c"})
+    assert status == 200
+    send_id = api.last["multiValueHeaders"]["X-Send-Id"][0]
+    # Nothing listens on port 9: every call fails to connect, as when DynamoDB is unreachable.
+    unreachable = boto3.client(
+        "dynamodb",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(connect_timeout=1, retries={"total_max_attempts": 1}),
+    )
+    monkeypatch.setattr(send.sends, "_db", unreachable)
+
+    for path in (f"/sends/{send_id}", f"/sends/{send_id}/failures"):
+        code, body = api(None, event={"httpMethod": "GET", "path": path, "resource": path, "body": None})
+        assert (code, body["error"]) == (503, "Service Unavailable"), path
+        assert body["message"] == "an AWS dependency is unreachable (EndpointConnectionError); try again"
