@@ -176,6 +176,17 @@ def _open_sync(send_id: str, channels: list[Channel]) -> None:
         logger.warning("synchronous send not opened", extra={"sendId": send_id, "cause": type(exc).__name__})
 
 
+def _fail_sync(send_id: str, exc: Exception) -> None:
+    """A send that broke after its record was opened (batches may have left) ends `failed`, not
+    `accepted` for good. Best effort: the error answer goes out whatever happens here."""
+    if sends is None:
+        return
+    try:
+        sends.finish(send_id, "failed", f"the request failed while sending ({type(exc).__name__}): outcome unknown")
+    except Exception as error:  # noqa: BLE001 - the original error is what the caller must get
+        logger.warning("synchronous send not closed", extra={"sendId": send_id, "cause": type(error).__name__})
+
+
 def _record_sync(outcome: SendOutcome) -> None:
     """The synchronous send in the sends table, so GET /sends/{sendId} and its delivery events find
     it. The messages have left: a failure here is logged, never turned into a 5xx (a client
@@ -280,20 +291,33 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
             body=SendAccepted(sendId=send_id),
             headers={"Location": f"/sends/{send_id}", "Preference-Applied": "respond-async"},
         )
-    outcome = send(
-        request,
-        settings,
-        store,
-        renderer,
-        invoker,
-        stage,
-        logger.get_correlation_id(),
-        remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
-        preferences=preferences,
-        send_id=new_send_id(),
-        before_dispatch=lambda send_id: _open_sync(send_id, request.channels),
-    )
-    record_send(outcome)
+    send_id = new_send_id()
+    opened = False
+
+    def before_dispatch(send_id: str) -> None:
+        nonlocal opened
+        opened = True
+        _open_sync(send_id, request.channels)
+
+    try:
+        outcome = send(
+            request,
+            settings,
+            store,
+            renderer,
+            invoker,
+            stage,
+            logger.get_correlation_id(),
+            remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+            preferences=preferences,
+            send_id=send_id,
+            before_dispatch=before_dispatch,
+        )
+        record_send(outcome)
+    except Exception as exc:
+        if opened:
+            _fail_sync(send_id, exc)
+        raise
     _record_sync(outcome)
     return Response(
         status_code=200,

@@ -185,3 +185,26 @@ def test_a_status_read_while_the_sends_table_is_unreachable_is_a_503(
         code, body = api(None, event={"httpMethod": "GET", "path": path, "resource": path, "body": None})
         assert (code, body["error"]) == (503, "Service Unavailable"), path
         assert body["message"] == "an AWS dependency is unreachable (EndpointConnectionError); try again"
+
+
+def test_a_synchronous_send_that_breaks_after_its_record_opened_ends_failed_not_accepted(
+    api: ApiCall, functions: Any, monkeypatch: pytest.MonkeyPatch, servers: Servers
+) -> None:
+    send = functions["send"]
+    monkeypatch.setattr(send, "new_send_id", lambda: "broken-send-0001")
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("metrics backend down")
+
+    monkeypatch.setattr(send, "record_send", failing)  # after every batch left
+
+    status, body = api({"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c"})
+
+    assert (status, body["error"]) == (500, "Internal Server Error")
+    assert len(servers.outbox.sms()) == 1  # the message had left
+    record = send.sends.get("broken-send-0001")
+    assert record is not None
+    assert (record.status, record.reason) == (
+        "failed",
+        "the request failed while sending (RuntimeError): outcome unknown",
+    )
