@@ -393,7 +393,8 @@ def get_send(
     summary="The failures of a send, a page at a time (delivery events' bounces and carrier failures included)",
     responses={
         200: {
-            "description": "Entries exactly as a synchronous answer has them; complete once the send is over.",
+            "description": "Entries exactly as a synchronous answer has them; the dispatch's are complete once the "
+            "send is over, and delivery events (bounces, complaints, carrier failures) add entries after them later.",
             "content": {
                 "application/json": {
                     "model": FailuresPage,
