@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities import parameters
 
-from messaging.models.config import FeedbackSettings, PushSettings, SendSettings, UserFieldsBase
+from messaging.models.config import SendSettings, UserFieldsBase, UsersDatabase
 from messaging.preferences import UserPreferences
 from messaging.store import MongoStore
 
@@ -38,9 +38,9 @@ def user_preferences(store: MongoStore, fields: UserFieldsBase) -> UserPreferenc
     )
 
 
-def connect_preferences(settings: PushSettings | FeedbackSettings, fields: UserFieldsBase) -> UserPreferences | None:
+def connect_preferences(settings: UsersDatabase, fields: UserFieldsBase) -> UserPreferences | None:
     """PushFunction's and FeedbackFunction's own client; None when no database is configured."""
-    if not (settings.mongodb_uri or settings.mongodb_uri_secret_id):
+    if not settings.has_database:
         return None
     store = MongoStore.connect(
         mongodb_uri(settings.mongodb_uri, settings.mongodb_uri_secret_id),

@@ -111,18 +111,35 @@ def service_config(environ: Mapping[str, str]) -> ServiceConfig:
     return service
 
 
-class SendSettings(BaseModel):
-    """SendFunction's settings: where users and templates live, where the channel functions are."""
+class UsersDatabase(BaseModel):
+    """Where the users collection is: every function that reads or writes user documents."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    service: ServiceConfig
     mongodb_uri: str | None = None
     mongodb_uri_secret_id: str | None = None
     mongodb_database: NonEmptyStr = "messaging"
     users_collection: NonEmptyStr = "users"
-    templates_collection: NonEmptyStr = "templates"
     mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
+
+    DATABASE_ENV: ClassVar[dict[str, str]] = {
+        "mongodb_uri": "MONGODB_URI",
+        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
+        "mongodb_database": "MONGODB_DATABASE",
+        "users_collection": "USERS_COLLECTION",
+        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
+    }
+
+    @property
+    def has_database(self) -> bool:
+        return bool(self.mongodb_uri or self.mongodb_uri_secret_id)
+
+
+class SendSettings(UsersDatabase):
+    """SendFunction's settings: where users and templates live, where the channel functions are."""
+
+    service: ServiceConfig
+    templates_collection: NonEmptyStr = "templates"
     # Each channel's function, from its spec's variable (EMAIL_FUNCTION_NAME, ...; set by the template).
     function_names: dict[Channel, NonEmptyStr] = Field(default_factory=dict)
     batch_max_messages: Annotated[int, Field(gt=0, le=10_000)] = 100
@@ -177,12 +194,8 @@ class SendSettings(BaseModel):
     throttle_retries: Annotated[int, Field(ge=0, le=20)] = 6
 
     ENV: ClassVar[dict[str, str]] = {
-        "mongodb_uri": "MONGODB_URI",
-        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
-        "mongodb_database": "MONGODB_DATABASE",
-        "users_collection": "USERS_COLLECTION",
+        **UsersDatabase.DATABASE_ENV,
         "templates_collection": "TEMPLATES_COLLECTION",
-        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
         "batch_max_messages": "BATCH_MAX_MESSAGES",
         "batch_max_bytes": "BATCH_MAX_BYTES",
         "max_parallel_invokes": "MAX_PARALLEL_INVOKES",
@@ -239,31 +252,17 @@ class SendSettings(BaseModel):
         return settings
 
 
-class FeedbackSettings(BaseModel):
+class FeedbackSettings(UsersDatabase):
     """FeedbackFunction's: where sends are recorded, and the users collection opt-outs are written to."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     service: ServiceConfig
-    mongodb_uri: str | None = None
-    mongodb_uri_secret_id: str | None = None
-    mongodb_database: NonEmptyStr = "messaging"
-    users_collection: NonEmptyStr = "users"
-    mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
     sends_table: NonEmptyStr
 
-    ENV: ClassVar[dict[str, str]] = {
-        "mongodb_uri": "MONGODB_URI",
-        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
-        "mongodb_database": "MONGODB_DATABASE",
-        "users_collection": "USERS_COLLECTION",
-        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
-        "sends_table": "SENDS_TABLE",
-    }
+    ENV: ClassVar[dict[str, str]] = {**UsersDatabase.DATABASE_ENV, "sends_table": "SENDS_TABLE"}
 
     @model_validator(mode="after")
     def _complete(self) -> FeedbackSettings:
-        if not (self.mongodb_uri or self.mongodb_uri_secret_id):
+        if not self.has_database:
             raise PydanticCustomError(CROSS_FIELD, "MONGODB_URI or MONGODB_URI_SECRET_ID is required")
         return self
 
@@ -326,7 +325,7 @@ class EmailSettings(ChannelSettings):
         return max(0, self.memory_size_mb - self.memory_baseline_mb) * 1024 * 1024
 
 
-class PushSettings(ChannelSettings):
+class PushSettings(ChannelSettings, UsersDatabase):
     """FCM HTTP v1: the project, the service-account secret, and overridable endpoints for local runs;
     and where a token FCM reports stale is recorded (the users collection, through `userFields`)."""
 
@@ -338,12 +337,7 @@ class PushSettings(ChannelSettings):
     # userFields.staleDeviceToken (push skips the user until the token changes), `remove` unsets
     # the device token, `keep` changes nothing (every send tries it again).
     stale_tokens: Literal["mark", "remove", "keep"] = "mark"
-    # Without either, nothing is recorded (the failure is still answered).
-    mongodb_uri: str | None = None
-    mongodb_uri_secret_id: str | None = None
-    mongodb_database: NonEmptyStr = "messaging"
-    users_collection: NonEmptyStr = "users"
-    mongodb_timeout_ms: Annotated[int, Field(gt=0)] = 5000
+    # Without a database (UsersDatabase), nothing is recorded (the failure is still answered).
     # SERVICE_CONFIG's userFields (the rest of that document is SendFunction's).
     user_fields: UserFieldsModel = Field(default_factory=UserFields)
 
@@ -354,11 +348,7 @@ class PushSettings(ChannelSettings):
         "fcm_endpoint": "FCM_ENDPOINT",
         "fcm_token_uri": "FCM_TOKEN_URI",
         "stale_tokens": "STALE_TOKENS",
-        "mongodb_uri": "MONGODB_URI",
-        "mongodb_uri_secret_id": "MONGODB_URI_SECRET_ID",
-        "mongodb_database": "MONGODB_DATABASE",
-        "users_collection": "USERS_COLLECTION",
-        "mongodb_timeout_ms": "MONGODB_TIMEOUT_MS",
+        **UsersDatabase.DATABASE_ENV,
     }
 
     @classmethod
