@@ -57,6 +57,26 @@ class Stack:
             self.last_headers = dict(error.headers)
             return error.code, json.load(error)
 
+    def invoke(self, function: str, payload: Any) -> Any:
+        """A function invoked on the stack's `sam local start-lambda` endpoint, as SNS would."""
+        import boto3
+        from botocore.config import Config
+
+        lambdas = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{PORTS['lambda']}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # sam local accepts any
+            config=Config(read_timeout=120, retries={"max_attempts": 1}),
+        )
+        answer = lambdas.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+        return json.loads(answer["Payload"].read())
+
+    def send_id(self) -> str:
+        """The X-Send-Id of the last answer."""
+        return {name.lower(): value for name, value in self.last_headers.items()}["x-send-id"]
+
     def pushes(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.fcm}/messages", timeout=10) as response:
             messages: list[dict[str, Any]] = json.load(response)["messages"]

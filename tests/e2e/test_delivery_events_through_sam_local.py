@@ -4,13 +4,8 @@ event, SNS-wrapped and tagged with that send and a user, is invoked on FeedbackF
 
 from __future__ import annotations
 
-import json
-
-import boto3
-from botocore.config import Config
-
 from tests.delivery_events import sns_event
-from tests.e2e.conftest import PORTS, Stack
+from tests.e2e.conftest import Stack
 
 
 def test_a_bounce_event_of_a_synchronous_send_shows_in_its_status_and_failures(e2e: Stack) -> None:
@@ -18,20 +13,10 @@ def test_a_bounce_event_of_a_synchronous_send_shows_in_its_status_and_failures(e
         {"channels": ["email"], "recipients": ["alice", "bob"], "messageTitle": "Hi", "messageContent": "Results ready"}
     )
     assert (status, body) == (200, {"failures": []})
-    send_id = {name.lower(): value for name, value in e2e.last_headers.items()}["x-send-id"]
+    send_id = e2e.send_id()
 
-    lambdas = boto3.client(
-        "lambda",
-        endpoint_url=f"http://127.0.0.1:{PORTS['lambda']}",
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(read_timeout=120, retries={"max_attempts": 1}),
-    )
-    answer = lambdas.invoke(
-        FunctionName="FeedbackFunction", Payload=json.dumps(sns_event("ses-bounce", send_id, "bob")).encode()
-    )
-    assert json.loads(answer["Payload"].read()) == {"recorded": 1, "duplicates": 0, "ignored": 0, "optedOut": 0}
+    answer = e2e.invoke("FeedbackFunction", sns_event("ses-bounce", send_id, "bob"))
+    assert answer == {"recorded": 1, "duplicates": 0, "ignored": 0, "optedOut": 0}
 
     code, sent = e2e.get(f"/sends/{send_id}")
     assert code == 200, sent
