@@ -953,3 +953,22 @@ def test_what_fails_after_the_checks_is_a_503_and_nothing_is_sent(
     assert (code, body["error"], body["message"]) == (503, "Service Unavailable", message)
     assert run.queue.launched == []
     assert servers.outbox.emails() == []
+
+
+def test_slow_channels_make_smaller_segments_so_a_segment_item_stays_under_dynamodbs_limit(
+    run: Async, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from messaging.pacing import Pacer
+
+    engine = run.dispatch.engine
+    monkeypatch.setattr(engine, "settings", engine.settings.model_copy(update={"segment_users": 100_000}))
+    # One message per second: batches of one, each adding its name to its segment's item.
+    monkeypatch.setattr(engine, "pacer", Pacer(boto3.client("dynamodb"), "unused", {"sms": 1, "voice": 1}))
+
+    # Unpaced e-mail goes in batches of 100: SEGMENT_USERS stands.
+    assert engine.segment_size(["email"]) == 100_000
+    # 16,000 batch names (about 240 KB) at most per segment item, whatever the channels.
+    assert engine.segment_size(["sms", "voice"]) == 8_000
+    assert engine.segment_size(["email", "sms", "push", "voice"]) == 7_920

@@ -82,6 +82,8 @@ IN_PROGRESS_CHECKS = 6
 IN_PROGRESS_PAUSE_S = 5.0
 GAVE_UP_UNSENT = "not attempted: the dispatcher gave up"
 LEASE_WAIT_S = 30.0
+# Batch names a segment item's `applied` set holds at most ("email#123456": about 15 bytes each).
+MAX_BATCHES_PER_SEGMENT = 16_000
 
 
 class _OutOfTimeError(Exception):
@@ -233,6 +235,15 @@ class Engine:
         for segment in range(min(self.settings.segment_parallel, record.segments)):
             self._launch(send_id, segment, correlation_id)
 
+    def segment_size(self, channels: Sequence[Channel]) -> int:
+        """SEGMENT_USERS, or fewer when slow channels make small batches: each finished batch adds
+        its name to its segment's item (`applied`), which must stay far under DynamoDB's 400 KB."""
+        limits = self.pacer.batch_limits()
+        batch = self.settings.batch_max_messages
+        batches_per_user = sum(1 / max(1, min(limits.get(channel, batch), batch)) for channel in channels)
+        fitting = int(MAX_BATCHES_PER_SEGMENT / batches_per_user) if batches_per_user else self.settings.segment_users
+        return max(1, min(self.settings.segment_users, fitting))
+
     def _list_missing(self, send_id: str, missing: Sequence[str], channels: Sequence[Channel]) -> list[Failure]:
         failures = [
             Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
@@ -246,6 +257,7 @@ class Engine:
         """Streams the audience's ids into this attempt's segments in S3: (audience, ids not found,
         segments)."""
         fields = self.settings.service.userFields
+        size = self.segment_size(request.channels)
         requested = list(dict.fromkeys(request.recipients or ()))
         found: set[str] = set()
         found_object_ids: set[Any] = set()
@@ -257,7 +269,7 @@ class Engine:
             nonlocal segments, audience
             current.append(user_id)
             audience += 1
-            if len(current) >= self.settings.segment_users:
+            if len(current) >= size:
                 self.sends.put_json(send_id, plan_object(attempt, f"segments/{segments}.json"), current)
                 segments += 1
                 current.clear()
