@@ -561,7 +561,9 @@ def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_us
     assert status["status"] == "completed"
     assert status["channels"]["email"]["failed"] == 0
     segment_events = [event for _, event in run.queue.launched if event.get("segment") == 0]
-    assert len(segment_events) >= 3  # the first, then continuations
+    # The first, then at least one continuation: 2 s of work per invocation can touch three
+    # one-second windows of 150 (450 e-mails), so two invocations may do it all.
+    assert len(segment_events) >= 2
     emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
     assert set(emails) == _expected(crowd)["email"]
     assert max(emails.values()) == 1
