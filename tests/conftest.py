@@ -226,6 +226,22 @@ def api_event(
     return event
 
 
+def get_event(path: str, query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A GET of the API (the status routes), as API Gateway hands it to SendFunction."""
+    event = api_event(None, headers=headers)
+    event.update(
+        {
+            "httpMethod": "GET",
+            "path": path,
+            "resource": path,
+            "body": None,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        }
+    )
+    return event
+
+
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():

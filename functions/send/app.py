@@ -23,7 +23,6 @@ from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
-from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import (
@@ -45,7 +44,8 @@ from messaging.observability import (
     tracer,
 )
 from messaging.sends import SendStore
-from messaging.service import SendOutcome, new_send_id, no_file_service, preview, send, sync_counts
+from messaging.service import new_send_id, no_file_service, preview, send
+from messaging.sync_record import SyncSendRecord
 from messaging.validation import describe_errors
 
 SEND_ID_HEADER = "X-Send-Id"
@@ -165,48 +165,6 @@ def _sends() -> SendStore:
 _SEND_ID = "4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 
 
-def _open_sync(send_id: str, channels: list[Channel]) -> None:
-    """The send's record before its first batch leaves: delivery events can arrive within seconds,
-    before the answer, and must find it. Best effort, as its completion."""
-    if sends is None:
-        return
-    try:
-        sends.create(send_id, caller_scope(app.current_event.raw_event), channels)
-    except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
-        logger.warning("synchronous send not opened", extra={"sendId": send_id, "cause": type(exc).__name__})
-
-
-def _fail_sync(send_id: str, exc: Exception) -> None:
-    """A send that broke after its record was opened (batches may have left) ends `failed`, not
-    `accepted` for good. Best effort: the error answer goes out whatever happens here."""
-    if sends is None:
-        return
-    try:
-        sends.finish(send_id, "failed", f"the request failed while sending ({type(exc).__name__}): outcome unknown")
-    except Exception as error:  # noqa: BLE001 - the original error is what the caller must get
-        logger.warning("synchronous send not closed", extra={"sendId": send_id, "cause": type(error).__name__})
-
-
-def _record_sync(outcome: SendOutcome) -> None:
-    """The synchronous send in the sends table, so GET /sends/{sendId} and its delivery events find
-    it. The messages have left: a failure here is logged, never turned into a 5xx (a client
-    retrying it would send them again)."""
-    if sends is None:
-        return
-    try:
-        sends.record_sync(
-            outcome.send_id,
-            caller_scope(app.current_event.raw_event),
-            list(outcome.skipped),
-            outcome.audience,
-            outcome.missing,
-            sync_counts(outcome),
-            outcome.response.failures,
-        )
-    except Exception as exc:  # noqa: BLE001 - whatever it is, the answer stands
-        logger.warning("synchronous send not recorded", extra={"sendId": outcome.send_id, "cause": type(exc).__name__})
-
-
 @app.post(
     "/send",
     operation_id="send",
@@ -291,14 +249,7 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
             body=SendAccepted(sendId=send_id),
             headers={"Location": f"/sends/{send_id}", "Preference-Applied": "respond-async"},
         )
-    send_id = new_send_id()
-    opened = False
-
-    def before_dispatch(send_id: str) -> None:
-        nonlocal opened
-        opened = True
-        _open_sync(send_id, request.channels)
-
+    record = SyncSendRecord(sends, caller_scope(app.current_event.raw_event), new_send_id())
     try:
         outcome = send(
             request,
@@ -310,15 +261,14 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
             logger.get_correlation_id(),
             remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
             preferences=preferences,
-            send_id=send_id,
-            before_dispatch=before_dispatch,
+            send_id=record.send_id,
+            before_dispatch=lambda _: record.open(request.channels),
         )
         record_send(outcome)
     except Exception as exc:
-        if opened:
-            _fail_sync(send_id, exc)
+        record.fail(exc)
         raise
-    _record_sync(outcome)
+    record.complete(outcome)
     return Response(
         status_code=200,
         content_type="application/json",

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from messaging.dispatch import BatchOutcomeUnknownError
 from messaging.sends import DETAILS
-from tests.conftest import DISPATCH_FUNCTION_NAME, EVE_ID, ApiCall, Servers, api_event
+from tests.conftest import DISPATCH_FUNCTION_NAME, EVE_ID, ApiCall, Servers, get_event
 from tests.integration.test_observability import emf_values, json_lines
 from tests.lambda_runtime import EventQueue, InProcessInvoker, LambdaContext, SandboxCrash
 
@@ -68,17 +68,7 @@ class Async:
         caller: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        event = api_event(None, headers=headers)
-        event.update(
-            {
-                "httpMethod": "GET",
-                "path": path,
-                "resource": path,
-                "body": None,
-                "queryStringParameters": query,
-                "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-            }
-        )
+        event = get_event(path, query, headers)
         if caller:
             event["requestContext"]["identity"]["userArn"] = caller
         answer = self.send.lambda_handler(event, LambdaContext())

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from messaging.channels.email import decode_tag
 from messaging.preferences import opted_out_channels
-from tests.conftest import FUNCTION_NAMES, SES_CONFIGURATION_SET, ApiCall, Servers, api_event
+from tests.conftest import FUNCTION_NAMES, SES_CONFIGURATION_SET, ApiCall, Servers, get_event
 from tests.delivery_events import provider_message, sns_event, wrap
 from tests.lambda_runtime import InProcessInvoker, LambdaContext
 
@@ -34,9 +34,7 @@ class Feedback:
         return result
 
     def get(self, path: str) -> tuple[int, Any]:
-        event = api_event(None)
-        event.update({"httpMethod": "GET", "path": path, "resource": path, "body": None})
-        answer = self.send.lambda_handler(event, LambdaContext())
+        answer = self.send.lambda_handler(get_event(path), LambdaContext())
         return answer["statusCode"], json.loads(answer["body"])
 
     def status(self, send_id: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messaging.audience import Audience, _lookup_values, _object_id
+from messaging.audience import Audience
 from messaging.channels.once import duplicate_reason
 from messaging.compose import Composer, texts_from_json, texts_json
 from messaging.dispatch import Batch, BatchBuilder, Invoker, _run
@@ -68,6 +68,7 @@ from messaging.service import (
 )
 from messaging.store import IN_CHUNK, Store
 from messaging.templating import Renderer
+from messaging.user_ids import lookup_values, object_id
 
 # (function name, event) -> None: an asynchronous (`Event`) invoke.
 Launcher = Callable[[str, dict[str, Any]], None]
@@ -275,7 +276,7 @@ class Engine:
                 current.clear()
 
         if requested:
-            for document in self.store.users_by_ids(fields.id, _lookup_values(requested, fields.id), [fields.id]):
+            for document in self.store.users_by_ids(fields.id, lookup_values(requested, fields.id), [fields.id]):
                 raw = document.get(fields.id)
                 if raw is None or str(raw) in found:
                     continue
@@ -295,7 +296,7 @@ class Engine:
             segments += 1
 
         def was_found(user_id: str) -> bool:
-            oid = _object_id(user_id) if fields.id == "_id" else None
+            oid = object_id(user_id) if fields.id == "_id" else None
             return user_id in found or (oid is not None and oid in found_object_ids)
 
         return audience, [user_id for user_id in requested if not was_found(user_id)], segments

@@ -15,6 +15,7 @@ from messaging.models.common import Channel
 from messaging.models.config import ServiceConfig
 from messaging.preferences import is_stale, opted_out_channels
 from messaging.store import Document, Store
+from messaging.user_ids import lookup_values, object_id
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,6 @@ class Recipient:
 def _text(value: Any) -> str | None:
     """An address is a non-empty string; anything else means the user has none for that channel."""
     return value.strip() or None if isinstance(value, str) else None
-
-
-def _object_id(value: str) -> ObjectId | None:
-    return ObjectId(value) if len(value) == 24 and ObjectId.is_valid(value) else None
-
-
-def _lookup_values(ids: Sequence[str], id_field: str) -> list[Any]:
-    # `_id` is usually an ObjectId while requests carry strings: match either form (hex in any case).
-    values: list[Any] = list(ids)
-    if id_field == "_id":
-        values += list(dict.fromkeys(oid for oid in map(_object_id, ids) if oid is not None))
-    return values
 
 
 def _json_safe(value: Any) -> Any:
@@ -118,7 +107,7 @@ class Audience:
         fields = self._fields
         documents: list[Iterable[Document]] = []
         if self._requested:
-            lookup = _lookup_values(self._requested, fields.id)
+            lookup = lookup_values(self._requested, fields.id)
             documents.append(self._store.users_by_ids(fields.id, lookup, self._projection))
         if self._clusters:
             documents.append(self._store.users_in_clusters(fields.clusters, self._clusters, self._projection))
@@ -146,5 +135,5 @@ class Audience:
         """A requested id names a user seen under its own spelling or, for an ObjectId, in any case."""
         if requested in self._seen:
             return True
-        oid = _object_id(requested) if self._fields.id == "_id" else None
+        oid = object_id(requested) if self._fields.id == "_id" else None
         return oid is not None and oid in self._seen_object_ids

@@ -26,6 +26,7 @@ from pymongo.errors import PyMongoError, WriteError
 from messaging.errors import ServiceUnavailable
 from messaging.models.common import CHANNELS, Channel
 from messaging.observability import logger
+from messaging.user_ids import lookup_values
 
 StaleTokens = Literal["mark", "remove", "keep"]
 
@@ -55,11 +56,8 @@ class UserPreferences:
         self._stale = stale_field
 
     def _user(self, user_id: str) -> dict[str, Any]:
-        # The id as the API answers it: a string, or an ObjectId's hex. (Imported here: the audience
-        # reads this module's opted_out_channels and is_stale.)
-        from messaging.audience import _lookup_values
-
-        return {self._id: {"$in": _lookup_values([user_id], self._id)}}
+        # The id as the API answers it: a string, or an ObjectId's hex.
+        return {self._id: {"$in": lookup_values([user_id], self._id)}}
 
     def _update(self, query: dict[str, Any], update: dict[str, Any], user_id: str) -> Any:
         """The result, or None when this document refuses the update (its shape, not an outage)."""

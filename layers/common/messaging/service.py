@@ -99,11 +99,18 @@ class SendOutcome:
     send_id: str  # on every batch envelope: the providers' delivery events name it
     audience: int
     missing: int
+    channels: list[Channel]
     messages: Counter[Channel]  # handed to the channel functions (and not refused as opted out)
-    skipped: Counter[Channel]  # users who got nothing on the channel without failing: the sum of skipped_by
     batches: Counter[Channel]
     # Why: (channel, SkipReason) -> users (noAddress, optedOut, staleToken).
     skipped_by: Counter[tuple[Channel, str]] = field(default_factory=Counter)
+
+    @property
+    def skipped(self) -> Counter[Channel]:
+        """Per requested channel, the users who got nothing on it without failing."""
+        return Counter(
+            {channel: sum(n for (c, _), n in self.skipped_by.items() if c == channel) for channel in self.channels}
+        )
 
 
 @dataclass(frozen=True)
@@ -280,9 +287,7 @@ def send(
         audience=audience.size,
         missing=len(audience.missing_ids),
         messages=messages,
-        skipped=Counter(
-            {channel: sum(n for (c, _), n in skipped_by.items() if c == channel) for channel in request.channels}
-        ),
+        channels=list(request.channels),
         batches=Counter(batch.channel for batch in batches),
         skipped_by=skipped_by,
     )

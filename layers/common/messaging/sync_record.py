@@ -1,0 +1,57 @@
+"""A synchronous send's record in the sends table, so that GET /sends/{sendId} and the providers'
+delivery events find it: opened just before its first batch leaves (events can arrive before the
+answer), completed with its counts and failures, or ended `failed` if the request broke after
+opening it. Every step is best effort: the messages have left or are leaving, and a 5xx would make
+a client send them again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from messaging.models.common import Channel
+from messaging.observability import logger
+from messaging.sends import SendStore
+from messaging.service import SendOutcome, sync_counts
+
+
+class SyncSendRecord:
+    def __init__(self, sends: SendStore | None, scope: str, send_id: str) -> None:
+        self._sends = sends  # None: SENDS_TABLE unset, nothing is recorded
+        self._scope = scope
+        self.send_id = send_id
+        self.opened = False
+
+    def open(self, channels: Sequence[Channel]) -> None:
+        self.opened = True
+        if self._sends is None:
+            return
+        try:
+            self._sends.create(self.send_id, self._scope, channels)
+        except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
+            logger.warning("synchronous send not opened", extra={"sendId": self.send_id, "cause": type(exc).__name__})
+
+    def fail(self, exc: Exception) -> None:
+        """Batches may have left: `failed`, outcome unknown, rather than `accepted` for good."""
+        if self._sends is None or not self.opened:
+            return
+        try:
+            reason = f"the request failed while sending ({type(exc).__name__}): outcome unknown"
+            self._sends.finish(self.send_id, "failed", reason)
+        except Exception as error:  # noqa: BLE001 - the original error is what the caller must get
+            logger.warning("synchronous send not closed", extra={"sendId": self.send_id, "cause": type(error).__name__})
+
+    def complete(self, outcome: SendOutcome) -> None:
+        if self._sends is None:
+            return
+        try:
+            self._sends.record_sync(
+                self.send_id,
+                self._scope,
+                outcome.channels,
+                outcome.audience,
+                outcome.missing,
+                sync_counts(outcome),
+                outcome.response.failures,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the answer stands
+            logger.warning("synchronous send not recorded", extra={"sendId": self.send_id, "cause": type(exc).__name__})
