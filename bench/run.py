@@ -198,9 +198,9 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         send_app = load_function("send")
 
         from messaging.audience import Audience
-        from messaging.compose import Composer, texts_from_request
         from messaging.models.request import SendRequest
         from messaging.service import send
+        from messaging.templates.compose import Composer, texts_from_request
 
         invokes: list[int] = []
         real_invoker = send_app.invoker

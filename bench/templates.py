@@ -12,7 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))
 
-from messaging.templating import RenderContext, Renderer
+from messaging.templates.context import RenderContext
+from messaging.templates.renderer import Renderer
 
 TYPICAL = "Hello, {{user.name}}! Your appointment is dated {{data.appointmentDate}}, see {{data.note}}"
 # The same message through ten handlebars-helpers catalogue helpers.

@@ -16,7 +16,7 @@ from messaging.models.config import SendSettings, ServiceConfig, UserFields
 from messaging.models.request import SendRequest
 from messaging.service import send
 from messaging.store import MongoStore
-from messaging.templating import Renderer
+from messaging.templates.renderer import Renderer
 from tests.conftest import FUNCTION_NAMES, SENDER, Servers
 from tests.lambda_runtime import InProcessInvoker
 

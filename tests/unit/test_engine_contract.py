@@ -1,4 +1,4 @@
-"""The contract of the native Handlebars engine as messaging.engine uses it, pinned to the version
+"""The contract of the native Handlebars engine as messaging.templates.native uses it, pinned to the version
 the layer ships (dotprompt-handlebars in layers/common/requirements.txt). An upgrade that changes a
 call, an error text the service parses, or the escaping fails here, before any template does."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from messaging import engine
-from messaging.engine import Engine, EngineRenderError, EngineSyntaxError, HelperOptions
+from messaging.templates import native as engine
+from messaging.templates.native import EngineRenderError, EngineSyntaxError, HelperOptions, NativeEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGING = ROOT / "layers" / "common" / "messaging"
@@ -31,11 +31,11 @@ def test_the_adapter_is_the_only_importer_of_the_native_module() -> None:
         for path in (ROOT / folder).rglob("*.py")
         if re.search(r"^\s*(from|import) handlebarrz", path.read_text(), re.MULTILINE)
     )
-    assert importers == ["layers/common/messaging/engine.py"]
+    assert importers == ["layers/common/messaging/templates/native.py"]
 
 
 def test_register_and_render_by_name_with_either_escaping() -> None:
-    plain, html = Engine(html_escape=False), Engine(html_escape=True)
+    plain, html = NativeEngine(html_escape=False), NativeEngine(html_escape=True)
     for each in (plain, html):
         each.register("t", "Hi {{user.name}}{{#if (eq n 2)}} two{{/if}}")
     context = json.dumps({"user": {"name": "<b>Ann</b>"}, "n": 2})
@@ -53,7 +53,7 @@ def test_a_helper_gets_its_arguments_as_json_and_its_hash_through_the_options() 
         seen.append((json.loads(params_json), json.loads(options.hash_value_json("tz") or "null")))
         return "ok"
 
-    each = Engine(html_escape=False)
+    each = NativeEngine(html_escape=False)
     each.register_helper("probe", helper)
     each.register("t", '{{probe a 3 tz="Europe/Rome"}}')
     assert each.render("t", json.dumps({"a": "x"})) == "ok"
@@ -66,14 +66,14 @@ def test_a_helper_gets_its_arguments_as_json_and_its_hash_through_the_options() 
 )
 def test_a_syntax_error_carries_line_column_and_reason(source: str, line: int, column: int) -> None:
     with pytest.raises(EngineSyntaxError) as caught:
-        Engine(html_escape=False).register("t", source)
+        NativeEngine(html_escape=False).register("t", source)
     problem = caught.value.problem
     assert (problem.line, problem.column) == (line, column)
     assert problem.reason.startswith("invalid handlebars syntax: expected ")
 
 
 def test_render_errors_are_described_in_the_services_words() -> None:
-    each = Engine(html_escape=False)
+    each = NativeEngine(html_escape=False)
 
     def failing(params_json: str, options: HelperOptions) -> str:
         raise ValueError("dateFormat: unknown time zone 'Mars'")

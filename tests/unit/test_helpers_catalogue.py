@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from messaging.helpers import CATALOGUE
-from messaging.templating import RenderContext, Renderer, TemplateRenderError
+from messaging.templates.context import RenderContext
+from messaging.templates.errors import TemplateRenderError
+from messaging.templates.helpers import CATALOGUE
+from messaging.templates.renderer import Renderer
 
 RENDERER = Renderer()
 ARRAY = ["a", "b", "c"]

@@ -112,7 +112,7 @@ def test_observability_imports_only_models_not_even_for_the_type_checker() -> No
 def test_texts_survive_json_for_another_invocation_to_render() -> None:
     from bson import ObjectId
 
-    from messaging.compose import texts_from_json, texts_from_template, texts_json
+    from messaging.templates.compose import texts_from_json, texts_from_template, texts_json
 
     template = MessageTemplate.model_validate(
         {

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 _WORKER = """
 import json, sys
 from messaging.errors import BadRequest
-from messaging.templating import RenderContext, Renderer, TemplateRenderError, TemplateSyntaxError
+from messaging.templates.context import RenderContext
+from messaging.templates.errors import TemplateRenderError, TemplateSyntaxError
+from messaging.templates.renderer import Renderer
 renderer = Renderer(cache_bytes=4 * 1024 * 1024)
 for line in sys.stdin:
     case = json.loads(line)

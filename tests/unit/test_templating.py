@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from messaging.templating import RenderContext, Renderer, TemplateRenderError, TemplateSyntaxError
+from messaging.templates.context import RenderContext
+from messaging.templates.errors import TemplateRenderError, TemplateSyntaxError
+from messaging.templates.renderer import Renderer
 
 renderer = Renderer(cache_bytes=16 * 1024)
 

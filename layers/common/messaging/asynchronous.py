@@ -46,7 +46,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from messaging.audience import Audience
 from messaging.channels.once import duplicate_reason
-from messaging.compose import Composer, texts_from_json, texts_json
 from messaging.dispatch import Batch, BatchBuilder, Invoker, _run
 from messaging.errors import BadRequest, MessagingError, ServiceUnavailable
 from messaging.models.common import Channel
@@ -67,7 +66,8 @@ from messaging.service import (
     remember_opt_outs,
 )
 from messaging.store import IN_CHUNK, Store
-from messaging.templating import Renderer
+from messaging.templates.compose import Composer, texts_from_json, texts_json
+from messaging.templates.renderer import Renderer
 from messaging.user_ids import lookup_values, object_id
 
 # (function name, event) -> None: an asynchronous (`Event`) invoke.

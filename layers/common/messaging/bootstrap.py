@@ -13,7 +13,7 @@ from messaging.preferences import UserPreferences
 from messaging.store import MongoStore
 
 if TYPE_CHECKING:
-    from messaging.templating import Renderer
+    from messaging.templates.renderer import Renderer
 
 
 def mongodb_uri(uri: str | None, secret_id: str | None) -> str:
@@ -53,7 +53,7 @@ def connect_preferences(settings: UsersDatabase, fields: UserFieldsBase) -> User
 
 
 def make_renderer(settings: SendSettings) -> Renderer:
-    from messaging.templating import Renderer  # not PushFunction's: its engine is loaded when used
+    from messaging.templates.renderer import Renderer  # not PushFunction's: its engine is loaded when used
 
     return Renderer(
         default_locale=settings.default_locale,

@@ -20,7 +20,6 @@ from messaging.attachments import stage_attachments
 from messaging.audience import Audience
 from messaging.channels import registry
 from messaging.channels.voice import as_ssml
-from messaging.compose import Composer, MessageTexts, texts_from_request, texts_from_template
 from messaging.dispatch import BatchBuilder, Invoker, dispatch
 from messaging.errors import BadRequest, NotFound, ServiceUnavailable
 from messaging.models.batch import EmailAttachment
@@ -40,7 +39,8 @@ from messaging.models.template import MessageTemplate
 from messaging.observability import logger
 from messaging.preferences import UserPreferences
 from messaging.store import Store
-from messaging.templating import Renderer
+from messaging.templates.compose import Composer, MessageTexts, texts_from_request, texts_from_template
+from messaging.templates.renderer import Renderer
 from messaging.validation import describe_errors
 
 USER_NOT_FOUND = "user not found"

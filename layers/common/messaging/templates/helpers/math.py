@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from messaging.helpers.core import Call, HelperError, Spec, flatten, is_number, number, to_number
+from messaging.templates.helpers.core import Call, HelperError, Spec, flatten, is_number, number, to_number
 
 
 def _operands(call: Call, name: str) -> tuple[float, float]:

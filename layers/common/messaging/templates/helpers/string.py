@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from messaging.helpers.core import Call, Safe, Spec, bounded, is_number, js_str, to_number
+from messaging.templates.helpers.core import Call, Safe, Spec, bounded, is_number, js_str, to_number
 
 _CHOP = re.compile(r"^[-_.\W\s]+|[-_.\W\s]+$")
 _CHANGE = re.compile(r"[-_.\W\s]+(\w|$)")

@@ -7,7 +7,18 @@ import json
 from functools import cmp_to_key
 from typing import Any
 
-from messaging.helpers.core import Call, HelperError, Spec, bounded, is_number, js_str, strict_equal, to_number, truthy
+from messaging.templates.helpers.core import (
+    Call,
+    HelperError,
+    Spec,
+    bounded,
+    get_path,
+    is_number,
+    js_str,
+    strict_equal,
+    to_number,
+    truthy,
+)
 
 MAX_GROUP = 10_000
 
@@ -55,8 +66,6 @@ def filter_(call: Call) -> Any:
         return None
     value = call.arg(1)
     prop = call.hash("property") or call.hash("prop")
-    from messaging.helpers.core import get_path
-
     if prop:
         return [item for item in array if strict_equal(value, get_path(item, prop))] or None
     return [item for item in array if strict_equal(value, item)] or None
@@ -144,16 +153,12 @@ def pluck(call: Call) -> Any:
     array = _array(call)
     if array is None:
         return ""
-    from messaging.helpers.core import get_path
-
     return [value for value in (get_path(item, call.arg(1)) for item in array) if value is not None]
 
 
 def _named_helper(call: Call, index: int) -> Any:
-    from messaging.helpers import CATALOGUE
-
     name = call.arg(index)
-    spec = CATALOGUE.get(name) if isinstance(name, str) else None
+    spec = call.catalogue.get(name) if isinstance(name, str) else None
     if spec is None or spec.kind == "iter":
         raise HelperError(f"expects the name of a catalogue helper as its iteratee, got {js_str(name)[:50]!r}")
     return spec.fn
@@ -164,7 +169,7 @@ def map_(call: Call) -> Any:
     if array is None:
         return ""
     helper = _named_helper(call, 1)
-    return [helper(Call([item], call.options, call.html)) for item in array]
+    return [helper(Call([item], call.options, call.html, call.catalogue)) for item in array]
 
 
 def some(call: Call) -> bool:
@@ -172,7 +177,7 @@ def some(call: Call) -> bool:
     if array is None:
         return False
     helper = _named_helper(call, 1)
-    return any(truthy(helper(Call([item], call.options, call.html))) for item in array)
+    return any(truthy(helper(Call([item], call.options, call.html, call.catalogue))) for item in array)
 
 
 def _js_sort_key(item: Any) -> str:
@@ -200,8 +205,6 @@ def _compare_values(a: Any, b: Any) -> int:
 
 
 def sort_by(array: list[Any], prop: Any) -> list[Any]:
-    from messaging.helpers.core import get_path
-
     return sorted(array, key=cmp_to_key(lambda a, b: _compare_values(get_path(a, prop), get_path(b, prop))))
 
 

@@ -25,16 +25,10 @@ from messaging.errors import BadRequest
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
 from messaging.models.response import Failure, FailureCode, SkipReason
-from messaging.templating import (
-    CompiledTemplate,
-    RenderContext,
-    Renderer,
-    TemplateRenderError,
-    TemplateSyntaxError,
-    UserTooLargeError,
-    dumps,
-    measure_data,
-)
+from messaging.templates.compiled import CompiledTemplate
+from messaging.templates.context import RenderContext, dumps, measure_data
+from messaging.templates.errors import TemplateRenderError, TemplateSyntaxError, UserTooLargeError
+from messaging.templates.renderer import Renderer
 
 __all__ = [
     "Composer",

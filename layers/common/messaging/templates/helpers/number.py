@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any
 
-from messaging.helpers.core import (
+from messaging.templates.helpers.core import (
     MAX_DIGITS,
     Call,
     HelperError,
@@ -18,7 +18,7 @@ from messaging.helpers.core import (
     number,
     to_number,
 )
-from messaging.helpers.math import round_
+from messaging.templates.helpers.math import round_
 
 _THOUSANDS = re.compile(r"(\d)(?=(\d\d\d)+(?!\d))")
 _LEADING_INT = re.compile(r"^\s*[-+]?\d+")

@@ -1,7 +1,7 @@
 """What every catalogue helper shares: the call, JavaScript's conversions, the output forms.
 
 A helper is a plain function of a `Call` returning a Python value; the engine adapts it to the
-native binding in three forms (see `messaging.helpers.rewrite`): inline `{{name a}}` writes the
+native binding in three forms (see `messaging.templates.rewrite`): inline `{{name a}}` writes the
 value as JavaScript would print it, a subexpression `(name a)` hands the value on to the next
 helper (encoded, since the native binding passes strings only), a block `{{#name a}}...{{/name}}`
 renders its body or its inverse.
@@ -13,7 +13,7 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,6 +48,9 @@ class Call:
     args: list[Any]
     options: Options
     html: bool = False
+    # The helpers a helper may name as its iteratee (`{{map items "upcase"}}`): the engine's
+    # catalogue, handed in so that no category module imports the catalogue that imports it.
+    catalogue: Mapping[str, Spec] = field(default_factory=dict)
     _hash: dict[str, Any] = field(default_factory=dict)
 
     def hash(self, key: str, default: Any = None) -> Any:

@@ -110,7 +110,7 @@ def _render_error(text: str) -> ValueError:
     return EngineRenderError(describe_render_error(text))
 
 
-class Engine:
+class NativeEngine:
     """One native registry: its escaping (HTML or none), its strict mode, helpers and templates."""
 
     def __init__(self, *, html_escape: bool) -> None:

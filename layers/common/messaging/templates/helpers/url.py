@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from messaging.helpers.core import Call, HelperError, Spec
+from messaging.templates.helpers.core import Call, HelperError, Spec
 
 _COMPONENT_SAFE = "-_.!~*'()"
 _URI_SAFE = _COMPONENT_SAFE + ";,/?:@&=+$#"

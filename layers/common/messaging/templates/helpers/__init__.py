@@ -6,7 +6,7 @@ logging). `CATALOGUE` maps every name to its Spec; the engines register each in 
 
 from __future__ import annotations
 
-from messaging.helpers import (
+from messaging.templates.helpers import (
     array,
     collection,
     comparison,
@@ -19,7 +19,7 @@ from messaging.helpers import (
     string,
     url,
 )
-from messaging.helpers.core import Spec
+from messaging.templates.helpers.core import Spec
 
 CATEGORIES: dict[str, dict[str, Spec]] = {
     "comparison": comparison.HELPERS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from messaging.helpers.core import Call, Spec, is_number, js_str, to_number
+from messaging.templates.helpers.core import Call, Spec, is_number, js_str, to_number
 
 
 def inflect(call: Call) -> Any:

@@ -23,8 +23,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from messaging.helpers import CATALOGUE
-from messaging.helpers.core import Spec
+from messaging.templates.helpers import CATALOGUE
+from messaging.templates.helpers.core import Spec
+from messaging.templates.tags import backslashes_before, tag_end
 
 BLOCK = "__block"
 SUB = "__sub"
@@ -73,17 +74,13 @@ def _iterates(spec: Spec | None) -> bool:
 
 def _tags(source: str) -> list[tuple[int, int, int]]:
     """(start, end, brace count) of the `{{ }}` tags, skipping comments, raw blocks and `\\{{`."""
-    from messaging.template_guard import _tag_end
-
     tags: list[tuple[int, int, int]] = []
     index = 0
     while True:
         start = source.find("{{", index)
         if start < 0:
             return tags
-        backslashes = 0
-        while start - backslashes - 1 >= 0 and source[start - backslashes - 1] == "\\":
-            backslashes += 1
+        backslashes = backslashes_before(source, start)
         if source.startswith("{{{{", start):
             close = source.find("{{{{/", start + 4)
             close_end = source.find("}}}}", close) if close >= 0 else -1
@@ -100,7 +97,7 @@ def _tags(source: str) -> list[tuple[int, int, int]]:
                 return tags
             index = end + (4 if long_comment else 2)
             continue
-        end, _ = _tag_end(source, start + braces, "}" * braces)
+        end, _ = tag_end(source, start + braces, "}" * braces)
         if end < 0:
             return tags
         if backslashes != 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from messaging.helpers.core import (
+from messaging.templates.helpers.core import (
     Call,
     HelperError,
     Spec,
@@ -17,6 +17,7 @@ from messaging.helpers.core import (
     to_number,
     truthy,
 )
+from messaging.templates.helpers.misc import type_of
 
 # The `falsey` module's words, which isFalsey and isTruthy read as false.
 FALSEY_WORDS = frozenset({"none", "nil", "nope", "no", "nada", "0", "false", "null", "undefined", "off", "never"})
@@ -49,8 +50,6 @@ def compare_(call: Call) -> bool:
     if operator in ("<", ">", "<=", ">="):
         return compare(a, b, operator)
     if operator == "typeof":
-        from messaging.helpers.misc import type_of
-
         return bool(type_of(a) == b)
     raise HelperError(f"invalid operator {operator!r}")
 

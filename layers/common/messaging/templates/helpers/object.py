@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from messaging.helpers.core import Call, HelperError, Spec, get_path, truthy
+from messaging.templates.helpers.core import Call, HelperError, Spec, get_path, truthy
 
 MAX_JSON_CHARS = 256 * 1024
 

@@ -19,12 +19,11 @@ None of that can be interrupted from Python, so this module runs first: one line
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
-from typing import Any
 
-from messaging.helpers import ITERATING
+from messaging.templates.helpers import ITERATING
+from messaging.templates.shape import GuardError, Shape
+from messaging.templates.tags import backslashes_before, first_word, tag_end
 
 MAX_BLOCK_DEPTH = 32
 MAX_SUBEXPRESSION_DEPTH = 32
@@ -37,36 +36,6 @@ _SILENT_BLOCKS = frozenset({"if", "unless", "each", "with"})
 # Helper output (dateFormat, toLocale...) bounded by its own text, generously.
 _HELPER_FACTOR = 3
 _HELPER_EXTRA = 64
-_FIRST_WORD = re.compile(r"[^\s()~}]+")
-
-
-class GuardError(ValueError):
-    """A template refused before compiling; the message has no label (the caller adds it)."""
-
-
-@dataclass(frozen=True)
-class Shape:
-    """What one template can write: per `each` depth d, `text[d]` literal bytes and `values[d]`
-    interpolations. The parts are the source cut at safe top-level boundaries."""
-
-    text: tuple[int, ...]
-    values: tuple[int, ...]
-    parts: tuple[str, ...]
-    tags: int
-
-    @property
-    def each_depth(self) -> int:
-        return len(self.text) - 1
-
-    def bound(self, widest: int, longest: int) -> int:
-        """The most bytes a render writes when no array or object in the context has more than
-        `widest` entries and no value renders to more than `longest` bytes."""
-        total = 0
-        factor = 1
-        for text, values in zip(self.text, self.values, strict=True):
-            total += (text + values * longest) * factor
-            factor *= widest
-        return total
 
 
 @dataclass
@@ -90,6 +59,10 @@ class _Scan:
         self.tags = 0
         self.tags_since_cut = 0
         self.max_part = 0
+        # Where the literal text before the next tag starts.
+        self.text_start = 0
+        self.previous_plain = False  # the last top-level tag was a plain {{x}} with no ~ on its right
+        self.previous_trims = False  # the last tag trims the whitespace after it (~}})
 
     def position(self, offset: int) -> tuple[int, int]:
         line = self.source.count("\n", 0, offset) + 1
@@ -119,120 +92,99 @@ class _Scan:
         self.cuts.append((offset, self.tags - tags_after))
 
 
-def _tag_end(source: str, start: int, closer: str) -> tuple[int, int]:
-    """The offset after the tag's closing braces and its deepest subexpression nesting; -1 when
-    the tag is not closed. Quoted strings and [segment literals] may hold braces."""
-    index = start
-    depth = 0
-    deepest = 0
-    length = len(source)
-    while index < length:
-        char = source[index]
-        if char in "\"'":
-            end = source.find(char, index + 1)
-            if end < 0:
-                return -1, deepest
-            index = end + 1
-            continue
-        if char == "[":
-            end = source.find("]", index + 1)
-            if end < 0:
-                return -1, deepest
-            index = end + 1
-            continue
-        if char == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char == ")":
-            depth -= 1
-        elif source.startswith(closer, index):
-            return index + len(closer), deepest
-        index += 1
-    return -1, deepest
+@dataclass(frozen=True)
+class _Lexed:
+    """One `{{ }}` tag as found: where it starts and ends, its braces, and what kind it is."""
+
+    start: int
+    end: int
+    body_start: int
+    closer: str
+    deepest: int
+    escaped: bool
+    raw: bool
+    triple: bool
+    comment: bool
 
 
-def _first_word(body: str) -> str:
-    match = _FIRST_WORD.match(body.strip())
-    return match.group(0) if match else ""
+def _lex(scan: _Scan, start: int) -> _Lexed:
+    """The tag at `start`, or the structural syntax error of one left open."""
+    source = scan.source
+    escaped = backslashes_before(source, start) == 1
+    raw = source.startswith("{{{{", start)
+    triple = not raw and source.startswith("{{{", start)
+    closer = "}}}}" if raw else "}}}" if triple else "}}"
+    body_start = start + len(closer)
+    bang = body_start + source.startswith("~", body_start)
+    comment = not (raw or triple or escaped) and source.startswith("!", bang)
+    if comment:
+        long_comment = source.startswith("!--", bang)
+        end = source.find("--}}" if long_comment else "}}", bang)
+        if end < 0:
+            raise scan.syntax(len(source), "unexpected end of template: a comment is not closed")
+        end += 4 if long_comment else 2
+        deepest = 0
+    else:
+        end, deepest = tag_end(source, body_start, closer)
+        if end < 0:
+            raise scan.syntax(len(source), "unexpected end of template: a block or an expression is not closed")
+    return _Lexed(start, end, body_start, closer, deepest, escaped, raw, triple, comment)
+
+
+def _step(scan: _Scan, tag: _Lexed) -> int:
+    """Accounts the literal text before the tag and the tag itself; the offset to go on from."""
+    source = scan.source
+    text_end = tag.start - (1 if tag.escaped else 0)
+    segment = source[scan.text_start : text_end]
+    scan.add_text(len(segment.encode()))
+    left_trim = source.startswith("~", tag.body_start)
+    if tag.escaped:
+        # `\{{x}}` is literal text; the cut logic treats it as a tag that is not plain.
+        scan.add_text(tag.end - tag.start)
+        _top_level_text(scan, scan.text_start, segment, scan.previous_trims, False)
+        scan.previous_plain = scan.previous_trims = False
+        scan.text_start = tag.end
+        return tag.end
+    _top_level_text(scan, scan.text_start, segment, scan.previous_trims, left_trim)
+    if tag.deepest > MAX_SUBEXPRESSION_DEPTH:
+        raise GuardError(f"subexpressions nest deeper than {MAX_SUBEXPRESSION_DEPTH} levels")
+    inner = source[tag.body_start : tag.end - len(tag.closer)]
+    right_trim = inner.endswith("~")
+    body = inner[1:] if left_trim else inner
+    body = body[:-1] if right_trim else body
+    top_level = not scan.stack
+    scan.tags += 1
+    scan.tags_since_cut += 1
+    if tag.raw:
+        scan.text_start = _raw_block(scan, source, body, tag.end, tag.start)
+        scan.previous_plain = scan.previous_trims = False
+        return scan.text_start
+    plain = False
+    if tag.comment:
+        pass
+    elif tag.triple:
+        scan.add_value(body)
+        plain = True
+    else:
+        plain = _tag(scan, body.lstrip(), tag.start, left_trim=left_trim)
+    if top_level and plain and scan.previous_plain and not left_trim:
+        scan.cut(tag.start, 1)
+    scan.previous_plain = plain and not right_trim
+    scan.previous_trims = right_trim
+    scan.text_start = tag.end
+    return tag.end
 
 
 def inspect(source: str) -> Shape:
     """The template's shape, or GuardError naming the first construct refused."""
     scan = _Scan(source)
-    length = len(source)
     index = 0
-    text_start = 0
-    previous_plain = False  # the last top-level tag was a plain {{x}} with no ~ on its right
-    previous_trims = False  # the last tag trims the whitespace after it (~}})
-    while True:
-        start = source.find("{{", index)
-        if start < 0:
-            break
-        backslashes = 0
-        while start - backslashes - 1 >= 0 and source[start - backslashes - 1] == "\\":
-            backslashes += 1
-        escaped = backslashes == 1
-        raw = source.startswith("{{{{", start)
-        triple = not raw and source.startswith("{{{", start)
-        closer = "}}}}" if raw else "}}}" if triple else "}}"
-        body_start = start + len(closer)
-        bang = body_start + source.startswith("~", body_start)
-        comment = not (raw or triple or escaped) and source.startswith("!", bang)
-        if comment:
-            long_comment = source.startswith("!--", bang)
-            end = source.find("--}}" if long_comment else "}}", bang)
-            if end < 0:
-                raise scan.syntax(length, "unexpected end of template: a comment is not closed")
-            end += 4 if long_comment else 2
-            deepest = 0
-        else:
-            end, deepest = _tag_end(source, body_start, closer)
-            if end < 0:
-                raise scan.syntax(length, "unexpected end of template: a block or an expression is not closed")
-        # The literal text before this tag, and top-level cut points in it (after a line break).
-        text_end = start - (1 if escaped else 0)
-        segment = source[text_start:text_end]
-        scan.add_text(len(segment.encode()))
-        left_trim = source.startswith("~", body_start)
-        if escaped:
-            # `\{{x}}` is literal text; the cut logic treats it as a tag that is not plain.
-            scan.add_text(end - start)
-            _top_level_text(scan, text_start, segment, previous_trims, False)
-            previous_plain = previous_trims = False
-            text_start = index = end
-            continue
-        _top_level_text(scan, text_start, segment, previous_trims, left_trim)
-        if deepest > MAX_SUBEXPRESSION_DEPTH:
-            raise GuardError(f"subexpressions nest deeper than {MAX_SUBEXPRESSION_DEPTH} levels")
-        inner = source[body_start : end - len(closer)]
-        right_trim = inner.endswith("~")
-        body = inner[1:] if left_trim else inner
-        body = body[:-1] if right_trim else body
-        top_level = not scan.stack
-        scan.tags += 1
-        scan.tags_since_cut += 1
-        plain = False
-        if raw:
-            index = _raw_block(scan, source, body, end, start)
-            text_start = index
-            previous_plain = previous_trims = False
-            continue
-        if comment:
-            pass
-        elif triple:
-            scan.add_value(body)
-            plain = True
-        else:
-            plain = _tag(scan, body.lstrip(), start, left_trim=left_trim)
-        if top_level and plain and previous_plain and not left_trim:
-            scan.cut(start, 1)
-        previous_plain = plain and not right_trim
-        previous_trims = right_trim
-        text_start = index = end
-    segment = source[text_start:]
+    while (start := source.find("{{", index)) >= 0:
+        index = _step(scan, _lex(scan, start))
+    segment = source[scan.text_start :]
     scan.add_text(len(segment.encode()))
     if scan.stack:
-        raise scan.syntax(length, "unexpected end of template: a block or an expression is not closed")
+        raise scan.syntax(len(source), "unexpected end of template: a block or an expression is not closed")
     scan.max_part = max(scan.max_part, scan.tags_since_cut)
     if scan.max_part > MAX_PART_TAGS:
         raise GuardError(
@@ -251,7 +203,7 @@ def _top_level_text(scan: _Scan, offset: int, segment: str, after_trim: bool, be
 
 
 def _raw_block(scan: _Scan, source: str, body: str, end: int, start: int) -> int:
-    name = _first_word(body)
+    name = first_word(body)
     closing = source.find("{{{{/" + name, end)
     if closing < 0:
         raise scan.syntax(len(source), "unexpected end of template: a raw block is not closed")
@@ -274,7 +226,7 @@ def _tag(scan: _Scan, body: str, start: int, *, left_trim: bool = False) -> bool
         scan.add_value(body[1:])
         return True
     if body.startswith(("#", "^")) and body[1:].strip():
-        name = _first_word(body[1:])
+        name = first_word(body[1:])
         if name.startswith("else"):
             raise scan.syntax(start, "a block may not be named else")
         _open(scan, name, start, chained=False)
@@ -282,9 +234,9 @@ def _tag(scan: _Scan, body: str, start: int, *, left_trim: bool = False) -> bool
             scan.add_value(body[1:])
         return False
     if body.startswith("/"):
-        _close(scan, _first_word(body[1:]), start)
+        _close(scan, first_word(body[1:]), start)
         return False
-    word = _first_word(body)
+    word = first_word(body)
     if body.startswith("^") or word == "else":
         if not scan.stack:
             raise scan.syntax(start, "{{else}} outside a block")
@@ -293,7 +245,7 @@ def _tag(scan: _Scan, body: str, start: int, *, left_trim: bool = False) -> bool
             # handlebars-rust panics on `{{~else if x}}` ("unreachable code"): refused before it parses.
             raise scan.syntax(start, '"~" before "else <helper>" is not supported')
         if rest:  # {{else if x}}: the native engine nests one more block
-            _open(scan, _first_word(rest), start, chained=True)
+            _open(scan, first_word(rest), start, chained=True)
         return False
     scan.add_value(body)
     return True
@@ -334,41 +286,3 @@ def _parts(source: str, cuts: list[tuple[int, int]], tags: int) -> tuple[str, ..
             begin, begin_tags = offset, before
     parts.append(source[begin:])
     return tuple(part for part in parts if part)
-
-
-def measure(value: Any) -> tuple[int, int]:
-    """(widest, longest) of a context value: the most entries of any array or object in it, and
-    the most bytes any value in it renders to (handlebars-rust writes arrays as `[a, b]` and
-    objects as `[object]`)."""
-    widest = 0
-    longest = 0
-
-    def walk(item: Any) -> int:
-        nonlocal widest, longest
-        if isinstance(item, str):
-            size = len(item.encode())
-        elif isinstance(item, bool):
-            size = 5
-        elif item is None:
-            size = 0
-        elif isinstance(item, (int, float)):
-            size = max(24, len(json.dumps(item)))
-        elif isinstance(item, dict):
-            widest = max(widest, len(item))
-            for key, child in item.items():
-                longest = max(longest, len(str(key).encode()))
-                walk(child)
-            size = 8
-        elif isinstance(item, (list, tuple)):
-            widest = max(widest, len(item))
-            size = 2 + sum(walk(child) + 2 for child in item)  # a nested object is [object]
-        else:
-            size = len(str(item).encode())  # ObjectId, datetime...: rendered as their text
-        longest = max(longest, size)
-        return size
-
-    try:
-        walk(value)
-    except RecursionError as exc:
-        raise GuardError("the data nests too deeply to render") from exc
-    return widest, max(longest, len(str(widest)))

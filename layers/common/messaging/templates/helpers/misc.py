@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from messaging.helpers.core import Call, Spec
+from messaging.templates.helpers.core import Call, Spec
 
 
 def type_of(value: Any) -> str:
