@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -29,8 +29,17 @@ from messaging.models.batch import Envelope
 from messaging.models.common import Channel
 
 if TYPE_CHECKING:
-    from messaging.models.config import ServiceConfig
     from messaging.models.request import SendRequest
+
+
+class ServiceView(Protocol):
+    """What a channel reads of the service configuration. Not models.config.ServiceConfig itself:
+    that model is built from the registry, which imports every channel."""
+
+    @property
+    def androidIntentAction(self) -> str | None: ...  # noqa: N802 - the configuration's JSON name
+
+    def sender_of(self, channel: Channel) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ class ChannelSpec(ABC):
     @abstractmethod
     def message(self, user_id: str, address: str, rendered: Rendered) -> BaseModel: ...
 
-    def envelope(self, request: SendRequest, service: ServiceConfig) -> dict[str, object]:
+    def envelope(self, request: SendRequest, service: ServiceView) -> dict[str, object]:
         """What the channel's batches carry besides messages (and the correlation and batch ids)."""
         return {"sender": service.sender_of(self.name)} if self.sender_type is not None else {}
 

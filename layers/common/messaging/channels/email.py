@@ -29,14 +29,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.addresses import SevenBitAddress, recipient_problem
-from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
+from messaging.channels.base import ChannelSpec, Rendered, ServiceView, Source, Texts
 from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all, failures_for
 from messaging.models.batch import EmailAttachment, Envelope
 from messaging.models.common import FileName
 from messaging.plaintext import html_to_text
 
 if TYPE_CHECKING:
-    from messaging.models.config import ServiceConfig
     from messaging.models.request import SendRequest
 
 
@@ -105,7 +104,7 @@ class Email(ChannelSpec):
             html=rendered.get("html"),
         )
 
-    def envelope(self, request: SendRequest, service: ServiceConfig) -> dict[str, object]:
+    def envelope(self, request: SendRequest, service: ServiceView) -> dict[str, object]:
         return {
             "sender": request.emailSender or service.sender_of(self.name),
             "cc": request.emailCarbonCopies,

@@ -26,7 +26,7 @@ import urllib3
 from google.auth.exceptions import GoogleAuthError
 from pydantic import BaseModel, Field
 
-from messaging.channels.base import ChannelSpec, Rendered, Source, Texts, Tree
+from messaging.channels.base import ChannelSpec, Rendered, ServiceView, Source, Texts, Tree
 from messaging.channels.common import DeliveryReport, Problem, deliver_all, failures_for
 from messaging.errors import ServiceUnavailable
 from messaging.models.batch import Envelope
@@ -34,7 +34,6 @@ from messaging.models.response import ChannelFailure
 from messaging.observability import count, logger
 
 if TYPE_CHECKING:
-    from messaging.models.config import ServiceConfig
     from messaging.models.request import SendRequest
     from messaging.preferences import StaleTokens, UserPreferences
 
@@ -113,7 +112,7 @@ class Push(ChannelSpec):
             apns=blocks.get("apns"),
         )
 
-    def envelope(self, request: SendRequest, service: ServiceConfig) -> dict[str, object]:
+    def envelope(self, request: SendRequest, service: ServiceView) -> dict[str, object]:
         return {"androidIntentAction": service.androidIntentAction}
 
 
