@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from bench.run import ROOT, environment, seed, standin, tree_cpu_s
+from bench.harness import ROOT, environment, seed, standin, tree_cpu_s
 
 SEGMENT_PARALLEL = 4
 BUCKET = "bench-sends"

@@ -62,44 +62,6 @@ def test_voice_settings_need_its_function() -> None:
     assert SendSettings.from_environ({**environ, "VOICE_FUNCTION_NAME": "v"}).function_name("voice") == "v"
 
 
-def _imports(path: Path) -> set[str]:
-    """What a module imports when it is imported: its top-level imports, not those only for the
-    type checker (`if TYPE_CHECKING:`) nor those inside a function (run later, by choice)."""
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return found
-
-
-def test_no_import_circles_between_the_messaging_modules() -> None:
-    """Modules import each other without a cycle (observability used to import the service)."""
-    modules = {
-        ".".join(("messaging", *path.relative_to(MESSAGING).with_suffix("").parts)).removesuffix(".__init__"): path
-        for path in MESSAGING.rglob("*.py")
-    }
-    graph = {name: {dep for dep in _imports(path) if dep in modules and dep != name} for name, path in modules.items()}
-
-    def cycle_from(start: str) -> list[str] | None:
-        stack = [(start, [start])]
-        while stack:
-            node, trail = stack.pop()
-            for dep in graph[node]:
-                if dep == start:
-                    return [*trail, dep]
-                if dep not in trail and len(trail) < len(graph):
-                    stack.append((dep, [*trail, dep]))
-        return None
-
-    assert cycle_from("messaging.observability") is None
-    cycles = {name: cycle for name in graph if (cycle := cycle_from(name)) is not None}
-    assert cycles == {}
-
-
 def test_observability_imports_only_models_not_even_for_the_type_checker() -> None:
     tree = ast.parse((MESSAGING / "observability.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}

@@ -1,0 +1,136 @@
+"""One audience size of the synchronous path (POST /send's fan-out), SendFunction in this process,
+and the table of the sizes run."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import sys
+import time
+from contextlib import ExitStack
+from itertools import islice
+from typing import Any
+
+from bench.harness import ROOT, environment, seed, standin, tree_cpu_s
+
+RENDER_SAMPLE = 2000  # users whose messages are rendered apart, to time rendering alone
+
+
+def run_one(args: argparse.Namespace) -> dict[str, Any]:
+    """One audience size, SendFunction in this (fresh) process."""
+    sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+    from local.lambda_runtime import load_function
+    from local.servers import secantus_process
+
+    n = int(args.one)
+    channels = [c for c in args.channels.split(",") if c]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
+    with ExitStack() as stack:
+        providers = stack.enter_context(standin("providers", str(args.latency_ms)))
+        mongo_uri, mongo_process = stack.enter_context(secantus_process())
+        seed_started = time.perf_counter()
+        seed(mongo_uri, n)
+        seed_s = time.perf_counter() - seed_started
+        os.environ.update(environment(args, providers.url, mongo_uri))
+        sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = sandboxes.url
+        send_app = load_function("send")
+
+        from messaging.audience import Audience
+        from messaging.models.request import SendRequest
+        from messaging.service import send
+        from messaging.templates.compose import Composer, texts_from_request
+
+        invokes: list[int] = []
+        real_invoker = send_app.invoker
+
+        def recording_invoker(function_name: str, payload: bytes) -> bytes:
+            invokes.append(len(payload))
+            return bytes(real_invoker(function_name, payload))
+
+        request = SendRequest(
+            channels=channels,
+            clusters=["everyone"],
+            messageTitle="Appointment for {{user.name}} {{user.surname}}",
+            messageContent=(
+                "Hello, {{user.name}}! Your appointment is dated "
+                '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}. '
+                '{{#if (eq data.type "patients")}}Bring your card.{{/if}}'
+            ),
+            data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
+        )
+        warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
+        send(warm, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
+        invokes.clear()
+
+        # Resolution alone (the same cursor walk send() does), keeping a sample to time rendering on:
+        # holding every user here would inflate the peak RSS this run reports.
+        started = time.perf_counter()
+        audience = iter(Audience(send_app.store, send_app.settings.service, None, ["everyone"]))
+        sample = list(islice(audience, RENDER_SAMPLE))
+        resolved = len(sample) + sum(1 for _ in audience)
+        resolve_s = time.perf_counter() - started
+        assert resolved == n, f"resolved {resolved} of {n} users"
+
+        composer = Composer(texts_from_request(request), request.channels, request.data, send_app.renderer)
+        cpu_started = time.process_time()
+        rendered = sum(1 for recipient in sample for _ in composer.messages(recipient))
+        render_cpu_s = time.process_time() - cpu_started
+        del sample
+
+        pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid}
+        others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+        cpu_started, started = time.process_time(), time.perf_counter()
+        outcome = send(request, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
+        wall_s = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
+        others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
+
+    messages = sum(outcome.messages.values())
+    in_flight = args.parallel * args.concurrency
+    bound_s = math.ceil(n * len(channels) / in_flight) * args.latency_ms / 1000
+    return {
+        "users": n,
+        "channels": len(channels),
+        "messages": messages,
+        "failures": len(outcome.response.failures),
+        "first_failure": outcome.response.failures[0].error if outcome.response.failures else "",
+        "wall_s": wall_s,
+        "messages_per_s": messages / wall_s,
+        "bound_s": bound_s,
+        "ratio": bound_s / wall_s,
+        "render_cpu_us": render_cpu_s / max(rendered, 1) * 1e6,
+        "send_cpu_us": cpu_s / max(messages, 1) * 1e6,
+        "channel_cpu_us": others["channels"] / max(messages, 1) * 1e6,
+        "standin_cpu_us": (others["providers"] + others["mongo"]) / max(messages, 1) * 1e6,
+        # What the CPUs of this machine allow, whatever the latency: all CPU spent / CPUs.
+        "cpu_floor_s": (cpu_s + sum(others.values())) / (os.cpu_count() or 1),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "invokes": len(invokes),
+        "largest_payload_kb": max(invokes, default=0) / 1024,
+        "resolve_s": resolve_s,
+        "seed_s": seed_s,
+    }
+
+
+def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        f"\nL = {args.latency_ms:g} ms per provider call; P = {args.parallel} invokes x {args.concurrency} calls "
+        f"= {args.parallel * args.concurrency} in flight; {args.batch} messages per invoke; "
+        f"{os.cpu_count()} CPUs\n",
+        "| N | channels | messages | wall s | msg/s | bound s | bound/wall | CPU floor s | render µs/msg "
+        "| send CPU µs/msg | channel fn CPU µs/msg | stand-ins CPU µs/msg | peak RSS MB | invokes "
+        "| largest invoke KB | Mongo resolve s | failures |",
+        "|" + "---|" * 17,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['users']} | {r['channels']} | {r['messages']} | {r['wall_s']:.2f} | {r['messages_per_s']:.0f} "
+            f"| {r['bound_s']:.2f} | {r['ratio']:.0%} | {r['cpu_floor_s']:.2f} | {r['render_cpu_us']:.1f} "
+            f"| {r['send_cpu_us']:.0f} | {r['channel_cpu_us']:.0f} | {r['standin_cpu_us']:.0f} "
+            f"| {r['peak_rss_mb']:.0f} | {r['invokes']} | {r['largest_payload_kb']:.1f} | {r['resolve_s']:.2f} "
+            f"| {r['failures']} |"
+        )
+    return "\n".join(lines)
