@@ -15,7 +15,7 @@ from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.channels import registry
 from messaging.dispatch import LambdaInvoker
 from messaging.models.common import Channel
-from messaging.models.config import SendSettings
+from messaging.models.function_settings import SendSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.pacing import Pacer
 from messaging.sends import SendStore

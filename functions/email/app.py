@@ -12,7 +12,7 @@ from messaging.channels import email
 from messaging.channels.email import EmailBatch
 from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
-from messaging.models.config import EmailSettings
+from messaging.models.channel_settings import EmailSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.validation import parse_payload
 

@@ -12,7 +12,7 @@ from messaging import aws
 from messaging.bootstrap import connect_preferences
 from messaging.errors import ConfigurationError
 from messaging.feedback import handle
-from messaging.models.config import FeedbackSettings
+from messaging.models.function_settings import FeedbackSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.sends import SendStore
 

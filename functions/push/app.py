@@ -15,7 +15,7 @@ from messaging.channels.common import DeliveryReport
 from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
 from messaging.channels.push import PushBatch
-from messaging.models.config import PushSettings
+from messaging.models.channel_settings import PushSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.validation import parse_payload
 

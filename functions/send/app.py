@@ -23,7 +23,7 @@ from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.dispatch import LambdaInvoker
 from messaging.errors import BadRequest, MessagingError, NotFound
 from messaging.idempotency import HEADER, AnswerStore, Idempotency, caller_scope, idempotency_key
-from messaging.models.config import SendSettings
+from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import (
     ChannelCounts,

@@ -12,7 +12,8 @@ from local.servers import free_port
 from messaging.channels import email as email_channel
 from messaging.channels.email import EmailBatch, EmailMessage
 from messaging.channels.push import FcmClient, PushBatch, PushMessage, send_batch
-from messaging.models.config import SendSettings, ServiceConfig, UserFields
+from messaging.models.config import ServiceConfig, UserFields
+from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
 from messaging.service import send
 from messaging.store import MongoStore

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from messaging.errors import ConfigurationError
-from messaging.models.config import ChannelSettings, PushSettings, SendSettings
+from messaging.models.channel_settings import PushSettings
+from messaging.models.function_settings import SendSettings
+from messaging.models.settings import ChannelSettings
 
 BASE_ENV = {
     "MONGODB_URI": "mongodb://db",

@@ -12,7 +12,8 @@ import pytest
 from messaging.channels import registry
 from messaging.errors import ConfigurationError
 from messaging.models.common import CHANNELS
-from messaging.models.config import SendSettings, ServiceConfig
+from messaging.models.config import ServiceConfig
+from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.template import MessageTemplate
 

@@ -49,7 +49,7 @@ from messaging.channels.once import duplicate_reason
 from messaging.dispatch import Batch, BatchBuilder, Invoker, _run
 from messaging.errors import BadRequest, MessagingError, ServiceUnavailable
 from messaging.models.common import Channel
-from messaging.models.config import SendSettings
+from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.observability import count, logger, record_batch, record_plan, record_segment, record_skips

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities import parameters
 
-from messaging.models.config import SendSettings, UserFieldsBase, UsersDatabase
+from messaging.models.config import UserFieldsBase
+from messaging.models.function_settings import SendSettings, UsersDatabase
 from messaging.preferences import UserPreferences
 from messaging.store import MongoStore
 

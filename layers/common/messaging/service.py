@@ -24,7 +24,7 @@ from messaging.dispatch import BatchBuilder, Invoker, dispatch
 from messaging.errors import BadRequest, NotFound, ServiceUnavailable
 from messaging.models.batch import EmailAttachment
 from messaging.models.common import Channel
-from messaging.models.config import SendSettings
+from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest, SendRequestPreview
 from messaging.models.response import (
     Failure,
