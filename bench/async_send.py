@@ -24,9 +24,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from bench.harness import ROOT, environment, seed, standin, tree_cpu_s
+from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
 
 SEGMENT_PARALLEL = 4
 BUCKET = "bench-sends"
@@ -120,8 +121,56 @@ class Lambda:
         self._idle.wait()
 
 
+def _dispatch_environment(args: argparse.Namespace, sandboxes_url: str, moto_url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL_LAMBDA": sandboxes_url,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+        "AWS_ENDPOINT_URL_S3": moto_url,
+        "SENDS_TABLE": TABLE,
+        "ATTACHMENTS_BUCKET": BUCKET,
+        "DISPATCH_FUNCTION_NAME": "DispatchFunction",
+        "SEGMENT_PARALLEL": str(SEGMENT_PARALLEL),
+        "SEGMENT_USERS": str(args.segment_users),
+        "MAX_PARALLEL_INVOKES": str(args.parallel),
+        "EMAIL_MAX_RATE": "0",  # the engine's own speed: unpaced
+    }
+
+
+@dataclass
+class _Measured:
+    """What one run measured, besides the send's record."""
+
+    seed_s: float
+    accepted_s: float
+    wall_s: float
+    cpu_s: float
+    others: dict[str, float]  # CPU seconds of the channel functions', the stand-ins' and moto's processes
+    sends_requests: dict[str, int]
+    pacing_requests: int
+
+
+def _measure(
+    app: Any, runtime: Lambda, channels: list[Any], pids: dict[str, int], seed_s: float
+) -> tuple[Any, _Measured]:
+    # The layer's modules are imported once the function is loaded, in its environment.
+    from messaging.asynchronous import accept
+
+    request = appointment_request(channels)
+    others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+    cpu_started, started = time.process_time(), time.perf_counter()
+    send_id = accept(request, app.settings, app.store, app.renderer, app.sends, runtime)
+    accepted_s = time.perf_counter() - started
+    runtime.run_until_idle()
+    wall_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
+    others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
+    record = app.sends.get(send_id)
+    assert record is not None
+    measured = _Measured(seed_s, accepted_s, wall_s, cpu_s, others, dict(app.sends.requests), app.engine.pacer.requests)
+    return record, measured
+
+
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
-    sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
     from local.lambda_runtime import load_function
     from local.servers import secantus_process
 
@@ -132,65 +181,27 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         providers = stack.enter_context(standin("providers", str(args.latency_ms)))
         mongo_uri, mongo_process = stack.enter_context(secantus_process())
         moto_url, moto_pid = stack.enter_context(moto_process())
-        seed_started = time.perf_counter()
-        seed(mongo_uri, n)
-        seed_s = time.perf_counter() - seed_started
+        seed_s = timed_seed(mongo_uri, n)
         os.environ.update(environment(args, providers.url, mongo_uri))
         provision(moto_url)
         sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL_LAMBDA": sandboxes.url,
-                "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
-                "AWS_ENDPOINT_URL_S3": moto_url,
-                "SENDS_TABLE": TABLE,
-                "ATTACHMENTS_BUCKET": BUCKET,
-                "DISPATCH_FUNCTION_NAME": "DispatchFunction",
-                "SEGMENT_PARALLEL": str(SEGMENT_PARALLEL),
-                "SEGMENT_USERS": str(args.segment_users),
-                "MAX_PARALLEL_INVOKES": str(args.parallel),
-                "EMAIL_MAX_RATE": "0",  # the engine's own speed: unpaced
-            }
-        )
+        os.environ.update(_dispatch_environment(args, sandboxes.url, moto_url))
         dispatch_app = load_function("dispatch")
-
-        from messaging.asynchronous import accept
-        from messaging.models.request import SendRequest
-
         runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
         dispatch_app.engine.launcher = runtime
-        request = SendRequest(
-            channels=channels,
-            clusters=["everyone"],
-            messageTitle="Appointment for {{user.name}} {{user.surname}}",
-            messageContent=(
-                "Hello, {{user.name}}! Your appointment is dated "
-                '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}. '
-                '{{#if (eq data.type "patients")}}Bring your card.{{/if}}'
-            ),
-            data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
-        )
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid, "moto": moto_pid}
-        others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
-        cpu_started, started = time.process_time(), time.perf_counter()
-        send_id = accept(
-            request, dispatch_app.settings, dispatch_app.store, dispatch_app.renderer, dispatch_app.sends, runtime
-        )
-        accepted_s = time.perf_counter() - started
-        runtime.run_until_idle()
-        wall_s = time.perf_counter() - started
-        cpu_s = time.process_time() - cpu_started
-        others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
-        record = dispatch_app.sends.get(send_id)
-        assert record is not None
-        sends_requests = dict(dispatch_app.sends.requests)
-        pacing_requests = dispatch_app.engine.pacer.requests
+        record, measured = _measure(dispatch_app, runtime, channels, pids, seed_s)
+    return _row(n, channels, args, record, runtime, measured)
 
+
+def _row(
+    n: int, channels: list[str], args: argparse.Namespace, record: Any, runtime: Lambda, m: _Measured
+) -> dict[str, Any]:
     counts = {channel: record.channel_counts(channel) for channel in channels}
     messages = sum(c["sent"] + c["failed"] for c in counts.values())
     in_flight = args.parallel * args.concurrency
     bound_s = math.ceil(messages / in_flight) * args.latency_ms / 1000
-    dynamodb = sends_requests["dynamodb"] + pacing_requests
+    dynamodb = m.sends_requests["dynamodb"] + m.pacing_requests
     return {
         "users": n,
         "channels": len(channels),
@@ -201,21 +212,21 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         "pending": sum(c["pending"] for c in counts.values()),
         "errors": [repr(error)[:200] for error in runtime.errors[:3]],
         "retries": runtime.retries,
-        "accepted_s": accepted_s,
-        "wall_s": wall_s,
-        "messages_per_s": messages / wall_s,
+        "accepted_s": m.accepted_s,
+        "wall_s": m.wall_s,
+        "messages_per_s": messages / m.wall_s,
         "bound_s": bound_s,
-        "ratio": bound_s / wall_s,
-        "cpu_floor_s": (cpu_s + sum(others.values())) / (os.cpu_count() or 1),
-        "dispatch_cpu_us": cpu_s / max(messages, 1) * 1e6,
-        "moto_cpu_s": others["moto"],
-        "cpu_s": {"dispatchers": cpu_s, **others},
+        "ratio": bound_s / m.wall_s,
+        "cpu_floor_s": (m.cpu_s + sum(m.others.values())) / (os.cpu_count() or 1),
+        "dispatch_cpu_us": m.cpu_s / max(messages, 1) * 1e6,
+        "moto_cpu_s": m.others["moto"],
+        "cpu_s": {"dispatchers": m.cpu_s, **m.others},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "segments": record.segments,
         "invocations": runtime.invocations,
         "dynamodb_per_1000": dynamodb / max(messages, 1) * 1000,
-        "s3_per_1000": sends_requests["s3"] / max(messages, 1) * 1000,
-        "seed_s": seed_s,
+        "s3_per_1000": m.sends_requests["s3"] / max(messages, 1) * 1000,
+        "seed_s": m.seed_s,
     }
 
 

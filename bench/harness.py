@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
 from messaging.channels import registry  # noqa: E402 - the layer's path first
+from messaging.models.common import Channel  # noqa: E402
+from messaging.models.request import SendRequest  # noqa: E402
 
 # Every registered channel: its function (logical id, the name the sandboxes answer to).
 FUNCTION_NAMES: dict[str, str] = {spec.name: spec.function_id for spec in registry.specs()}
@@ -82,6 +85,28 @@ def seed(mongo_uri: str, n: int) -> None:
             ]
         )
     client.close()
+
+
+def timed_seed(mongo_uri: str, n: int) -> float:
+    """Seeds n users; the seconds it took."""
+    started = time.perf_counter()
+    seed(mongo_uri, n)
+    return time.perf_counter() - started
+
+
+def appointment_request(channels: list[Channel]) -> SendRequest:
+    """The benchmarks' request: a title and a content with a date formatted and a condition."""
+    return SendRequest(
+        channels=channels,
+        clusters=["everyone"],
+        messageTitle="Appointment for {{user.name}} {{user.surname}}",
+        messageContent=(
+            "Hello, {{user.name}}! Your appointment is dated "
+            '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}. '
+            '{{#if (eq data.type "patients")}}Bring your card.{{/if}}'
+        ),
+        data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
+    )
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

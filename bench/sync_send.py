@@ -7,20 +7,78 @@ import argparse
 import math
 import os
 import resource
-import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.harness import ROOT, environment, seed, standin, tree_cpu_s
+from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
+
+if TYPE_CHECKING:
+    from messaging.models.request import SendRequest
 
 RENDER_SAMPLE = 2000  # users whose messages are rendered apart, to time rendering alone
 
 
+@dataclass
+class _Measured:
+    """What one run measured, besides the outcome's counts."""
+
+    seed_s: float
+    resolve_s: float
+    render_cpu_s: float
+    rendered: int
+    wall_s: float
+    cpu_s: float
+    others: dict[str, float]  # CPU seconds of the channel functions' and the stand-ins' processes
+    invokes: list[int]  # the payload size of each invoke
+
+
+def _resolve_and_render(app: Any, request: SendRequest, n: int) -> tuple[float, float, int]:
+    """Resolution alone (the same cursor walk send() does), keeping a sample to time rendering on:
+    holding every user here would inflate the peak RSS this run reports."""
+    # The layer's modules are imported once the function is loaded, in its environment.
+    from messaging.audience import Audience
+    from messaging.templates.compose import Composer, texts_from_request
+
+    started = time.perf_counter()
+    audience = iter(Audience(app.store, app.settings.service, None, ["everyone"]))
+    sample = list(islice(audience, RENDER_SAMPLE))
+    resolved = len(sample) + sum(1 for _ in audience)
+    resolve_s = time.perf_counter() - started
+    assert resolved == n, f"resolved {resolved} of {n} users"
+    composer = Composer(texts_from_request(request), request.channels, request.data, app.renderer)
+    cpu_started = time.process_time()
+    rendered = sum(1 for recipient in sample for _ in composer.messages(recipient))
+    return resolve_s, time.process_time() - cpu_started, rendered
+
+
+def _measure(app: Any, request: SendRequest, pids: dict[str, int], n: int, seed_s: float) -> tuple[Any, _Measured]:
+    from messaging.service import send
+
+    invokes: list[int] = []
+    real_invoker = app.invoker
+
+    def recording_invoker(function_name: str, payload: bytes) -> bytes:
+        invokes.append(len(payload))
+        return bytes(real_invoker(function_name, payload))
+
+    warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
+    send(warm, app.settings, app.store, app.renderer, recording_invoker)
+    invokes.clear()
+    resolve_s, render_cpu_s, rendered = _resolve_and_render(app, request, n)
+    others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+    cpu_started, started = time.process_time(), time.perf_counter()
+    outcome = send(request, app.settings, app.store, app.renderer, recording_invoker)
+    wall_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
+    others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
+    return outcome, _Measured(seed_s, resolve_s, render_cpu_s, rendered, wall_s, cpu_s, others, invokes)
+
+
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
     """One audience size, SendFunction in this (fresh) process."""
-    sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
     from local.lambda_runtime import load_function
     from local.servers import secantus_process
 
@@ -30,64 +88,17 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         providers = stack.enter_context(standin("providers", str(args.latency_ms)))
         mongo_uri, mongo_process = stack.enter_context(secantus_process())
-        seed_started = time.perf_counter()
-        seed(mongo_uri, n)
-        seed_s = time.perf_counter() - seed_started
+        seed_s = timed_seed(mongo_uri, n)
         os.environ.update(environment(args, providers.url, mongo_uri))
         sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = sandboxes.url
         send_app = load_function("send")
-
-        from messaging.audience import Audience
-        from messaging.models.request import SendRequest
-        from messaging.service import send
-        from messaging.templates.compose import Composer, texts_from_request
-
-        invokes: list[int] = []
-        real_invoker = send_app.invoker
-
-        def recording_invoker(function_name: str, payload: bytes) -> bytes:
-            invokes.append(len(payload))
-            return bytes(real_invoker(function_name, payload))
-
-        request = SendRequest(
-            channels=channels,
-            clusters=["everyone"],
-            messageTitle="Appointment for {{user.name}} {{user.surname}}",
-            messageContent=(
-                "Hello, {{user.name}}! Your appointment is dated "
-                '{{dateFormat data.appointmentDate format="DD/MM/YYYY HH:mm" tz="Europe/Rome"}}. '
-                '{{#if (eq data.type "patients")}}Bring your card.{{/if}}'
-            ),
-            data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
-        )
-        warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
-        send(warm, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
-        invokes.clear()
-
-        # Resolution alone (the same cursor walk send() does), keeping a sample to time rendering on:
-        # holding every user here would inflate the peak RSS this run reports.
-        started = time.perf_counter()
-        audience = iter(Audience(send_app.store, send_app.settings.service, None, ["everyone"]))
-        sample = list(islice(audience, RENDER_SAMPLE))
-        resolved = len(sample) + sum(1 for _ in audience)
-        resolve_s = time.perf_counter() - started
-        assert resolved == n, f"resolved {resolved} of {n} users"
-
-        composer = Composer(texts_from_request(request), request.channels, request.data, send_app.renderer)
-        cpu_started = time.process_time()
-        rendered = sum(1 for recipient in sample for _ in composer.messages(recipient))
-        render_cpu_s = time.process_time() - cpu_started
-        del sample
-
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid}
-        others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
-        cpu_started, started = time.process_time(), time.perf_counter()
-        outcome = send(request, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
-        wall_s = time.perf_counter() - started
-        cpu_s = time.process_time() - cpu_started
-        others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
+        outcome, measured = _measure(send_app, appointment_request(channels), pids, n, seed_s)
+    return _row(n, channels, args, outcome, measured)
 
+
+def _row(n: int, channels: list[str], args: argparse.Namespace, outcome: Any, m: _Measured) -> dict[str, Any]:
     messages = sum(outcome.messages.values())
     in_flight = args.parallel * args.concurrency
     bound_s = math.ceil(n * len(channels) / in_flight) * args.latency_ms / 1000
@@ -97,21 +108,21 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         "messages": messages,
         "failures": len(outcome.response.failures),
         "first_failure": outcome.response.failures[0].error if outcome.response.failures else "",
-        "wall_s": wall_s,
-        "messages_per_s": messages / wall_s,
+        "wall_s": m.wall_s,
+        "messages_per_s": messages / m.wall_s,
         "bound_s": bound_s,
-        "ratio": bound_s / wall_s,
-        "render_cpu_us": render_cpu_s / max(rendered, 1) * 1e6,
-        "send_cpu_us": cpu_s / max(messages, 1) * 1e6,
-        "channel_cpu_us": others["channels"] / max(messages, 1) * 1e6,
-        "standin_cpu_us": (others["providers"] + others["mongo"]) / max(messages, 1) * 1e6,
+        "ratio": bound_s / m.wall_s,
+        "render_cpu_us": m.render_cpu_s / max(m.rendered, 1) * 1e6,
+        "send_cpu_us": m.cpu_s / max(messages, 1) * 1e6,
+        "channel_cpu_us": m.others["channels"] / max(messages, 1) * 1e6,
+        "standin_cpu_us": (m.others["providers"] + m.others["mongo"]) / max(messages, 1) * 1e6,
         # What the CPUs of this machine allow, whatever the latency: all CPU spent / CPUs.
-        "cpu_floor_s": (cpu_s + sum(others.values())) / (os.cpu_count() or 1),
+        "cpu_floor_s": (m.cpu_s + sum(m.others.values())) / (os.cpu_count() or 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "invokes": len(invokes),
-        "largest_payload_kb": max(invokes, default=0) / 1024,
-        "resolve_s": resolve_s,
-        "seed_s": seed_s,
+        "invokes": len(m.invokes),
+        "largest_payload_kb": max(m.invokes, default=0) / 1024,
+        "resolve_s": m.resolve_s,
+        "seed_s": m.seed_s,
     }
 
 
