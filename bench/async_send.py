@@ -154,7 +154,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         )
         dispatch_app = load_function("dispatch")
 
-        from messaging.asynchronous import accept
+        from messaging.sends.accept import accept
         from messaging.models.request import SendRequest
 
         runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
@@ -181,7 +181,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         wall_s = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
         others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
-        record = dispatch_app.sends.get(send_id)
+        record = dispatch_app.sends.records.get(send_id)
         assert record is not None
         sends_requests = dict(dispatch_app.sends.requests)
         pacing_requests = dispatch_app.engine.pacer.requests

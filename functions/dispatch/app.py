@@ -10,7 +10,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
-from messaging.asynchronous import Engine, EventLauncher
 from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.channels import registry
 from messaging.dispatch import LambdaInvoker
@@ -18,7 +17,9 @@ from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.pacing import Pacer
-from messaging.sends import SendStore
+from messaging.sends.accept import EventLauncher
+from messaging.sends.dispatcher import Dispatcher
+from messaging.sends.persistence.store import SendStore
 
 trace_calls("botocore", "pymongo")
 
@@ -53,7 +54,7 @@ rates: dict[Channel, float] = {
     **{spec.name: settings.max_rates.get(spec.name, 0.0) for spec in registry.specs()},
     "email": _email_rate(),
 }
-engine = Engine(
+engine = Dispatcher(
     settings=settings,
     store=store,
     renderer=renderer,

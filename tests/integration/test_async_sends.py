@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from messaging.dispatch import BatchOutcomeUnknownError
-from messaging.sends import DETAILS
+from messaging.sends.states import DETAILS
 from tests.conftest import DISPATCH_FUNCTION_NAME, EVE_ID, ApiCall, Servers, get_event
 from tests.integration.test_observability import emf_values, json_lines
 from tests.lambda_runtime import EventQueue, InProcessInvoker, LambdaContext, SandboxCrash
@@ -343,7 +343,7 @@ def test_a_dispatcher_killed_mid_segment_is_resumed_by_the_retry_with_no_duplica
 ) -> None:
     engine = run.dispatch.engine
     # Killed after the 4th batch's invoke answered, before its checkpoint: the channel function sent it.
-    monkeypatch.setattr(engine.sends, "finish_batch", _crash_once_at(4, engine.sends.finish_batch))
+    monkeypatch.setattr(engine.sends.segments, "finish_batch", _crash_once_at(4, engine.sends.segments.finish_batch))
     # And later while a batch's invoke is in flight: the channel function runs it, no answer is read.
     real_invoker = engine.invoker
 
@@ -487,7 +487,7 @@ def test_two_planning_runs_of_one_send_over_a_changing_audience_send_to_every_us
     # second run streams the audience, and wins, while the first is between its segments; the
     # audience changed in between, which moves every segment boundary after the change by one.
     engine = run.dispatch.engine
-    real_put = engine.sends.put_json
+    real_put = engine.sends.objects.put_json
     interleaved: list[str] = []
 
     def put_json(send_id: str, name: str, value: Any) -> None:
@@ -503,7 +503,7 @@ def test_two_planning_runs_of_one_send_over_a_changing_audience_send_to_every_us
             )
             engine.plan(send_id, None)
 
-    monkeypatch.setattr(engine.sends, "put_json", put_json)
+    monkeypatch.setattr(engine.sends.objects, "put_json", put_json)
     _, body = run.post()
     run.drain()
     _debug_errors(run)
@@ -606,20 +606,20 @@ class _RepeatedWrites:
 def test_a_checkpoint_repeated_by_botocore_is_ours_and_another_attempts_is_not(servers: Servers) -> None:
     import boto3
 
-    from messaging.sends import SendStore
+    from messaging.sends.persistence.store import SendStore
     from tests.conftest import ATTACHMENTS_BUCKET, SENDS_TABLE
 
     dynamodb = boto3.client("dynamodb")
     repeated = SendStore(_RepeatedWrites(dynamodb), SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
     send_id = uuid.uuid4().hex
-    repeated.create(send_id, "caller", ["email"])  # its repeat is no refusal either
+    repeated.records.create(send_id, "caller", ["email"])  # its repeat is no refusal either
 
-    assert repeated.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
+    assert repeated.segments.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
     other = SendStore(dynamodb, SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
-    assert not other.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
-    assert other.finish_batch(send_id, 0, "email", 0, 2, [])
-    assert not other.finish_batch(send_id, 0, "email", 0, 2, [])  # counted once
-    record = other.get(send_id)
+    assert not other.segments.start_batch(send_id, 0, "email", 0, ["u1", "u2"])
+    assert other.segments.finish_batch(send_id, 0, "email", 0, 2, [])
+    assert not other.segments.finish_batch(send_id, 0, "email", 0, 2, [])  # counted once
+    record = other.records.get(send_id)
     assert record is not None
     assert _core(record.counts["email"]) == {"sent": 2, "failed": 0, "skipped": 0}
 
@@ -833,7 +833,7 @@ def test_a_segment_held_by_another_dispatcher_is_waited_for_only_while_its_lease
     _, accepted = run.post(PATIENTS)
     send_id = accepted["sendId"]
     run.drain(limit=1)  # planned: segment 0's event is queued
-    assert engine.sends.claim_segment(send_id, 0, "another-dispatcher", lease_s) == "claimed"
+    assert engine.sends.segments.claim(send_id, 0, "another-dispatcher", lease_s) == "claimed"
 
     started = time.monotonic()
     run.drain()
@@ -889,7 +889,7 @@ def test_users_deleted_while_their_batch_was_interrupted_are_reported_unknown_an
         [{"_id": f"g{i}", "name": f"G{i}", "emailAddress": f"g{i}@example.com", "clusters": ["few"]} for i in range(6)]
     )
     monkeypatch.setattr(engine, "settings", engine.settings.model_copy(update={"batch_max_messages": 3}))
-    real_start = engine.sends.start_batch
+    real_start = engine.sends.segments.start_batch
     gone: list[str] = []
 
     def start_then_die(send_id: str, segment: int, channel: Any, number: int, user_ids: list[str]) -> bool:
@@ -900,7 +900,7 @@ def test_users_deleted_while_their_batch_was_interrupted_are_reported_unknown_an
             raise SandboxCrash("killed between the checkpoint and the invoke")
         return bool(started)
 
-    monkeypatch.setattr(engine.sends, "start_batch", start_then_die)
+    monkeypatch.setattr(engine.sends.segments, "start_batch", start_then_die)
     _, body = run.post({**PATIENTS, "clusters": ["few"]})
     run.drain()
 
@@ -928,8 +928,8 @@ def test_what_fails_after_the_checks_is_a_503_and_nothing_is_sent(
 ) -> None:
     import boto3
 
-    from messaging.asynchronous import EventLauncher
-    from messaging.sends import SendStore
+    from messaging.sends.accept import EventLauncher
+    from messaging.sends.persistence.store import SendStore
     from tests.conftest import SENDS_TABLE
 
     send = run.send
