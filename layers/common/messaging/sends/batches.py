@@ -10,19 +10,19 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from messaging.channels.once import duplicate_reason
 from messaging.dispatch import Batch, Invoker, _run
+from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.response import Failure, SkipReason
 from messaging.observability import count, logger, record_batch, record_skips
-from messaging.pacing import Pacer
 from messaging.preferences import UserPreferences
 from messaging.sends.keys import retry_batch_id
-from messaging.sends.persistence.segments import Segments
 from messaging.service import provider_opt_outs, remember_opt_outs
 
 _THROTTLED = re.compile(
@@ -37,6 +37,32 @@ IN_PROGRESS_PAUSE_S = 5.0
 
 def is_throttled(error: str) -> bool:
     return bool(_THROTTLED.match(error))
+
+
+class Checkpoints(Protocol):
+    """Where batches are checkpointed (messaging.sends.persistence.segments.Segments)."""
+
+    def start_batch(self, send_id: str, segment: int, channel: Channel, number: int, user_ids: list[str]) -> bool: ...
+
+    def finish_batch(
+        self,
+        send_id: str,
+        segment: int,
+        channel: Channel,
+        number: int,
+        users: int,
+        failures: Sequence[Failure],
+        *,
+        opted_out: int = 0,
+    ) -> bool: ...
+
+
+class Pace(Protocol):
+    """The channels' pace (messaging.pacing.Pacer)."""
+
+    def batch_limits(self) -> Mapping[Channel, int]: ...
+
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool: ...
 
 
 class OutOfTimeError(Exception):
@@ -58,9 +84,9 @@ class BatchSender:
     send_id: str
     segment: int
     settings: SendSettings
-    segments: Segments
+    segments: Checkpoints
     invoker: Invoker
-    pacer: Pacer
+    pacer: Pace
     sleep: Callable[[float], None]
     preferences: UserPreferences | None
     invokes: Counter[str]
