@@ -94,6 +94,27 @@ def _check_recipients(mail: Mapping[str, Any], recipients: set[str]) -> None:
         raise IgnoredEvent("a CC or BCC recipient")
 
 
+def _unsubscribed(message: Mapping[str, Any], mail: Mapping[str, Any]) -> bool:
+    """A `Subscription` event that opts the user out (of every topic, or of one)."""
+    subscription = _mapping(message.get("subscription"), "subscription")
+    preferences = subscription.get("newTopicPreferences")
+    preferences = preferences if isinstance(preferences, Mapping) else {}
+    topics = preferences.get("topicSubscriptionStatus") or []
+    opt_out = preferences.get("unsubscribeAll") is True or any(
+        isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut" for topic in topics
+    )
+    if not opt_out:
+        return False
+    # The event does not say which recipient unsubscribed: with CC or BCC copies (the same for
+    # every user) it may be a copy's reader, who must not opt the user out. SES itself keeps the
+    # unsubscribe of whoever it was, by address, on its contact list.
+    headers = mail.get("commonHeaders")
+    to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
+    if not to or _addresses(mail.get("destination")) - to:
+        raise IgnoredEvent("an unsubscribe from a message with copies: not the user's for sure")
+    return True
+
+
 def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
     """An SES event record (event publishing); None for events that change nothing here."""
     kind = message.get("eventType") or message.get("notificationType")
@@ -138,22 +159,9 @@ def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
         outcome = "rejected"
         reason = "rendering failed"  # its errorMessage can quote the template's data: never copied
     elif kind == "Subscription":
-        subscription = _mapping(message.get("subscription"), "subscription")
-        preferences = subscription.get("newTopicPreferences")
-        preferences = preferences if isinstance(preferences, Mapping) else {}
-        topics = preferences.get("topicSubscriptionStatus") or []
-        opt_out = preferences.get("unsubscribeAll") is True or any(
-            isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut" for topic in topics
-        )
+        opt_out = _unsubscribed(message, mail)
         if not opt_out:
             return None
-        # The event does not say which recipient unsubscribed: with CC or BCC copies (the same for
-        # every user) it may be a copy's reader, who must not opt the user out. SES itself keeps the
-        # unsubscribe of whoever it was, by address, on its contact list.
-        headers = mail.get("commonHeaders")
-        to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
-        if not to or _addresses(mail.get("destination")) - to:
-            raise IgnoredEvent("an unsubscribe from a message with copies: not the user's for sure")
         outcome = None
     else:
         raise IgnoredEvent(f"unknown SES event type {kind[:40]!r}")

@@ -28,7 +28,7 @@ TAKES_BACK = {"bounced": "delivered"}
 
 class DeliveryEvents:
     def __init__(self, table: Table) -> None:
-        self._table = table
+        self.table = table
 
     def record_event(
         self,
@@ -54,8 +54,8 @@ class DeliveryEvents:
         items += [
             {
                 "ConditionCheck": {
-                    "TableName": self._table.name,
-                    "Key": self._table.key(send_id, event_marker(channel, later, message_id)),
+                    "TableName": self.table.name,
+                    "Key": self.table.key(send_id, event_marker(channel, later, message_id)),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
@@ -65,12 +65,12 @@ class DeliveryEvents:
         if failure is not None:
             group = event_failures(channel, outcome, message_id)
             items += [
-                {"Put": {"TableName": self._table.name, "Item": item}}
-                for item in failure_items(self._table, send_id, group, [failure])
+                {"Put": {"TableName": self.table.name, "Item": item}}
+                for item in failure_items(self.table, send_id, group, [failure])
             ]
         verdict = EventVerdict.RECORDED
         try:
-            self._table.transact(items)
+            self.table.transact(items)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
@@ -90,8 +90,8 @@ class DeliveryEvents:
         names = {"#expiration": "expiration"}
         values: dict[str, dict[str, str]] = {":now": {"N": str(int(time.time()))}}
         check: dict[str, Any] = {
-            "TableName": self._table.name,
-            "Key": self._table.key(send_id, SEND),
+            "TableName": self.table.name,
+            "Key": self.table.key(send_id, SEND),
             "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(#expiration) OR #expiration > :now)",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -105,8 +105,8 @@ class DeliveryEvents:
     def _marker(self, send_id: str, marker: str) -> Item:
         return {
             "Put": {
-                "TableName": self._table.name,
-                "Item": {**self._table.key(send_id, marker), "expiration": self._table.expiration()},
+                "TableName": self.table.name,
+                "Item": {**self.table.key(send_id, marker), "expiration": self.table.expiration()},
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
@@ -116,15 +116,15 @@ class DeliveryEvents:
         items: list[Item] = [
             {
                 "Delete": {
-                    "TableName": self._table.name,
-                    "Key": self._table.key(send_id, event_marker(channel, earlier, message_id)),
+                    "TableName": self.table.name,
+                    "Key": self.table.key(send_id, event_marker(channel, earlier, message_id)),
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
             {
                 "Update": {
-                    "TableName": self._table.name,
-                    "Key": self._table.key(send_id, SEND),
+                    "TableName": self.table.name,
+                    "Key": self.table.key(send_id, SEND),
                     "UpdateExpression": "ADD #counter :minus",
                     "ConditionExpression": "attribute_exists(pk)",
                     "ExpressionAttributeNames": {"#counter": f"{earlier}_{channel}"},
@@ -133,7 +133,7 @@ class DeliveryEvents:
             },
         ]
         try:
-            self._table.transact(items)
+            self.table.transact(items)
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
