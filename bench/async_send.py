@@ -154,8 +154,8 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         )
         dispatch_app = load_function("dispatch")
 
-        from messaging.sends.accept import accept
         from messaging.models.request import SendRequest
+        from messaging.sends.accept import accept
 
         runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
         dispatch_app.engine.launcher = runtime
