@@ -158,7 +158,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         from messaging.sends.accept import accept
 
         runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
-        dispatch_app.engine.launcher = runtime
+        dispatch_app.dispatcher.launcher = runtime
         request = SendRequest(
             channels=channels,
             clusters=["everyone"],
@@ -184,7 +184,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         record = dispatch_app.sends.records.get(send_id)
         assert record is not None
         sends_requests = dict(dispatch_app.sends.requests)
-        pacing_requests = dispatch_app.engine.pacer.requests
+        pacing_requests = dispatch_app.dispatcher.pacer.requests
 
     counts = {channel: record.channel_counts(channel) for channel in channels}
     messages = sum(c["sent"] + c["failed"] for c in counts.values())

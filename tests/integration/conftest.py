@@ -29,7 +29,7 @@ def run(
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
     monkeypatch.setattr(send, "launcher", queue)
-    engine = dispatch.engine
+    engine = dispatch.dispatcher
     monkeypatch.setattr(engine, "launcher", queue)
     # A generous function timeout: on a loaded machine a 10 s one would turn batches unknown.
     monkeypatch.setattr(engine, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))

@@ -68,7 +68,7 @@ def test_throttled_messages_are_retried_later_not_failed(
     emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
     assert set(emails) == expected
     assert max(emails.values()) == 1
-    retries = [payload["batchId"] for payload in run.dispatch.engine.invoker.payloads if "-r" in payload["batchId"]]
+    retries = [payload["batchId"] for payload in run.dispatch.dispatcher.invoker.payloads if "-r" in payload["batchId"]]
     assert retries  # the throttled ones went again, in batches of their own
     assert _metric_sums(capsys.readouterr().out)[("ThrottledRetries", "email")] == len(throttled)
 
@@ -81,7 +81,7 @@ def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_us
     from messaging.pacing import Pacer
     from tests.conftest import SENDS_TABLE
 
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     monkeypatch.setattr(engine, "pacer", Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"email": 150}))
     monkeypatch.setattr(engine, "sleep", __import__("time").sleep)
     monkeypatch.setattr(

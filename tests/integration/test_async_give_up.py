@@ -34,7 +34,7 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     capsys.readouterr()
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     real = engine._dispatch_segment
 
     def broken(send_id: str, segment: int, *rest: Any) -> bool:
@@ -82,7 +82,7 @@ def test_a_send_given_up_before_it_was_planned_ends_failed_and_its_late_plan_sen
 def test_a_segment_whose_dispatcher_dies_after_each_invoke_ends_with_those_batches_unknown_and_nothing_twice(
     run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     real_invoker = engine.invoker
 
     def dying(function_name: str, payload: bytes) -> bytes:

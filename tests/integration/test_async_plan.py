@@ -29,7 +29,7 @@ def test_two_planning_runs_of_one_send_over_a_changing_audience_send_to_every_us
     # The planning event repeated (a Lambda retry, or botocore repeating the Event invoke): the
     # second run streams the audience, and wins, while the first is between its segments; the
     # audience changed in between, which moves every segment boundary after the change by one.
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     real_put = engine.sends.objects.put_json
     interleaved: list[str] = []
 
@@ -105,7 +105,7 @@ def test_slow_channels_make_smaller_segments_so_a_segment_item_stays_under_dynam
 
     from messaging.pacing import Pacer
 
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     monkeypatch.setattr(engine, "settings", engine.settings.model_copy(update={"segment_users": 100_000}))
     # One message per second: batches of one, each adding its name to its segment's item.
     monkeypatch.setattr(engine, "pacer", Pacer(boto3.client("dynamodb"), "unused", {"sms": 1, "voice": 1}))

@@ -35,7 +35,7 @@ from tests.lambda_runtime import SandboxCrash
 def test_a_dispatcher_killed_mid_segment_is_resumed_by_the_retry_with_no_duplicate_and_no_loss(
     run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     # Killed after the 4th batch's invoke answered, before its checkpoint: the channel function sent it.
     monkeypatch.setattr(engine.sends.segments, "finish_batch", _crash_once_at(4, engine.sends.segments.finish_batch))
     # And later while a batch's invoke is in flight: the channel function runs it, no answer is read.
@@ -67,7 +67,7 @@ def test_a_dispatcher_killed_mid_segment_is_resumed_by_the_retry_with_no_duplica
 def test_a_dropped_invoke_connection_reports_its_users_unknown_never_sent_twice(
     run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_invoker = run.dispatch.engine.invoker
+    real_invoker = run.dispatch.dispatcher.invoker
     calls = Calls()
 
     def dropping(function_name: str, payload: bytes) -> bytes:
@@ -77,7 +77,7 @@ def test_a_dropped_invoke_connection_reports_its_users_unknown_never_sent_twice(
             raise BatchOutcomeUnknownError("ReadTimeoutError: connection dropped")
         return bytes(answer)
 
-    monkeypatch.setattr(run.dispatch.engine, "invoker", dropping)
+    monkeypatch.setattr(run.dispatch.dispatcher, "invoker", dropping)
     _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
     run.drain()
 
@@ -126,7 +126,7 @@ def test_a_segment_held_by_another_dispatcher_is_waited_for_only_while_its_lease
 ) -> None:
     import time
 
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     monkeypatch.setattr(engine, "sleep", time.sleep)
     _, accepted = run.post(PATIENTS)
     send_id = accepted["sendId"]
@@ -147,7 +147,7 @@ def test_a_segment_held_by_another_dispatcher_is_waited_for_only_while_its_lease
 def test_users_deleted_while_their_batch_was_interrupted_are_reported_unknown_and_the_rest_sent_once(
     run: Async, db: Any, servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = run.dispatch.engine
+    engine = run.dispatch.dispatcher
     db.users.insert_many(
         [{"_id": f"g{i}", "name": f"G{i}", "emailAddress": f"g{i}@example.com", "clusters": ["few"]} for i in range(6)]
     )
