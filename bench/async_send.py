@@ -153,7 +153,7 @@ def _measure(
     app: Any, runtime: Lambda, channels: list[Any], pids: dict[str, int], seed_s: float
 ) -> tuple[Any, _Measured]:
     # The layer's modules are imported once the function is loaded, in its environment.
-    from messaging.asynchronous import accept
+    from messaging.sends.accept import accept
 
     request = appointment_request(channels)
     others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
@@ -164,9 +164,11 @@ def _measure(
     wall_s = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
     others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
-    record = app.sends.get(send_id)
+    record = app.sends.records.get(send_id)
     assert record is not None
-    measured = _Measured(seed_s, accepted_s, wall_s, cpu_s, others, dict(app.sends.requests), app.engine.pacer.requests)
+    measured = _Measured(
+        seed_s, accepted_s, wall_s, cpu_s, others, dict(app.sends.requests), app.dispatcher.pacer.requests
+    )
     return record, measured
 
 
@@ -188,7 +190,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         os.environ.update(_dispatch_environment(args, sandboxes.url, moto_url))
         dispatch_app = load_function("dispatch")
         runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
-        dispatch_app.engine.launcher = runtime
+        dispatch_app.dispatcher.launcher = runtime
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid, "moto": moto_pid}
         record, measured = _measure(dispatch_app, runtime, channels, pids, seed_s)
     return _row(n, channels, args, record, runtime, measured)

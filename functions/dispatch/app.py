@@ -10,7 +10,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from messaging import aws
-from messaging.asynchronous import Engine, EventLauncher
 from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.channels import registry
 from messaging.dispatch import LambdaInvoker
@@ -18,7 +17,9 @@ from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.pacing import Pacer
-from messaging.sends import SendStore
+from messaging.sends.accept import EventLauncher
+from messaging.sends.dispatcher import Dispatcher
+from messaging.sends.persistence.store import SendStore
 
 trace_calls("botocore", "pymongo")
 
@@ -53,7 +54,7 @@ rates: dict[Channel, float] = {
     **{spec.name: settings.max_rates.get(spec.name, 0.0) for spec in registry.specs()},
     "email": _email_rate(),
 }
-engine = Engine(
+dispatcher = Dispatcher(
     settings=settings,
     store=store,
     renderer=renderer,
@@ -77,7 +78,7 @@ def _gave_up(record: dict[str, Any]) -> None:
         reason += f" ({answer['errorType']})"
     if isinstance(event, dict) and event.get("sendId"):
         segment = event.get("segment")
-        engine.give_up(str(event["sendId"]), int(segment) if segment is not None else None, reason)
+        dispatcher.give_up(str(event["sendId"]), int(segment) if segment is not None else None, reason)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -96,7 +97,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return context.get_remaining_time_in_millis() / 1000
 
     if event.get("segment") is None:
-        engine.plan(send_id, correlation_id)
+        dispatcher.plan(send_id, correlation_id)
     else:
-        engine.run_segment(send_id, int(event["segment"]), context.aws_request_id, remaining_s, correlation_id)
+        dispatcher.run_segment(send_id, int(event["segment"]), context.aws_request_id, remaining_s, correlation_id)
     return {"sendId": send_id}

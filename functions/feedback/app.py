@@ -1,5 +1,5 @@
 """FeedbackFunction: the providers' delivery events (SES and End User Messaging, through SNS) →
-the sends' counts and failures, and the users' opt-outs (messaging.feedback)."""
+the sends' counts and failures, and the users' opt-outs (messaging.feedback.record)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messaging import aws
 from messaging.bootstrap import connect_preferences
 from messaging.errors import ConfigurationError
-from messaging.feedback import handle
+from messaging.feedback.record import handle
 from messaging.models.function_settings import FeedbackSettings
 from messaging.observability import logger, trace_calls, tracer
-from messaging.sends import SendStore
+from messaging.sends.persistence.dynamodb import Table
+from messaging.sends.persistence.events import DeliveryEvents
 
 trace_calls("botocore", "pymongo")
 
 settings = FeedbackSettings.from_environ(os.environ)
 # Only the sends table is used: events touch no S3 object.
-sends = SendStore(aws.client("dynamodb"), settings.sends_table, None, "")
+sends = DeliveryEvents(Table(aws.client("dynamodb"), settings.sends_table))
 _preferences = connect_preferences(settings, settings.service.userFields)
 if _preferences is None:  # FeedbackSettings refuses a configuration without a database: never here
     raise ConfigurationError("MONGODB_URI or MONGODB_URI_SECRET_ID is required")

@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from messaging import aws
-from messaging.asynchronous import EventLauncher, accept, parse_prefer
 from messaging.attachments import FileService, stage_attachments
 from messaging.body import accept_json, body_text, check_json
 from messaging.bootstrap import connect_store, make_renderer, user_preferences
@@ -43,9 +42,11 @@ from messaging.observability import (
     trace_calls,
     tracer,
 )
-from messaging.sends import SendStore
+from messaging.prefer import parse_prefer
+from messaging.sends.accept import EventLauncher, accept
+from messaging.sends.persistence.store import SendStore
+from messaging.sends.sync_record import SyncSendRecord
 from messaging.service import new_send_id, no_file_service, preview, send
-from messaging.sync_record import SyncSendRecord
 from messaging.validation import describe_errors
 
 SEND_ID_HEADER = "X-Send-Id"
@@ -278,7 +279,7 @@ def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse 
 
 
 def _record(send_id: str) -> Any:
-    record = _sends().get(send_id) if len(send_id) <= 64 else None
+    record = _sends().records.get(send_id) if len(send_id) <= 64 else None
     # Another caller's send is as unknown as a missing one.
     if record is None or record.scope != caller_scope(app.current_event.raw_event):
         raise NotFound(f"sendId: no send {send_id[:64]}")
@@ -370,7 +371,7 @@ def get_send_failures(
     ] = None,
 ) -> FailuresPage:
     _record(sendId)
-    failures, token = _sends().failures_page(sendId, limit, nextToken)
+    failures, token = _sends().failures.page(sendId, limit, nextToken)
     return FailuresPage(failures=failures, nextToken=token)
 
 

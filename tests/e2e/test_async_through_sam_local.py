@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from messaging.sends import DETAILS
+from messaging.sends.states import DETAILS
 from tests.e2e.conftest import PORTS, Stack
 
 USERS = 50_000

@@ -253,9 +253,13 @@ def test_an_email_with_attachments_raw_mime_is_tagged_and_names_the_configuratio
     assert params["ConfigurationSetName"] == SES_CONFIGURATION_SET
 
 
-class _UnreachableTable:
+class _UnreachableRecords:
     def record_sync(self, *args: Any, **kwargs: Any) -> bool:
         raise ConnectionError("DynamoDB unreachable")
+
+
+class _UnreachableTable:
+    records = _UnreachableRecords()
 
 
 @pytest.mark.parametrize("sends", [None, _UnreachableTable()], ids=["no-sends-table", "table-unreachable"])
@@ -366,9 +370,9 @@ class _Conflicting:
 def test_a_transaction_conflict_on_the_send_item_is_retried_not_an_error(
     api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    store = functions["feedback" if where == "event" else "send"].sends
-    conflicting = _Conflicting(store._db, "transact_write_items" if where == "event" else "update_item", 2)
-    monkeypatch.setattr(store, "_db", conflicting)
+    table = functions["feedback" if where == "event" else "send"].sends.table
+    conflicting = _Conflicting(table.client, "transact_write_items" if where == "event" else "update_item", 2)
+    monkeypatch.setattr(table, "client", conflicting)
 
     assert api({**BODY, "channels": ["email"], "recipients": ["u2"]})[0] == 200
     send_id = _send_id(api)

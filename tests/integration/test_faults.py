@@ -179,7 +179,7 @@ def test_a_status_read_while_the_sends_table_is_unreachable_is_a_503(
         endpoint_url="http://127.0.0.1:9",
         config=Config(connect_timeout=1, retries={"total_max_attempts": 1}),
     )
-    monkeypatch.setattr(send.sends, "_db", unreachable)
+    monkeypatch.setattr(send.sends.table, "client", unreachable)
 
     for path in (f"/sends/{send_id}", f"/sends/{send_id}/failures"):
         code, body = api(None, event={"httpMethod": "GET", "path": path, "resource": path, "body": None})
@@ -202,7 +202,7 @@ def test_a_synchronous_send_that_breaks_after_its_record_opened_ends_failed_not_
 
     assert (status, body["error"]) == (500, "Internal Server Error")
     assert len(servers.outbox.sms()) == 1  # the message had left
-    record = send.sends.get("broken-send-0001")
+    record = send.sends.records.get("broken-send-0001")
     assert record is not None
     assert (record.status, record.reason) == (
         "failed",

@@ -282,8 +282,8 @@ def test_an_async_send_counts_opted_out_and_stale_token_skips(
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
     monkeypatch.setattr(send, "launcher", queue)
-    monkeypatch.setattr(dispatch.engine, "launcher", queue)
-    monkeypatch.setattr(dispatch.engine, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
+    monkeypatch.setattr(dispatch.dispatcher, "launcher", queue)
+    monkeypatch.setattr(dispatch.dispatcher, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
     db.users.update_one({"_id": "u1"}, {"$set": {"optOuts": ["email"]}})
     db.users.update_one({"_id": "u3"}, {"$set": {"staleDeviceToken": "unregistered-carl"}})
     db.users.insert_one({"_id": "u9", "name": "Nina", "phoneNumber": "+393339999999"})  # opted out at EUM
@@ -324,8 +324,8 @@ def test_a_provider_opt_out_in_an_async_send_is_a_skip_and_noted(
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
     monkeypatch.setattr(send, "launcher", queue)
-    monkeypatch.setattr(dispatch.engine, "launcher", queue)
-    monkeypatch.setattr(dispatch.engine, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
+    monkeypatch.setattr(dispatch.dispatcher, "launcher", queue)
+    monkeypatch.setattr(dispatch.dispatcher, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
     db.users.insert_one({"_id": "u9", "name": "Nina", "phoneNumber": "+393339999999"})
     body = {**BODY, "channels": ["sms"], "recipients": ["u1", "u3", "u9"]}
     capsys.readouterr()

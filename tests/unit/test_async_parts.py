@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from messaging.asynchronous import is_throttled, parse_prefer
 from messaging.channels.sms import SmsMessage
 from messaging.dispatch import BatchBuilder
 from messaging.errors import BadRequest
-from messaging.sends import _make_token, _read_token
+from messaging.prefer import parse_prefer
+from messaging.sends.batches import is_throttled
+from messaging.sends.persistence.failures import make_token, read_token
 
 
 @pytest.mark.parametrize(
@@ -50,10 +51,10 @@ def test_only_provider_throttling_is_sent_again(reason: str, throttled: bool) ->
 
 
 def test_a_failures_token_round_trips_and_a_forged_one_is_a_400() -> None:
-    assert _read_token(_make_token("fail#000001#email#000002#0000", 7)) == ("fail#000001#email#000002#0000", 7)
-    for forged in ("garbage", _make_token("send", 0), _make_token("fail#x", -1)):
+    assert read_token(make_token("fail#000001#email#000002#0000", 7)) == ("fail#000001#email#000002#0000", 7)
+    for forged in ("garbage", make_token("send", 0), make_token("fail#x", -1)):
         with pytest.raises(BadRequest, match="nextToken"):
-            _read_token(forged)
+            read_token(forged)
 
 
 def test_batches_are_named_by_the_caller_and_no_larger_than_their_channels_limit() -> None:

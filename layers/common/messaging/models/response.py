@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from messaging.models.common import Channel
 from messaging.redact import redact
+from messaging.sends.states import SendState
 
 
 class FailureCode:
@@ -124,7 +125,8 @@ class ErrorResponse(BaseModel):
     message: str = Field(examples=["recipients or clusters is required (non-empty)"])
 
 
-SendState = Literal["accepted", "running", "completed", "failed"]
+# The API spells a send's status inline, as the enum of its values (the states are messaging.sends.states').
+_SEND_STATE_SCHEMA = WithJsonSchema({"type": "string", "enum": [state.value for state in SendState]})
 
 
 class SendAccepted(BaseModel):
@@ -162,7 +164,7 @@ class ChannelCounts(BaseModel):
 
 class SendStatus(BaseModel):
     sendId: str = Field(examples=["4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"])
-    status: SendState = Field(examples=["running"])
+    status: Annotated[SendState, _SEND_STATE_SCHEMA] = Field(title="Status", examples=["running"])
     createdAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:00Z"])
     updatedAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:40Z"])
     completedAt: str | None = Field(default=None, description="ISO 8601, UTC, once over", examples=[None])

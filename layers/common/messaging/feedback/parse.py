@@ -1,55 +1,17 @@
-"""What the providers report after accepting a message, recorded per send (FeedbackFunction).
-
-Events arrive through one SNS topic, at least once each:
-
-- SES event publishing (configuration set → SNS): `Delivery`, `Bounce`, `Complaint`, `Reject`,
-  `Rendering Failure`, `Subscription` (and `Send`, `DeliveryDelay`, `Open`, `Click`, which change
-  nothing here). The message's tags (`mail.tags`) name the send and the user
-  (messaging.channels.email.email_tags).
-- End User Messaging SMS and voice (configuration set → SNS): `TEXT_*` and `VOICE_*` events, the
-  send and user in the message's `context` (messaging.channels.sms.context). Only final events
-  count (`isFinal`): a carrier error on the way may still end delivered.
-
-Each counted event moves one of the send's counters (`delivered`, `bounced`, `complained`,
-`undelivered`: parts of `sent`, the user stays counted sent) once per message and outcome; a bounce,
-complaint, rejection or carrier failure also joins the send's failures with a reason made of the
-provider's classification only (`bounced: Permanent/General`), never its diagnostic text (which
-can quote addresses). A complaint or an unsubscribe opts the user out of e-mail in the users
-collection, whether or not the send is still on record. Events of unknown or expired sends, or
-without our tags, are counted (`DeliveryEventsIgnored`) and dropped; a malformed event never
-raises (a raise makes Lambda invoke again). Only an outage of the sends table or the database
-raises, so that Lambda's retries of the SNS invocation bring the event back.
-"""
+"""The providers' delivery events read: an SNS invocation's messages, each parsed into one
+DeliveryEvent (SES event publishing, or End User Messaging SMS and voice), or an IgnoredEvent."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import getaddresses
-from typing import Any, Protocol
+from typing import Any
 
 from messaging.channels.email import SEND_ID_TAG, USER_ID_TAG, decode_tag
 from messaging.models.common import Channel
-from messaging.models.response import Failure
-from messaging.observability import count, logger
-
-# What each outcome counts (a DETAILS counter of messaging.sends) and the metric it moves.
-COUNTERS: dict[str, str | None] = {
-    "delivered": "delivered",
-    "bounced": "bounced",
-    "complained": "complained",
-    "undelivered": "undelivered",
-    "rejected": None,  # SES dropped it after accepting it (a virus, say): a failure, no counter
-}
-METRICS = {
-    "delivered": "MessagesDelivered",
-    "bounced": "MessagesBounced",
-    "complained": "MessagesComplained",
-    "undelivered": "MessagesUndelivered",
-}
-IGNORED_METRIC = "DeliveryEventsIgnored"
 
 # End User Messaging: final outcomes by event type; the others (TEXT_QUEUED, VOICE_RINGING...) are progress.
 EUM_DELIVERED = frozenset({"TEXT_DELIVERED", "TEXT_SUCCESSFUL", "VOICE_COMPLETED"})
@@ -73,9 +35,9 @@ EUM_UNDELIVERED = frozenset(
 )
 SES_PROGRESS = frozenset({"Send", "DeliveryDelay", "Open", "Click"})
 
-_ID = re.compile(r"^[A-Za-z0-9_.:+=@/-]{1,200}$")
-_SEND_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Provider classifications (bounce types, feedback types, reject reasons): words, nothing quoted.
+_ID = re.compile(
+    r"^[A-Za-z0-9_.:+=@/-]{1,200}$"
+)  # Provider classifications (bounce types, feedback types, reject reasons): words, nothing quoted.
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 
 
@@ -97,31 +59,6 @@ class DeliveryEvent:
     user_id: str | None
     reason: str | None = None  # the failure's text, for outcomes that join the failures
     opt_out: bool = False  # the user asked for no more of this channel
-
-
-class EventStore(Protocol):
-    def record_event(
-        self,
-        send_id: str,
-        channel: Channel,
-        outcome: str,
-        message_id: str,
-        counter: str | None,
-        failure: Failure | None,
-    ) -> str: ...
-
-
-class OptOuts(Protocol):
-    def opt_out(self, user_id: str, channel: Channel) -> bool: ...
-
-
-@dataclass
-class Summary:
-    recorded: int = 0
-    duplicates: int = 0
-    ignored: int = 0
-    opted_out: int = 0
-    reasons: list[str] = field(default_factory=list)
 
 
 def _word(value: Any, default: str) -> str:
@@ -155,6 +92,27 @@ def _check_recipients(mail: Mapping[str, Any], recipients: set[str]) -> None:
     to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
     if to and recipients and not (to & recipients):
         raise IgnoredEvent("a CC or BCC recipient")
+
+
+def _unsubscribed(message: Mapping[str, Any], mail: Mapping[str, Any]) -> bool:
+    """A `Subscription` event that opts the user out (of every topic, or of one)."""
+    subscription = _mapping(message.get("subscription"), "subscription")
+    preferences = subscription.get("newTopicPreferences")
+    preferences = preferences if isinstance(preferences, Mapping) else {}
+    topics = preferences.get("topicSubscriptionStatus") or []
+    opt_out = preferences.get("unsubscribeAll") is True or any(
+        isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut" for topic in topics
+    )
+    if not opt_out:
+        return False
+    # The event does not say which recipient unsubscribed: with CC or BCC copies (the same for
+    # every user) it may be a copy's reader, who must not opt the user out. SES itself keeps the
+    # unsubscribe of whoever it was, by address, on its contact list.
+    headers = mail.get("commonHeaders")
+    to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
+    if not to or _addresses(mail.get("destination")) - to:
+        raise IgnoredEvent("an unsubscribe from a message with copies: not the user's for sure")
+    return True
 
 
 def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
@@ -201,22 +159,9 @@ def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
         outcome = "rejected"
         reason = "rendering failed"  # its errorMessage can quote the template's data: never copied
     elif kind == "Subscription":
-        subscription = _mapping(message.get("subscription"), "subscription")
-        preferences = subscription.get("newTopicPreferences")
-        preferences = preferences if isinstance(preferences, Mapping) else {}
-        topics = preferences.get("topicSubscriptionStatus") or []
-        opt_out = preferences.get("unsubscribeAll") is True or any(
-            isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut" for topic in topics
-        )
+        opt_out = _unsubscribed(message, mail)
         if not opt_out:
             return None
-        # The event does not say which recipient unsubscribed: with CC or BCC copies (the same for
-        # every user) it may be a copy's reader, who must not opt the user out. SES itself keeps the
-        # unsubscribe of whoever it was, by address, on its contact list.
-        headers = mail.get("commonHeaders")
-        to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
-        if not to or _addresses(mail.get("destination")) - to:
-            raise IgnoredEvent("an unsubscribe from a message with copies: not the user's for sure")
         outcome = None
     else:
         raise IgnoredEvent(f"unknown SES event type {kind[:40]!r}")
@@ -284,69 +229,3 @@ def messages(event: Any) -> Iterator[Any]:
             yield json.loads(text)
         except ValueError:
             yield IgnoredEvent("malformed: Sns.Message is not JSON")
-
-
-def _ignored(summary: Summary, reason: str, kind: str = "") -> None:
-    summary.ignored += 1
-    summary.reasons.append(reason)
-    count(IGNORED_METRIC, 1)
-    logger.info("delivery event ignored", extra={"reason": reason[:120], "eventType": kind[:40]})
-
-
-def record(event: DeliveryEvent, store: EventStore, opt_outs: OptOuts, summary: Summary) -> None:
-    """One parsed event: the user's opt-out, then the send's counter and failure, once."""
-    if event.user_id is None:
-        _ignored(summary, "no user tag", event.kind)
-        return
-    if event.opt_out:
-        # Whatever became of the send's record: the user asked, and a repeat changes nothing.
-        if opt_outs.opt_out(event.user_id, event.channel):
-            summary.opted_out += 1
-        logger.info(
-            "user opted out", extra={"userId": event.user_id, "channel": event.channel, "eventType": event.kind}
-        )
-    if event.outcome is None:
-        return
-    if event.send_id is None or not _SEND_ID.match(event.send_id):
-        _ignored(summary, "no send tag", event.kind)
-        return
-    failure = (
-        Failure(userId=event.user_id, channel=event.channel, error=event.reason) if event.reason is not None else None
-    )
-    verdict = store.record_event(
-        event.send_id, event.channel, event.outcome, event.message_id, COUNTERS[event.outcome], failure
-    )
-    if verdict == "unknown":
-        _ignored(summary, "unknown or expired send", event.kind)
-        return
-    if verdict == "duplicate":
-        summary.duplicates += 1
-        return
-    summary.recorded += 1
-    metric = METRICS.get(event.outcome)
-    if metric is not None:
-        count(metric, 1, channel=event.channel)
-    logger.info(
-        "delivery event recorded",
-        extra={"sendId": event.send_id, "userId": event.user_id, "channel": event.channel, "outcome": event.outcome},
-    )
-
-
-def handle(event: Any, store: EventStore, opt_outs: OptOuts) -> Summary:
-    """An SNS invocation's events. Only the stores' outages raise."""
-    summary = Summary()
-    for message in messages(event):
-        if isinstance(message, IgnoredEvent):
-            _ignored(summary, message.reason)
-            continue
-        try:
-            parsed = parse(message)
-        except IgnoredEvent as ignored:
-            _ignored(summary, ignored.reason, str(message.get("eventType", "")) if isinstance(message, Mapping) else "")
-            continue
-        except Exception as exc:  # noqa: BLE001 - a shape nobody foresaw is still only a malformed event
-            _ignored(summary, f"malformed: {type(exc).__name__}")
-            continue
-        if parsed is not None:
-            record(parsed, store, opt_outs, summary)
-    return summary

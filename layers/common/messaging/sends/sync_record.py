@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from messaging.models.common import Channel
 from messaging.observability import logger
-from messaging.sends import SendStore
+from messaging.sends.persistence.store import SendStore
+from messaging.sends.states import SendState
 from messaging.service import SendOutcome, sync_counts
 
 
@@ -26,7 +27,7 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.create(self.send_id, self._scope, channels)
+            self._sends.records.create(self.send_id, self._scope, channels)
         except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
             logger.warning("synchronous send not opened", extra={"sendId": self.send_id, "cause": type(exc).__name__})
 
@@ -36,7 +37,7 @@ class SyncSendRecord:
             return
         try:
             reason = f"the request failed while sending ({type(exc).__name__}): outcome unknown"
-            self._sends.finish(self.send_id, "failed", reason)
+            self._sends.records.finish(self.send_id, SendState.FAILED, reason)
         except Exception as error:  # noqa: BLE001 - the original error is what the caller must get
             logger.warning("synchronous send not closed", extra={"sendId": self.send_id, "cause": type(error).__name__})
 
@@ -44,7 +45,7 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.record_sync(
+            self._sends.records.record_sync(
                 self.send_id,
                 self._scope,
                 outcome.channels,

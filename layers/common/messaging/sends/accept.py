@@ -1,0 +1,94 @@
+"""Accepting an asynchronous send (SendFunction, `Prefer: respond-async`): everything that can
+refuse runs, then the job is kept, the send recorded `accepted`, and DispatchFunction invoked
+(`Event`). Not invoked: the send ends `failed` and nothing was sent (503)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from messaging.audience import Audience
+from messaging.errors import MessagingError, ServiceUnavailable
+from messaging.models.function_settings import SendSettings
+from messaging.models.request import SendRequest
+from messaging.observability import logger
+from messaging.sends.persistence.objects import Job
+from messaging.sends.persistence.store import SendStore
+from messaging.sends.states import SendState
+from messaging.service import Stager, new_send_id, no_file_service, prepare
+from messaging.store import IN_CHUNK, Store
+from messaging.templates.compose import texts_json
+from messaging.templates.renderer import Renderer
+
+# (function name, event) -> None: an asynchronous (`Event`) invoke.
+Launcher = Callable[[str, dict[str, Any]], None]
+
+
+class EventLauncher:
+    """`lambda.invoke(InvocationType="Event")`. Retried by botocore: a repeated event is harmless
+    (planning is conditional, segments are leased, batches checkpointed)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls) -> EventLauncher:
+        config = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+        return cls(boto3.client("lambda", config=config))
+
+    def __call__(self, function_name: str, event: dict[str, Any]) -> None:
+        answer = self._client.invoke(
+            FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode()
+        )
+        if answer.get("StatusCode") != 202:
+            raise ServiceUnavailable(f"DispatchFunction was not invoked (status {answer.get('StatusCode')})")
+
+
+def accept(
+    request: SendRequest,
+    settings: SendSettings,
+    store: Store,
+    renderer: Renderer,
+    sends: SendStore,
+    launcher: Launcher,
+    stage: Stager = no_file_service,
+    correlation_id: str | None = None,
+    scope: str = "",
+) -> str:
+    """Everything that can refuse, then the record, then DispatchFunction: the new send's id."""
+    if not settings.dispatch_function_name:
+        raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
+    send_id = new_send_id()
+    prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
+    # The database answers before the 202, and the first listed recipient found renders. Not a
+    # cluster's first member: some servers (SecantusDB) gather a whole cluster before the first
+    # reply, and that is the dispatcher's work, not the API's.
+    if request.recipients:
+        first = next(iter(Audience(store, settings.service, request.recipients[:IN_CHUNK], None)), None)
+        if first is not None:
+            list(prepared.composer.messages(first))
+    else:
+        store.ping()
+    job = Job(
+        request=request,
+        texts=texts_json(prepared.texts),
+        envelopes=prepared.envelopes,
+        correlationId=correlation_id,
+    )
+    try:
+        sends.objects.put_job(send_id, job)
+        sends.records.create(send_id, scope, request.channels)
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailable(f"the send could not be recorded ({type(exc).__name__}); nothing was sent") from exc
+    try:
+        launcher(settings.dispatch_function_name, {"sendId": send_id, "correlationId": correlation_id})
+    except (ClientError, BotoCoreError, MessagingError) as exc:
+        sends.records.finish(send_id, SendState.FAILED, f"DispatchFunction was not invoked: {type(exc).__name__}")
+        raise ServiceUnavailable(f"DispatchFunction was not invoked ({type(exc).__name__}); nothing was sent") from exc
+    logger.info("send accepted", extra={"sendId": send_id, "channels": request.channels})
+    return send_id

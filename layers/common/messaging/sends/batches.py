@@ -1,0 +1,210 @@
+"""Sending a segment's batches to the channel functions: in parallel, paced per channel, each
+checkpointed `started` before its invoke and counted once after; throttled messages go again in a
+batch of their own (`<batchId>-r<n>`) after an exponential backoff. A batch without the time to
+finish is left `started`: the segment's continuation invokes it again under the same id."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from messaging.channels.once import duplicate_reason
+from messaging.dispatch import Batch, Invoker, _run
+from messaging.models.common import Channel
+from messaging.models.function_settings import SendSettings
+from messaging.models.response import Failure, SkipReason
+from messaging.observability import count, logger, record_batch, record_skips
+from messaging.preferences import UserPreferences
+from messaging.sends.keys import retry_batch_id
+from messaging.service import provider_opt_outs, remember_opt_outs
+
+_THROTTLED = re.compile(
+    r"^(Throttling|ThrottlingException|Throttled|TooManyRequests\w*|QUOTA_EXCEEDED|RESOURCE_EXHAUSTED|HTTP 429)\b"
+)
+THROTTLE_BACKOFF_S = 0.5
+THROTTLE_BACKOFF_MAX_S = 20.0
+# A resumed batch whose first attempt may still be running: asked again this often, this far apart.
+IN_PROGRESS_CHECKS = 6
+IN_PROGRESS_PAUSE_S = 5.0
+
+
+def is_throttled(error: str) -> bool:
+    return bool(_THROTTLED.match(error))
+
+
+class Checkpoints(Protocol):
+    """Where batches are checkpointed (messaging.sends.persistence.segments.Segments)."""
+
+    def start_batch(self, send_id: str, segment: int, channel: Channel, number: int, user_ids: list[str]) -> bool: ...
+
+    def finish_batch(
+        self,
+        send_id: str,
+        segment: int,
+        channel: Channel,
+        number: int,
+        users: int,
+        failures: Sequence[Failure],
+        *,
+        opted_out: int = 0,
+    ) -> bool: ...
+
+
+class Pace(Protocol):
+    """The channels' pace (messaging.pacing.Pacer)."""
+
+    def batch_limits(self) -> Mapping[Channel, int]: ...
+
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool: ...
+
+
+class OutOfTimeError(Exception):
+    """This invocation has no time left for the batch: a continuation takes it over."""
+
+
+@dataclass
+class BatchJob:
+    batch: Batch
+    number: int  # the batch's number in its segment and channel (its checkpoint's)
+    new: bool  # False: a started batch resumed under its first batchId
+    known: list[Failure] = field(default_factory=list)  # its users' failures known before the invoke
+
+
+@dataclass
+class BatchSender:
+    """One segment's batches. The collaborators are the dispatcher's (tests replace them there)."""
+
+    send_id: str
+    segment: int
+    settings: SendSettings
+    segments: Checkpoints
+    invoker: Invoker
+    pacer: Pace
+    sleep: Callable[[float], None]
+    preferences: UserPreferences | None
+    invokes: Counter[str]
+    transactional: bool = False
+    _out_of_time: list[str] = field(default_factory=list)
+
+    def run(self, jobs: Sequence[BatchJob], remaining_s: Callable[[], float]) -> bool:
+        """True when every batch was counted; False: the rest is for a continuation."""
+        deadline = time.monotonic() + remaining_s()
+
+        def left() -> float:
+            return deadline - time.monotonic()
+
+        limit = self.settings.max_parallel_invokes
+        pending: set[Future[None]] = set()
+        pool = ThreadPoolExecutor(max_workers=limit)
+        stopped = False
+        try:
+            for job in jobs:
+                while len(pending) >= limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                if left() < self.settings.dispatch_margin_s:
+                    stopped = True
+                    break
+                pending.add(pool.submit(self._one, job, left))
+            done, pending = wait(pending)
+            for future in done:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if stopped or self._out_of_time:
+            logger.info(
+                "segment continues in a new invocation",
+                extra={"sendId": self.send_id, "segment": self.segment, "waiting": len(self._out_of_time)},
+            )
+        return not (stopped or self._out_of_time)
+
+    def _one(self, job: BatchJob, left: Callable[[], float]) -> None:
+        batch = job.batch
+        if job.new and not self.segments.start_batch(
+            self.send_id, self.segment, batch.channel, job.number, batch.user_ids
+        ):
+            # Only if this segment's lease ran out under us: leave the batch to whoever holds it now.
+            logger.warning("batch already started elsewhere", extra={"batchId": batch.batch_id})
+            self._out_of_time.append(batch.batch_id)
+            return
+        known_ids = {failure.userId for failure in job.known}
+        try:
+            answered = self._send(batch, resumed=not job.new, left=left)
+        except OutOfTimeError:
+            # Left `started`: the continuation invokes it again under the same batchId.
+            self._out_of_time.append(batch.batch_id)
+            return
+        failures, opted_out = provider_opt_outs(
+            job.known + [failure for failure in answered if failure.userId not in known_ids], self.transactional
+        )
+        remember_opt_outs(self.preferences, opted_out)
+        counted = self.segments.finish_batch(
+            self.send_id,
+            self.segment,
+            batch.channel,
+            job.number,
+            len(batch.user_ids),
+            failures,
+            opted_out=len(opted_out),
+        )
+        if counted:
+            record_batch(batch.channel, len(batch.user_ids), failures, len(opted_out))
+        if counted and opted_out:
+            record_skips({(batch.channel, SkipReason.OPTED_OUT): len(opted_out)})
+
+    def _invoke(self, batch: Batch, left: Callable[[], float]) -> list[Failure]:
+        """One invoke, once the channel's pace lets it go."""
+        if not self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s):
+            raise OutOfTimeError(batch.batch_id)
+        self.invokes[batch.channel] += 1
+        return _run(batch, self.invoker, left, self.settings.dispatch_margin_s)
+
+    def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
+        """One batch's failures, throttled messages sent again with backoff."""
+        if batch.batch_id and batch.payload == b"{}":
+            return []  # a resumed batch none of whose users renders any more: their failures are known
+        failures = self._invoke(batch, left)
+        if resumed:
+            failures = self._while_in_progress(batch, failures, left)
+        margin = self.settings.dispatch_margin_s  # no invoke starts with less left: it could not finish
+        for attempt in range(1, self.settings.throttle_retries + 1):
+            throttled = {f.userId for f in failures if is_throttled(f.error)}
+            if not throttled:
+                break
+            pause = min(THROTTLE_BACKOFF_MAX_S, THROTTLE_BACKOFF_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+            if left() - pause < margin:
+                raise OutOfTimeError(batch.batch_id)  # resumed, its retries run again under the same ids
+            self.sleep(pause)
+            count("ThrottledRetries", len(throttled), channel=batch.channel)
+            again = self._invoke(_subset(batch, throttled, retry_batch_id(batch.batch_id, attempt)), left)
+            failures = [f for f in failures if f.userId not in throttled] + again
+        return failures
+
+    def _while_in_progress(self, batch: Batch, failures: list[Failure], left: Callable[[], float]) -> list[Failure]:
+        """The first attempt may still be running: its channel function keeps the answer when done."""
+        margin = self.settings.dispatch_margin_s
+        checks = 0
+        in_progress = duplicate_reason(batch.batch_id)
+        while failures and all(f.error == in_progress for f in failures) and checks < IN_PROGRESS_CHECKS:
+            if left() - IN_PROGRESS_PAUSE_S < margin:
+                break
+            checks += 1
+            self.sleep(IN_PROGRESS_PAUSE_S)
+            failures = _run(batch, self.invoker, left, margin)
+        return failures
+
+
+def _subset(batch: Batch, user_ids: set[str], batch_id: str) -> Batch:
+    payload = json.loads(batch.payload)
+    payload["messages"] = [message for message in payload["messages"] if message["userId"] in user_ids]
+    payload["batchId"] = batch_id
+    kept = [message["userId"] for message in payload["messages"]]
+    return Batch.of(batch.channel, batch.function_name, json.dumps(payload).encode(), kept, batch_id)

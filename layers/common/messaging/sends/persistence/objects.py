@@ -1,0 +1,67 @@
+"""The sends' bulky inputs in S3 (zlib JSON under `sends/<id>/`, the attachments bucket, one day):
+the job SendFunction checked (`request.json`), and each planning attempt's segments of user ids and
+its users not found, under `plans/<attempt>/` of its own. Only the attempt that moved the send to
+running is read (two attempts streaming a changing audience cut it apart differently: their
+segments must not mix)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from messaging.models.common import Channel
+from messaging.models.request import SendRequest
+from messaging.sends.keys import JOB_OBJECT, missing_object, segment_object, send_object
+from messaging.sends.persistence.dynamodb import pack, unpack
+
+
+class Job(BaseModel):
+    """What SendFunction checked and DispatchFunction sends."""
+
+    request: SendRequest
+    texts: dict[str, Any]  # messaging.templates.compose.texts_json
+    envelopes: dict[Channel, dict[str, Any]]  # the batch envelope of each channel
+    correlationId: str | None = Field(default=None)  # noqa: N815 - spelled as stored
+
+    @property
+    def transactional(self) -> bool:
+        """Decided when the send was accepted (the request's or the template's), kept in every envelope."""
+        return any(bool(envelope.get("transactional")) for envelope in self.envelopes.values())
+
+
+class SendObjects:
+    def __init__(self, s3: Any, bucket: str, requests: dict[str, int] | None = None) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self.requests = requests if requests is not None else {"s3": 0}  # counted for the benchmark
+
+    def put_json(self, send_id: str, name: str, value: Any) -> None:
+        self.requests["s3"] += 1
+        self._s3.put_object(
+            Bucket=self._bucket, Key=send_object(send_id, name), Body=pack(value), ContentType="application/zlib"
+        )
+
+    def get_json(self, send_id: str, name: str) -> Any:
+        self.requests["s3"] += 1
+        return unpack(self._s3.get_object(Bucket=self._bucket, Key=send_object(send_id, name))["Body"].read())
+
+    def put_job(self, send_id: str, job: Job) -> None:
+        self.put_json(send_id, JOB_OBJECT, job.model_dump(mode="json"))
+
+    def get_job(self, send_id: str) -> Job:
+        return Job.model_validate(self.get_json(send_id, JOB_OBJECT))
+
+    def put_segment(self, send_id: str, plan: str, segment: int, user_ids: list[str]) -> None:
+        self.put_json(send_id, segment_object(plan, segment), user_ids)
+
+    def get_segment(self, send_id: str, plan: str, segment: int) -> list[str]:
+        user_ids: list[str] = self.get_json(send_id, segment_object(plan, segment))
+        return user_ids
+
+    def put_missing(self, send_id: str, plan: str, user_ids: list[str]) -> None:
+        self.put_json(send_id, missing_object(plan), user_ids)
+
+    def get_missing(self, send_id: str, plan: str) -> list[str]:
+        user_ids: list[str] = self.get_json(send_id, missing_object(plan))
+        return user_ids

@@ -1,0 +1,21 @@
+"""SendStore: the send records, segments, failures and S3 objects of one sends table and bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging.sends.persistence.dynamodb import Table
+from messaging.sends.persistence.failures import Failures
+from messaging.sends.persistence.objects import SendObjects
+from messaging.sends.persistence.records import SendRecords
+from messaging.sends.persistence.segments import Segments
+
+
+class SendStore:
+    def __init__(self, dynamodb: Any, table: str, s3: Any, bucket: str, ttl_days: int = 7) -> None:
+        self.requests = {"dynamodb": 0, "s3": 0}  # counted for the benchmark
+        self.table = Table(dynamodb, table, ttl_days, self.requests)
+        self.failures = Failures(self.table)
+        self.records = SendRecords(self.table, self.failures)
+        self.segments = Segments(self.table, self.failures)
+        self.objects = SendObjects(s3, bucket, self.requests)

@@ -1,0 +1,128 @@
+"""The states of a send and of its parts, and the records read back from the sends table.
+
+A send (the `send` item's `status`; the API answers the same values):
+
+    state      | reached from         | when
+    -----------+----------------------+------------------------------------------------------------
+    accepted   | (new)                | SendFunction checked the request and kept it (202), or a
+               |                      | synchronous send opened its record before its first batch
+    running    | accepted             | one planning attempt wrote its segments and won the
+               |                      | conditional write (the others' segments are never read)
+    completed  | accepted, running    | every segment is done (a synchronous send: its answer is in)
+               | (new)                | a synchronous send recorded without its record opened first
+    failed     | accepted, running    | DispatchFunction was not invoked, Lambda gave up on an event
+               |                      | (the pending users listed as failures), or a synchronous
+               |                      | send broke while sending
+    terminal: completed, failed (nothing moves a send out of them)
+
+A segment (`seg#<k>`, running sends only) is leased by one dispatcher at a time (`owner`,
+`leaseUntil`): claiming answers `claimed`, `busy` (another live dispatcher holds it) or `done`.
+Out of time, the holder releases it and launches a continuation of itself. A segment is `done`
+once every user is accounted for on every channel; a give-up makes it done with its pending users
+as failures. A batch (`batch#...`) is `started` (its users checkpointed before the invoke) and done
+once its name is in its segment's `applied` set (its counts added, once).
+
+A provider's delivery event of one message is `recorded`, a `duplicate` (recorded before, or taken
+back by a later outcome), or of an `unknown` (or expired) send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from messaging.models.common import Channel
+
+
+class SendState(StrEnum):
+    """A send's status, as stored and as GET /sends/{sendId} answers it."""
+
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# Each state and the states it may move to; None is a send with no record yet.
+TRANSITIONS: Mapping[SendState | None, frozenset[SendState]] = MappingProxyType(
+    {
+        None: frozenset({SendState.ACCEPTED, SendState.COMPLETED}),
+        SendState.ACCEPTED: frozenset({SendState.RUNNING, SendState.COMPLETED, SendState.FAILED}),
+        SendState.RUNNING: frozenset({SendState.COMPLETED, SendState.FAILED}),
+        SendState.COMPLETED: frozenset(),
+        SendState.FAILED: frozenset(),
+    }
+)
+TERMINAL: frozenset[SendState] = frozenset(state for state, onward in TRANSITIONS.items() if state and not onward)
+
+
+def may_move(current: SendState | None, target: SendState) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def sources(target: SendState) -> frozenset[SendState]:
+    """The states a send may reach `target` from (what a conditional write checks)."""
+    return frozenset(state for state, onward in TRANSITIONS.items() if state is not None and target in onward)
+
+
+class SegmentClaim(StrEnum):
+    CLAIMED = "claimed"  # this dispatcher holds the lease
+    BUSY = "busy"  # another live dispatcher holds it
+    DONE = "done"  # every user of the segment is accounted for
+
+
+class EventVerdict(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"  # its marker is there: delivered again, or taken back by a later outcome
+    UNKNOWN = "unknown"  # no such send, or its record expired
+
+
+# A segment item's and a batch checkpoint's `status` values.
+SEGMENT_DONE = "done"
+BATCH_STARTED = "started"
+
+COUNTERS = ("sent", "failed", "skipped")
+# Parts of `skipped` (why) and of `sent` (what became of it, from the providers' delivery events).
+DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "undelivered")
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    send_id: str
+    status: SendState
+    scope: str
+    channels: list[Channel]
+    created_at: str
+    updated_at: str
+    completed_at: str | None
+    audience: int
+    not_found: int
+    segments: int
+    segments_done: int
+    counts: dict[Channel, dict[str, int]]  # the send's own (users not found) plus its segments'
+    updated_at_segments: str | None = None
+    reason: str | None = None
+    plan: str = ""  # the committed planning attempt; "" for a send planned before attempts had prefixes
+
+    @property
+    def over(self) -> bool:
+        return self.status in TERMINAL
+
+    def channel_counts(self, channel: Channel) -> dict[str, int]:
+        counts = self.counts.get(channel, {})
+        sent, failed, skipped = (counts.get(name, 0) for name in COUNTERS)
+        pending = max(0, self.audience + self.not_found - sent - failed - skipped)
+        details = {name: counts.get(name, 0) for name in DETAILS}
+        return {"sent": sent, "failed": failed, "skipped": skipped, "pending": pending, **details}
+
+
+@dataclass
+class BatchState:
+    """A batch's checkpoint: started with its users; done once its counts were added."""
+
+    channel: Channel
+    number: int
+    done: bool
+    user_ids: list[str] = field(default_factory=list)

@@ -1,0 +1,144 @@
+"""Sending a segment's batches with stand-ins (an invoker, the checkpoints, the pace): checkpointed
+before the invoke and counted after, throttled messages sent again under their own batch id, and a
+batch out of time left for the continuation."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from messaging.dispatch import Batch
+from messaging.models.common import Channel
+from messaging.models.function_settings import SendSettings
+from messaging.models.response import Failure
+from messaging.sends.batches import BatchJob, BatchSender
+from messaging.sends.keys import batch_id
+
+ENV = {
+    "MONGODB_URI": "mongodb://db",
+    "EMAIL_FUNCTION_NAME": "e",
+    "SMS_FUNCTION_NAME": "s",
+    "PUSH_FUNCTION_NAME": "p",
+    "SERVICE_CONFIG": json.dumps({"activeChannels": ["email"], "sender": {"email": "noreply@example.com"}}),
+    "DISPATCH_MARGIN_S": "1",
+}
+
+
+class Checkpoints:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def start_batch(self, send_id: str, segment: int, channel: Channel, number: int, user_ids: list[str]) -> bool:
+        self.calls.append(("start", channel, number, tuple(user_ids)))
+        return True
+
+    def finish_batch(
+        self,
+        send_id: str,
+        segment: int,
+        channel: Channel,
+        number: int,
+        users: int,
+        failures: Sequence[Failure],
+        *,
+        opted_out: int = 0,
+    ) -> bool:
+        self.calls.append(("finish", channel, number, users, tuple((f.userId, f.error) for f in failures)))
+        return True
+
+
+class Pace:
+    def __init__(self, allowed: bool = True) -> None:
+        self.allowed = allowed
+
+    def batch_limits(self) -> Mapping[Channel, int]:
+        return {}
+
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
+        return self.allowed
+
+
+class Invoker:
+    """Answers each payload with the failures `answer` gives for it."""
+
+    def __init__(self, answer: Callable[[dict[str, Any]], list[dict[str, str]]]) -> None:
+        self.answer = answer
+        self.payloads: list[dict[str, Any]] = []
+
+    def __call__(self, function_name: str, payload: bytes) -> bytes:
+        body = json.loads(payload)
+        self.payloads.append(body)
+        return json.dumps({"failures": self.answer(body)}).encode()
+
+
+def _batch(number: int, user_ids: list[str]) -> Batch:
+    made = batch_id("send", 0, "email", number)
+    messages = [{"userId": user_id, "emailAddress": f"{user_id}@example.com"} for user_id in user_ids]
+    payload = json.dumps({"channel": "email", "batchId": made, "messages": messages}).encode()
+    return Batch.of("email", "e", payload, user_ids, made)
+
+
+def _sender(invoker: Invoker, checkpoints: Checkpoints, pace: Pace, sleeps: list[float]) -> BatchSender:
+    settings = SendSettings.from_environ(ENV)
+    return BatchSender("send", 0, settings, checkpoints, invoker, pace, sleeps.append, None, Counter())
+
+
+def test_a_new_batch_is_checkpointed_before_its_invoke_and_counted_after() -> None:
+    checkpoints = Checkpoints()
+    invoker = Invoker(lambda body: [])
+    sender = _sender(invoker, checkpoints, Pace(), [])
+
+    assert sender.run([BatchJob(_batch(0, ["u1", "u2"]), 0, new=True)], lambda: 60.0)
+
+    assert checkpoints.calls == [("start", "email", 0, ("u1", "u2")), ("finish", "email", 0, 2, ())]
+    assert [payload["batchId"] for payload in invoker.payloads] == ["send-0-email-0"]
+    assert sender.invokes == Counter({"email": 1})
+
+
+def test_throttled_messages_go_again_in_a_batch_of_their_own_after_a_pause() -> None:
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        if body["batchId"].endswith("-r1"):
+            return []
+        return [{"userId": "u2", "channel": "email", "error": "Throttling: Maximum sending rate exceeded."}]
+
+    checkpoints = Checkpoints()
+    invoker = Invoker(answer)
+    sleeps: list[float] = []
+    sender = _sender(invoker, checkpoints, Pace(), sleeps)
+
+    assert sender.run([BatchJob(_batch(3, ["u1", "u2"]), 3, new=True)], lambda: 60.0)
+
+    assert [payload["batchId"] for payload in invoker.payloads] == ["send-0-email-3", "send-0-email-3-r1"]
+    assert [m["userId"] for m in invoker.payloads[1]["messages"]] == ["u2"]
+    assert len(sleeps) == 1
+    assert checkpoints.calls[-1] == ("finish", "email", 3, 2, ())
+
+
+def test_a_resumed_batch_is_not_checkpointed_again_and_its_known_failures_are_kept() -> None:
+    checkpoints = Checkpoints()
+    known = [Failure(userId="u9", channel="email", error="unknown: gone")]
+    sender = _sender(Invoker(lambda body: []), checkpoints, Pace(), [])
+
+    assert sender.run([BatchJob(_batch(1, ["u1", "u9"]), 1, new=False, known=known)], lambda: 60.0)
+
+    assert checkpoints.calls == [("finish", "email", 1, 2, (("u9", "unknown: gone"),))]
+
+
+def test_a_batch_the_pace_has_no_time_for_is_left_started_for_the_continuation() -> None:
+    checkpoints = Checkpoints()
+    invoker = Invoker(lambda body: [])
+    sender = _sender(invoker, checkpoints, Pace(allowed=False), [])
+
+    assert not sender.run([BatchJob(_batch(0, ["u1"]), 0, new=True)], lambda: 60.0)
+
+    assert checkpoints.calls == [("start", "email", 0, ("u1",))]
+    assert invoker.payloads == []
+
+
+def test_no_batch_starts_with_less_than_the_margin_left() -> None:
+    checkpoints = Checkpoints()
+    sender = _sender(Invoker(lambda body: []), checkpoints, Pace(), [])
+    assert not sender.run([BatchJob(_batch(0, ["u1"]), 0, new=True)], lambda: 0.5)
+    assert checkpoints.calls == []
