@@ -195,15 +195,15 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         os.environ.update(environment(args, providers.url, mongo_uri))
         sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = sandboxes.url
-        send_app = load_function("send")
+        parts = load_function("send").parts
 
         from messaging.audience import Audience
         from messaging.compose import Composer, texts_from_request
         from messaging.models.request import SendRequest
-        from messaging.service import send
+        from messaging.service import Sender, send
 
         invokes: list[int] = []
-        real_invoker = send_app.invoker
+        real_invoker = parts.invoker
 
         def recording_invoker(function_name: str, payload: bytes) -> bytes:
             invokes.append(len(payload))
@@ -221,19 +221,19 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
             data={"appointmentDate": "2026-12-01T09:30:00Z", "type": "patients"},
         )
         warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
-        send(warm, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
+        send(warm, Sender(parts.settings, parts.store, parts.renderer, recording_invoker))
         invokes.clear()
 
         # Resolution alone (the same cursor walk send() does), keeping a sample to time rendering on:
         # holding every user here would inflate the peak RSS this run reports.
         started = time.perf_counter()
-        audience = iter(Audience(send_app.store, send_app.settings.service, None, ["everyone"]))
+        audience = iter(Audience(parts.store, parts.settings.service, None, ["everyone"]))
         sample = list(islice(audience, RENDER_SAMPLE))
         resolved = len(sample) + sum(1 for _ in audience)
         resolve_s = time.perf_counter() - started
         assert resolved == n, f"resolved {resolved} of {n} users"
 
-        composer = Composer(texts_from_request(request), request.channels, request.data, send_app.renderer)
+        composer = Composer(texts_from_request(request), request.channels, request.data, parts.renderer)
         cpu_started = time.process_time()
         rendered = sum(1 for recipient in sample for _ in composer.messages(recipient))
         render_cpu_s = time.process_time() - cpu_started
@@ -242,7 +242,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid}
         others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
         cpu_started, started = time.process_time(), time.perf_counter()
-        outcome = send(request, send_app.settings, send_app.store, send_app.renderer, recording_invoker)
+        outcome = send(request, Sender(parts.settings, parts.store, parts.renderer, recording_invoker))
         wall_s = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
         others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}

@@ -262,7 +262,7 @@ class _UnreachableTable:
 def test_a_synchronous_send_that_cannot_be_recorded_still_answers_200_with_its_id(
     api: ApiCall, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, sends: Any
 ) -> None:
-    monkeypatch.setattr(functions["send"], "sends", sends)
+    monkeypatch.setattr(functions["send"].parts, "sends", sends)
 
     status, body = api({**BODY, "channels": ["email"], "recipients": ["u2", "nobody"]})
 

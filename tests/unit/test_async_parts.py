@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from messaging.asynchronous import is_throttled, parse_prefer
+from messaging.asynchronous import is_throttled
 from messaging.channels.sms import SmsMessage
 from messaging.dispatch import BatchBuilder
 from messaging.errors import BadRequest
+from messaging.prefer import parse_prefer
 from messaging.sends import _make_token, _read_token
 
 
