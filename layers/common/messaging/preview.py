@@ -10,10 +10,9 @@ from messaging.models.config import SendSettings
 from messaging.models.request import SendRequestPreview
 from messaging.models.response import PreviewMessage, PreviewResponse, PreviewSkip
 from messaging.preparation import check_channels, is_transactional, message_texts
+from messaging.service import DEADLINE_CHECK_EVERY
 from messaging.store import Store
 from messaging.templating import Renderer
-
-DEADLINE_CHECK_EVERY = 256  # users counted between two looks at the clock
 
 # A preview answers within API Gateway's 29 s and Lambda's 6 MB: it counts at most this many users
 # (a lower bound beyond), and its messages stop at this many bytes of JSON.

@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from messaging.audience import Audience
-from messaging.dispatch import Batch, BatchBuilder, Invoker, dispatch
+from messaging.batching import Batch, BatchBuilder
+from messaging.dispatch import dispatch
 from messaging.errors import BadRequest, ServiceUnavailable
+from messaging.invoker import Invoker
 from messaging.models.common import Channel
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from messaging.asynchronous import Launcher, accept
-from messaging.dispatch import Invoker
 from messaging.errors import BadRequest
+from messaging.invoker import Invoker
 from messaging.models.config import SendSettings
 from messaging.models.request import SendRequest
 from messaging.observability import record_send

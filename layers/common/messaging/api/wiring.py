@@ -10,8 +10,8 @@ from messaging import aws
 from messaging.asynchronous import EventLauncher
 from messaging.attachments import FileService, stage_attachments
 from messaging.bootstrap import connect_store, make_renderer, user_preferences
-from messaging.dispatch import LambdaInvoker
 from messaging.idempotency import AnswerStore, Idempotency
+from messaging.invoker import LambdaInvoker
 from messaging.models.config import SendSettings
 from messaging.sends import SendStore
 from messaging.service import Stager, no_file_service
