@@ -366,7 +366,7 @@ class _Conflicting:
 def test_a_transaction_conflict_on_the_send_item_is_retried_not_an_error(
     api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    store = functions["feedback" if where == "event" else "send"].sends
+    store = functions["feedback"].sends if where == "event" else functions["send"].parts.sends
     conflicting = _Conflicting(store._db, "transact_write_items" if where == "event" else "update_item", 2)
     monkeypatch.setattr(store, "_db", conflicting)
 
