@@ -55,7 +55,7 @@ def _resolve_and_render(app: Any, request: SendRequest, n: int) -> tuple[float, 
 
 
 def _measure(app: Any, request: SendRequest, pids: dict[str, int], n: int, seed_s: float) -> tuple[Any, _Measured]:
-    from messaging.service import send
+    from messaging.service import Sender, send
 
     invokes: list[int] = []
     real_invoker = app.invoker
@@ -65,12 +65,12 @@ def _measure(app: Any, request: SendRequest, pids: dict[str, int], n: int, seed_
         return bytes(real_invoker(function_name, payload))
 
     warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
-    send(warm, app.settings, app.store, app.renderer, recording_invoker)
+    send(warm, Sender(app.settings, app.store, app.renderer, recording_invoker))
     invokes.clear()
     resolve_s, render_cpu_s, rendered = _resolve_and_render(app, request, n)
     others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
     cpu_started, started = time.process_time(), time.perf_counter()
-    outcome = send(request, app.settings, app.store, app.renderer, recording_invoker)
+    outcome = send(request, Sender(app.settings, app.store, app.renderer, recording_invoker))
     wall_s = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
     others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
@@ -92,7 +92,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         os.environ.update(environment(args, providers.url, mongo_uri))
         sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = sandboxes.url
-        send_app = load_function("send")
+        send_app = load_function("send").parts
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid}
         outcome, measured = _measure(send_app, appointment_request(channels), pids, n, seed_s)
     return _row(n, channels, args, outcome, measured)

@@ -281,7 +281,7 @@ def api(
     monkeypatch: pytest.MonkeyPatch,
 ) -> ApiCall:
     """The channel functions are invoked in-process, through the invoker seam."""
-    monkeypatch.setattr(functions["send"], "invoker", invoker)
+    monkeypatch.setattr(functions["send"].parts, "invoker", invoker)
     servers.outbox.mark()
     servers.fcm.clear()
     servers.eum.clear()

@@ -28,7 +28,7 @@ def run(
 ) -> Async:
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
-    monkeypatch.setattr(send, "launcher", queue)
+    monkeypatch.setattr(send.parts, "launcher", queue)
     engine = dispatch.dispatcher
     monkeypatch.setattr(engine, "launcher", queue)
     # A generous function timeout: on a loaded machine a 10 s one would turn batches unknown.

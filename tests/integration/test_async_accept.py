@@ -115,7 +115,9 @@ def test_an_unreachable_database_is_a_503_before_the_202(
     from messaging.store import MongoStore
 
     monkeypatch.setattr(
-        functions["send"], "store", MongoStore.connect("mongodb://127.0.0.1:1/", "messaging", "users", "templates", 300)
+        functions["send"].parts,
+        "store",
+        MongoStore.connect("mongodb://127.0.0.1:1/", "messaging", "users", "templates", 300),
     )
     for body in (BODY, {**BODY, "recipients": None}):  # recipients, or clusters only
         code, answer = run.post(body)
@@ -133,7 +135,7 @@ def test_a_synchronous_send_over_sync_max_audience_is_a_400_naming_respond_async
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     send = functions["send"]
-    monkeypatch.setattr(send, "settings", send.settings.model_copy(update={"sync_max_audience": 1_000}))
+    monkeypatch.setattr(send.parts, "settings", send.parts.settings.model_copy(update={"sync_max_audience": 1_000}))
 
     status, body = api(BODY)
 
@@ -164,11 +166,11 @@ def test_what_fails_after_the_checks_is_a_503_and_nothing_is_sent(
 
     send = run.send
     replacement = {
-        "settings": lambda: send.settings.model_copy(update={"dispatch_function_name": None}),
+        "settings": lambda: send.parts.settings.model_copy(update={"dispatch_function_name": None}),
         "sends": lambda: SendStore(boto3.client("dynamodb"), SENDS_TABLE, boto3.client("s3"), "no-such-bucket"),
         "launcher": lambda: EventLauncher(boto3.client("lambda")),  # moto holds no DispatchFunction
     }[broken]()
-    monkeypatch.setattr(send, broken, replacement)
+    monkeypatch.setattr(send.parts, broken, replacement)
 
     code, body = run.post(PATIENTS)
 

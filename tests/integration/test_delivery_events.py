@@ -266,7 +266,7 @@ class _UnreachableTable:
 def test_a_synchronous_send_that_cannot_be_recorded_still_answers_200_with_its_id(
     api: ApiCall, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, sends: Any
 ) -> None:
-    monkeypatch.setattr(functions["send"], "sends", sends)
+    monkeypatch.setattr(functions["send"].parts, "sends", sends)
 
     status, body = api({**BODY, "channels": ["email"], "recipients": ["u2", "nobody"]})
 
@@ -370,7 +370,7 @@ class _Conflicting:
 def test_a_transaction_conflict_on_the_send_item_is_retried_not_an_error(
     api: ApiCall, feedback: Feedback, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    table = functions["feedback" if where == "event" else "send"].sends.table
+    table = (functions["feedback"].sends if where == "event" else functions["send"].parts.sends).table
     conflicting = _Conflicting(table.client, "transact_write_items" if where == "event" else "update_item", 2)
     monkeypatch.setattr(table, "client", conflicting)
 

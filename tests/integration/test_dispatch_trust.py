@@ -31,7 +31,7 @@ EVERYONE = {
 
 def _settings(functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch, **update: Any) -> None:
     send = functions["send"]
-    monkeypatch.setattr(send, "settings", send.settings.model_copy(update=update))
+    monkeypatch.setattr(send.parts, "settings", send.parts.settings.model_copy(update=update))
 
 
 def _nothing_sent(servers: Servers, invoker: InProcessInvoker) -> None:
@@ -184,7 +184,7 @@ def test_a_connection_dropped_after_the_invoke_left_is_not_retried_and_reported_
 ) -> None:
     # SendFunction's own client, pointed at the loopback endpoint.
     monkeypatch.setattr(
-        functions["send"], "invoker", LambdaInvoker.connect(read_timeout=5, endpoint_url=dropping_lambda.url)
+        functions["send"].parts, "invoker", LambdaInvoker.connect(read_timeout=5, endpoint_url=dropping_lambda.url)
     )
 
     status, body = api(SMS_TO_PATIENTS_AND_DOCTORS)
@@ -211,7 +211,7 @@ def test_even_a_retrying_client_delivers_a_batch_once(
         endpoint_url=dropping_lambda.url,
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=5),
     )
-    monkeypatch.setattr(functions["send"], "invoker", LambdaInvoker(retrying))
+    monkeypatch.setattr(functions["send"].parts, "invoker", LambdaInvoker(retrying))
 
     status, body = api(SMS_TO_PATIENTS_AND_DOCTORS)
 

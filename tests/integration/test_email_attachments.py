@@ -65,7 +65,9 @@ def test_body_and_template_attachments_go_once_in_raw_mime_with_cc_bcc_and_html(
     )
     # Two users in two batches: the files are still fetched once per request.
     monkeypatch.setattr(
-        functions["send"], "settings", functions["send"].settings.model_copy(update={"batch_max_messages": 1})
+        functions["send"].parts,
+        "settings",
+        functions["send"].parts.settings.model_copy(update={"batch_max_messages": 1}),
     )
 
     status, body = api(
@@ -211,7 +213,9 @@ def test_a_file_service_outage_is_a_503_and_nothing_is_sent(
     from messaging.attachments import FileService, stage_attachments
 
     dead = FileService(f"http://127.0.0.1:{free_port()}", timeout_s=1)
-    monkeypatch.setattr(functions["send"], "stage", partial(stage_attachments, file_service=dead, s3=None, bucket=""))
+    monkeypatch.setattr(
+        functions["send"].parts, "stage", partial(stage_attachments, file_service=dead, s3=None, bucket="")
+    )
 
     status, body = api(
         {

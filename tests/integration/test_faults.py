@@ -72,9 +72,9 @@ def test_every_recipient_ends_in_exactly_one_state_per_channel(
     users = people(24)
     db.users.insert_many(users)
     monkeypatch.setattr(
-        functions["send"],
+        functions["send"].parts,
         "settings",
-        functions["send"].settings.model_copy(update={"batch_max_messages": 3, "max_parallel_invokes": 4}),
+        functions["send"].parts.settings.model_copy(update={"batch_max_messages": 3, "max_parallel_invokes": 4}),
     )
     servers.fcm.attempts.clear()
 
@@ -154,7 +154,7 @@ def test_mongodb_dropping_mid_request_is_a_503_and_nothing_is_sent(
             yield from documents
 
         monkeypatch.setattr(store, "users_in_clusters", dropping_after_first_document)
-        monkeypatch.setattr(functions["send"], "store", store)
+        monkeypatch.setattr(functions["send"].parts, "store", store)
 
         status, body = api({"channels": ["email"], "clusters": ["many"], "messageTitle": "t", "messageContent": "c"})
 
@@ -179,7 +179,7 @@ def test_a_status_read_while_the_sends_table_is_unreachable_is_a_503(
         endpoint_url="http://127.0.0.1:9",
         config=Config(connect_timeout=1, retries={"total_max_attempts": 1}),
     )
-    monkeypatch.setattr(send.sends.table, "client", unreachable)
+    monkeypatch.setattr(send.parts.sends.table, "client", unreachable)
 
     for path in (f"/sends/{send_id}", f"/sends/{send_id}/failures"):
         code, body = api(None, event={"httpMethod": "GET", "path": path, "resource": path, "body": None})
@@ -191,18 +191,18 @@ def test_a_synchronous_send_that_breaks_after_its_record_opened_ends_failed_not_
     api: ApiCall, functions: Any, monkeypatch: pytest.MonkeyPatch, servers: Servers
 ) -> None:
     send = functions["send"]
-    monkeypatch.setattr(send, "new_send_id", lambda: "broken-send-0001")
+    monkeypatch.setattr("messaging.submission.new_send_id", lambda: "broken-send-0001")
 
     def failing(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("metrics backend down")
 
-    monkeypatch.setattr(send, "record_send", failing)  # after every batch left
+    monkeypatch.setattr("messaging.submission.record_send", failing)  # after every batch left
 
     status, body = api({"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c"})
 
     assert (status, body["error"]) == (500, "Internal Server Error")
     assert len(servers.outbox.sms()) == 1  # the message had left
-    record = send.sends.records.get("broken-send-0001")
+    record = send.parts.sends.records.get("broken-send-0001")
     assert record is not None
     assert (record.status, record.reason) == (
         "failed",

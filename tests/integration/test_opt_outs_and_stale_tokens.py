@@ -281,7 +281,7 @@ def test_an_async_send_counts_opted_out_and_stale_token_skips(
 ) -> None:
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
-    monkeypatch.setattr(send, "launcher", queue)
+    monkeypatch.setattr(send.parts, "launcher", queue)
     monkeypatch.setattr(dispatch.dispatcher, "launcher", queue)
     monkeypatch.setattr(dispatch.dispatcher, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
     db.users.update_one({"_id": "u1"}, {"$set": {"optOuts": ["email"]}})
@@ -323,7 +323,7 @@ def test_a_provider_opt_out_in_an_async_send_is_a_skip_and_noted(
 ) -> None:
     send, dispatch = functions["send"], functions["dispatch"]
     queue = EventQueue()
-    monkeypatch.setattr(send, "launcher", queue)
+    monkeypatch.setattr(send.parts, "launcher", queue)
     monkeypatch.setattr(dispatch.dispatcher, "launcher", queue)
     monkeypatch.setattr(dispatch.dispatcher, "invoker", InProcessInvoker(invoker.handlers, timeout_s=60))
     db.users.insert_one({"_id": "u9", "name": "Nina", "phoneNumber": "+393339999999"})

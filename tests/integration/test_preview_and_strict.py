@@ -178,7 +178,7 @@ def test_preview_stops_counting_at_the_deadline_and_its_messages_at_the_size_bou
     functions: dict[str, ModuleType], db: Any
 ) -> None:
     from messaging.models.request import SendRequestPreview
-    from messaging.service import preview
+    from messaging.preview import preview
 
     send = functions["send"]
     db.users.insert_many(
@@ -198,12 +198,12 @@ def test_preview_stops_counting_at_the_deadline_and_its_messages_at_the_size_bou
     )
 
     # Out of time after the first check (every 256 users): a lower bound, said to be one.
-    late = preview(request, send.settings, send.store, send.renderer, remaining_s=lambda: 0.0)
+    late = preview(request, send.parts.settings, send.parts.store, send.parts.renderer, remaining_s=lambda: 0.0)
     assert (late.audience, late.audienceComplete) == (255, False)
     assert len(late.messages) == 100
 
     # Messages beyond the byte bound are left out, whole users at a time, and the answer says so.
-    small = preview(request, send.settings, send.store, send.renderer, max_bytes=10_000)
+    small = preview(request, send.parts.settings, send.parts.store, send.parts.renderer, max_bytes=10_000)
     assert (small.audience, small.audienceComplete, small.truncated) == (600, True, True)
     assert 0 < len(small.messages) < 100
     assert sum(len(m.model_dump_json()) for m in small.messages) <= 10_000

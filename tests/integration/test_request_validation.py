@@ -122,9 +122,9 @@ def test_channel_outside_active_channels_is_refused(
 ) -> None:
     from messaging.models.config import ServiceConfig
 
-    settings = functions["send"].settings
+    settings = functions["send"].parts.settings
     email_only = ServiceConfig(activeChannels=["email"], sender=settings.service.sender)
-    monkeypatch.setattr(functions["send"], "settings", settings.model_copy(update={"service": email_only}))
+    monkeypatch.setattr(functions["send"].parts, "settings", settings.model_copy(update={"service": email_only}))
 
     status, answer = api(_with(channels=["email", "sms"]))
 
@@ -155,7 +155,7 @@ def test_attachments_without_a_file_service_are_refused(
 ) -> None:
     from messaging.service import no_file_service
 
-    monkeypatch.setattr(functions["send"], "stage", no_file_service)
+    monkeypatch.setattr(functions["send"].parts, "stage", no_file_service)
     status, answer = api(_with(emailAttachments=["report.pdf"]))
     assert status == 400
     assert answer["message"] == "emailAttachments: no File Service is configured (FILE_SERVICE_URL)"

@@ -235,7 +235,7 @@ def test_unreachable_database_is_a_503_and_nothing_is_sent(
     from messaging.store import MongoStore
 
     dead = MongoStore.connect(f"mongodb://127.0.0.1:{free_port()}/", "messaging", "users", "templates", 300)
-    monkeypatch.setattr(functions["send"], "store", dead)
+    monkeypatch.setattr(functions["send"].parts, "store", dead)
 
     for body in (
         {"channels": ["email"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c"},

@@ -15,7 +15,7 @@ from messaging.channels.push import FcmClient, PushBatch, PushMessage, send_batc
 from messaging.models.config import ServiceConfig, UserFields
 from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
-from messaging.service import send
+from messaging.service import Sender, send
 from messaging.store import MongoStore
 from messaging.templates.renderer import Renderer
 from tests.conftest import FUNCTION_NAMES, SENDER, Servers
@@ -79,7 +79,7 @@ def test_user_fields_are_remapped_and_batches_cover_every_user(
     )
     servers.outbox.mark()
 
-    response = send(request, settings, store, Renderer(), invoker).response
+    response = send(request, Sender(settings, store, Renderer(), invoker)).response
 
     assert [(f.userId, f.channel, f.error) for f in response.failures] == [
         ("FC999", "email", "user not found"),
@@ -117,7 +117,7 @@ def test_a_malformed_stored_template_is_a_400(
     from messaging.errors import BadRequest
 
     with pytest.raises(BadRequest, match=f"template {template_id} is malformed: smsMessage: Input should be"):
-        send(request, functions["send"].settings, functions["send"].store, Renderer(), invoker)
+        send(request, Sender(functions["send"].parts.settings, functions["send"].parts.store, Renderer(), invoker))
 
 
 def test_an_unreachable_provider_fails_each_message_with_the_reason(servers: Servers) -> None:

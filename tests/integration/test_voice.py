@@ -75,7 +75,7 @@ def test_with_ssml_values_are_spoken_as_text_and_cannot_add_markup(
     api: ApiCall, servers: Servers, db: Any, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     send = functions["send"]
-    monkeypatch.setattr(send, "settings", send.settings.model_copy(update={"voice_body_type": "SSML"}))
+    monkeypatch.setattr(send.parts, "settings", send.parts.settings.model_copy(update={"voice_body_type": "SSML"}))
     # A profile field its owner controls, and request data: both only ever text inside the markup.
     db.users.insert_one({"_id": "u7", "name": '<break time="10s"/>Eve & co', "phoneNumber": "+393330000007"})
     db.templates.insert_one(

@@ -1,8 +1,8 @@
-"""The `Prefer` request header (RFC 7240): SendFunction answers 202 to `respond-async`."""
+"""The `Prefer` request header (RFC 7240): whether the caller asked for an asynchronous send."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def parse_prefer(values: Sequence[str]) -> set[str]:
@@ -15,3 +15,12 @@ def parse_prefer(values: Sequence[str]) -> set[str]:
             if name:
                 found.add(name)
     return found
+
+
+def prefers_async(headers: Mapping[str, str] | None, multi_value_headers: Mapping[str, Sequence[str]] | None) -> bool:
+    """`Prefer: respond-async`, in either header map of the event (repeated headers are lists)."""
+    values = [value for name, value in (headers or {}).items() if name.lower() == "prefer"]
+    for name, many in (multi_value_headers or {}).items():
+        if name.lower() == "prefer":
+            values += many
+    return "respond-async" in parse_prefer(values)

@@ -1,0 +1,71 @@
+"""SendFunction's composition root: every collaborator built once, at cold start, from settings
+read and validated once (an invalid configuration stops the function there, naming the field)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+
+from messaging import aws
+from messaging.attachments import FileService, stage_attachments
+from messaging.bootstrap import connect_store, make_renderer, user_preferences
+from messaging.idempotency import AnswerStore, Idempotency
+from messaging.invoker import LambdaInvoker
+from messaging.models.function_settings import SendSettings
+from messaging.sends.accept import EventLauncher
+from messaging.sends.persistence.store import SendStore
+from messaging.service import Stager, no_file_service
+from messaging.submission import SendParts
+
+
+def read_settings(environ: Mapping[str, str]) -> SendSettings:
+    return SendSettings.from_environ(environ)
+
+
+def _stager(settings: SendSettings) -> Stager:
+    if not settings.file_service_url:
+        return no_file_service
+    return partial(
+        stage_attachments,
+        file_service=FileService(settings.file_service_url, settings.file_service_timeout_s),
+        s3=aws.client("s3"),
+        bucket=str(settings.attachments_bucket),
+    )
+
+
+def _send_store(settings: SendSettings) -> SendStore | None:
+    """Asynchronous sends' records (and synchronous sends' since): None without SENDS_TABLE."""
+    if not settings.sends_table:
+        return None
+    return SendStore(
+        aws.client("dynamodb"),
+        settings.sends_table,
+        aws.client("s3"),
+        str(settings.attachments_bucket),
+        settings.sends_ttl_days,
+    )
+
+
+def send_parts(settings: SendSettings) -> SendParts:
+    store = connect_store(settings)
+    return SendParts(
+        settings=settings,
+        store=store,
+        renderer=make_renderer(settings),
+        # Never retried by botocore (a repeated invoke could send a batch twice): dispatch retries throttling.
+        invoker=LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s),
+        stage=_stager(settings),
+        # The only writer of user documents: a provider's opt-outs, on the store's own client.
+        preferences=user_preferences(store, settings.service.userFields),
+        sends=_send_store(settings),
+        # DispatchFunction's Event invoke, for `Prefer: respond-async`.
+        launcher=EventLauncher.connect(),
+    )
+
+
+def idempotency(settings: SendSettings) -> Idempotency | None:
+    """POST /send under an Idempotency-Key: None without IDEMPOTENCY_TABLE (such a request is refused)."""
+    if not settings.idempotency_table:
+        return None
+    answers = AnswerStore(aws.client("s3"), settings.attachments_bucket) if settings.attachments_bucket else None
+    return Idempotency(settings.idempotency_table, answers)

@@ -1,0 +1,97 @@
+"""POST /send's two ways, as domain logic: synchronously (sent, answered, and its record opened and
+closed around the dispatch), or, with `Prefer: respond-async`, accepted for DispatchFunction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from messaging.errors import BadRequest
+from messaging.invoker import Invoker
+from messaging.models.function_settings import SendSettings
+from messaging.models.request import SendRequest
+from messaging.observability import record_send
+from messaging.preferences import UserPreferences
+from messaging.sends.accept import Launcher, accept
+from messaging.sends.persistence.store import SendStore
+from messaging.sends.sync_record import SyncSendRecord
+from messaging.service import SendCall, Sender, SendOutcome, Stager, new_send_id, send
+from messaging.store import Store
+from messaging.templates.renderer import Renderer
+
+
+@dataclass
+class SendParts:
+    """What SendFunction's routes work with, built once at cold start (messaging.api.wiring).
+    Not frozen: a test swaps one part for a broken or recording one."""
+
+    settings: SendSettings
+    store: Store
+    renderer: Renderer
+    invoker: Invoker
+    stage: Stager
+    preferences: UserPreferences | None
+    sends: SendStore | None  # None: SENDS_TABLE unset, no asynchronous sends and no records
+    launcher: Launcher
+
+    def sender(self) -> Sender:
+        return Sender(self.settings, self.store, self.renderer, self.invoker, self.stage, self.preferences)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends, and within which invocation: what the request adds to the parts."""
+
+    scope: str  # the authenticated caller: records are theirs only
+    correlation_id: str | None = None
+    remaining_s: Callable[[], float] | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An asynchronous send, checked and handed to DispatchFunction."""
+
+    send_id: str
+
+
+def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_async: bool) -> SendOutcome | Accepted:
+    if respond_async:
+        return accept_later(request, parts, caller)
+    return send_now(request, parts, caller)
+
+
+def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Accepted:
+    if parts.sends is None:
+        raise BadRequest("Prefer: respond-async: asynchronous sends are not configured (SENDS_TABLE)")
+    send_id = accept(
+        request,
+        parts.settings,
+        parts.store,
+        parts.renderer,
+        parts.sends,
+        parts.launcher,
+        parts.stage,
+        caller.correlation_id,
+        caller.scope,
+    )
+    return Accepted(send_id)
+
+
+def send_now(request: SendRequest, parts: SendParts, caller: Caller) -> SendOutcome:
+    """The send and its record: opened before the first batch leaves, then completed, or `failed`
+    if anything breaks after it opened (the batches may have left)."""
+    record = SyncSendRecord(parts.sends, caller.scope, new_send_id())
+    call = SendCall(
+        correlation_id=caller.correlation_id,
+        remaining_s=caller.remaining_s,
+        send_id=record.send_id,
+        before_dispatch=lambda _: record.open(request.channels),
+    )
+    try:
+        outcome = send(request, parts.sender(), call)
+        record_send(outcome)
+    except Exception as exc:
+        record.fail(exc)
+        raise
+    record.complete(outcome)
+    return outcome
