@@ -1,0 +1,81 @@
+"""template.yaml as CloudFormation receives it: SAM's transform (samtranslator, run with the SAM CLI's
+Python: the dev venv does not carry it) and assertions on what it generates, for a real account."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Run by the SAM CLI's interpreter: the transform `sam deploy` applies, with local code locations
+# replaced by S3 ones (as `sam package` does) and no call to AWS (no managed policy is looked up).
+TRANSFORM = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+class NoLookups:
+    def load(self):
+        return {}
+
+template = yaml_parse(open(sys.argv[1]).read())
+for resource in template["Resources"].values():
+    properties = resource.get("Properties", {})
+    for key in ("CodeUri", "ContentUri"):
+        if isinstance(properties.get(key), str):
+            properties[key] = "s3://bucket/" + properties[key].strip("/")
+print(json.dumps(transform(template, json.loads(sys.argv[2]), NoLookups())))
+"""
+
+
+def _sam_python() -> str:
+    sam = Path(os.environ.get("SAM_CLI", str(ROOT / ".venv-sam" / "bin" / "sam")))
+    return str(sam.parent / "python")
+
+
+def transformed(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    result = subprocess.run(
+        [_sam_python(), "-c", TRANSFORM, str(ROOT / "template.yaml"), json.dumps(parameters or {})],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return transformed()
+
+
+def _of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: resource for name, resource in cfn["Resources"].items() if resource["Type"] == kind}
+
+
+def test_the_dispatcher_may_hand_itself_on_and_a_dropped_recursion_is_alarmed(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    # Lambda's loop detection would stop a paced send at about the 16th hand-on.
+    assert resources["DispatchFunction"]["Properties"]["RecursiveLoop"] == "Allow"
+    others = {
+        name
+        for name, function in _of_type(cfn, "AWS::Lambda::Function").items()
+        if function["Properties"].get("RecursiveLoop", "Terminate") != "Terminate"
+    }
+    assert others == {"DispatchFunction"}
+    alarm = resources["RecursiveInvocationsDroppedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == (
+        "AWS/Lambda",
+        "RecursiveInvocationsDropped",
+        0,
+    )
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "DispatchFunction"}}]
