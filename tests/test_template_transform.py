@@ -79,3 +79,17 @@ def test_the_dispatcher_may_hand_itself_on_and_a_dropped_recursion_is_alarmed(cf
         0,
     )
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "DispatchFunction"}}]
+
+
+def test_every_stack_update_deploys_the_api_and_v1_is_its_only_stage(cfn: dict[str, Any]) -> None:
+    api = cfn["Resources"]["MessagingApi"]
+    assert api["Type"] == "AWS::ApiGateway::RestApi"
+    [deployment] = _of_type(cfn, "AWS::ApiGateway::Deployment")
+    # AlwaysDeploy: a new deployment (a new logical id) on every transform, so switching ApiAuth,
+    # an Fn::If inside the body, reaches the stage.
+    assert deployment not in _of_type(transformed(), "AWS::ApiGateway::Deployment")
+    # No deployment-made stage named `Stage` beside v1 (OpenApiVersion set).
+    assert "StageName" not in cfn["Resources"][deployment]["Properties"]
+    stages = _of_type(cfn, "AWS::ApiGateway::Stage")
+    assert [stage["Properties"]["StageName"] for stage in stages.values()] == ["v1"]
+    assert api["Properties"]["Body"]["openapi"] == "3.0.1"
