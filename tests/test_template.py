@@ -231,7 +231,8 @@ def test_end_user_messaging_grants_name_the_origination_identity_only(resources:
         }
     ]
     variables = resources["VoiceFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["VOICE_ORIGINATION_IDENTITY"] == {"Ref": "VoiceOriginationIdentityArn"}
+    # With an identity the function sends from it; with `none` from the batch's sender.voice (no grant).
+    assert _resolved(variables["VOICE_ORIGINATION_IDENTITY"], eum) == {"Ref": "VoiceOriginationIdentityArn"}
     assert resources["SendFunction"]["Properties"]["Environment"]["Variables"]["VOICE_FUNCTION_NAME"] == {
         "Ref": "VoiceFunction"
     }

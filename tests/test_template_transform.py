@@ -93,3 +93,54 @@ def test_every_stack_update_deploys_the_api_and_v1_is_its_only_stage(cfn: dict[s
     stages = _of_type(cfn, "AWS::ApiGateway::Stage")
     assert [stage["Properties"]["StageName"] for stage in stages.values()] == ["v1"]
     assert api["Properties"]["Body"]["openapi"] == "3.0.1"
+
+
+def _template() -> dict[str, Any]:
+    from cfnlint.decode import decode_str
+
+    template, errors = decode_str((ROOT / "template.yaml").read_text())
+    assert not errors
+    return dict(template)
+
+
+def test_values_only_the_deployer_knows_have_no_default_and_the_local_stack_passes_them() -> None:
+    from local.stack import PARAMETERS, parameter_overrides
+
+    parameters = _template()["Parameters"]
+    required = {name for name, parameter in parameters.items() if "Default" not in parameter}
+    assert required == {
+        "ServiceConfig",
+        "MongoUriSecretArn",
+        "SesIdentity",
+        "FcmCredentialsSecretArn",
+        "VoiceOriginationIdentityArn",
+    }
+    assert set(PARAMETERS) == required
+    # What `sam local` reads back from --parameter-overrides is exactly what make start meant.
+    parse = "import sys, json; from samcli.cli.types import CfnParameterOverridesType as T; "
+    parse += "print(json.dumps(T().convert(sys.argv[1], None, None)))"
+    result = subprocess.run(
+        [_sam_python(), "-c", parse, parameter_overrides(PARAMETERS)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == PARAMETERS
+
+
+def test_rules_refuse_deploys_that_would_fail_every_message(cfn: dict[str, Any]) -> None:
+    rules = cfn["Rules"]
+    sms = rules["EndUserMessagingSmsNeedsAnIdentity"]
+    assert sms["RuleCondition"] == {"Fn::Equals": [{"Ref": "SmsProvider"}, "end-user-messaging"]}
+    assert sms["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SmsOriginationIdentityArn"}, ""]}]}
+    [ses] = rules["SesIdentityIsNotTheExample"]["Assertions"]
+    assert {"Ref": "SesIdentity"} in ses["Assert"]["Fn::Not"][0]["Fn::Contains"]
+    assert "VoiceSettingsNeedAVoiceIdentity" in rules
+    # Secrets are named by full ARN: a partial one would not match the grant.
+    parameters = _template()["Parameters"]
+    for name in ("MongoUriSecretArn", "FcmCredentialsSecretArn"):
+        assert parameters[name]["AllowedPattern"].endswith(r"-[A-Za-z0-9]{6})$") or parameters[name][
+            "AllowedPattern"
+        ].endswith(r"-[A-Za-z0-9]{6}$")
+    # `none` is how a deployer says a channel is not used; the functions then get an empty value.
+    variables = cfn["Resources"]["VoiceFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["VOICE_ORIGINATION_IDENTITY"] == {
+        "Fn::If": ["HasVoiceIdentity", {"Ref": "VoiceOriginationIdentityArn"}, ""]
+    }
