@@ -144,3 +144,31 @@ def test_rules_refuse_deploys_that_would_fail_every_message(cfn: dict[str, Any])
     assert variables["VOICE_ORIGINATION_IDENTITY"] == {
         "Fn::If": ["HasVoiceIdentity", {"Ref": "VoiceOriginationIdentityArn"}, ""]
     }
+
+
+def test_every_queue_events_end_in_is_alarmed_and_lost_events_too(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    # SAM's on-failure destination of FeedbackFunction: a complaint's opt-out is never dropped silently.
+    [config] = [
+        r["Properties"]
+        for r in _of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
+        if r["Properties"]["FunctionName"] == {"Ref": "FeedbackFunction"}
+    ]
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FeedbackFailureQueue", "Arn"]}
+    alarms = _of_type(cfn, "AWS::CloudWatch::Alarm").values()
+    watched_queues = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in alarms
+        if alarm["Properties"].get("Namespace") == "AWS/SQS"
+    }
+    assert watched_queues == set(_of_type(cfn, "AWS::SQS::Queue"))
+    lost = {
+        (query["MetricStat"]["Metric"]["MetricName"], query["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"])
+        for query in resources["AsyncEventsLostAlarm"]["Properties"]["Metrics"]
+        if "MetricStat" in query
+    }
+    assert lost == {
+        (metric, function)
+        for metric in ("AsyncEventsDropped", "DestinationDeliveryFailures")
+        for function in ("DispatchFunction", "FeedbackFunction")
+    }
