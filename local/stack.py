@@ -67,6 +67,7 @@ PARAMETERS = {
     "FcmCredentialsSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:local-fcm-AbCdEf",
     # none: VoiceFunction sends from the batch's sender.voice, as the stand-in expects.
     "VoiceOriginationIdentityArn": "none",
+    "SesSubscriptionManagement": "enabled",
 }
 
 

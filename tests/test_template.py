@@ -76,16 +76,16 @@ def test_the_dispatcher_invokes_the_channel_functions_and_itself_and_gives_up_to
     resources: dict[str, Any],
 ) -> None:
     dispatch = resources["DispatchFunction"]["Properties"]
-    own_name = {"Fn::Sub": "${AWS::StackName}-dispatch"}
-    assert dispatch["FunctionName"] == own_name
-    assert dispatch["Environment"]["Variables"]["DISPATCH_FUNCTION_NAME"] == own_name
+    # No fixed name: it hands on to AWS_LAMBDA_FUNCTION_NAME (DispatchSelfInvokePolicy grants it).
+    assert "FunctionName" not in dispatch
+    assert dispatch["Environment"]["Variables"]["DISPATCH_FUNCTION_NAME"] == ""
     assert dispatch["Timeout"] == 900
     [invokes] = [s for s in _statements(resources["DispatchFunction"]) if "lambda:InvokeFunction" in str(s["Action"])]
     channels = len(CHANNEL_FUNCTIONS)
     assert invokes["Resource"][:channels] == [{"Fn::GetAtt": [name, "Arn"]} for name in CHANNEL_FUNCTIONS]
-    assert invokes["Resource"][channels:] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dispatch"}
-    ]
+    assert invokes["Resource"][channels:] == []
+    [itself] = resources["DispatchSelfInvokePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert itself["Resource"] == {"Fn::GetAtt": ["DispatchFunction", "Arn"]}
     config = dispatch["EventInvokeConfig"]
     assert config["MaximumRetryAttempts"] == 2
     assert config["DestinationConfig"]["OnFailure"] == {

@@ -114,6 +114,7 @@ def test_values_only_the_deployer_knows_have_no_default_and_the_local_stack_pass
         "SesIdentity",
         "FcmCredentialsSecretArn",
         "VoiceOriginationIdentityArn",
+        "SesSubscriptionManagement",  # SES allows one contact list per account and region
     }
     assert set(PARAMETERS) == required
     # What `sam local` reads back from --parameter-overrides is exactly what make start meant.
@@ -172,3 +173,25 @@ def test_every_queue_events_end_in_is_alarmed_and_lost_events_too(cfn: dict[str,
         for metric in ("AsyncEventsDropped", "DestinationDeliveryFailures")
         for function in ("DispatchFunction", "FeedbackFunction")
     }
+
+
+def test_no_resource_has_a_fixed_physical_name(cfn: dict[str, Any]) -> None:
+    names = {"FunctionName", "ContactListName", "DashboardName", "QueueName", "TableName", "BucketName", "TopicName"}
+    # A name made up here (a string, an Fn::Sub), not a reference to another resource's name.
+    fixed = {
+        (logical_id, key)
+        for logical_id, resource in cfn["Resources"].items()
+        for key, value in resource.get("Properties", {}).items()
+        if key in names and not (isinstance(value, dict) and {"Ref", "Fn::GetAtt"} & set(value))
+    }
+    assert fixed == set()
+    dispatch = cfn["Resources"]["DispatchFunction"]["Properties"]
+    # It hands on to itself under AWS_LAMBDA_FUNCTION_NAME; the grant names its ARN, in a policy of its own.
+    assert dispatch["Environment"]["Variables"]["DISPATCH_FUNCTION_NAME"] == ""
+    policy = cfn["Resources"]["DispatchSelfInvokePolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "DispatchFunctionRole"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == (
+        "lambda:InvokeFunction",
+        {"Fn::GetAtt": ["DispatchFunction", "Arn"]},
+    )
