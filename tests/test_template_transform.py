@@ -195,3 +195,11 @@ def test_no_resource_has_a_fixed_physical_name(cfn: dict[str, Any]) -> None:
         "lambda:InvokeFunction",
         {"Fn::GetAtt": ["DispatchFunction", "Arn"]},
     )
+
+
+def test_deleting_the_stack_does_not_fail_on_staged_attachments(cfn: dict[str, Any]) -> None:
+    # A non-empty bucket cannot be deleted: the stack leaves it (its objects expire) rather than fail.
+    for name in _of_type(cfn, "AWS::S3::Bucket"):
+        bucket = cfn["Resources"][name]
+        assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+        assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] <= 8
