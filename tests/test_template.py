@@ -92,7 +92,13 @@ def test_the_dispatcher_invokes_the_channel_functions_and_itself_and_gives_up_to
         "Type": "SQS",
         "Destination": {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]},
     }
-    assert dispatch["Events"]["GaveUp"]["Properties"]["Queue"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
+    mapping = resources["DispatchGaveUpMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
+    assert (mapping["FunctionName"], mapping["BatchSize"]) == ({"Ref": "DispatchFunction"}, 1)
+    # Read through a grant on that queue alone (SAM's SQS event would attach a managed policy on "*").
+    assert "Events" not in dispatch
+    [reads] = [s for s in _statements(resources["DispatchFunction"]) if "sqs:ReceiveMessage" in s["Action"]]
+    assert reads["Resource"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
     for alarm in ("DispatchGaveUpAlarm", "DispatchFailuresWaitingAlarm"):
         dimensions = resources[alarm]["Properties"]["Dimensions"]
         assert dimensions == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DispatchFailureQueue", "QueueName"]}}]
@@ -143,7 +149,7 @@ def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers
     }
     once = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]  # each batchId sent once
     assert actions == {
-        "EmailFunction": sorted([*once, "s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"]),
+        "EmailFunction": sorted([*once, "s3:GetObject", "ses:SendEmail"]),  # SES v2 SendEmail, raw or not
         "SmsFunction": sorted([*once, "sns:Publish"]),
         "PushFunction": once,
         "VoiceFunction": once,  # nothing to send from until VoiceOriginationIdentityArn is given

@@ -203,3 +203,21 @@ def test_deleting_the_stack_does_not_fail_on_staged_attachments(cfn: dict[str, A
         bucket = cfn["Resources"][name]
         assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
         assert bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] <= 8
+
+
+def test_grants_are_scoped_to_what_the_code_calls(cfn: dict[str, Any]) -> None:
+    roles = _of_type(cfn, "AWS::IAM::Role")
+    # No managed policy beyond logs and traces (SAM's SQS event would add AWSLambdaSQSQueueExecutionRole).
+    managed = {arn.rsplit("/", 1)[-1] for role in roles.values() for arn in role["Properties"]["ManagedPolicyArns"]}
+    assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+    documents = json.dumps(cfn["Resources"])
+    assert "ses:SendRawEmail" not in documents  # SES v2 SendEmail sends raw content too
+    assert "contact-list/" not in documents  # SendEmail is not authorised on contact lists
+    parameters = _template()["Parameters"]
+    for name in ("SmsConfigurationSet", "VoiceConfigurationSet"):
+        assert parameters[name]["AllowedPattern"] == "^[A-Za-z0-9_-]{0,64}$"  # a name: an ARN builds a wrong grant
+    # kms:Decrypt of a customer-managed key (SecretsKmsKeyArn), through Secrets Manager only, for
+    # every function that reads a secret.
+    for function in ("SendFunction", "DispatchFunction", "PushFunction", "FeedbackFunction"):
+        role = json.dumps(roles[f"{function}Role"]["Properties"]["Policies"])
+        assert all(part in role for part in ('"kms:Decrypt"', '"kms:ViaService"', "HasSecretsKey")), function
