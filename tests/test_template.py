@@ -11,6 +11,7 @@ import pytest
 from cfnlint.decode import decode_str
 
 from messaging.channels import registry
+from messaging.feedback import EUM_DELIVERED, EUM_UNDELIVERED
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNEL_FUNCTIONS = tuple(spec.function_id for spec in registry.specs())
@@ -254,21 +255,23 @@ def test_delivery_events_reach_the_feedback_function_from_ses_and_end_user_messa
     destination = resources["EmailEventsDestination"]["Properties"]
     assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
     assert destination["EventDestination"]["SnsDestination"] == {"TopicARN": topic}
+    # What FeedbackFunction records: send and deliveryDelay are progress it ignores.
     assert set(destination["EventDestination"]["MatchingEventTypes"]) == {
-        "send",
         "delivery",
         "bounce",
         "complaint",
         "reject",
         "renderingFailure",
-        "deliveryDelay",
         "subscription",
     }
     assert resources["EmailFunction"]["Properties"]["Environment"]["Variables"]["SES_CONFIGURATION_SET"] == {
         "Ref": "EmailConfigurationSet"
     }
     [eum] = resources["EumConfigurationSet"]["Properties"]["EventDestinations"]
-    assert (eum["SnsDestination"], set(eum["MatchingEventTypes"])) == ({"TopicArn": topic}, {"TEXT_ALL", "VOICE_ALL"})
+    assert (eum["SnsDestination"], set(eum["MatchingEventTypes"])) == (
+        {"TopicArn": topic},
+        EUM_DELIVERED | EUM_UNDELIVERED,
+    )
     for function, variable, parameter in (
         ("SmsFunction", "SMS_CONFIGURATION_SET", "SmsConfigurationSet"),
         ("VoiceFunction", "VOICE_CONFIGURATION_SET", "VoiceConfigurationSet"),
@@ -277,13 +280,30 @@ def test_delivery_events_reach_the_feedback_function_from_ses_and_end_user_messa
         own = "OwnSmsConfigurationSet" if function == "SmsFunction" else "OwnVoiceConfigurationSet"
         assert _resolved(value, {f"Has{parameter}": True}) == {"Ref": parameter}
         assert _resolved(value, {own: True}) == {"Ref": "EumConfigurationSet"}
-    [publish] = [
+    ses, eum_publish = [
         s
         for s in resources["DeliveryEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Allow"
     ]
-    assert set(publish["Principal"]["Service"]) == {"ses.amazonaws.com", "sms-voice.amazonaws.com"}
-    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    account = {"Ref": "AWS::AccountId"}
+    # Only the stack's own SES configuration set: another set of the account could opt users out.
+    assert ses["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert ses["Condition"] == {
+        "StringEquals": {
+            "aws:SourceAccount": account,
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
+                "configuration-set/${EmailConfigurationSet}"
+            },
+        }
+    }
+    assert eum_publish["Principal"] == {"Service": "sms-voice.amazonaws.com"}
+    assert eum_publish["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    assert eum_publish["Condition"]["ArnLike"] == {
+        "aws:SourceArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:configuration-set/*"
+        }
+    }
     feedback = resources["FeedbackFunction"]["Properties"]
     assert feedback["Events"]["DeliveryEvents"] == {"Type": "SNS", "Properties": {"Topic": topic}}
     [grant] = _statements(resources["FeedbackFunction"])

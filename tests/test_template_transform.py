@@ -221,3 +221,9 @@ def test_grants_are_scoped_to_what_the_code_calls(cfn: dict[str, Any]) -> None:
     for function in ("SendFunction", "DispatchFunction", "PushFunction", "FeedbackFunction"):
         role = json.dumps(roles[f"{function}Role"]["Properties"]["Policies"])
         assert all(part in role for part in ('"kms:Decrypt"', '"kms:ViaService"', "HasSecretsKey")), function
+
+
+def test_the_gave_up_queue_hides_a_record_six_times_the_dispatchers_timeout(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    timeout = resources["DispatchFunction"]["Properties"]["Timeout"]
+    assert resources["DispatchFailureQueue"]["Properties"]["VisibilityTimeout"] == 6 * timeout
