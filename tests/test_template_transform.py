@@ -227,3 +227,11 @@ def test_the_gave_up_queue_hides_a_record_six_times_the_dispatchers_timeout(cfn:
     resources = cfn["Resources"]
     timeout = resources["DispatchFunction"]["Properties"]["Timeout"]
     assert resources["DispatchFailureQueue"]["Properties"]["VisibilityTimeout"] == 6 * timeout
+
+
+def test_no_alarm_nears_cloudwatchs_ten_metrics_and_each_channel_has_its_failure_rate(cfn: dict[str, Any]) -> None:
+    from messaging.channels import registry
+
+    alarms = _of_type(cfn, "AWS::CloudWatch::Alarm")
+    assert all(len(alarm["Properties"].get("Metrics", [])) <= 10 for alarm in alarms.values())
+    assert {f"{channel.capitalize()}FailureRateAlarm" for channel in registry.REGISTRY} <= set(alarms)
