@@ -235,3 +235,20 @@ def test_no_alarm_nears_cloudwatchs_ten_metrics_and_each_channel_has_its_failure
     alarms = _of_type(cfn, "AWS::CloudWatch::Alarm")
     assert all(len(alarm["Properties"].get("Metrics", [])) <= 10 for alarm in alarms.values())
     assert {f"{channel.capitalize()}FailureRateAlarm" for channel in registry.REGISTRY} <= set(alarms)
+
+
+def test_the_template_lints_in_every_region_the_docs_list() -> None:
+    import re
+
+    from cfnlint.decode import decode_str
+
+    config, errors = decode_str((ROOT / ".cfnlintrc.yaml").read_text())
+    assert not errors
+    regions = list(config["regions"])
+    doc = (ROOT / "docs" / "first-deploy.md").read_text()
+    listed = re.search(r"<!-- regions:.*?-->(.*?)<!-- /regions -->", doc, re.S)
+    assert listed is not None
+    assert [region.strip() for region in listed.group(1).split(",")] == regions
+    cfn_lint = str(Path(_sam_python()).parent / "cfn-lint")  # reads .cfnlintrc.yaml: every region
+    result = subprocess.run([cfn_lint], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
