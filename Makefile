@@ -36,8 +36,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# SAM's own checks, then cfn-lint in every supported region (.cfnlintrc.yaml lists them).
 validate: venv
 	$(SAM) validate --lint --region us-east-1
+	$(SAM_VENV)/bin/cfn-lint
 
 test: lint
 	SAM_CLI=$(SAM) CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90

@@ -52,6 +52,33 @@ CONTACT_TOPIC = "messages"
 SES_CONFIGURATION_SET = "messaging-delivery-events"
 # sam local knows functions by their logical ids.
 DISPATCH_FUNCTION = "DispatchFunction"
+# The template's parameters without a default (a real deploy must name its own); locally the
+# secrets and identities are never used (the env vars above point the functions at the stand-ins).
+SERVICE_CONFIG = {
+    "activeChannels": ["email", "sms", "push", "voice"],
+    "sender": {"email": "noreply@example.com", "sms": "ACME", "voice": "+15550001111"},
+    "androidIntentAction": "com.example.OPEN",
+    "templateUserFields": ["name", "surname"],
+}
+PARAMETERS = {
+    "ServiceConfig": json.dumps(SERVICE_CONFIG),
+    "MongoUriSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:local-mongodb-uri-AbCdEf",
+    "SesIdentity": "messaging.localhost",
+    "FcmCredentialsSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:local-fcm-AbCdEf",
+    # none: VoiceFunction sends from the batch's sender.voice, as the stand-in expects.
+    "VoiceOriginationIdentityArn": "none",
+    "SesSubscriptionManagement": "enabled",
+}
+
+
+def parameter_overrides(parameters: dict[str, str]) -> str:
+    """`sam local --parameter-overrides`: Key="value" pairs, quotes and backslashes escaped (JSON)."""
+    return " ".join(
+        f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for key, value in parameters.items()
+    )
+
+
 # Inside a Lambda container the host is reached under this name (--add-host ...:host-gateway).
 HOST_FROM_CONTAINER = "host.docker.internal"
 FAKE_CREDENTIALS = {
@@ -286,7 +313,7 @@ class Stack:
         if version == "True":
             # A host Python 3.13 builds without a container.
             env = {"PATH": f"{Path(python).parent}:{os.environ['PATH']}"}
-            command = [sam, "build", "--cached", "--parallel"]
+            command = [sam, "build", "--cached", "--parallel", "--parameter-overrides", parameter_overrides(PARAMETERS)]
         else:
             image = subprocess.run(
                 [str(ROOT / "scripts" / "lambda-images.sh"), "build"], capture_output=True, text=True, check=True
@@ -301,6 +328,8 @@ class Stack:
                 "--build-image",
                 image,
                 "--skip-pull-image",
+                "--parameter-overrides",
+                parameter_overrides(PARAMETERS),
             ]
         started = time.monotonic()
         result = subprocess.run(
@@ -324,6 +353,8 @@ class Stack:
             "--skip-pull-image",
             "--env-vars",
             env_file,
+            "--parameter-overrides",
+            parameter_overrides(PARAMETERS),
             "--add-host",
             f"{HOST_FROM_CONTAINER}:host-gateway",
             "--region",

@@ -11,6 +11,7 @@ import pytest
 from cfnlint.decode import decode_str
 
 from messaging.channels import registry
+from messaging.feedback.parse import EUM_DELIVERED, EUM_UNDELIVERED
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNEL_FUNCTIONS = tuple(spec.function_id for spec in registry.specs())
@@ -76,23 +77,29 @@ def test_the_dispatcher_invokes_the_channel_functions_and_itself_and_gives_up_to
     resources: dict[str, Any],
 ) -> None:
     dispatch = resources["DispatchFunction"]["Properties"]
-    own_name = {"Fn::Sub": "${AWS::StackName}-dispatch"}
-    assert dispatch["FunctionName"] == own_name
-    assert dispatch["Environment"]["Variables"]["DISPATCH_FUNCTION_NAME"] == own_name
+    # No fixed name: it hands on to AWS_LAMBDA_FUNCTION_NAME (DispatchSelfInvokePolicy grants it).
+    assert "FunctionName" not in dispatch
+    assert dispatch["Environment"]["Variables"]["DISPATCH_FUNCTION_NAME"] == ""
     assert dispatch["Timeout"] == 900
     [invokes] = [s for s in _statements(resources["DispatchFunction"]) if "lambda:InvokeFunction" in str(s["Action"])]
     channels = len(CHANNEL_FUNCTIONS)
     assert invokes["Resource"][:channels] == [{"Fn::GetAtt": [name, "Arn"]} for name in CHANNEL_FUNCTIONS]
-    assert invokes["Resource"][channels:] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-dispatch"}
-    ]
+    assert invokes["Resource"][channels:] == []
+    [itself] = resources["DispatchSelfInvokePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert itself["Resource"] == {"Fn::GetAtt": ["DispatchFunction", "Arn"]}
     config = dispatch["EventInvokeConfig"]
     assert config["MaximumRetryAttempts"] == 2
     assert config["DestinationConfig"]["OnFailure"] == {
         "Type": "SQS",
         "Destination": {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]},
     }
-    assert dispatch["Events"]["GaveUp"]["Properties"]["Queue"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
+    mapping = resources["DispatchGaveUpMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
+    assert (mapping["FunctionName"], mapping["BatchSize"]) == ({"Ref": "DispatchFunction"}, 1)
+    # Read through a grant on that queue alone (SAM's SQS event would attach a managed policy on "*").
+    assert "Events" not in dispatch
+    [reads] = [s for s in _statements(resources["DispatchFunction"]) if "sqs:ReceiveMessage" in s["Action"]]
+    assert reads["Resource"] == {"Fn::GetAtt": ["DispatchFailureQueue", "Arn"]}
     for alarm in ("DispatchGaveUpAlarm", "DispatchFailuresWaitingAlarm"):
         dimensions = resources[alarm]["Properties"]["Dimensions"]
         assert dimensions == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DispatchFailureQueue", "QueueName"]}}]
@@ -143,7 +150,7 @@ def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers
     }
     once = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]  # each batchId sent once
     assert actions == {
-        "EmailFunction": sorted([*once, "s3:GetObject", "ses:SendEmail", "ses:SendRawEmail"]),
+        "EmailFunction": sorted([*once, "s3:GetObject", "ses:SendEmail"]),  # SES v2 SendEmail, raw or not
         "SmsFunction": sorted([*once, "sns:Publish"]),
         "PushFunction": once,
         "VoiceFunction": once,  # nothing to send from until VoiceOriginationIdentityArn is given
@@ -184,20 +191,19 @@ def test_every_function_declares_the_endpoint_variables_local_runs_override(reso
 
 
 def test_alarms_watch_the_metrics_the_code_publishes_for_every_channel(resources: dict[str, Any]) -> None:
-    alarm = resources["ChannelFailureRateAlarm"]["Properties"]
-    metrics = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query}
-    expected = {
-        f"{channel}{kind}": (f"Messages{kind}", channel) for channel in registry.REGISTRY for kind in ("Failed", "Sent")
-    }
-    assert {
-        query_id: (metric["MetricName"], {d["Name"]: d["Value"] for d in metric["Dimensions"]}["channel"])
-        for query_id, metric in metrics.items()
-    } == expected
-    assert all(m["Namespace"] == "Messaging" for m in metrics.values())
-    assert all({d["Name"] for d in m["Dimensions"]} == {"service", "channel"} for m in metrics.values())
-    [rate] = [query for query in alarm["Metrics"] if query.get("ReturnData")]
-    assert all(f"FILL({query_id}, 0) / (" in rate["Expression"] for query_id in expected if query_id.endswith("Failed"))
-    assert alarm["Threshold"] == {"Ref": "FailureRateThreshold"}
+    # One alarm per channel: a channel added is one alarm added, never past CloudWatch's 10 metrics.
+    for channel in registry.REGISTRY:
+        alarm = resources[f"{channel.capitalize()}FailureRateAlarm"]["Properties"]
+        metrics = {query["Id"]: query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query}
+        assert {
+            query_id: (metric["MetricName"], {d["Name"]: d["Value"] for d in metric["Dimensions"]}["channel"])
+            for query_id, metric in metrics.items()
+        } == {"failed": ("MessagesFailed", channel), "sent": ("MessagesSent", channel)}
+        assert all(m["Namespace"] == "Messaging" for m in metrics.values())
+        assert all({d["Name"] for d in m["Dimensions"]} == {"service", "channel"} for m in metrics.values())
+        [rate] = [query for query in alarm["Metrics"] if query.get("ReturnData")]
+        assert "FILL(failed, 0) / (" in rate["Expression"]
+        assert alarm["Threshold"] == {"Ref": "FailureRateThreshold"}
     assert {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendDurationNearTimeoutAlarm"} <= set(resources)
     for name in ("FunctionErrorsAlarm", "FunctionThrottlesAlarm"):
         watched = {
@@ -231,7 +237,8 @@ def test_end_user_messaging_grants_name_the_origination_identity_only(resources:
         }
     ]
     variables = resources["VoiceFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["VOICE_ORIGINATION_IDENTITY"] == {"Ref": "VoiceOriginationIdentityArn"}
+    # With an identity the function sends from it; with `none` from the batch's sender.voice (no grant).
+    assert _resolved(variables["VOICE_ORIGINATION_IDENTITY"], eum) == {"Ref": "VoiceOriginationIdentityArn"}
     assert resources["SendFunction"]["Properties"]["Environment"]["Variables"]["VOICE_FUNCTION_NAME"] == {
         "Ref": "VoiceFunction"
     }
@@ -247,21 +254,23 @@ def test_delivery_events_reach_the_feedback_function_from_ses_and_end_user_messa
     destination = resources["EmailEventsDestination"]["Properties"]
     assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
     assert destination["EventDestination"]["SnsDestination"] == {"TopicARN": topic}
+    # What FeedbackFunction records: send and deliveryDelay are progress it ignores.
     assert set(destination["EventDestination"]["MatchingEventTypes"]) == {
-        "send",
         "delivery",
         "bounce",
         "complaint",
         "reject",
         "renderingFailure",
-        "deliveryDelay",
         "subscription",
     }
     assert resources["EmailFunction"]["Properties"]["Environment"]["Variables"]["SES_CONFIGURATION_SET"] == {
         "Ref": "EmailConfigurationSet"
     }
     [eum] = resources["EumConfigurationSet"]["Properties"]["EventDestinations"]
-    assert (eum["SnsDestination"], set(eum["MatchingEventTypes"])) == ({"TopicArn": topic}, {"TEXT_ALL", "VOICE_ALL"})
+    assert (eum["SnsDestination"], set(eum["MatchingEventTypes"])) == (
+        {"TopicArn": topic},
+        set(EUM_DELIVERED | EUM_UNDELIVERED),  # the final outcomes FeedbackFunction records
+    )
     for function, variable, parameter in (
         ("SmsFunction", "SMS_CONFIGURATION_SET", "SmsConfigurationSet"),
         ("VoiceFunction", "VOICE_CONFIGURATION_SET", "VoiceConfigurationSet"),
@@ -270,13 +279,30 @@ def test_delivery_events_reach_the_feedback_function_from_ses_and_end_user_messa
         own = "OwnSmsConfigurationSet" if function == "SmsFunction" else "OwnVoiceConfigurationSet"
         assert _resolved(value, {f"Has{parameter}": True}) == {"Ref": parameter}
         assert _resolved(value, {own: True}) == {"Ref": "EumConfigurationSet"}
-    [publish] = [
+    ses, eum_publish = [
         s
         for s in resources["DeliveryEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Allow"
     ]
-    assert set(publish["Principal"]["Service"]) == {"ses.amazonaws.com", "sms-voice.amazonaws.com"}
-    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    account = {"Ref": "AWS::AccountId"}
+    # Only the stack's own SES configuration set: another set of the account could opt users out.
+    assert ses["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert ses["Condition"] == {
+        "StringEquals": {
+            "aws:SourceAccount": account,
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:"
+                "configuration-set/${EmailConfigurationSet}"
+            },
+        }
+    }
+    assert eum_publish["Principal"] == {"Service": "sms-voice.amazonaws.com"}
+    assert eum_publish["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    assert eum_publish["Condition"]["ArnLike"] == {
+        "aws:SourceArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}:configuration-set/*"
+        }
+    }
     feedback = resources["FeedbackFunction"]["Properties"]
     assert feedback["Events"]["DeliveryEvents"] == {"Type": "SNS", "Properties": {"Topic": topic}}
     [grant] = _statements(resources["FeedbackFunction"])

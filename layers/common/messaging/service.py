@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from messaging.audience import Audience
@@ -112,11 +112,27 @@ def sync_counts(outcome: SendOutcome) -> dict[Channel, dict[str, int]]:
     return counts
 
 
-def too_large_for_sync(limit: int) -> BadRequest:
+def too_large_for_sync(limit: int, bound: str = "SYNC_MAX_AUDIENCE") -> BadRequest:
     return BadRequest(
-        f"the audience exceeds SYNC_MAX_AUDIENCE ({limit} users) for a synchronous send: "
+        f"the audience exceeds {bound} ({limit} users) for a synchronous send: "
         "send it with the header `Prefer: respond-async` (202, then GET /sends/{sendId}); nothing was sent"
     )
+
+
+# The part of API Gateway's 29 s a synchronous send's provider calls may take.
+SYNC_SEND_WINDOW_S = 20.0
+
+
+def sync_limit(settings: SendSettings, channels: Iterable[Channel]) -> tuple[int, str]:
+    """The most users a synchronous send reaches, and what bounds it: SYNC_MAX_AUDIENCE, or what a
+    paced channel's provider accepts in the window (<CHANNEL>_MAX_RATE; 14 e-mails/s: 280 users)."""
+    limit, bound = settings.sync_max_audience, "SYNC_MAX_AUDIENCE"
+    for channel in channels:
+        rate = settings.max_rates.get(channel, 0.0)
+        paced = max(1, int(rate * SYNC_SEND_WINDOW_S)) if rate > 0 else limit
+        if paced < limit:
+            limit, bound = paced, f"what {channel.upper()}_MAX_RATE ({rate:g}/s) sends in {SYNC_SEND_WINDOW_S:g} s"
+    return limit, bound
 
 
 @dataclass(frozen=True)
@@ -144,10 +160,13 @@ class SendCall:
     before_dispatch: Callable[[str], None] | None = None
 
 
-def _check_render_limits(rendered: int, settings: SendSettings, remaining_s: Callable[[], float] | None) -> None:
-    if rendered > settings.sync_max_audience:
-        # Before anything is sent: an answer for more users could pass Lambda's 6 MB response limit.
-        raise too_large_for_sync(settings.sync_max_audience)
+def _check_render_limits(
+    rendered: int, settings: SendSettings, limit: tuple[int, str], remaining_s: Callable[[], float] | None
+) -> None:
+    if rendered > limit[0]:
+        # Before anything is sent: an answer for more users could pass Lambda's 6 MB response
+        # limit, or the providers' rates the deadline (most would fail throttled).
+        raise too_large_for_sync(*limit)
     if remaining_s is not None and rendered % DEADLINE_CHECK_EVERY == 0 and remaining_s() < settings.deadline_margin_s:
         # No batch could be launched any more, and none has been: refuse rather than report them all.
         raise ServiceUnavailable(
@@ -171,8 +190,9 @@ def _render(
     # rendered, so memory grows with the payloads only.
     audience = Audience(sender.store, settings.service, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
+    limit = sync_limit(settings, request.channels)
     for rendered, recipient in enumerate(audience, 1):
-        _check_render_limits(rendered, settings, call.remaining_s)
+        _check_render_limits(rendered, settings, limit, call.remaining_s)
         for channel, message in prepared.composer.messages(recipient):
             builder.add(channel, recipient.user_id, message)
             messages[channel] += 1

@@ -15,8 +15,9 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from messaging.aws import may_have_sent
 from messaging.models.common import Channel
-from messaging.models.response import ChannelFailure
+from messaging.models.response import ChannelFailure, FailureCode
 
 
 class Addressed(Protocol):
@@ -86,3 +87,12 @@ def aws_problem(exc: ClientError | BotoCoreError) -> Problem:
 
 def aws_reason(exc: ClientError | BotoCoreError) -> str:
     return aws_problem(exc).reason
+
+
+def send_problem(exc: ClientError | BotoCoreError) -> Problem:
+    """A failed send call: `unknown: ...` when the message may have left all the same (a read
+    timeout: botocore did not retry it, and nobody may send it again), else the provider's problem."""
+    problem = aws_problem(exc)
+    if may_have_sent(exc):
+        return Problem(FailureCode.UNKNOWN, f"unknown: {problem.reason} (the message may have been sent)")
+    return problem

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from messaging.addresses import SevenBitAddress, recipient_problem
 from messaging.channels.base import ChannelSpec, Rendered, ServiceView, Source, Texts
-from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all, failures_for
+from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all, failures_for, send_problem
 from messaging.models.batch import EmailAttachment, Envelope
 from messaging.models.common import FileName
 from messaging.plaintext import html_to_text
@@ -297,7 +297,7 @@ def send_batch(
                 FromEmailAddress=batch.sender, Destination=destination, Content=content, EmailTags=tags, **options
             )
         except (ClientError, BotoCoreError) as exc:
-            return aws_problem(exc)
+            return send_problem(exc)
         return None
 
     return deliver_all("email", batch.messages, deliver, concurrency)

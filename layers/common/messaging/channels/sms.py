@@ -17,9 +17,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import AfterValidator, BaseModel
 
 from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
-from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all
+from messaging.channels.common import DeliveryReport, Problem, deliver_all, send_problem
 from messaging.models.batch import Envelope
 from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel
+from messaging.models.response import FailureCode
 from messaging.models.settings import ChannelSettings, prefixed
 
 _E164 = re.compile(E164_PATTERN)
@@ -95,8 +96,8 @@ class SmsSettings(ChannelSettings):
 def eum_problem(exc: ClientError | BotoCoreError) -> Problem:
     """End User Messaging's errors (both SendTextMessage and SendVoiceMessage): an opted-out number
     is `OptedOut`; a ValidationException names its reason (`ValidationException.INVALID_PARAMETER`)."""
-    problem = aws_problem(exc)
-    if isinstance(exc, ClientError):
+    problem = send_problem(exc)
+    if isinstance(exc, ClientError) and problem.code != FailureCode.UNKNOWN:
         reason = str(exc.response.get("Reason") or "")
         if reason == OPTED_OUT:
             return Problem("OptedOut", f"OptedOut: {problem.reason}")
@@ -125,7 +126,7 @@ def send_batch(batch: SmsBatch, sns: Any, concurrency: int) -> DeliveryReport:
         try:
             sns.publish(PhoneNumber=message.phoneNumber, Message=message.text, MessageAttributes=attributes)
         except (ClientError, BotoCoreError) as exc:
-            return aws_problem(exc)
+            return send_problem(exc)
         return None
 
     return deliver_all("sms", batch.messages, deliver, concurrency)

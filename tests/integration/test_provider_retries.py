@@ -1,0 +1,180 @@
+"""A provider call that sends a message is retried only when the message provably did not leave:
+against a stand-in that counts what it receives, a read timeout sends once and ends `unknown`,
+a throttling answer is retried, and a call never outlasts its time budget."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from messaging import aws
+from messaging.channels import email, sms, voice
+from messaging.channels.common import DeliveryReport
+from messaging.models.response import FailureCode
+
+READ_TIMEOUT_S = 0.5
+
+
+class Provider:
+    """Answers every POST after `delay_s` with `status` (and an AWS-style error body when not 200)."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.delay_s = 0.0
+        self.status = 200
+        self.lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with provider.lock:
+                    provider.received.append(self.path)
+                time.sleep(provider.delay_s)
+                error = {"__type": "ThrottlingException", "Message": "Rate exceeded"}
+                body = json.dumps({} if provider.status == 200 else error).encode()
+                try:
+                    self.send_response(provider.status)
+                    self.send_header("Content-Type", "application/x-amz-json-1.0")
+                    self.send_header("x-amzn-ErrorType", "ThrottlingException")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up waiting
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    standin = Provider()
+    threading.Thread(target=standin.server.serve_forever, daemon=True).start()
+    for name, value in {
+        "AWS_ENDPOINT_URL": standin.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for service in ("SESV2", "SNS", "PINPOINT_SMS_VOICE_V2"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", standin.url)
+    yield standin
+    standin.server.shutdown()
+    standin.server.server_close()
+
+
+def _email(client: Any) -> DeliveryReport:
+    batch = email.EmailBatch(
+        sender="noreply@example.com",
+        messages=[email.EmailMessage(userId="u1", to="ann@example.com", subject="Hi", text="Hello")],
+    )
+    return email.send_batch(batch, client, concurrency=1)
+
+
+def _sns(client: Any) -> DeliveryReport:
+    batch = sms.SmsBatch(messages=[sms.SmsMessage(userId="u1", phoneNumber="+393330000001", text="Hi")])
+    return sms.send_batch(batch, client, concurrency=1)
+
+
+def _text(client: Any) -> DeliveryReport:
+    batch = sms.SmsBatch(sender="ACME", messages=[sms.SmsMessage(userId="u1", phoneNumber="+393330000001", text="Hi")])
+    return sms.send_batch_eum(batch, client, sms.SmsSettings(concurrency=1))
+
+
+def _voice(client: Any) -> DeliveryReport:
+    batch = voice.VoiceBatch(
+        sender="+15550001111", messages=[voice.VoiceMessage(userId="u1", phoneNumber="+393330000001", text="Hi")]
+    )
+    return voice.send_batch(batch, client, voice.VoiceSettings(concurrency=1))
+
+
+SENDS: dict[str, tuple[str, Callable[[Any], DeliveryReport]]] = {
+    "ses SendEmail": ("sesv2", _email),
+    "sns Publish": ("sns", _sns),
+    "eum SendTextMessage": ("pinpoint-sms-voice-v2", _text),
+    "eum SendVoiceMessage": ("pinpoint-sms-voice-v2", _voice),
+}
+
+
+@pytest.mark.parametrize("name", SENDS)
+def test_a_read_timeout_sends_once_and_ends_unknown(provider: Provider, name: str) -> None:
+    service, send = SENDS[name]
+    provider.delay_s = READ_TIMEOUT_S * 3  # answers after the client stopped waiting
+    started = time.monotonic()
+
+    report = send(aws.client(service, read_timeout=READ_TIMEOUT_S))
+
+    assert time.monotonic() - started < READ_TIMEOUT_S * 2
+    [failure] = report.failures
+    assert (failure.userId, failure.code) == ("u1", FailureCode.UNKNOWN)
+    assert failure.error.startswith("unknown: ReadTimeoutError")
+    time.sleep(READ_TIMEOUT_S)  # a retry, had there been one, would have arrived by now
+    assert len(provider.received) == 1
+
+
+def test_a_throttled_send_is_retried_it_was_refused(provider: Provider) -> None:
+    provider.status = 400
+    report = _voice(aws.client("pinpoint-sms-voice-v2", read_timeout=READ_TIMEOUT_S))
+    # The first attempt and botocore's 3 retries (Config max_attempts): the provider answered each.
+    assert len(provider.received) == 4
+    assert report.failures[0].code == "ThrottlingException"
+
+
+def test_no_retry_starts_that_could_outlast_the_budget(provider: Provider) -> None:
+    provider.status = 400
+    provider.delay_s = 0.3
+    started = time.monotonic()
+    # An attempt may take connect (5 s) + read (1 s): a 6.5 s budget holds one attempt only.
+    report = _voice(aws.client("pinpoint-sms-voice-v2", read_timeout=1, send_budget_s=6.5))
+    assert len(provider.received) == 1
+    assert report.failures[0].code == "ThrottlingException"
+    assert time.monotonic() - started < 1
+
+
+def test_a_refused_connection_is_retried_and_is_not_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    closed = f"http://127.0.0.1:{server.server_address[1]}"
+    server.server_close()  # nothing listens there any more: every attempt is refused
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", closed)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = aws.client("pinpoint-sms-voice-v2", read_timeout=READ_TIMEOUT_S)
+    attempts: list[int] = []
+    client.meta.events.register("before-send", lambda **_: attempts.append(1))
+
+    [failure] = _voice(client).failures
+
+    assert len(attempts) == 4
+    assert failure.code == "EndpointConnectionError"
+    assert not failure.error.startswith("unknown")
+
+
+def test_only_a_call_that_never_connected_or_was_answered_provably_sent_nothing() -> None:
+    assert not aws.may_have_sent(EndpointConnectionError(endpoint_url="http://x"))
+    assert not aws.may_have_sent(ConnectTimeoutError(endpoint_url="http://x"))
+    assert aws.may_have_sent(ReadTimeoutError(endpoint_url="http://x"))
+    assert aws.may_have_sent(ConnectionClosedError(endpoint_url="http://x"))
+    answered = {"Error": {"Code": "Throttling"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+    assert not aws.may_have_sent(ClientError(answered, "SendEmail"))
+    gateway = {"Error": {"Code": "GatewayTimeout"}, "ResponseMetadata": {"HTTPStatusCode": 504}}
+    assert aws.may_have_sent(ClientError(gateway, "SendEmail"))
