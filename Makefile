@@ -41,8 +41,20 @@ validate: venv
 	$(SAM) validate --lint --region us-east-1
 	$(SAM_VENV)/bin/cfn-lint
 
+# Two runs, one coverage figure (the second appends to the first): the unit, integration and template
+# tests on $(TEST_WORKERS) xdist workers, each starting its own servers on free ports; then the end-to-end
+# tests alone, as they share one sam local stack on fixed ports. Both run even when the first fails, as
+# one run did; the log ends with the whole suite's count.
+TEST_WORKERS ?= 2
 test: lint
-	SAM_CLI=$(SAM) CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest --cov --cov-report=term --cov-fail-under=90
+	export SAM_CLI=$(SAM) CHECKOV=$(CHECKOV_VENV)/bin/checkov; \
+	logs=$$(mktemp -d); color=$$([ -t 1 ] && echo yes || echo no); \
+	$(PY) -m pytest tests --ignore=tests/e2e -n $(TEST_WORKERS) --dist worksteal --color=$$color \
+		--cov --cov-report= | tee $$logs/parallel.log; parallel=$${PIPESTATUS[0]}; \
+	$(PY) -m pytest tests/e2e --color=$$color \
+		--cov --cov-append --cov-report=term --cov-fail-under=90 | tee $$logs/e2e.log; e2e=$${PIPESTATUS[0]}; \
+	$(PY) scripts/pytest_total.py $$logs/parallel.log $$logs/e2e.log; rm -rf $$logs; \
+	[ $$parallel = 0 ] && [ $$e2e = 0 ]
 
 # openapi.json from SendFunction's routes and models (tests/unit/test_openapi.py fails when it is stale).
 openapi: venv

@@ -90,6 +90,19 @@ def provision_aws() -> None:
     )
 
 
+_started: list[Servers] = []  # the session's servers once a test has asked for them
+
+
+@pytest.fixture(scope="module", autouse=True)
+def moto_forgets_between_modules() -> Iterator[None]:
+    """Every read of moto's outbox fetches all it ever recorded: after the thousands of e-mails of
+    one module, each later `api` call would spend seconds reading them. Each module starts afresh."""
+    yield
+    if _started:
+        _started[0].outbox.reset()
+        provision_aws()
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     with secantus_server() as mongo_uri:
@@ -131,9 +144,11 @@ def servers() -> Iterator[Servers]:
             }
         )
         provision_aws()
+        _started.append(Servers(mongo_uri, endpoint, fcm, eum, files, MotoOutbox(endpoint)))
         try:
-            yield Servers(mongo_uri, endpoint, fcm, eum, files, MotoOutbox(endpoint))
+            yield _started[0]
         finally:
+            _started.clear()
             files.stop()
             eum.stop()
             fcm.stop()
