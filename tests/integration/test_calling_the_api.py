@@ -1,4 +1,4 @@
-"""README "Calling the deployed API": its curl and Python examples run as written against a loopback
+"""docs/api.md, "Calling the deployed API": its curl and Python examples run as written against a loopback
 stand-in for API Gateway that checks each SigV4 signature (or API key) and hands the call to
 SendFunction's handler, so the examples cannot rot."""
 
@@ -27,8 +27,8 @@ API_KEY = "k3y-for-the-usage-plan"
 
 
 def _blocks(language: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Calling the deployed API", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "api.md").read_text()
+    section = page.split("## Calling the deployed API", 1)[1].split("\n## ", 1)[0]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
 
 
@@ -80,7 +80,7 @@ def test_the_api_key_curl_example_is_accepted(gateway: SignedGateway) -> None:
     assert _curl(_block_with("x-api-key"), gateway, API_KEY="another").returncode == 22
 
 
-def test_the_python_example_is_the_readme_s_and_signs_what_it_sends(
+def test_the_python_example_is_the_documented_one_and_signs_what_it_sends(
     gateway: SignedGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (block,) = _blocks("python")
