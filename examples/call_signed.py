@@ -4,7 +4,7 @@ with the API key when the stack is deployed with ApiAuth=API_KEY.
     python examples/call_signed.py "$SEND_URL" events/requests/by-recipients.json
 
 Credentials come from botocore's usual chain (environment, ~/.aws profiles, SSO, instance role);
-the region from the URL. README, "Calling the deployed API", quotes `send` below.
+the region from the URL. docs/api.md, "Calling the deployed API", quotes `send` below.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "Authorization",
         "in": "header",
         "description": "AWS Signature Version 4 (service `execute-api`) by a principal allowed "
-        "`execute-api:Invoke`: the default (ApiAuth=IAM). See README, 'Calling the deployed API'.",
+        "`execute-api:Invoke`: the default (ApiAuth=IAM). See docs/api.md, 'Calling the deployed API'.",
         "x-amazon-apigateway-authtype": "awsSigv4",
     },
     "api_key": {
