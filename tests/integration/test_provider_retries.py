@@ -178,3 +178,14 @@ def test_only_a_call_that_never_connected_or_was_answered_provably_sent_nothing(
     assert not aws.may_have_sent(ClientError(answered, "SendEmail"))
     gateway = {"Error": {"Code": "GatewayTimeout"}, "ResponseMetadata": {"HTTPStatusCode": 504}}
     assert aws.may_have_sent(ClientError(gateway, "SendEmail"))
+
+
+def test_a_send_refused_before_its_request_was_built_is_failed_not_unknown() -> None:
+    """botocore's own refusals (a parameter out of bounds, no credentials) leave before any byte
+    does: the user's send failed; `unknown` would claim it may have gone out."""
+    from botocore.exceptions import NoCredentialsError, ParamValidationError
+
+    from messaging.aws import may_have_sent
+
+    assert not may_have_sent(ParamValidationError(report="Invalid length for parameter MessageBody"))
+    assert not may_have_sent(NoCredentialsError())

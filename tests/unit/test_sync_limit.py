@@ -29,3 +29,13 @@ def test_the_refusal_names_the_bound_and_the_asynchronous_way() -> None:
     error = too_large_for_sync(280, "what EMAIL_MAX_RATE (14/s) sends in 20 s")
     assert "exceeds what EMAIL_MAX_RATE (14/s) sends in 20 s (280 users)" in str(error.message)
     assert "Prefer: respond-async" in str(error.message)
+
+
+def test_an_infinite_rate_paces_nothing_and_is_refused_at_cold_start() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    assert sync_limit(_settings(voice=float("inf")), ["voice"]) == (10_000, "SYNC_MAX_AUDIENCE")
+    with pytest.raises(ValidationError) as refused:
+        SendSettings.model_validate({"max_rates": {"voice": "1e400"}})
+    assert any(error["loc"][:2] == ("max_rates", "voice") for error in refused.value.errors())

@@ -20,7 +20,12 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
     ProxyConnectionError,
 )
 
@@ -37,6 +42,15 @@ SENDS: dict[str, frozenset[str]] = {
 }
 # Raised before a byte of the request left: the connection was never made.
 _NEVER_CONNECTED = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)
+# Raised while the request was being built or signed: nothing was sent, the user's send failed.
+_NEVER_SENT = (
+    *_NEVER_CONNECTED,
+    ParamValidationError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    NoRegionError,
+)
 # A gateway that gave up waiting on a backend that had the request.
 _GATEWAY_TIMEOUT = 504
 _STARTED = "messaging_send_started"
@@ -47,7 +61,7 @@ def may_have_sent(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         status: object = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return status == _GATEWAY_TIMEOUT
-    return isinstance(exc, BotoCoreError) and not isinstance(exc, _NEVER_CONNECTED)
+    return isinstance(exc, BotoCoreError) and not isinstance(exc, _NEVER_SENT)
 
 
 class _SendRetryGuard:

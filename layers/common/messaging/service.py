@@ -7,6 +7,7 @@ invoke, so a 4xx/5xx means nothing was sent.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -129,7 +130,8 @@ def sync_limit(settings: SendSettings, channels: Iterable[Channel]) -> tuple[int
     limit, bound = settings.sync_max_audience, "SYNC_MAX_AUDIENCE"
     for channel in channels:
         rate = settings.max_rates.get(channel, 0.0)
-        paced = max(1, int(rate * SYNC_SEND_WINDOW_S)) if rate > 0 else limit
+        # An infinite rate (1e400 parses so) paces nothing; int() of it would raise OverflowError.
+        paced = max(1, int(rate * SYNC_SEND_WINDOW_S)) if 0 < rate < math.inf else limit
         if paced < limit:
             limit, bound = paced, f"what {channel.upper()}_MAX_RATE ({rate:g}/s) sends in {SYNC_SEND_WINDOW_S:g} s"
     return limit, bound

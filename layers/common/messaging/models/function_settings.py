@@ -92,7 +92,7 @@ class SendSettings(UsersDatabase):
     sends_ttl_days: Annotated[int, Field(gt=0, le=365)] = 7
     # Messages per second per channel (<CHANNEL>_MAX_RATE), shared by every dispatcher of every
     # send; unset is unpaced, except e-mail: SES GetAccount's SendQuota.MaxSendRate.
-    max_rates: dict[Channel, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    max_rates: dict[Channel, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     # VoiceFunction's VOICE_BODY_TYPE: with SSML, values inserted into voice texts are XML-escaped.
     voice_body_type: Literal["TEXT", "SSML"] = "TEXT"
     # Throttled messages (provider Throttling/429) are sent again this many times, with backoff.

@@ -109,6 +109,13 @@ def batch_id(send_id: str, segment: int, channel: Channel, number: int) -> str:
     return made
 
 
+def legacy_batch_id(send_id: str, segment: int, channel: Channel, number: int) -> str:
+    """The id a batch checkpointed before batch ids named the whole channel went out under (its
+    checkpoint has no `ids` attribute): resumed, it must go under that id again, or its channel
+    function's once-only record does not know it and its users get the message twice."""
+    return f"{send_id}-{segment}-{channel[0]}{number}"
+
+
 def retry_batch_id(first: str, attempt: int) -> str:
     """The batch of a batch's throttled messages, sent once like any."""
     return f"{first}-r{attempt}"

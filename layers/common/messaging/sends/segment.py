@@ -18,11 +18,11 @@ from messaging.models.function_settings import SendSettings
 from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.observability import logger, record_segment, record_skips
 from messaging.sends.batches import BatchJob, BatchSender
-from messaging.sends.keys import batch_id
+from messaging.sends.keys import batch_id, legacy_batch_id
 from messaging.sends.persistence.objects import Job
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.resume import Checkpoints, Placement, interrupted_failures, read_checkpoints
-from messaging.sends.states import SendRecord
+from messaging.sends.states import BatchState, SendRecord
 from messaging.service import USER_NOT_FOUND
 from messaging.store import Store
 from messaging.templates.compose import Composer, texts_from_json
@@ -87,7 +87,7 @@ class SegmentBatches:
                 {state.channel: self._function_names[state.channel]},
                 max_messages=_RESUMED_MAX_MESSAGES,
                 max_bytes=_RESUMED_MAX_BYTES,
-                batch_id=partial(self._fixed_id, state.channel, state.number),
+                batch_id=partial(self._fixed_id, state),
             )
             for state in checkpoints.unfinished
         }
@@ -98,8 +98,13 @@ class SegmentBatches:
         self._numbered[made] = number
         return made
 
-    def _fixed_id(self, channel: Channel, number: int, _: Channel) -> str:
-        return self._id(channel, number)
+    def _fixed_id(self, state: BatchState, _: Channel) -> str:
+        """A started batch's first id: the legacy spelling if an earlier release checkpointed it."""
+        if not state.legacy_id:
+            return self._id(state.channel, state.number)
+        made = legacy_batch_id(self._send_id, self._segment, state.channel, state.number)
+        self._numbered[made] = state.number
+        return made
 
     def _new_id(self, channel: Channel) -> str:
         number = self._numbers[channel]
@@ -127,7 +132,7 @@ class SegmentBatches:
             else:
                 function_name = self._function_names[state.channel]
                 batch = Batch.of(state.channel, function_name, b"{}", list(state.user_ids), "")
-                batch.batch_id = self._id(state.channel, state.number)
+                batch.batch_id = self._fixed_id(state, state.channel)
             jobs.append(BatchJob(batch, state.number, new=False, known=gone))
         jobs += [BatchJob(batch, self._numbered[batch.batch_id], new=True) for batch in self._new.batches()]
         return jobs

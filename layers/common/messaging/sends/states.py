@@ -126,3 +126,4 @@ class BatchState:
     number: int
     done: bool
     user_ids: list[str] = field(default_factory=list)
+    legacy_id: bool = False  # checkpointed by a release whose batch ids were `<send>-<k>-<c><n>`

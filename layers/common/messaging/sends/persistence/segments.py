@@ -97,7 +97,8 @@ class Segments:
         for item in items:
             channel, number = parse_batch_key(item["sk"]["S"])
             done = applied_name(channel, number) in applied
-            states.append(BatchState(channel=channel, number=number, done=done, user_ids=unpack(item["users"]["B"])))
+            users = unpack(item["users"]["B"])
+            states.append(BatchState(channel, number, done, users, legacy_id="ids" not in item))
         return states
 
     def start_batch(self, send_id: str, segment: int, channel: Channel, number: int, user_ids: list[str]) -> bool:
@@ -110,6 +111,7 @@ class Segments:
             "status": {"S": BATCH_STARTED},
             "users": {"B": pack(user_ids)},
             "token": {"S": token},
+            "ids": {"S": "channel"},  # its batchId names the whole channel (keys.batch_id)
             "expiration": self._table.expiration(),
         }
         if self._table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)"):
