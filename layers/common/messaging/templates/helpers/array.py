@@ -12,6 +12,7 @@ from messaging.templates.helpers.core import (
     HelperError,
     Spec,
     bounded,
+    check_result,
     get_path,
     is_number,
     js_str,
@@ -125,6 +126,7 @@ def join(call: Call) -> Any:
         return ""
     separator = call.arg(1)
     separator = separator if isinstance(separator, str) else ", "
+    check_result(len(separator) * len(array), "join")  # a long separator between many items
     return separator.join("" if item is None else js_str(item) for item in array)
 
 
@@ -216,13 +218,31 @@ def sort_by_helper(call: Call) -> Any:
     return sort_by(array, prop) if prop is not None else sorted(array, key=_js_sort_key)
 
 
+def _identity(item: Any, index: int) -> tuple[Any, ...]:
+    """What `===` compares, as a hashable key: booleans apart from numbers (1 == 1.0, as in
+    JavaScript), texts by value, objects, arrays and NaN only equal to themselves."""
+    if item is None:
+        return ("null",)
+    if isinstance(item, bool):
+        return ("boolean", item)
+    if isinstance(item, (int, float)):
+        return ("number", item) if item == item else ("nan", index)
+    if isinstance(item, str):
+        return ("string", item)
+    return ("object", index)
+
+
 def unique(call: Call) -> Any:
     array = _array(call)
     if array is None:
         return ""
+    # A set of keys, not a scan of what is kept per item: quadratic on a long array (issue 21).
+    seen: set[tuple[Any, ...]] = set()
     kept: list[Any] = []
-    for item in array:
-        if not any(strict_equal(item, other) or (item is None and other is None) for other in kept):
+    for index, item in enumerate(array):
+        key = _identity(item, index)
+        if key not in seen:
+            seen.add(key)
             kept.append(item)
     return kept
 

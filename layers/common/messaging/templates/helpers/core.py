@@ -23,6 +23,9 @@ VALUE_MARK = "\ue001"
 # Bounds of helpers that could otherwise spend memory on their own (spaces, digits, items).
 MAX_REPEAT = 10_000
 MAX_DIGITS = 100
+# The most text one helper call may make (a replacement or a separator multiplied by its input):
+# the message itself holds no more than 1 MiB, so more could only spend memory.
+MAX_RESULT_CHARS = 1024 * 1024
 
 
 class HelperError(ValueError):
@@ -162,7 +165,9 @@ def js_str(value: Any) -> str:
     return str(value)
 
 
-_NUMERIC = re.compile(r"^\s*[-+]?(\d+\.?\d*(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?|0x[0-9a-f]+|Infinity)\s*$", re.IGNORECASE)
+# `\d+(\.\d*)?`, never `\d+\.?\d*`: two quantifiers that may share a digit run backtrack in
+# quadratic time on a long run of digits followed by a non-digit (issue 21).
+_NUMERIC = re.compile(r"^\s*[-+]?(\d+(\.\d*)?(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?|0x[0-9a-f]+|Infinity)\s*$", re.IGNORECASE)
 
 
 def is_number(value: Any) -> bool:
@@ -191,7 +196,11 @@ def to_number(value: Any) -> float:
         if not _NUMERIC.match(text):
             return math.nan
         if text.lower().startswith(("0x", "+0x", "-0x")):
-            return float(int(text, 16))
+            whole = int(text, 16)  # linear: a power-of-two base
+            try:
+                return float(whole)
+            except OverflowError:
+                return math.copysign(math.inf, whole)
         return float(text)
     if isinstance(value, list):
         return to_number(value[0]) if len(value) == 1 else (0.0 if not value else math.nan)
@@ -267,13 +276,25 @@ def get_path(value: Any, path: Any) -> Any:
 
 
 def flatten(values: Iterable[Any]) -> list[Any]:
+    """Nested lists' items in order; one pass (a recursive extend copies a comb-shaped list
+    once per level: quadratic)."""
     flat: list[Any] = []
-    for value in values:
-        if isinstance(value, list):
-            flat.extend(flatten(value))
-        else:
+    stack = [iter(values)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                stack.append(iter(value))
+                break
             flat.append(value)
+        else:
+            stack.pop()
     return flat
+
+
+def check_result(size: int, name: str) -> None:
+    """Refuses, before making it, a text longer than MAX_RESULT_CHARS."""
+    if size > MAX_RESULT_CHARS:
+        raise HelperError(f"{name} would make more than {MAX_RESULT_CHARS} characters")
 
 
 def bounded(count: Any, name: str, limit: int = MAX_REPEAT) -> int:

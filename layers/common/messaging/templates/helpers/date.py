@@ -23,6 +23,10 @@ DEFAULT_FORMAT = "MMMM DD, YYYY"  # helper-date's
 # Day.js tokens whose arrow spelling differs; bracketed text is literal in both.
 _DAYJS_TOKENS = re.compile(r"\[[^\]]*\]|dddd|ddd|dd|d|ZZ|Z")
 _DAYJS_MIN_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+# The longest date, format, time zone or locale read. Day.js's and arrow's `[literal]` patterns
+# scan from every `[` to the next `]` (quadratic on a long run of `[`), and arrow's parser is no
+# better on long texts: a longer date is no date, a longer format, zone or locale is refused.
+MAX_DATE_TEXT = 256
 
 
 def _hash(options: HelperOptions, key: str) -> Any:
@@ -83,6 +87,10 @@ def date_format(params_json: str, options: HelperOptions) -> str:
 @lru_cache(maxsize=4096)
 def _format_date(value: str | float | None, zone: str, fmt: str) -> str:
     # Pure in its inputs, and a request renders the same `data` dates for every user: cached.
+    if len(fmt) > MAX_DATE_TEXT or len(zone) > MAX_DATE_TEXT:
+        raise TemplateRenderError(f"dateFormat: the format and the time zone hold at most {MAX_DATE_TEXT} characters")
+    if isinstance(value, str) and len(value) > MAX_DATE_TEXT:
+        return ""
     moment = _as_datetime(value)
     if moment is None:
         return ""
@@ -94,6 +102,8 @@ def _format_date(value: str | float | None, zone: str, fmt: str) -> str:
 
 
 def parse_date(value: Any) -> arrow.Arrow | None:
+    if isinstance(value, str) and len(value) > MAX_DATE_TEXT:
+        return None
     return _as_datetime(value)
 
 
@@ -121,6 +131,10 @@ def to_locale(default_locale: str) -> HelperFn:
 def _format_locale(value: str | float | None, locale_tag: str, zone: str) -> str:
     if value is None or value == "" or isinstance(value, bool):
         return ""
+    if len(locale_tag) > MAX_DATE_TEXT or len(zone) > MAX_DATE_TEXT:
+        raise TemplateRenderError(f"toLocale: the locale and the time zone hold at most {MAX_DATE_TEXT} characters")
+    if isinstance(value, str) and len(value) > MAX_DATE_TEXT:
+        return value  # no date: as given, like any other text
     # Babel's locale data is large: loaded only by templates that use the helper.
     from babel import Locale, UnknownLocaleError
     from babel.dates import format_datetime

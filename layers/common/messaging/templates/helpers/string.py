@@ -6,9 +6,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from messaging.templates.helpers.core import Call, Safe, Spec, bounded, is_number, js_str, to_number
+from messaging.templates.helpers.core import Call, Safe, Spec, bounded, check_result, is_number, js_str, to_number
 
-_CHOP = re.compile(r"^[-_.\W\s]+|[-_.\W\s]+$")
+# The library's `/^[-_.\W\s]+|[-_.\W\s]+$/g` tries its second branch from every separator of a
+# long run that a word character ends: quadratic. The trailing run is found as the leading run of
+# the reversed text instead (anchored: one attempt each).
+_CHOP = re.compile(r"[-_.\W\s]+")
 _CHANGE = re.compile(r"[-_.\W\s]+(\w|$)")
 _SENTENCE = re.compile(r"((?:\S[^.?!]*)[.?!]*)")
 _WORD = re.compile(r"\w\S*")
@@ -28,7 +31,13 @@ def _string_helper(transform: Callable[[str], Any]) -> Callable[[Call], Any]:
 
 
 def chop(text: str) -> str:
-    return _CHOP.sub("", text.strip())
+    text = text.strip()
+    leading = _CHOP.match(text)
+    start = leading.end() if leading else 0
+    if start == len(text):
+        return ""
+    trailing = _CHOP.match(text[::-1])
+    return text[start : len(text) - (trailing.end() if trailing else 0)]
 
 
 def _change_case(text: str, joiner: Callable[[str], str]) -> str:
@@ -64,8 +73,11 @@ def center(call: Call) -> Any:
     text = _text(call)
     if text is None:
         return ""
-    spaces = "&nbsp;" * bounded(call.arg(1, 0), "center's spaces")
-    return Safe(spaces + call.escape(text) + spaces)  # the library writes HTML spaces
+    # The library writes `&nbsp;`; escaped texts (an HTML body, an SSML voice text) get the same
+    # space as a character reference, which XML knows too (SSML has no `&nbsp;`).
+    space = "&#160;" if call.html else "&nbsp;"
+    spaces = space * bounded(call.arg(1, 0), "center's spaces")
+    return Safe(spaces + call.escape(text) + spaces)
 
 
 def ellipsis(call: Call) -> Any:
@@ -139,7 +151,11 @@ def replace(call: Call) -> Any:
     if pair is None:
         return ""
     new = js_str(call.arg(2, ""))
-    return pair[0].replace(pair[1], new) if pair[1] else pair[0]
+    if not pair[1]:
+        return pair[0]
+    # A long replacement for every character of a long text would be their product in memory.
+    check_result(len(pair[0]) + pair[0].count(pair[1]) * (len(new) - len(pair[1])), "replace")
+    return pair[0].replace(pair[1], new)
 
 
 def replace_first(call: Call) -> Any:
