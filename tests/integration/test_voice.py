@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from bson import ObjectId
@@ -100,3 +101,74 @@ def test_with_ssml_values_are_spoken_as_text_and_cannot_add_markup(
         '<speak>Hi &lt;break time&#x3D;&quot;10s&quot;/&gt;Eve &amp; co<break time="1s"/>'
         "&lt;audio src&#x3D;&#x27;x&#x27;/&gt;</speak>"
     )
+
+
+def _ssml(functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch) -> None:
+    send = functions["send"]
+    monkeypatch.setattr(send.parts, "settings", send.parts.settings.model_copy(update={"voice_body_type": "SSML"}))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "<speak>{{{user.name}}}</speak>",
+        "<speak>{{&user.name}}</speak>",
+        "<speak>{{~{user.name}~}}</speak>",
+        "<speak>{{#with user}}{{{name}}}{{/with}}</speak>",
+        "<speak>{{{lookup user 'name'}}}</speak>",
+        "<speak>{{#each data.names}}{{{this}}}{{/each}}</speak>",
+        "<speak>{{#forEach data.names}}{{{this}}}{{/forEach}}</speak>",
+    ],
+)
+def test_with_ssml_a_tag_that_writes_a_value_unescaped_is_refused_naming_the_field(
+    api: ApiCall,
+    servers: Servers,
+    db: Any,
+    functions: dict[str, ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
+    content: str,
+) -> None:
+    _ssml(functions, monkeypatch)
+    db.users.insert_one({"_id": "u7", "name": '<break time="10s"/>', "phoneNumber": "+393330000007"})
+
+    status, body = api(
+        {
+            "channels": ["voice"],
+            "recipients": ["u7"],
+            "messageTitle": "never spoken",
+            "messageContent": content,
+            "data": {"names": ["<audio/>"]},
+        }
+    )
+
+    assert status == 400
+    assert body["message"].startswith("messageContent: ")
+    assert "writes a value unescaped" in body["message"]
+    assert servers.eum.messages == []
+
+
+def test_with_ssml_a_stored_voice_message_writing_unescaped_is_refused_and_center_writes_valid_xml(
+    api: ApiCall, servers: Servers, db: Any, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ssml(functions, monkeypatch)
+    db.users.insert_one({"_id": "u7", "name": "Eve & <co>", "phoneNumber": "+393330000007"})
+    db.templates.insert_one({"_id": ObjectId(VOICE_TEMPLATE), "voiceMessage": "<speak>{{&user.name}}</speak>"})
+
+    status, body = api({"channels": ["voice"], "recipients": ["u7"], "templateId": VOICE_TEMPLATE})
+
+    assert status == 400
+    assert body["message"].startswith(f"template {VOICE_TEMPLATE} voiceMessage: ")
+    # An escaped brace is text, and `center` pads with a space XML knows (SSML has no `&nbsp;`).
+    status, body = api(
+        {
+            "channels": ["voice"],
+            "recipients": ["u7"],
+            "messageTitle": "never spoken",
+            "messageContent": "<speak>\\{{{x}}} {{center user.name 2}}</speak>",
+        }
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    [call] = servers.eum.messages
+    assert call["MessageBody"] == "<speak>{{{x}}} &#160;&#160;Eve &amp; &lt;co&gt;&#160;&#160;</speak>"
+    ElementTree.fromstring(call["MessageBody"])  # well-formed XML

@@ -17,6 +17,7 @@ from pydantic import Field
 from messaging.channels.base import Source, Texts
 from messaging.channels.common import DeliveryReport, Problem
 from messaging.channels.sms import PhoneChannel, SmsMessage, send_through_eum
+from messaging.errors import BadRequest
 from messaging.models.batch import Envelope
 from messaging.models.common import E164_PATTERN
 from messaging.models.settings import ChannelSettings, prefixed
@@ -53,10 +54,32 @@ CHANNEL = PhoneChannel("voice", "voiceMessage", VoiceBatch, _voice_sender)
 BodyType = Literal["TEXT", "SSML"]
 
 
+# A tag that writes its value unescaped: `{{{x}}}` (and `{{~{x}~}}`, `{{{{raw}}}}`), `{{&x}}`.
+_UNESCAPED_TAG = re.compile(r"\{\{~?\s*[{&]")
+
+
+def _unescaped_tag(text: str) -> str | None:
+    for match in _UNESCAPED_TAG.finditer(text):
+        backslashes = 0
+        while match.start() - backslashes > 0 and text[match.start() - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes != 1:  # exactly one makes `\{{` literal text, as the engine reads it
+            return text[match.start() : match.start() + 40]
+    return None
+
+
 def as_ssml(texts: Texts) -> Texts:
     """SSML is XML: a value inserted into it (a user's name, the request's data) is escaped as in
     HTML (`&`, `<`, `>`, quotes become entities), so it is spoken as text and can never add markup
-    (a `<break time="10s"/>`, an `<audio>`) to a call; the template's own markup stays markup."""
+    (a `<break time="10s"/>`, an `<audio>`) to a call; the template's own markup stays markup. The
+    forms that write a value unescaped (`{{{x}}}`, `{{&x}}`, whatever they name: `this`, `lookup`,
+    a `with` block's field) are refused (a 400 naming the field), so none can."""
+    for text in texts.values():
+        if isinstance(text, Source) and (tag := _unescaped_tag(text.text)) is not None:
+            raise BadRequest(
+                f"{text.label}: {tag!r} writes a value unescaped, which SSML voice texts refuse "
+                "(a value could add markup to the call): use {{x}}"
+            )
     return {name: replace(text, html=True) if isinstance(text, Source) else text for name, text in texts.items()}
 
 
