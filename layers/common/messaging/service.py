@@ -26,6 +26,7 @@ from messaging.observability import logger
 from messaging.preferences import UserPreferences
 from messaging.preparation import Prepared, Stager, is_transactional, no_file_service, prepare
 from messaging.store import Store
+from messaging.templates.errors import RenderDeadlineError
 from messaging.templates.renderer import Renderer
 
 # Imported from here by the asynchronous sends, and by tests.
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 USER_NOT_FOUND = "user not found"
-DEADLINE_CHECK_EVERY = 256  # users rendered between two looks at the clock
+DEADLINE_CHECK_EVERY = 256  # users counted between two looks at the clock (a preview's count)
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,16 @@ def _check_render_limits(
         # Before anything is sent: an answer for more users could pass Lambda's 6 MB response
         # limit, or the providers' rates the deadline (most would fail throttled).
         raise too_large_for_sync(*limit)
-    if remaining_s is not None and rendered % DEADLINE_CHECK_EVERY == 0 and remaining_s() < settings.deadline_margin_s:
-        # No batch could be launched any more, and none has been: refuse rather than report them all.
-        raise ServiceUnavailable(
-            f"rendering did not finish before the deadline ({rendered - 1} users rendered); nothing was sent"
-        )
+    # Before every user: one user's render can take long (helpers on a large profile field).
+    if remaining_s is not None and remaining_s() < settings.deadline_margin_s:
+        raise _past_deadline(rendered - 1)
+
+
+def _past_deadline(rendered: int) -> ServiceUnavailable:
+    # No batch could be launched any more, and none has been: refuse rather than report them all.
+    return ServiceUnavailable(
+        f"rendering did not finish before the deadline ({rendered} users rendered); nothing was sent"
+    )
 
 
 def _render(
@@ -193,11 +199,19 @@ def _render(
     audience = Audience(sender.store, settings.service, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
     limit = sync_limit(settings, request.channels)
-    for rendered, recipient in enumerate(audience, 1):
-        _check_render_limits(rendered, settings, limit, call.remaining_s)
-        for channel, message in prepared.composer.messages(recipient):
-            builder.add(channel, recipient.user_id, message)
-            messages[channel] += 1
+    # Within one user's render, the next helper call past the margin ends it (a render cannot be
+    # interrupted otherwise): the answer never waits for more than one helper call after it.
+    budget_s = None if call.remaining_s is None else call.remaining_s() - settings.deadline_margin_s
+    rendered = 0
+    try:
+        with sender.renderer.deadline(budget_s):
+            for rendered, recipient in enumerate(audience, 1):
+                _check_render_limits(rendered, settings, limit, call.remaining_s)
+                for channel, message in prepared.composer.messages(recipient):
+                    builder.add(channel, recipient.user_id, message)
+                    messages[channel] += 1
+    except RenderDeadlineError as exc:
+        raise _past_deadline(rendered - 1) from exc
     return builder.batches(), audience, messages
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections import OrderedDict
 from typing import Any
 
 from messaging.templates.context import dumps
-from messaging.templates.errors import TemplateRenderError, TemplateSyntaxError
+from messaging.templates.errors import RenderDeadlineError, TemplateRenderError, TemplateSyntaxError
 from messaging.templates.helpers import CATALOGUE
 from messaging.templates.helpers.core import Call, Safe, Spec, decode_params, encode, js_str, truthy
 from messaging.templates.helpers.date import native_helpers
@@ -58,19 +59,29 @@ def _cost(source: str) -> int:
 
 class _RenderState:
     """What catalogue helpers may spend in one render: the bytes they write (inline and as
-    arguments) and the items a block iterates (no wider than what the guard's bound assumed)."""
+    arguments), the items a block iterates (no wider than what the guard's bound assumed), and
+    the time: a render cannot be interrupted from Python, but every helper call is a point where
+    it can fail cleanly, so past `deadline` (time.monotonic) the next helper call ends it."""
 
-    __slots__ = ("budget", "error", "widest")
+    __slots__ = ("budget", "deadline", "error", "expired", "widest")
 
     def __init__(self) -> None:
         self.budget = 0
         self.widest = 0
         self.error: str | None = None
+        self.deadline: float | None = None  # set for a whole send by Renderer.deadline
+        self.expired = False
 
     def reset(self, budget: int, widest: int) -> None:
         self.budget = budget
         self.widest = widest
         self.error = None
+        self.expired = False
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.expired = True
+            raise ValueError("the render passed its deadline")
 
     def spend(self, text: str) -> str:
         self.budget -= len(text)
@@ -113,6 +124,7 @@ class TemplateCache:
 
         def native(params_json: str, options: HelperOptions) -> str:
             try:
+                state.check_time()
                 call = Call(decode_params(params_json), options, html_mode, CATALOGUE)
                 if form == "iter":
                     return self._iterate(spec, call)
@@ -180,6 +192,8 @@ class TemplateCache:
         try:
             return self._native.render(name, context_json)
         except EngineRenderError as exc:
+            if self.state.expired:
+                raise RenderDeadlineError(f"{label}: the render passed its deadline") from exc
             detail = _only_template_values(self.state.error or str(exc), source)
             raise TemplateRenderError(f"{label}: {detail}") from exc
         except EnginePanicError:

@@ -15,3 +15,8 @@ class TemplateRenderError(ValueError):
 class UserTooLargeError(TemplateRenderError):
     """The request's data fits the template's bound, one user's stored document does not: that
     user's message fails, the others' still go (a 2 MB name must not block a whole cluster)."""
+
+
+class RenderDeadlineError(Exception):
+    """The render's deadline passed (checked at every catalogue helper call): not the template's
+    fault, so not a TemplateRenderError (a 400); the caller answers with what it had."""

@@ -7,6 +7,10 @@ HTML e-mail bodies escape `{{x}}`, every other text is plain.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from messaging.templates.cache import TemplateCache
 from messaging.templates.compiled import CompiledTemplate
 
@@ -37,3 +41,16 @@ class Renderer:
         """Checks the template (a TemplateSyntaxError names what is refused); compiling waits
         for the first render. Strict: a missing variable is an error, not an empty string."""
         return CompiledTemplate(self.engine(html_mode=html_mode), source, label, self.max_message_bytes, strict=strict)
+
+    @contextmanager
+    def deadline(self, seconds: float | None) -> Iterator[None]:
+        """Renders within the block stop at their next helper call once `seconds` have passed
+        (RenderDeadlineError); None sets no deadline."""
+        states = (self._text.state, self._html.state)
+        for state in states:
+            state.deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            for state in states:
+                state.deadline = None
