@@ -8,6 +8,7 @@ invoke, so a 4xx/5xx means nothing was sent.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -170,8 +171,7 @@ def _check_render_limits(
         # Before anything is sent: an answer for more users could pass Lambda's 6 MB response
         # limit, or the providers' rates the deadline (most would fail throttled).
         raise too_large_for_sync(*limit)
-    # Before every user: one user's render can take long (helpers on a large profile field).
-    if remaining_s is not None and remaining_s() < settings.deadline_margin_s:
+    if remaining_s is not None and rendered % DEADLINE_CHECK_EVERY == 0 and remaining_s() < settings.deadline_margin_s:
         raise _past_deadline(rendered - 1)
 
 
@@ -199,14 +199,18 @@ def _render(
     audience = Audience(sender.store, settings.service, request.recipients, request.clusters)
     messages: Counter[Channel] = Counter()
     limit = sync_limit(settings, request.channels)
-    # Within one user's render, the next helper call past the margin ends it (a render cannot be
-    # interrupted otherwise): the answer never waits for more than one helper call after it.
+    # A render cannot be interrupted from Python: past the launch margin, the next catalogue helper
+    # call ends it (only helpers make a render slow: without them it writes 1 MiB at most), and a
+    # render that started in time is not continued with the next user.
     budget_s = None if call.remaining_s is None else call.remaining_s() - settings.deadline_margin_s
+    overrun = math.inf if budget_s is None or budget_s <= 0 else time.monotonic() + budget_s
     rendered = 0
     try:
         with sender.renderer.deadline(budget_s):
             for rendered, recipient in enumerate(audience, 1):
                 _check_render_limits(rendered, settings, limit, call.remaining_s)
+                if time.monotonic() > overrun:
+                    raise _past_deadline(rendered - 1)
                 for channel, message in prepared.composer.messages(recipient):
                     builder.add(channel, recipient.user_id, message)
                     messages[channel] += 1
