@@ -11,6 +11,9 @@ from xml.etree import ElementTree
 import pytest
 from bson import ObjectId
 
+from messaging.channels.base import Source
+from messaging.channels.voice import as_ssml
+from messaging.templates.compose import MessageTexts, texts_from_json, texts_json
 from tests.conftest import APPOINTMENT_TEMPLATE, VOICE_SENDER, ApiCall, Servers
 
 VOICE_TEMPLATE = "65f0000000000000000000a1"
@@ -152,6 +155,7 @@ def test_with_ssml_a_stored_voice_message_writing_unescaped_is_refused_and_cente
 ) -> None:
     _ssml(functions, monkeypatch)
     db.users.insert_one({"_id": "u7", "name": "Eve & <co>", "phoneNumber": "+393330000007"})
+    db.users.insert_one({"_id": "u8", "name": "Eve\nSmith", "phoneNumber": "+393330000008"})
     db.templates.insert_one({"_id": ObjectId(VOICE_TEMPLATE), "voiceMessage": "<speak>{{&user.name}}</speak>"})
 
     status, body = api({"channels": ["voice"], "recipients": ["u7"], "templateId": VOICE_TEMPLATE})
@@ -172,3 +176,21 @@ def test_with_ssml_a_stored_voice_message_writing_unescaped_is_refused_and_cente
     [call] = servers.eum.messages
     assert call["MessageBody"] == "<speak>{{{x}}} &#160;&#160;Eve &amp; &lt;co&gt;&#160;&#160;</speak>"
     ElementTree.fromstring(call["MessageBody"])  # well-formed XML
+
+    # A line break in a value stays one: an HTML body's `<br/>` is no SSML element.
+    servers.eum.messages.clear()
+    status, body = api(
+        {
+            "channels": ["voice"],
+            "recipients": ["u8"],
+            "messageTitle": "never spoken",
+            "messageContent": "<speak>Hi {{user.name}}</speak>",
+        }
+    )
+
+    assert (status, body) == (200, {"failures": []})
+    assert [call["MessageBody"] for call in servers.eum.messages] == ["<speak>Hi Eve\nSmith</speak>"]
+    # An asynchronous send keeps its texts between acceptance and dispatch: the line break too.
+    ssml = as_ssml({"text": Source("{{user.name}}", "messageContent")})
+    kept = texts_from_json(texts_json(MessageTexts({"voice": ssml}, False)))
+    assert kept.channels["voice"] == ssml

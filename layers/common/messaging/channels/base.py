@@ -42,6 +42,10 @@ class ServiceView(Protocol):
     def sender_of(self, channel: Channel) -> str | None: ...
 
 
+# What a line break inside a value becomes in an escaped (HTML) text.
+DEFAULT_LINE_BREAK = "<br/>"
+
+
 @dataclass(frozen=True)
 class Source:
     """A text to compile: Handlebars source, and the label naming its field (and template) in errors."""
@@ -49,6 +53,7 @@ class Source:
     text: str
     label: str
     html: bool = False  # rendered with HTML escaping (an HTML e-mail body)
+    line_break: str = DEFAULT_LINE_BREAK  # what a line break inside an escaped value becomes (SSML: itself)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,11 @@ def as_ssml(texts: Texts) -> Texts:
                 f"{text.label}: {tag!r} writes a value unescaped, which SSML voice texts refuse "
                 "(a value could add markup to the call): use {{x}}"
             )
-    return {name: replace(text, html=True) if isinstance(text, Source) else text for name, text in texts.items()}
+    # A line break in a value stays one: `<br/>` (an HTML body's) is no SSML element.
+    return {
+        name: replace(text, html=True, line_break="\n") if isinstance(text, Source) else text
+        for name, text in texts.items()
+    }
 
 
 class VoiceSettings(ChannelSettings):

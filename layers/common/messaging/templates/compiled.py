@@ -23,7 +23,16 @@ def _name(source: str) -> str:
 class CompiledTemplate:
     """A checked template; the native engine compiles its parts when the first user is rendered."""
 
-    def __init__(self, engine: TemplateCache, source: str, label: str, max_bytes: int, *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        engine: TemplateCache,
+        source: str,
+        label: str,
+        max_bytes: int,
+        *,
+        strict: bool = False,
+        line_break: str = "<br/>",
+    ) -> None:
         try:
             self._shape = inspect(source)
             rewritten = [rewrite(part) for part in self._shape.parts]
@@ -34,6 +43,7 @@ class CompiledTemplate:
         # Bodies the catalogue's iterating blocks render apart: compiled before the parts.
         self._subs = [sub for part in rewritten for sub in part.subs]
         self.strict = strict
+        self._line_break = line_break
         self._max_bytes = max_bytes
         self.label = label
         self.html = engine.html_mode
@@ -83,4 +93,4 @@ class CompiledTemplate:
             output = "".join(engine.render(name, part, context_json, label) for name, part in self._parts)
         if len(output) * 4 > self._max_bytes and len(output.encode()) > self._max_bytes:
             raise TemplateRenderError(f"{label}: rendered more than {self._max_bytes} bytes")
-        return output.replace(NEWLINE_MARK, "<br/>") if self.html else output
+        return output.replace(NEWLINE_MARK, self._line_break) if self.html else output

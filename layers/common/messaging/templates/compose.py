@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from messaging.audience import Recipient
 from messaging.channels import registry
-from messaging.channels.base import Source, Texts, Tree
+from messaging.channels.base import DEFAULT_LINE_BREAK, Source, Texts, Tree
 from messaging.errors import BadRequest
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
@@ -55,7 +55,10 @@ def texts_json(texts: MessageTexts) -> dict[str, Any]:
     def text(value: Source | Tree | None) -> Any:
         if isinstance(value, Tree):
             return {"tree": value.value, "label": value.label}
-        return None if value is None else {"text": value.text, "label": value.label, "html": value.html}
+        if value is None:
+            return None
+        stored = {"text": value.text, "label": value.label, "html": value.html}
+        return stored if value.line_break == DEFAULT_LINE_BREAK else {**stored, "lineBreak": value.line_break}
 
     return {
         "strict": texts.strict,
@@ -71,7 +74,9 @@ def texts_from_json(document: Mapping[str, Any]) -> MessageTexts:
             return None
         if "tree" in value:
             return Tree(value["tree"], value["label"])
-        return Source(value["text"], value["label"], bool(value.get("html")))
+        return Source(
+            value["text"], value["label"], bool(value.get("html")), value.get("lineBreak", DEFAULT_LINE_BREAK)
+        )
 
     channels = {
         channel: {name: text(value) for name, value in each.items()} for channel, each in document["channels"].items()
@@ -143,7 +148,9 @@ class Composer:
             return None
         if isinstance(text, Tree):
             return self._compile_tree(text.value, text.label)
-        return self._renderer.compile(text.text, text.label, html_mode=text.html, strict=self._strict)
+        return self._renderer.compile(
+            text.text, text.label, html_mode=text.html, strict=self._strict, line_break=text.line_break
+        )
 
     def _compile_tree(self, value: Any, label: str) -> Any:
         if isinstance(value, str):

@@ -37,10 +37,14 @@ class Renderer:
     def engine(self, *, html_mode: bool = False) -> TemplateCache:
         return self._html if html_mode else self._text
 
-    def compile(self, source: str, label: str, *, html_mode: bool = False, strict: bool = False) -> CompiledTemplate:
+    def compile(
+        self, source: str, label: str, *, html_mode: bool = False, strict: bool = False, line_break: str = "<br/>"
+    ) -> CompiledTemplate:
         """Checks the template (a TemplateSyntaxError names what is refused); compiling waits
-        for the first render. Strict: a missing variable is an error, not an empty string."""
-        return CompiledTemplate(self.engine(html_mode=html_mode), source, label, self.max_message_bytes, strict=strict)
+        for the first render. Strict: a missing variable is an error, not an empty string.
+        `line_break`: what a line break in a value becomes in an escaped text."""
+        engine = self.engine(html_mode=html_mode)
+        return CompiledTemplate(engine, source, label, self.max_message_bytes, strict=strict, line_break=line_break)
 
     @contextmanager
     def deadline(self, seconds: float | None) -> Iterator[None]:
