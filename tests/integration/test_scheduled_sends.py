@@ -64,8 +64,12 @@ def clear_schedules() -> None:
 def test_a_scheduled_send_runs_when_its_schedule_fires_with_the_texts_accepted_and_the_audience_of_then(
     run: Async, servers: Servers, db: Any
 ) -> None:
-    body = {"channels": ["email"], "clusters": ["patients"], "templateId": APPOINTMENT_TEMPLATE}
-    body["data"] = {"appointmentDate": "2026-12-07T09:00:00Z", "note": "bring your card"}
+    body: dict[str, Any] = {
+        "channels": ["email"],
+        "clusters": ["patients"],
+        "templateId": APPOINTMENT_TEMPLATE,
+        "data": {"appointmentDate": "2026-12-07T09:00:00Z", "note": "bring your card"},
+    }
     status_code, answer = run.api({**body, "sendAt": _at(3600, offset_h=1)})
 
     assert status_code == 202, answer
@@ -242,3 +246,51 @@ def _invoke_counting(run: Async, on_invoke: Callable[[int], None]) -> list[tuple
 
     engine.invoker = invoke
     return started
+
+
+LARGE = 20_000
+
+
+def test_cancelling_a_20000_user_send_mid_dispatch_stops_every_batch_not_in_flight(
+    run: Async, servers: Servers, db: Any
+) -> None:
+    db.users.insert_many(
+        [
+            {"_id": f"m{i:05d}", "name": f"M{i}", "emailAddress": f"m{i}@example.com", "clusters": ["many"]}
+            | ({"phoneNumber": f"+3935{i:08d}"} if i % 2 else {})
+            for i in range(LARGE)
+        ]
+    )
+    _, answer = run.post(
+        {"channels": ["email", "sms"], "clusters": ["many"], "messageTitle": "t", "messageContent": "x"}
+    )
+    send_id = answer["sendId"]
+    cancels: list[tuple[int, dict[str, Any]]] = []
+    cancelled_after: list[int] = []
+
+    def cancel_at_the_third(number: int) -> None:
+        if number == 3:
+            cancels.append(_delete(run, send_id))  # recorded while this batch is in flight
+            cancelled_after.append(number)
+
+    started = _invoke_counting(run, cancel_at_the_third)
+    run.drain()
+
+    assert [(code, body["status"]) for code, body in cancels] == [(200, "cancelling")]
+    status = run.status(send_id)
+    assert status["status"] == "cancelled"
+    assert status["completedAt"] is not None
+    assert status["audience"] == LARGE
+    _counts_add_up(status)
+    email, sms = status["channels"]["email"], status["channels"]["sms"]
+    assert email["pending"] == sms["pending"] == 0
+    # Only the batches already started when the cancel was recorded went after it.
+    in_flight = run.dispatch.dispatcher.settings.max_parallel_invokes
+    assert 3 <= len(started) <= cancelled_after[0] + in_flight - 1
+    sent = len(servers.outbox.emails()) + len(servers.outbox.sms())
+    assert email["sent"] + sms["sent"] == sent > 0
+    assert email["failed"] == sms["failed"] == 0
+    assert email["cancelled"] == LARGE - email["sent"]
+    assert sms["cancelled"] + sms["skipped"] == LARGE - sms["sent"]
+    assert email["cancelled"] > LARGE - 10 * run.dispatch.dispatcher.settings.batch_max_messages
+    assert _delete(run, send_id)[1]["status"] == "cancelled"
