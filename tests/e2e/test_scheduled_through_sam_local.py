@@ -43,9 +43,9 @@ def test_a_send_scheduled_20_s_ahead_arrives_after_its_send_at_and_a_cancelled_o
 
     # Until its sendAt: scheduled, every count 0, nothing sent.
     while datetime.now(UTC) < send_at - timedelta(seconds=1):
-        code, state = e2e.get(f"/sends/{scheduled['sendId']}")
-        assert (code, state["status"]) == (200, "scheduled")
-        assert state["channels"]["email"]["sent"] == 0
+        code, waiting = e2e.get(f"/sends/{scheduled['sendId']}")
+        assert (code, waiting["status"]) == (200, "scheduled")
+        assert waiting["channels"]["email"]["sent"] == 0
         assert e2e.outbox.emails() == []
         time.sleep(1)
 
