@@ -14,7 +14,14 @@ import pytest
 from bson import ObjectId
 
 from local.scheduler import LocalScheduler
-from tests.conftest import APPOINTMENT_TEMPLATE, SCHEDULE_GROUP, Servers, get_event
+from tests.conftest import (
+    APPOINTMENT_TEMPLATE,
+    ATTACHMENTS_BUCKET,
+    SCHEDULE_GROUP,
+    SENDS_TABLE,
+    Servers,
+    get_event,
+)
 from tests.integration.async_sends import PATIENTS, Async, _emails
 from tests.lambda_runtime import LambdaContext
 
@@ -294,3 +301,33 @@ def test_cancelling_a_20000_user_send_mid_dispatch_stops_every_batch_not_in_flig
     assert sms["cancelled"] + sms["skipped"] == LARGE - sms["sent"]
     assert email["cancelled"] > LARGE - 10 * run.dispatch.dispatcher.settings.batch_max_messages
     assert _delete(run, send_id)[1]["status"] == "cancelled"
+
+
+@pytest.mark.usefixtures("clear_schedules")
+def test_a_send_scheduled_a_year_ahead_keeps_everything_it_needs_until_it_runs(run: Async, servers: Servers) -> None:
+    servers.files.files["data.csv"] = b"a,b\n1,2\n"
+    body = {**PATIENTS, "emailAttachments": ["data.csv"], "sendAt": _at(364 * 24 * 3600)}
+    status_code, answer = run.api(body)
+    assert status_code == 202, answer
+    send_id = answer["sendId"]
+    send_at = datetime.fromisoformat(answer["sendAt"])
+
+    # Its records expire SENDS_TTL_DAYS after sendAt, not after now.
+    item = boto3.client("dynamodb").get_item(
+        TableName=SENDS_TABLE, Key={"pk": {"S": send_id}, "sk": {"S": "send"}}, ConsistentRead=True
+    )["Item"]
+    assert int(item["expiration"]["N"]) >= send_at.timestamp() + 7 * 24 * 3600
+    # Its request and attachment wait under scheduled/ (the bucket keeps it 374 days), not where
+    # asynchronous sends' objects last 8.
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=ATTACHMENTS_BUCKET)["Contents"]]
+    mine = [key for key in keys if key.startswith("scheduled/")]
+    assert f"scheduled/{send_id}/request.json" in mine
+    assert any(key.startswith("scheduled/attachments/") for key in mine)
+    assert not any(key.startswith(f"sends/{send_id}/") for key in keys)
+
+    assert _scheduler(run, ahead_s=364 * 24 * 3600 + 60).fire_due() == [send_id]
+    run.drain()
+    assert run.status(send_id)["status"] == "completed"
+    raws = servers.outbox.raw_emails()
+    assert len(raws) == 2
+    assert all("data.csv" in raw["raw_data"] for raw in raws)
