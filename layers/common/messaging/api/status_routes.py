@@ -24,6 +24,7 @@ def send_status(record: SendRecord) -> SendStatus:
         createdAt=record.created_at,
         updatedAt=record.updated_at,
         completedAt=record.completed_at,
+        sendAt=record.send_at,
         audience=record.audience,
         notFound=record.not_found,
         channels={channel: ChannelCounts(**record.channel_counts(channel)) for channel in record.channels},

@@ -97,6 +97,14 @@ class SendSettings(UsersDatabase):
     voice_body_type: Literal["TEXT", "SSML"] = "TEXT"
     # Throttled messages (provider Throttling/429) are sent again this many times, with backoff.
     throttle_retries: Annotated[int, Field(ge=0, le=20)] = 6
+    # Scheduled sends (`sendAt`): EventBridge Scheduler's group, its target (DispatchFunction), the
+    # role it invokes the target as and its dead-letter queue; unset group: `sendAt` is refused.
+    schedule_group: str | None = None
+    schedule_target_arn: str | None = None
+    schedule_role_arn: str | None = None
+    schedule_dlq_arn: str | None = None
+    # `sendAt` at most this far ahead (the bucket keeps a scheduled send's objects a year and 9 days).
+    schedule_max_days: Annotated[int, Field(gt=0, le=365)] = 365
 
     ENV: ClassVar[dict[str, str]] = {
         **UsersDatabase.DATABASE_ENV,
@@ -123,6 +131,11 @@ class SendSettings(UsersDatabase):
         "dispatch_margin_s": "DISPATCH_MARGIN_S",
         "sends_ttl_days": "SENDS_TTL_DAYS",
         "throttle_retries": "THROTTLE_RETRIES",
+        "schedule_group": "SCHEDULE_GROUP",
+        "schedule_target_arn": "SCHEDULE_TARGET_ARN",
+        "schedule_role_arn": "SCHEDULE_ROLE_ARN",
+        "schedule_dlq_arn": "SCHEDULE_DLQ_ARN",
+        "schedule_max_days": "SCHEDULE_MAX_DAYS",
         "voice_body_type": "VOICE_BODY_TYPE",
     }
 

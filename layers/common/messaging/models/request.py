@@ -146,6 +146,17 @@ class SendRequest(BaseModel):
         examples=[False],
     )
 
+    sendAt: str | None = Field(
+        default=None,
+        max_length=64,
+        json_schema_extra={"format": "date-time"},
+        description="send later: an RFC 3339 date-time with an offset (`2026-12-07T09:00:00+01:00`, `...Z`), at "
+        "most SCHEDULE_MAX_DAYS (365) ahead and at most 60 s past (then sent now). Makes the send asynchronous "
+        "whatever `Prefer` says (202, status `scheduled`); the texts are fixed now, the audience when it runs. "
+        "EventBridge Scheduler runs it within the minute; DELETE /sends/{sendId} cancels it",
+        examples=["2026-12-07T09:00:00+01:00"],
+    )
+
     @field_validator("channels")
     @classmethod
     def _no_duplicate_channels(cls, channels: list[Channel]) -> list[Channel]:

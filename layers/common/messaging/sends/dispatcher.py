@@ -117,6 +117,7 @@ class Dispatcher:
                 self.preferences,
                 self.invokes,
                 transactional,
+                cancel_requested=lambda: self.sends.cancels.requested(send_id),
             )
 
         run = SegmentRun(send_id, segment, record, self.settings, self.store, self.renderer, self.sends, sender)

@@ -25,9 +25,13 @@ GIVE_UP_LEASE_S = 900
 def finish_if_done(sends: SendStore, send_id: str) -> None:
     """Once every segment is accounted for: completed, or failed if a dispatcher gave up."""
     record = sends.records.get(send_id)
-    if record is None or record.status != SendState.RUNNING or record.segments_done < record.segments:
+    if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
+        return
+    if record.segments_done < record.segments:
         return
     status = SendState.FAILED if record.reason else SendState.COMPLETED
+    if record.status == SendState.CANCELLING and not record.reason:
+        status = SendState.CANCELLED
     if sends.records.finish(send_id, status):
         logger.info(f"send {status}", extra={"sendId": send_id})
 

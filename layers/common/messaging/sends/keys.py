@@ -13,7 +13,8 @@ The sends table: partition key `pk` = the send id, sort key `sk`:
 - `evt#<channel>#<outcome>#<message id>`: a delivery event's marker.
 
 S3 (the attachments bucket): `sends/<id>/request.json` (the job), and per planning attempt
-`sends/<id>/plans/<attempt>/segments/<k>.json` and `.../missing.json`.
+`sends/<id>/plans/<attempt>/segments/<k>.json` and `.../missing.json`; a scheduled send's job waits
+under `scheduled/<id>/request.json` until it runs.
 
 A batch's id (`batchId`, at most 64 characters) names the send, segment, whole channel name and
 number: the channel functions' once-only records share one table (`batch#<batchId>`), so two
@@ -37,6 +38,10 @@ PLAN_MISSING = "plan#missing"
 
 SENDS_PREFIX = "sends/"
 JOB_OBJECT = "request.json"
+# A scheduled send's job and staged attachments: kept a year and more (the bucket's lifecycle),
+# where `sends/` and `attachments/` last days. The job moves to `sends/<id>/` when the send runs.
+SCHEDULED_PREFIX = "scheduled/"
+SCHEDULED_ATTACHMENTS = "scheduled/attachments"
 
 MAX_BATCH_ID = 64  # messaging.models.batch.BatchRequest.batchId
 
@@ -86,6 +91,10 @@ def event_marker(channel: Channel, outcome: str, message_id: str) -> str:
 
 def send_object(send_id: str, name: str) -> str:
     return f"{SENDS_PREFIX}{send_id}/{name}"
+
+
+def scheduled_job_object(send_id: str) -> str:
+    return f"{SCHEDULED_PREFIX}{send_id}/{JOB_OBJECT}"
 
 
 def plan_object(plan: str, name: str) -> str:

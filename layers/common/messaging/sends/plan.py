@@ -81,18 +81,26 @@ class Planner:
             return None
         if record.over:
             return None
+        if record.status == SendState.SCHEDULED:
+            # Fired by its schedule: its job moves to where a running send's is read.
+            self.sends.objects.release_scheduled_job(send_id)
         won = False
-        if record.status == SendState.ACCEPTED:
+        if record.status in (SendState.ACCEPTED, SendState.SCHEDULED):
             won = self._plan_once(send_id)
             record = self.sends.records.get(send_id)
-            if record is None or record.status != SendState.RUNNING:
-                return None
+        if record is not None and record.status == SendState.CANCELLING and not record.plan:
+            # Cancelled before its audience was resolved: nobody is pending, nothing was sent.
+            self.sends.cancels.finish(send_id)
+            return None
+        if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
+            return None
         if not won and record.plan:
             # Another attempt (or this event's first try) planned it, and ours may have listed a
             # different audience's missing users after it: the list is the committed attempt's again.
             self._list_missing(send_id, self.sends.objects.get_missing(send_id, record.plan), record.channels)
         if record.segments == 0:
-            self.sends.records.finish(send_id, SendState.COMPLETED)
+            cancelling = record.status == SendState.CANCELLING
+            self.sends.records.finish(send_id, SendState.CANCELLED if cancelling else SendState.COMPLETED)
             return None
         return record
 

@@ -156,6 +156,8 @@ class SegmentRun:
         job = self.sends.objects.get_job(self.send_id)
         user_ids = self.sends.objects.get_segment(self.send_id, self.record.plan, self.segment)
         checkpoints = read_checkpoints(job.request.channels, self.sends.segments.batches(self.send_id, self.segment))
+        if not (checkpoints.done or checkpoints.unfinished) and self.sends.cancels.requested(self.send_id):
+            return self._cancel_untouched(job, user_ids)
         sender = self.sender(job.transactional)
         batches = SegmentBatches(
             self.send_id, self.segment, self.settings, job.envelopes, checkpoints, sender.pacer.batch_limits()
@@ -175,9 +177,20 @@ class SegmentRun:
         )
         if not sender.run(work.jobs, remaining_s):
             return False
-        if self.sends.segments.finish(self.send_id, self.segment, work.skipped, work.unsent, reasons=work.skipped_by):
+        cancelled = Counter[Channel]()
+        for never in sender.cancelled:
+            cancelled[never.batch.channel] += len(never.batch.user_ids)
+        if self.sends.segments.finish(
+            self.send_id, self.segment, work.skipped, work.unsent, reasons=work.skipped_by, cancelled=cancelled
+        ):
             record_skips(work.skipped_by)
             record_segment(work.skipped, work.unsent, job.request.channels)
+        return True
+
+    def _cancel_untouched(self, job: Job, user_ids: list[str]) -> bool:
+        """A segment no batch of which started before the cancel: every user counts `cancelled`."""
+        cancelled = Counter(dict.fromkeys(job.request.channels, len(user_ids)))
+        self.sends.segments.finish(self.send_id, self.segment, {}, [], cancelled=cancelled)
         return True
 
     def _render(self, job: Job, user_ids: list[str], checkpoints: Checkpoints, batches: SegmentBatches) -> SegmentWork:

@@ -27,7 +27,7 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.records.create(self.send_id, self._scope, channels)
+            self._sends.records.create(self.send_id, self._scope, channels, synchronous=True)
         except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
             logger.warning("synchronous send not opened", extra={"sendId": self.send_id, "cause": type(exc).__name__})
 

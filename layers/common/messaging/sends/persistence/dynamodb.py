@@ -30,6 +30,10 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def pack(value: Any) -> bytes:
     return zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 6)
 
@@ -89,8 +93,10 @@ class Table:
     def key(send_id: str, sk: str) -> Item:
         return {"pk": {"S": send_id}, "sk": {"S": sk}}
 
-    def expiration(self) -> dict[str, str]:
-        return {"N": str(int(time.time()) + self._ttl_s)}
+    def expiration(self, start: float | None = None) -> dict[str, str]:
+        """`SENDS_TTL_DAYS` after `start` (epoch seconds; now by default: a scheduled send's record
+        counts from its `sendAt`, so that nothing it needs expires before it has run)."""
+        return {"N": str(int(max(time.time(), start or 0)) + self._ttl_s)}
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         self.requests["dynamodb"] += 1

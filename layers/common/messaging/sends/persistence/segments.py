@@ -29,7 +29,7 @@ from messaging.sends.keys import (
 )
 from messaging.sends.persistence.dynamodb import Table, now_iso, pack, unpack
 from messaging.sends.persistence.failures import Failures
-from messaging.sends.states import BATCH_STARTED, DETAILS, SEGMENT_DONE, BatchState, SegmentClaim
+from messaging.sends.states import BATCH_STARTED, CANCELLED, DETAILS, SEGMENT_DONE, BatchState, SegmentClaim
 
 
 class Segments:
@@ -146,6 +146,7 @@ class Segments:
         unsent: Sequence[Failure],
         *,
         reasons: Mapping[tuple[Channel, str], int] | None = None,
+        cancelled: Mapping[Channel, int] | None = None,
     ) -> bool:
         """The segment's users skipped (no address, opted out, stale token: `reasons` says which,
         by (channel, reason)) and not sent (gone since planning, not rendered), and the segment
@@ -158,6 +159,9 @@ class Segments:
                 adds[f"{reason}_{channel}"] = count
         for failure in unsent:
             adds[f"failed_{failure.channel}"] = adds.get(f"failed_{failure.channel}", 0) + 1
+        for channel, count in (cancelled or {}).items():
+            if count:  # users a cancel kept from being attempted
+                adds[f"{CANCELLED}_{channel}"] = count
         self._failures.put(send_id, unsent_failures(segment), unsent)
         return self._add(send_id, segment, adds, done=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from messaging.sends.persistence.cancels import Cancels
 from messaging.sends.persistence.dynamodb import Table
 from messaging.sends.persistence.failures import Failures
 from messaging.sends.persistence.objects import SendObjects
@@ -19,3 +20,4 @@ class SendStore:
         self.records = SendRecords(self.table, self.failures)
         self.segments = Segments(self.table, self.failures)
         self.objects = SendObjects(s3, bucket, self.requests)
+        self.cancels = Cancels(self.table)
