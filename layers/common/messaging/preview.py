@@ -63,7 +63,9 @@ def preview(
             if (reason := composer.skip_reason(recipient, channel)) is not None
         ]
         rendered = [
-            PreviewMessage(userId=recipient.user_id, channel=channel, message=masked_message(message.model_dump(mode="json")))
+            PreviewMessage(
+                userId=recipient.user_id, channel=channel, message=masked_message(message.model_dump(mode="json"))
+            )
             for channel, message in composer.messages(recipient)
         ]
         size += sum(len(item.model_dump_json()) for item in rendered)
