@@ -105,6 +105,7 @@ class SendRecord:
     updated_at_segments: str | None = None
     reason: str | None = None
     plan: str = ""  # the committed planning attempt; "" for a send planned before attempts had prefixes
+    synchronous: bool = False  # opened by a synchronous send (its record ends with its request)
 
     @property
     def over(self) -> bool:

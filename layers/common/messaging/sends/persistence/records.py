@@ -31,8 +31,8 @@ class SendRecords:
         self._table = table
         self._failures = failures
 
-    def create(self, send_id: str, scope: str, channels: Sequence[Channel]) -> None:
-        """A new send, `accepted`."""
+    def create(self, send_id: str, scope: str, channels: Sequence[Channel], *, synchronous: bool = False) -> None:
+        """A new send, `accepted` (`synchronous`: opened by a synchronous send, whose request ends it)."""
         stamp = now_iso()
         item = {
             **self._table.key(send_id, SEND),
@@ -45,6 +45,7 @@ class SendRecords:
             "notFound": {"N": "0"},
             "segments": {"N": "0"},
             "expiration": self._table.expiration(),
+            **({"mode": {"S": "sync"}} if synchronous else {}),
         }
         # The id is new: only our own write, repeated by botocore after a lost answer, can be there.
         self._table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -78,6 +79,7 @@ class SendRecords:
             counts=counts,
             reason=item.get("reason", {}).get("S"),
             plan=item.get("plan", {}).get("S", ""),
+            synchronous=item.get("mode", {}).get("S") == "sync",
         )
 
     def _segments(self, send_id: str) -> Iterator[Item]:
