@@ -14,6 +14,7 @@ The sends table: partition key `pk` = the send id, sort key `sk`:
   `fpage#<group>#<generation>#<part>`, written before it (a generation never committed is never read).
 - `unk#<channel>#<user id>`: where a user listed `unknown: ...` on a channel is (the failures item
   holding the entry), for a delivery event that proves the message left.
+- `left#<channel>#<user id>`: a delivery event proved the user's message left (whatever its outcome).
 - `evt#<channel>#<outcome>#<message id>`: a delivery event's marker.
 
 S3 (the attachments bucket): `sends/<id>/request.json` (the job), and per planning attempt
@@ -38,6 +39,7 @@ EVENT = "evt#"
 EVENT_FAIL = "{event#"
 FAIL_PAGE = "fpage#"
 UNKNOWN = "unk#"
+LEFT = "left#"
 SYNC_FAILURES = "sync"
 PLAN_MISSING = "plan#missing"
 
@@ -92,6 +94,10 @@ def failures_page_key(group: str, generation: str, part: int) -> str:
 
 def unknown_marker(channel: Channel, user_id: str) -> str:
     return f"{UNKNOWN}{channel}#{user_id}"
+
+
+def left_marker(channel: Channel, user_id: str) -> str:
+    return f"{LEFT}{channel}#{user_id}"
 
 
 def event_marker(channel: Channel, outcome: str, message_id: str) -> str:

@@ -34,6 +34,7 @@ from messaging.sends.persistence.dynamodb import (
     retry_conflicts,
     unpack,
 )
+from messaging.sends.persistence.unknowns import UNKNOWN_PREFIX, Unknowns
 
 FAILURES_PER_ITEM = 1_000
 ITEM_BYTES = 300_000  # a failures item far below DynamoDB's 400 KB
@@ -41,7 +42,6 @@ ITEM_BYTES = 300_000  # a failures item far below DynamoDB's 400 KB
 INLINE_ITEMS = 20
 INLINE_BYTES = 2_000_000
 PAGE_ITEMS = 25
-UNKNOWN_PREFIX = "unknown:"
 
 
 def _chunks(rows: list[list[Any]]) -> list[tuple[list[list[Any]], bytes]]:
@@ -101,7 +101,13 @@ class Failures:
             sizes = {"L": [{"N": str(len(chunk))} for chunk, _ in chunks]}
             head = {"generation": {"S": generation}, "sizes": sizes, "expiration": expiration}
             puts = [{**self._table.key(send_id, failures_key(group, 0)), **head}]
-        self._mark_unknown(send_id, located)
+        unknown = [
+            (sk, channel, user_id)
+            for sk, chunk in located
+            for user_id, channel, error in chunk
+            if str(error).startswith(UNKNOWN_PREFIX)
+        ]
+        self._mark_unknown(send_id, unknown)
         items = [{"Update": {"TableName": self._table.name, **update}}]
         items += [{"Put": {"TableName": self._table.name, "Item": item}} for item in puts]
         try:
@@ -110,24 +116,25 @@ class Failures:
             if is_conditional_failure(exc) and cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
                 return False
             raise
+        if unknown:
+            # Their providers' events may have come first (a dispatcher dies, is retried, gives up).
+            Unknowns(self._table).resolve_left(send_id, [(channel, user_id) for _, channel, user_id in unknown])
         return True
 
-    def _mark_unknown(self, send_id: str, located: list[tuple[str, list[list[Any]]]]) -> None:
+    def _mark_unknown(self, send_id: str, unknown: list[tuple[str, str, str]]) -> None:
         """Where each `unknown: ...` entry will be, before it is committed (a marker of a group never
-        committed points at an item without the entry: the event that reads it checks)."""
+        committed points at an item without the entry: whoever reads it checks)."""
         markers = [
             {
                 "PutRequest": {
                     "Item": {
-                        **self._table.key(send_id, unknown_marker(channel, user_id)),
+                        **self._table.key(send_id, unknown_marker(channel, user_id)),  # type: ignore[arg-type]
                         "at": {"S": sk},
                         "expiration": self._table.expiration(),
                     }
                 }
             }
-            for sk, chunk in located
-            for user_id, channel, error in chunk
-            if str(error).startswith(UNKNOWN_PREFIX)
+            for sk, channel, user_id in unknown
         ]
         for start in range(0, len(markers), 25):
             pending: list[Item] = markers[start : start + 25]
