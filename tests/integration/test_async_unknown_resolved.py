@@ -107,3 +107,45 @@ def test_events_of_users_listed_unknown_resolve_them_to_sent_whichever_comes_fir
         ("t2", "email", "unknown"),  # no event: its outcome stays unknown
         ("t2", "sms", "unknown"),
     ]
+
+
+def test_an_event_whose_read_of_the_unknown_entry_went_stale_reads_again_and_resolves_nothing_twice(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two events of one user race (the delivery and a bounce of the same message): the one whose
+    transaction meets the entry already resolved reads again, and the user moves to sent once."""
+    import uuid
+
+    import boto3
+
+    from messaging.models.response import Failure
+    from messaging.sends.persistence.events import DeliveryEvents
+    from messaging.sends.persistence.store import SendStore
+    from tests.conftest import ATTACHMENTS_BUCKET, SENDS_TABLE
+
+    store = SendStore(boto3.client("dynamodb"), SENDS_TABLE, boto3.client("s3"), ATTACHMENTS_BUCKET)
+    events = DeliveryEvents(store.table)
+    send_id = uuid.uuid4().hex
+    store.records.create(send_id, "caller", ["email"])
+    unknown = [Failure(userId=f"u{i}", channel="email", error="unknown: email batch interrupted") for i in range(3)]
+    assert store.segments.finish_batch(send_id, 0, "email", 0, 3, unknown)
+    stale = events.unknowns.find(send_id, "email", "u1")
+    assert stale is not None
+
+    assert events.record_event(send_id, "email", "delivered", "m1", "delivered", None, "u1") == "recorded"
+    real_find = events.unknowns.find
+    reads = iter([stale])
+    monkeypatch.setattr(events.unknowns, "find", lambda *args: next(reads, None) or real_find(*args))
+    bounce = Failure(userId="u1", channel="email", error="bounced: Permanent/General")
+    assert events.record_event(send_id, "email", "bounced", "m1", "bounced", bounce, "u1") == "recorded"
+
+    record = store.records.get(send_id)
+    assert record is not None
+    counts = record.channel_counts("email")
+    assert (counts["sent"], counts["failed"], counts["delivered"], counts["bounced"]) == (1, 2, 0, 1)
+    page, _ = store.failures.page(send_id, 100, None)
+    assert sorted((f.userId, f.error.split(":")[0]) for f in page) == [
+        ("u0", "unknown"),
+        ("u1", "bounced"),
+        ("u2", "unknown"),
+    ]
