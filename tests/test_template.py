@@ -414,3 +414,9 @@ def test_the_dashboard_shows_only_metrics_the_code_publishes_for_every_channel(r
         assert shown[name] >= set(registry.REGISTRY), name
     assert {"MessagesBounced", "MessagesComplained", "AsyncMessagesPlanned", "AsyncMessagesHandled"} <= set(shown)
     assert {"SendsScheduled", "SendsCancelled"} <= set(shown)
+
+
+def test_send_function_knows_its_own_timeout(resources: dict[str, Any]) -> None:
+    """GET /sends/{sendId} ends a synchronous send still open past it (issue 21): the two must agree."""
+    send = resources["SendFunction"]["Properties"]
+    assert int(send["Environment"]["Variables"]["SEND_TIMEOUT_S"]) == send["Timeout"]

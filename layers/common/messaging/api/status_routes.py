@@ -14,6 +14,7 @@ from messaging.models.openapi_answers import SEND_ID_DESCRIPTION, SEND_ID_EXAMPL
 from messaging.models.response import ChannelCounts, FailuresPage, SendStatus
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.states import SendRecord
+from messaging.sends.sync_record import as_read
 from messaging.submission import SendParts
 
 
@@ -44,7 +45,7 @@ def router(parts: SendParts) -> APIGatewayRouter:
         # Another caller's send is as unknown as a missing one.
         if record is None or record.scope != caller_scope(routes.current_event.raw_event):
             raise NotFound(f"sendId: no send {send_id[:64]}")
-        return record
+        return as_read(record, parts.settings.send_timeout_s)
 
     @routes.get(
         "/sends/<sendId>",

@@ -80,6 +80,9 @@ class SendSettings(UsersDatabase):
     # Asynchronous sends (`Prefer: respond-async`): where their state lives, who dispatches them.
     # A synchronous send to more users than this is refused (400) before anything is sent.
     sync_max_audience: Annotated[int, Field(gt=0, le=100_000)] = 10_000
+    # SendFunction's own Lambda timeout (template.yaml): a synchronous send's record still open
+    # past it (and a margin) was killed with the function, and reads `failed`, outcome unknown.
+    send_timeout_s: Annotated[int, Field(gt=0, le=900)] = 29
     sends_table: str | None = None
     # The request, its segments' user ids (S3, under `sends/`): the attachments bucket.
     dispatch_function_name: str | None = None
@@ -124,6 +127,7 @@ class SendSettings(UsersDatabase):
         "max_message_bytes": "MAX_MESSAGE_BYTES",
         "template_cache_bytes": "TEMPLATE_CACHE_BYTES",
         "sync_max_audience": "SYNC_MAX_AUDIENCE",
+        "send_timeout_s": "SEND_TIMEOUT_S",
         "sends_table": "SENDS_TABLE",
         "dispatch_function_name": "DISPATCH_FUNCTION_NAME",
         "segment_users": "SEGMENT_USERS",

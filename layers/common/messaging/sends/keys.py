@@ -10,6 +10,11 @@ The sends table: partition key `pk` = the send id, sort key `sk`:
   segment's unsent (`<k>#unsent`), the plan's users not found (`plan#missing`), a synchronous
   send's (`sync`), or a delivery event's (`{event#<channel>#<outcome>#<message id>`: '{' sorts
   after digits and letters, so they follow the dispatch's).
+  A group too large for one transaction has one `fail#<group>#0000` item naming its pages,
+  `fpage#<group>#<generation>#<part>`, written before it (a generation never committed is never read).
+- `unk#<channel>#<user id>`: where a user listed `unknown: ...` on a channel is (the failures item
+  holding the entry), for a delivery event that proves the message left.
+- `left#<channel>#<user id>`: a delivery event proved the user's message left (whatever its outcome).
 - `evt#<channel>#<outcome>#<message id>`: a delivery event's marker.
 
 S3 (the attachments bucket): `sends/<id>/request.json` (the job), and per planning attempt
@@ -33,6 +38,9 @@ BATCH = "batch#"
 FAIL = "fail#"
 EVENT = "evt#"
 EVENT_FAIL = "{event#"
+FAIL_PAGE = "fpage#"
+UNKNOWN = "unk#"
+LEFT = "left#"
 SYNC_FAILURES = "sync"
 PLAN_MISSING = "plan#missing"
 
@@ -83,6 +91,18 @@ def event_failures(channel: Channel, outcome: str, message_id: str) -> str:
 
 def failures_key(group: str, part: int) -> str:
     return f"{FAIL}{group}#{part:04d}"
+
+
+def failures_page_key(group: str, generation: str, part: int) -> str:
+    return f"{FAIL_PAGE}{group}#{generation}#{part:04d}"
+
+
+def unknown_marker(channel: Channel, user_id: str) -> str:
+    return f"{UNKNOWN}{channel}#{user_id}"
+
+
+def left_marker(channel: Channel, user_id: str) -> str:
+    return f"{LEFT}{channel}#{user_id}"
 
 
 def event_marker(channel: Channel, outcome: str, message_id: str) -> str:

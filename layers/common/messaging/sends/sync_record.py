@@ -6,13 +6,36 @@ a client send them again."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from messaging.models.common import Channel
 from messaging.observability import logger
 from messaging.sends.persistence.store import SendStore
-from messaging.sends.states import SendState
+from messaging.sends.states import SendRecord, SendState
 from messaging.service import SendOutcome, sync_counts
+
+# Past SendFunction's timeout: clocks of two Lambda hosts, and the record opened after the start.
+KILLED_MARGIN_S = 30
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_read(record: SendRecord, timeout_s: int, now: datetime | None = None) -> SendRecord:
+    """A synchronous send's record as a reader must see it: one still open once SendFunction's
+    timeout (and a margin) has passed since it opened was killed with its function (Lambda runs no
+    code of ours after a timeout, so nothing closed it): `failed`, outcome unknown."""
+    if not record.synchronous or record.over:
+        return record
+    killed_by = datetime.fromisoformat(record.created_at) + timedelta(seconds=timeout_s)
+    if (now or now_utc()) < killed_by + timedelta(seconds=KILLED_MARGIN_S):
+        return record
+    reason = f"the request did not end within SendFunction's timeout ({timeout_s} s): outcome unknown"
+    stamp = killed_by.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dataclasses.replace(record, status=SendState.FAILED, reason=reason, completed_at=stamp, updated_at=stamp)
 
 
 class SyncSendRecord:

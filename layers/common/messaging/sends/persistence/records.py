@@ -17,18 +17,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from messaging.models.common import CHANNELS, Channel
 from messaging.models.response import Failure
-from messaging.sends.keys import SEGMENT, SEND, SYNC_FAILURES
+from messaging.sends.keys import PLAN_MISSING, SEGMENT, SEND, SYNC_FAILURES
 from messaging.sends.persistence.dynamodb import (
     Item,
     Table,
-    is_conditional_failure,
     now_iso,
     number,
-    retry_conflicts,
     utc_iso,
 )
 from messaging.sends.persistence.failures import Failures
@@ -117,15 +113,22 @@ class SendRecords:
         )
 
     def planned(
-        self, send_id: str, plan: str, audience: int, not_found: int, segments: int, channels: Sequence[Channel]
+        self,
+        send_id: str,
+        plan: str,
+        audience: int,
+        missing: Sequence[Failure],
+        segments: int,
+        channels: Sequence[Channel],
     ) -> bool:
         """accepted (or scheduled) -> running, with the planning attempt whose segments are read from
-        now on, the audience counted and the users not found failed on every channel. False if another
-        attempt planned it first, or a cancel came first."""
+        now on, the audience counted and the users not found (`missing`: one failure per user and
+        channel) failed and listed, in one transaction. False if another attempt planned it first (then
+        this one lists nothing), or a cancel came first."""
         accepted, scheduled = sorted(sources(SendState.RUNNING))
         adds = ", ".join(f"failed_{channel} :missing" for channel in channels)
-        return self._table.conditional(
-            "update_item",
+        not_found = len(missing) // max(1, len(channels))
+        update = dict(
             Key=self._table.key(send_id, SEND),
             UpdateExpression=(
                 "SET #status = :running, #plan = :plan, #audience = :audience, #notFound = :missing, "
@@ -151,6 +154,7 @@ class SendRecords:
                 ":now": {"S": now_iso()},
             },
         )
+        return self._failures.commit(send_id, PLAN_MISSING, missing, update)
 
     def finish(self, send_id: str, status: SendState, reason: str | None = None) -> bool:
         """accepted/running -> completed or failed, once (False: it was over already)."""
@@ -221,30 +225,26 @@ class SendRecords:
             ":expiration": self._table.expiration(),
             ":true": {"BOOL": True},
         }
-        self._failures.put(send_id, SYNC_FAILURES, failures)
         update = (
             "SET #status = :completed, #scope = :scope, #channels = :channels, "
             "#createdAt = if_not_exists(#createdAt, :now), #updatedAt = :now, #completedAt = :now, "
             "#audience = :audience, #notFound = :missing, #segments = if_not_exists(#segments, :zero), "
             "#expiration = if_not_exists(#expiration, :expiration), #sync = :true"
         ) + (" ADD " + ", ".join(adds) if adds else "")
-        try:
-            # A delivery event's transaction on the item (the send was opened before dispatch) can meet it.
-            retry_conflicts(
-                lambda: self._table.call(
-                    "update_item",
-                    Key=self._table.key(send_id, SEND),
-                    UpdateExpression=update,
-                    ConditionExpression="attribute_not_exists(#completedAt)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        # Conflicts with a delivery event's transaction on the item (the send was opened before
+        # dispatch) are retried; the failures are kept with the counts, once.
+        return self._failures.commit(
+            send_id,
+            SYNC_FAILURES,
+            failures,
+            {
+                "Key": self._table.key(send_id, SEND),
+                "UpdateExpression": update,
+                "ConditionExpression": "attribute_not_exists(#completedAt)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            },
+        )
 
 
 def _sync_counts(
