@@ -78,7 +78,9 @@ def _gave_up(record: dict[str, Any]) -> None:
         reason += f" ({answer['errorType']})"
     if isinstance(event, dict) and event.get("sendId"):
         segment = event.get("segment")
-        dispatcher.give_up(str(event["sendId"]), int(segment) if segment is not None else None, reason)
+        # Every try of the event ran under this request id, the segment's owner: all of them are over.
+        dead_owner = str(context["requestId"]) if context.get("requestId") else None
+        dispatcher.give_up(str(event["sendId"]), int(segment) if segment is not None else None, reason, dead_owner)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -86,8 +86,8 @@ class Dispatcher:
             return
         self._next(send_id, segment, record.segments, correlation_id)
 
-    def give_up(self, send_id: str, segment: int | None, reason: str) -> None:
-        give_up(self.sends, self.settings.segment_parallel, send_id, segment, reason)
+    def give_up(self, send_id: str, segment: int | None, reason: str, dead_owner: str | None = None) -> None:
+        give_up(self.sends, self.settings.segment_parallel, send_id, segment, reason, dead_owner)
 
     def _claim(self, send_id: str, segment: int, owner: str, remaining_s: Callable[[], float]) -> SegmentClaim:
         claim = self.sends.segments.claim(send_id, segment, owner, remaining_s() + LEASE_EXTRA_S)
