@@ -101,5 +101,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("segment") is None:
         dispatcher.plan(send_id, correlation_id)
     else:
-        dispatcher.run_segment(send_id, int(event["segment"]), context.aws_request_id, remaining_s, correlation_id)
+        dispatcher.run_segment(
+            send_id,
+            int(event["segment"]),
+            context.aws_request_id,
+            remaining_s,
+            correlation_id,
+            continuation=bool(event.get("continuation")),
+        )
     return {"sendId": send_id}

@@ -37,10 +37,10 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     engine = run.dispatch.dispatcher
     real = engine._dispatch_segment
 
-    def broken(send_id: str, segment: int, *rest: Any) -> bool:
+    def broken(send_id: str, segment: int, *rest: Any) -> Any:
         if segment == 1:
             raise RuntimeError("segment 1 always fails")
-        return bool(real(send_id, segment, *rest))
+        return real(send_id, segment, *rest)
 
     monkeypatch.setattr(engine, "_dispatch_segment", broken)
     _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})

@@ -20,6 +20,8 @@ from messaging.sends.states import SegmentClaim, SendRecord, SendState
 
 GAVE_UP_UNSENT = "not attempted: the dispatcher gave up"
 GIVE_UP_LEASE_S = 900
+STALLED = "the segment made no progress in a whole invocation (rendering slower than the time it had)"
+STALLED_UNSENT = f"not attempted: {STALLED}"
 
 
 def finish_if_done(sends: SendStore, send_id: str) -> None:
@@ -57,6 +59,18 @@ def give_up(
     chain = range(record.segments) if segment is None else range(segment, record.segments, segment_parallel)
     for number in chain:
         _abandon(sends, record, number, reason, dead_owner)
+    finish_if_done(sends, send_id)
+
+
+def stalled(sends: SendStore, send_id: str, segment: int) -> None:
+    """A continuation that counted no batch: its segment done with its pending users failed, and
+    the send `failed` once the other segments finish (it starts no further continuation)."""
+    record = sends.records.get(send_id)
+    if record is None or record.over:
+        return
+    logger.error("segment stalled", extra={"sendId": send_id, "segment": segment})
+    sends.records.note_gave_up(send_id, STALLED)
+    _abandon(sends, record, segment, STALLED, unsent_error=STALLED_UNSENT)
     finish_if_done(sends, send_id)
 
 
