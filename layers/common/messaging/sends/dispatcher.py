@@ -80,6 +80,7 @@ class Dispatcher:
         if claim == SegmentClaim.DONE:
             self._next(send_id, segment, record.segments, correlation_id)
             return
+        self.sends.expiry.keep(send_id)  # a send may run longer than its items' lifetime
         try:
             dispatched = self._dispatch_segment(send_id, segment, remaining_s, record)
         except BaseException:

@@ -32,6 +32,7 @@ def finish_if_done(sends: SendStore, send_id: str) -> None:
     status = SendState.FAILED if record.reason else SendState.COMPLETED
     if sends.records.finish(send_id, status):
         logger.info(f"send {status}", extra={"sendId": send_id})
+        sends.expiry.keep(send_id)  # its items expire from its end
 
 
 def give_up(
@@ -54,6 +55,7 @@ def give_up(
     reason = f"the dispatcher gave up: {reason}"
     if record.status == SendState.ACCEPTED:
         sends.records.finish(send_id, SendState.FAILED, reason)  # before planning: nobody is pending yet
+        sends.expiry.keep(send_id)
         return
     sends.records.note_gave_up(send_id, reason)
     chain = range(record.segments) if segment is None else range(segment, record.segments, segment_parallel)

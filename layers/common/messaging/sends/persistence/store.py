@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from messaging.sends.persistence.dynamodb import Table
+from messaging.sends.persistence.expiry import Expiry
 from messaging.sends.persistence.failures import Failures
 from messaging.sends.persistence.objects import SendObjects
 from messaging.sends.persistence.records import SendRecords
@@ -19,3 +20,4 @@ class SendStore:
         self.records = SendRecords(self.table, self.failures)
         self.segments = Segments(self.table, self.failures)
         self.objects = SendObjects(s3, bucket, self.requests)
+        self.expiry = Expiry(self.table)
