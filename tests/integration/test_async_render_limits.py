@@ -25,12 +25,14 @@ USERS = 8
 
 @pytest.fixture
 def eight(db: Any) -> list[str]:
-    users = [
-        {"_id": f"r{i}", "name": f"R{i}", "clusters": ["eight"], "emailAddress": f"r{i}@example.com"}
-        for i in range(USERS)
-    ]
-    db.users.insert_many(users)
-    return [user["emailAddress"] for user in users]
+    addresses = [f"r{i}@example.com" for i in range(USERS)]
+    db.users.insert_many(
+        [
+            {"_id": f"r{i}", "name": f"R{i}", "clusters": ["eight"], "emailAddress": address}
+            for i, address in enumerate(addresses)
+        ]
+    )
+    return addresses
 
 
 def _slow_rendering(monkeypatch: pytest.MonkeyPatch, seconds_per_user: float) -> None:

@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import chain
 from typing import Any
 
 from messaging.audience import Audience, Recipient
@@ -181,16 +180,17 @@ class SegmentRun:
             Audience(self.store, self.settings.service, [u for u in user_ids if u in resumed], None),
             Audience(self.store, self.settings.service, [u for u in user_ids if u not in resumed], None),
         ]
-        recipients = chain.from_iterable(audiences)
-        work, must = SegmentWork(), len(resumed)
+        resumed_users, new_users = iter(audiences[0]), iter(audiences[1])
+        work = SegmentWork()
         while True:
             batches = SegmentBatches(
                 self.send_id, self.segment, self.settings, job.envelopes, checkpoints, sender.pacer.batch_limits()
             )
-            complete = self._render(
-                composer, job.request.channels, recipients, checkpoints, batches, work, must, remaining_s
-            )
-            jobs, must = batches.jobs(), 0
+            channels = job.request.channels
+            # A started batch goes again whole, under its first batchId: its users all in the first part.
+            self._render(composer, channels, resumed_users, checkpoints, batches, work, None)
+            complete = self._render(composer, channels, new_users, checkpoints, batches, work, remaining_s)
+            jobs = batches.jobs()
             logger.info(
                 "dispatching segment",
                 extra={
@@ -233,20 +233,18 @@ class SegmentRun:
         checkpoints: Checkpoints,
         batches: SegmentBatches,
         work: SegmentWork,
-        must: int,
-        remaining_s: Callable[[], float],
+        remaining_s: Callable[[], float] | None,
     ) -> bool:
         """Renders users into `batches` until none is left (True), or the part is full or the
-        deadline near (False). The first `must` (started batches' users) are rendered regardless."""
+        deadline near (False); with no `remaining_s`, every user, whatever the budget."""
         while True:
-            if must <= 0 and (
+            if remaining_s is not None and (
                 batches.held_bytes >= self.settings.render_budget_bytes or remaining_s() < self._render_stop_s
             ):
                 return False
             recipient = next(recipients, None)
             if recipient is None:
                 return True
-            must -= 1
             self._place(composer, channels, recipient, checkpoints, batches, work)
 
     def _place(
