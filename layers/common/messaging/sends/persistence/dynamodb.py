@@ -1,7 +1,8 @@
 """The sends table's plumbing, shared by its stores: calls (counted), expiry, conditional-failure
 detection, transaction-conflict retries, paginated queries, and the zlib JSON of bulky values.
 
-Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after it was written.
+Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after it was written; a send's items are
+pushed forward while it runs and when it ends (messaging.sends.persistence.expiry).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CONFLICT_ATTEMPTS = 6
 CONFLICT_BACKOFF_S = 0.02
 
 Item = dict[str, Any]
+DAY_S = 24 * 3600
 
 
 def now_iso() -> str:
@@ -97,6 +99,11 @@ class Table:
         """`SENDS_TTL_DAYS` after `start` (epoch seconds; now by default: a scheduled send's record
         counts from its `sendAt`, so that nothing it needs expires before it has run)."""
         return {"N": str(int(max(time.time(), start or 0)) + self._ttl_s)}
+
+    def expires_soon(self, expiration: int) -> bool:
+        """An expiry this close is pushed forward (messaging.sends.persistence.expiry): at most a
+        day (half the lifetime, if it is one day) earlier than one written now."""
+        return expiration < int(time.time()) + self._ttl_s - min(DAY_S, self._ttl_s // 2)
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         self.requests["dynamodb"] += 1

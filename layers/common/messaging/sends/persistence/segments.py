@@ -41,7 +41,10 @@ class Segments:
 
     # The lease.
 
-    def claim(self, send_id: str, segment: int, owner: str, lease_s: float) -> SegmentClaim:
+    def claim(
+        self, send_id: str, segment: int, owner: str, lease_s: float, *, dead_owner: str | None = None
+    ) -> SegmentClaim:
+        """`dead_owner`: a holder known dead (Lambda gave up on its invocation): its lease is void."""
         now = time.time()
         claimed = self._table.conditional(
             "update_item",
@@ -49,7 +52,7 @@ class Segments:
             UpdateExpression="SET #owner = :me, #lease = :until, #expiration = :expiration",
             ConditionExpression=(
                 "attribute_not_exists(#status) AND "
-                "(attribute_not_exists(#owner) OR #owner = :me OR #owner = :none OR #lease < :now)"
+                "(attribute_not_exists(#owner) OR #owner IN (:me, :none, :dead) OR #lease < :now)"
             ),
             ExpressionAttributeNames={
                 "#owner": "owner",
@@ -60,6 +63,7 @@ class Segments:
             ExpressionAttributeValues={
                 ":me": {"S": owner},
                 ":none": {"S": ""},
+                ":dead": {"S": dead_owner or owner},
                 ":until": {"N": f"{now + lease_s:.3f}"},
                 ":now": {"N": f"{now:.3f}"},
                 ":expiration": self._table.expiration(),

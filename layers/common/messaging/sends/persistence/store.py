@@ -6,6 +6,7 @@ from typing import Any
 
 from messaging.sends.persistence.cancels import Cancels
 from messaging.sends.persistence.dynamodb import Table
+from messaging.sends.persistence.expiry import Expiry
 from messaging.sends.persistence.failures import Failures
 from messaging.sends.persistence.objects import SendObjects
 from messaging.sends.persistence.records import SendRecords
@@ -21,3 +22,4 @@ class SendStore:
         self.segments = Segments(self.table, self.failures)
         self.objects = SendObjects(s3, bucket, self.requests)
         self.cancels = Cancels(self.table)
+        self.expiry = Expiry(self.table)
