@@ -34,6 +34,7 @@ def finish_if_done(sends: SendStore, send_id: str) -> None:
         status = SendState.CANCELLED
     if sends.records.finish(send_id, status):
         logger.info(f"send {status}", extra={"sendId": send_id})
+        sends.announce(send_id, status)
 
 
 def give_up(sends: SendStore, segment_parallel: int, send_id: str, segment: int | None, reason: str) -> None:
@@ -46,7 +47,8 @@ def give_up(sends: SendStore, segment_parallel: int, send_id: str, segment: int 
     logger.error("dispatcher gave up", extra={"sendId": send_id, "segment": segment, "reason": reason[:300]})
     reason = f"the dispatcher gave up: {reason}"
     if record.status == SendState.ACCEPTED:
-        sends.records.finish(send_id, SendState.FAILED, reason)  # before planning: nobody is pending yet
+        if sends.records.finish(send_id, SendState.FAILED, reason):  # before planning: nobody is pending yet
+            sends.announce(send_id, SendState.FAILED)
         return
     sends.records.note_gave_up(send_id, reason)
     chain = range(record.segments) if segment is None else range(segment, record.segments, segment_parallel)
