@@ -12,13 +12,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from local.events_queue import events_to_queue, received
 from local.intake import LocalIntake
 from local.lambda_runtime import load_function
 from messaging.errors import ServiceUnavailable
 from tests.conftest import EVENT_SOURCE, USERS, Servers, get_event
-from tests.integration.async_sends import Async
+from tests.integration.async_sends import Async, _metric_sums
 from tests.lambda_runtime import InProcessInvoker, LambdaContext
 
 SENDER = "AIDAQUEUESENDER0001"
@@ -260,3 +261,21 @@ def test_a_cancelled_scheduled_send_announces_scheduled_then_cancelled(run: Asyn
     assert announced[0][1]["sendAt"] is not None
     assert announced[1][1]["reference"] == "later-1"
     _assert_no_personal_data(announced)
+
+
+def test_an_unreachable_bus_never_fails_a_send_and_what_was_given_up_is_counted(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A real EventBridge client, pointed where nothing listens: every PutEvents fails to connect.
+    nowhere = boto3.client("events", endpoint_url="http://127.0.0.1:9", config=Config(retries={"max_attempts": 1}))
+    for sends in (run.send.parts.sends, run.dispatch.sends):
+        monkeypatch.setattr(sends.announcer, "_client", nowhere)
+        monkeypatch.setattr(sends.announcer, "_sleep", lambda seconds: None)
+    capsys.readouterr()
+    code, accepted = run.post(GOOD)
+    assert code == 202, accepted
+    run.drain()
+    assert run.status(accepted["sendId"])["status"] == "completed"
+    assert len(servers.outbox.emails()) == 2
+    sums = _metric_sums(capsys.readouterr().out)
+    assert sums[("LifecycleEventsGivenUp", "")] == 2  # Send Accepted and Send Completed
