@@ -237,7 +237,7 @@ class Stack:
         moto = f"http://{host}:{a.moto_port}"
         eum = f"http://{host}:{a.eum_port}"
         # Lifecycle events on moto's default bus (a rule copies them to the events queue).
-        events = {"EVENT_BUS_NAME": "default", "AWS_ENDPOINT_URL_EVENTS": moto}
+        events = {"EVENT_BUS_NAME": "default", "AWS_ENDPOINT_URL_EVENTBRIDGE": moto}
         env = {
             "SendFunction": {
                 # SecantusDB announces itself as a replica set member at its bind address: connect directly.

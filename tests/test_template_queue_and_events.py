@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from cfnlint.decode import decode_str
 
 from messaging.sends.lifecycle import DETAIL_TYPES, REFUSED, REQUESTED
 from tests.test_template import DEFAULTS, ROOT, _resolved, _statements
 
+EVENTBRIDGE_ID = boto3.client("events", region_name="us-east-1").meta.service_model.service_id.upper()
 BUS_ARN = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"}
 
 
@@ -67,6 +69,8 @@ def test_every_function_that_moves_a_send_may_put_events_on_the_one_bus_only(tem
         assert [(s["Action"], s["Resource"]) for s in puts] == [("events:PutEvents", BUS_ARN)], name
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert (env["EVENT_BUS_NAME"], env["EVENT_SOURCE"]) == ({"Ref": "EventBusName"}, {"Ref": "EventSource"})
+        # What local runs point at moto: the variable boto3 reads for EventBridge (by its service id).
+        assert env[f"AWS_ENDPOINT_URL_{EVENTBRIDGE_ID}"] == ""
     assert template["Parameters"]["EventBusName"]["Default"] == "default"
     alarm = resources["LifecycleEventsGivenUpAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("Messaging", "LifecycleEventsGivenUp")
