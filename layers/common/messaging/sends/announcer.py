@@ -63,12 +63,15 @@ class Announcer:
             return
         try:
             record = records.get(send_id)
+            if record is None:
+                return
+            events = [
+                (DETAIL_TYPES[status], send_detail(record, status)) for status in statuses if status in DETAIL_TYPES
+            ]
         except Exception as exc:  # noqa: BLE001 - the send goes on whatever its announcement meets
             self._given_up(len(statuses), send_id, exc)
             return
-        if record is None:
-            return
-        self.put([(DETAIL_TYPES[status], send_detail(record, status)) for status in statuses if status in DETAIL_TYPES])
+        self.put(events)
 
     def put(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         """(detail-type, detail) pairs, retried; what still fails is counted, never raised."""
