@@ -37,6 +37,7 @@ from local.eum_standin import EumStandIn
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
 from local.lambda_runtime import host_python
+from local.queues import start_queues
 from local.scheduler import LocalScheduler
 from local.service_account import make_service_account
 
@@ -139,6 +140,7 @@ class Stack:
         self.eum: EumStandIn | None = None
         self.files: FileServiceStandIn | None = None
         self.scheduler_stop = threading.Event()
+        self.queues: tuple[str, str] = ("", "")  # the intake queue's and the events queue's URLs
         self.containers_before = self.sam_containers()
         self.logs = ROOT / ".aws-sam" / "local-logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -234,6 +236,8 @@ class Stack:
         host = HOST_FROM_CONTAINER
         moto = f"http://{host}:{a.moto_port}"
         eum = f"http://{host}:{a.eum_port}"
+        # Lifecycle events on moto's default bus (a rule copies them to the events queue).
+        events = {"EVENT_BUS_NAME": "default", "AWS_ENDPOINT_URL_EVENTBRIDGE": moto}
         env = {
             "SendFunction": {
                 # SecantusDB announces itself as a replica set member at its bind address: connect directly.
@@ -253,6 +257,7 @@ class Stack:
                 "SCHEDULE_TARGET_ARN": SCHEDULE_TARGET_ARN,
                 "SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/local-scheduler",
                 "SCHEDULE_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:local-schedule-dlq",
+                **events,
             },
             # Invoked by SendFunction with InvocationType=Event on start-lambda (SAM CLI >= 1.170).
             "DispatchFunction": {
@@ -267,6 +272,7 @@ class Stack:
                 # moto has no SES GetAccount: e-mail goes unpaced locally unless EMAIL_MAX_RATE is set.
                 "AWS_ENDPOINT_URL_SESV2": moto,
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
+                **events,
             },
             "EmailFunction": {
                 "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
@@ -310,6 +316,7 @@ class Stack:
                 "FCM_TOKEN_URI": f"http://{host}:{a.fcm_port}/token",
             },
         }
+        env["IntakeFunction"] = env["SendFunction"]  # the same acceptance path, fed by the local poller
         path = ROOT / ".aws-sam" / "env.local.json"
         path.write_text(json.dumps(env, indent=2))
         return path
@@ -514,6 +521,8 @@ class Stack:
 Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
   POST /send         http://127.0.0.1:{a.api_port}/send   (Prefer: respond-async -> 202, then GET /sends/<id>)
   scheduled sends    "sendAt" in the body -> 202 scheduled; fired by the local scheduler; DELETE /sends/<id>
+  intake queue       {self.queues[0]}   (a /send body per message: aws sqs send-message)
+  lifecycle events   {self.queues[1]}   (aws sqs receive-message)
   sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
   push received      http://127.0.0.1:{a.fcm_port}/messages
   voice (and SMS with --sms-provider end-user-messaging)
@@ -563,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_servers()
         stack.start_sam()
         stack.start_scheduler()
+        stack.queues = start_queues(
+            f"http://127.0.0.1:{args.moto_port}", f"http://127.0.0.1:{args.lambda_port}", stack.scheduler_stop, log
+        )
         print(stack.summary(started), flush=True)
         print("[stack] ready", flush=True)
         while True:

@@ -49,6 +49,7 @@ CONTACT_LIST = "messaging-recipients"
 CONTACT_TOPIC = "messages"
 SES_CONFIGURATION_SET = "messaging-delivery-events"
 SCHEDULE_GROUP = "messaging-sends"
+EVENT_SOURCE = "messaging"
 
 
 @dataclass
@@ -148,6 +149,9 @@ def servers() -> Iterator[Servers]:
                 "SCHEDULE_TARGET_ARN": f"arn:aws:lambda:us-east-1:123456789012:function:{DISPATCH_FUNCTION_NAME}",
                 "SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/messaging-scheduler",
                 "SCHEDULE_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:messaging-schedule-dlq",
+                # Lifecycle events on moto's default bus (tests/integration/test_queue_and_events.py reads them).
+                "EVENT_BUS_NAME": "default",
+                "EVENT_SOURCE": EVENT_SOURCE,
             }
         )
         provision_aws()

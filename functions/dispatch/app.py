@@ -18,6 +18,7 @@ from messaging.models.function_settings import SendSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.pacing import Pacer
 from messaging.sends.accept import EventLauncher
+from messaging.sends.announcer import Announcer
 from messaging.sends.dispatcher import Dispatcher
 from messaging.sends.persistence.store import SendStore
 
@@ -32,7 +33,12 @@ invoker = LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s)
 launcher = EventLauncher.connect()
 dynamodb = aws.client("dynamodb")
 sends = SendStore(
-    dynamodb, str(settings.sends_table), aws.client("s3"), str(settings.attachments_bucket), settings.sends_ttl_days
+    dynamodb,
+    str(settings.sends_table),
+    aws.client("s3"),
+    str(settings.attachments_bucket),
+    settings.sends_ttl_days,
+    Announcer.from_environ(),
 )
 
 

@@ -103,7 +103,7 @@ def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Acce
 def send_now(request: SendRequest, parts: SendParts, caller: Caller) -> SendOutcome:
     """The send and its record: opened before the first batch leaves, then completed, or `failed`
     if anything breaks after it opened (the batches may have left)."""
-    record = SyncSendRecord(parts.sends, caller.scope, new_send_id())
+    record = SyncSendRecord(parts.sends, caller.scope, new_send_id(), request.reference, caller.correlation_id)
     call = SendCall(
         correlation_id=caller.correlation_id,
         remaining_s=caller.remaining_s,

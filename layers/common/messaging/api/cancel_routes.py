@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from messaging.api.status_routes import send_status
 from messaging.errors import NotFound
-from messaging.idempotency import caller_scope
+from messaging.intake import caller_scopes
 from messaging.models import openapi_answers
 from messaging.models.openapi_answers import SEND_ID_DESCRIPTION, SEND_ID_EXAMPLE
 from messaging.models.response import SendStatus
@@ -32,7 +32,7 @@ def router(parts: SendParts) -> APIGatewayRouter:
         sends = parts.sends
         record = sends.records.get(sendId) if sends is not None and len(sendId) <= 64 else None
         # Another caller's send is as unknown as a missing one.
-        if sends is None or record is None or record.scope != caller_scope(routes.current_event.raw_event):
+        if sends is None or record is None or record.scope not in caller_scopes(routes.current_event.raw_event):
             raise NotFound(f"sendId: no send {sendId[:64]}")
         cancel(sends, parts.scheduler, record)
         return send_status(sends.records.get(sendId) or record)

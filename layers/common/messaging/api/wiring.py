@@ -13,6 +13,7 @@ from messaging.idempotency import AnswerStore, Idempotency
 from messaging.invoker import LambdaInvoker
 from messaging.models.function_settings import SendSettings
 from messaging.sends.accept import EventLauncher
+from messaging.sends.announcer import Announcer
 from messaging.sends.keys import SCHEDULED_ATTACHMENTS
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.scheduler import Scheduler, ScheduleTarget
@@ -56,6 +57,7 @@ def _send_store(settings: SendSettings) -> SendStore | None:
         aws.client("s3"),
         str(settings.attachments_bucket),
         settings.sends_ttl_days,
+        Announcer.from_environ(),
     )
 
 

@@ -157,6 +157,16 @@ class SendRequest(BaseModel):
         examples=["2026-12-07T09:00:00+01:00"],
     )
 
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
+        description="your own reference (at most 256 printable characters, opaque to the service): kept with the "
+        "send and echoed in its status (GET /sends/{sendId}) and in its lifecycle events",
+        examples=["order-2026-000123"],
+    )
+
     @field_validator("channels")
     @classmethod
     def _no_duplicate_channels(cls, channels: list[Channel]) -> list[Channel]:

@@ -182,6 +182,7 @@ class SendStatus(BaseModel):
     audience: int = Field(description="users found (0 until the audience is resolved)", examples=[25000])
     notFound: int = Field(description="recipients that name no user", examples=[0])
     channels: dict[str, ChannelCounts] = Field(description="the counts of each requested channel")
+    reference: str | None = Field(default=None, description="the request's `reference`", examples=["order-2026-000123"])
 
 
 class FailuresPage(BaseModel):

@@ -95,13 +95,17 @@ def accept(
     job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
         sends.objects.put_job(send_id, job)
-        sends.records.create(send_id, scope, request.channels)
+        sends.records.create(
+            send_id, scope, request.channels, reference=request.reference, correlation_id=correlation_id
+        )
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable(f"the send could not be recorded ({type(exc).__name__}); nothing was sent") from exc
+    sends.announce(send_id, SendState.ACCEPTED)
     try:
         launcher(settings.dispatch_function_name, {"sendId": send_id, "correlationId": correlation_id})
     except (ClientError, BotoCoreError, MessagingError) as exc:
         sends.records.finish(send_id, SendState.FAILED, f"DispatchFunction was not invoked: {type(exc).__name__}")
+        sends.announce(send_id, SendState.FAILED)
         raise ServiceUnavailable(f"DispatchFunction was not invoked ({type(exc).__name__}); nothing was sent") from exc
     logger.info("send accepted", extra={"sendId": send_id, "channels": request.channels})
     return send_id

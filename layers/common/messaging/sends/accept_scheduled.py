@@ -41,14 +41,18 @@ def accept_scheduled(
     job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
         sends.objects.put_scheduled_job(send_id, job)
-        sends.records.create(send_id, scope, request.channels, send_at=send_at)
+        sends.records.create(
+            send_id, scope, request.channels, send_at, reference=request.reference, correlation_id=correlation_id
+        )
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable(f"the send could not be recorded ({type(exc).__name__}); nothing was sent") from exc
     try:
         scheduler.create(send_id, send_at, correlation_id)
     except (ClientError, BotoCoreError) as exc:
         sends.records.finish(send_id, SendState.FAILED, f"the schedule was not made: {type(exc).__name__}")
+        sends.announce(send_id, SendState.FAILED)
         raise ServiceUnavailable(f"the schedule was not made ({type(exc).__name__}); nothing will be sent") from exc
+    sends.announce(send_id, SendState.SCHEDULED)
     count("SendsScheduled", 1)
     logger.info("send scheduled", extra={"sendId": send_id, "channels": request.channels, "sendAt": str(send_at)})
     return send_id

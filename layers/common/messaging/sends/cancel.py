@@ -35,6 +35,8 @@ def cancel(sends: SendStore, scheduler: Scheduler | None, record: SendRecord) ->
         if sends.cancels.move(send_id, status, target):
             count("SendsCancelled", 1)
             logger.info("send cancelled", extra={"sendId": send_id, "was": status, "now": target})
+            if target == SendState.CANCELLED:
+                sends.announce(send_id, target)
             if status == SendState.SCHEDULED and scheduler is not None:
                 scheduler.delete(send_id)
             if target == SendState.CANCELLING:

@@ -37,6 +37,7 @@ def finish_if_done(sends: SendStore, send_id: str) -> None:
     if sends.records.finish(send_id, status):
         logger.info(f"send {status}", extra={"sendId": send_id})
         sends.expiry.keep(send_id)  # its items expire from its end
+        sends.announce(send_id, status)
 
 
 def give_up(
@@ -58,7 +59,8 @@ def give_up(
     logger.error("dispatcher gave up", extra={"sendId": send_id, "segment": segment, "reason": reason[:300]})
     reason = f"the dispatcher gave up: {reason}"
     if record.status == SendState.ACCEPTED:
-        sends.records.finish(send_id, SendState.FAILED, reason)  # before planning: nobody is pending yet
+        if sends.records.finish(send_id, SendState.FAILED, reason):  # before planning: nobody is pending yet
+            sends.announce(send_id, SendState.FAILED)
         sends.expiry.keep(send_id)
         return
     sends.records.note_gave_up(send_id, reason)

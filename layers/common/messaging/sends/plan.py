@@ -88,13 +88,15 @@ class Planner:
             record = self.sends.records.get(send_id)
         if record is not None and record.status == SendState.CANCELLING and not record.plan:
             # Cancelled before its audience was resolved: nobody is pending, nothing was sent.
-            self.sends.cancels.finish(send_id)
+            if self.sends.cancels.finish(send_id):
+                self.sends.announce(send_id, SendState.CANCELLED)
             return None
         if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
             return None
         if record.segments == 0:
             cancelling = record.status == SendState.CANCELLING
-            self.sends.records.finish(send_id, SendState.CANCELLED if cancelling else SendState.COMPLETED)
+            if self.sends.records.finish(send_id, ended := SendState.CANCELLED if cancelling else SendState.COMPLETED):
+                self.sends.announce(send_id, ended)
             return None
         return record
 

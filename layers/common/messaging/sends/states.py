@@ -120,6 +120,8 @@ class SendRecord:
     plan: str = ""  # the committed planning attempt; "" for a send planned before attempts had prefixes
     send_at: str | None = None  # a scheduled send's time (ISO 8601, UTC)
     synchronous: bool = False  # answered by its request (not cancellable)
+    reference: str | None = None  # the caller's own, echoed in its status and events
+    correlation_id: str | None = None
 
     @property
     def over(self) -> bool:

@@ -39,9 +39,17 @@ def as_read(record: SendRecord, timeout_s: int, now: datetime | None = None) -> 
 
 
 class SyncSendRecord:
-    def __init__(self, sends: SendStore | None, scope: str, send_id: str) -> None:
+    def __init__(
+        self,
+        sends: SendStore | None,
+        scope: str,
+        send_id: str,
+        reference: str | None = None,
+        correlation: str | None = None,
+    ) -> None:
         self._sends = sends  # None: SENDS_TABLE unset, nothing is recorded
         self._scope = scope
+        self._reference, self._correlation = reference, correlation  # echoed in its status and events
         self.send_id = send_id
         self.opened = False
 
@@ -50,7 +58,14 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.records.create(self.send_id, self._scope, channels, synchronous=True)
+            self._sends.records.create(
+                self.send_id,
+                self._scope,
+                channels,
+                synchronous=True,
+                reference=self._reference,
+                correlation_id=self._correlation,
+            )
         except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
             logger.warning("synchronous send not opened", extra={"sendId": self.send_id, "cause": type(exc).__name__})
 
@@ -60,7 +75,8 @@ class SyncSendRecord:
             return
         try:
             reason = f"the request failed while sending ({type(exc).__name__}): outcome unknown"
-            self._sends.records.finish(self.send_id, SendState.FAILED, reason)
+            if self._sends.records.finish(self.send_id, SendState.FAILED, reason):
+                self._sends.announce(self.send_id, SendState.ACCEPTED, SendState.FAILED)
         except Exception as error:  # noqa: BLE001 - the original error is what the caller must get
             logger.warning("synchronous send not closed", extra={"sendId": self.send_id, "cause": type(error).__name__})
 
@@ -68,7 +84,7 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.records.record_sync(
+            recorded = self._sends.records.record_sync(
                 self.send_id,
                 self._scope,
                 outcome.channels,
@@ -77,5 +93,7 @@ class SyncSendRecord:
                 sync_counts(outcome),
                 outcome.response.failures,
             )
+            if recorded:
+                self._sends.announce(self.send_id, SendState.ACCEPTED, SendState.COMPLETED)
         except Exception as exc:  # noqa: BLE001 - whatever it is, the answer stands
             logger.warning("synchronous send not recorded", extra={"sendId": self.send_id, "cause": type(exc).__name__})

@@ -46,6 +46,8 @@ class SendRecords:
         send_at: datetime | None = None,
         *,
         synchronous: bool = False,
+        reference: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         """A new send, `accepted`, or `scheduled` at `send_at` (kept until it has run, and its TTL after)."""
         stamp = now_iso()
@@ -65,6 +67,9 @@ class SendRecords:
             item["sendAt"] = {"S": utc_iso(send_at)}
         if synchronous:
             item["sync"] = {"BOOL": True}  # answered by its request: it cannot be cancelled
+        item |= {
+            name: {"S": value} for name, value in (("reference", reference), ("correlationId", correlation_id)) if value
+        }
         # The id is new: only our own write, repeated by botocore after a lost answer, can be there.
         self._table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
 
@@ -99,6 +104,8 @@ class SendRecords:
             plan=item.get("plan", {}).get("S", ""),
             send_at=item.get("sendAt", {}).get("S"),
             synchronous=bool(item.get("sync", {}).get("BOOL")),
+            reference=item.get("reference", {}).get("S"),
+            correlation_id=item.get("correlationId", {}).get("S"),
         )
 
     def _segments(self, send_id: str) -> Iterator[Item]:
