@@ -15,7 +15,10 @@ Triggers, by destination number: ending in 0000 -> 400 ValidationException (INVA
 field DestinationPhoneNumber); ending in 9999, or put in an opt-out list -> 400 ConflictException
 (DESTINATION_PHONE_NUMBER_OPTED_OUT); ending in 4290 -> 400 ThrottlingException. An origination
 identity starting with "unknown" -> 400 ResourceNotFoundException; none at all on SendVoiceMessage
--> ValidationException (MISSING_PARAMETER). Run it alone with `python -m local.eum_standin --port 8092`.
+-> ValidationException (MISSING_PARAMETER). A `Context` beyond its documented limits (5 entries;
+keys 1-100 characters without whitespace; values 1-800 characters, no whitespace at either end)
+-> ValidationException (INVALID_PARAMETER, the field Context).
+Run it alone with `python -m local.eum_standin --port 8092`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,22 @@ TARGET_PREFIX = "PinpointSMSVoiceV2."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SENDS = ("SendVoiceMessage", "SendTextMessage")
+# Context's documented limits (the API reference's ContextMap, ContextKey, ContextValue), kept here
+# on their own so that the service's encoding is checked against them, not against itself.
+_CONTEXT_KEY = re.compile(r"\S{1,100}")
+_CONTEXT_VALUE = re.compile(r"(?!\s)^[\s\S]{1,800}(?<!\s)")
+
+
+def context_problem(context: Any) -> str | None:
+    """Why End User Messaging would refuse this Context; None if it would not."""
+    if not isinstance(context, dict) or len(context) > 5:
+        return "Context must be a map of at most 5 entries"
+    for key, value in context.items():
+        if not _CONTEXT_KEY.fullmatch(key):
+            return "Context key must be 1-100 characters without whitespace"
+        if not (isinstance(value, str) and _CONTEXT_VALUE.fullmatch(value)):
+            return "Context value must be 1-800 characters, without whitespace at either end"
+    return None
 
 
 class ApiError(Exception):
@@ -78,6 +97,9 @@ class EumStandIn(HttpStandIn):
             raise _invalid("OriginationIdentity", "MISSING_PARAMETER", "OriginationIdentity is required")
         if request.get("MessageBodyTextType", "TEXT") not in ("TEXT", "SSML"):
             raise _invalid("MessageBodyTextType", "INVALID_PARAMETER", "MessageBodyTextType must be TEXT or SSML")
+        problem = context_problem(request.get("Context") or {})
+        if problem is not None:
+            raise _invalid("Context", "INVALID_PARAMETER", problem)
         if origination.startswith("unknown"):
             raise ApiError(
                 400,

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +37,8 @@ from local.eum_standin import EumStandIn
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
 from local.lambda_runtime import host_python
+from local.queues import start_queues
+from local.scheduler import LocalScheduler
 from local.service_account import make_service_account
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +55,9 @@ CONTACT_TOPIC = "messages"
 SES_CONFIGURATION_SET = "messaging-delivery-events"
 # sam local knows functions by their logical ids.
 DISPATCH_FUNCTION = "DispatchFunction"
+# Scheduled sends: moto keeps the schedules, local/scheduler.py fires them on start-lambda.
+SCHEDULE_GROUP = "messaging-sends"
+SCHEDULE_TARGET_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{DISPATCH_FUNCTION}"
 # The template's parameters without a default (a real deploy must name its own); locally the
 # secrets and identities are never used (the env vars above point the functions at the stand-ins).
 SERVICE_CONFIG = {
@@ -133,6 +139,8 @@ class Stack:
         self.fcm: FcmStandIn | None = None
         self.eum: EumStandIn | None = None
         self.files: FileServiceStandIn | None = None
+        self.scheduler_stop = threading.Event()
+        self.queues: tuple[str, str] = ("", "")  # the intake queue's and the events queue's URLs
         self.containers_before = self.sam_containers()
         self.logs = ROOT / ".aws-sam" / "local-logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -216,6 +224,7 @@ class Stack:
         session.client("secretsmanager", endpoint_url=endpoint).create_secret(
             Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
         )
+        session.client("scheduler", endpoint_url=endpoint).create_schedule_group(Name=SCHEDULE_GROUP)
         log(
             f"SecantusDB on 127.0.0.1:{a.mongo_port} seeded with {len(USERS)} users, {len(TEMPLATES)} templates; "
             f"moto on :{a.moto_port}; FCM stand-in on :{a.fcm_port}; End User Messaging stand-in on :{a.eum_port}; "
@@ -227,6 +236,8 @@ class Stack:
         host = HOST_FROM_CONTAINER
         moto = f"http://{host}:{a.moto_port}"
         eum = f"http://{host}:{a.eum_port}"
+        # Lifecycle events on moto's default bus (a rule copies them to the events queue).
+        events = {"EVENT_BUS_NAME": "default", "AWS_ENDPOINT_URL_EVENTBRIDGE": moto}
         env = {
             "SendFunction": {
                 # SecantusDB announces itself as a replica set member at its bind address: connect directly.
@@ -241,6 +252,12 @@ class Stack:
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
                 "SENDS_TABLE": SENDS_TABLE,
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
+                "AWS_ENDPOINT_URL_SCHEDULER": moto,
+                "SCHEDULE_GROUP": SCHEDULE_GROUP,
+                "SCHEDULE_TARGET_ARN": SCHEDULE_TARGET_ARN,
+                "SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/local-scheduler",
+                "SCHEDULE_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:local-schedule-dlq",
+                **events,
             },
             # Invoked by SendFunction with InvocationType=Event on start-lambda (SAM CLI >= 1.170).
             "DispatchFunction": {
@@ -255,6 +272,7 @@ class Stack:
                 # moto has no SES GetAccount: e-mail goes unpaced locally unless EMAIL_MAX_RATE is set.
                 "AWS_ENDPOINT_URL_SESV2": moto,
                 "DISPATCH_FUNCTION_NAME": DISPATCH_FUNCTION,
+                **events,
             },
             "EmailFunction": {
                 "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
@@ -298,6 +316,7 @@ class Stack:
                 "FCM_TOKEN_URI": f"http://{host}:{a.fcm_port}/token",
             },
         }
+        env["IntakeFunction"] = env["SendFunction"]  # the same acceptance path, fed by the local poller
         path = ROOT / ".aws-sam" / "env.local.json"
         path.write_text(json.dumps(env, indent=2))
         return path
@@ -433,6 +452,40 @@ class Stack:
             raise RuntimeError(f"channel functions failed to warm up: {broken}")
         log("channel functions warm")
 
+    def start_scheduler(self) -> None:
+        """Fires the schedules SendFunction makes in moto (which fires none): DispatchFunction's
+        `Event` invoke on start-lambda, as EventBridge Scheduler's would be."""
+        a = self.args
+        lambdas = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{a.lambda_port}",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=Config(read_timeout=60, retries={"max_attempts": 1}),
+        )
+
+        def invoke(function_name: str, event: dict[str, Any]) -> None:
+            lambdas.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps(event).encode())
+            log(f"schedule fired: {function_name} {event.get('sendId')}")
+
+        schedules = boto3.client(
+            "scheduler",
+            endpoint_url=f"http://127.0.0.1:{a.moto_port}",
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        scheduler = LocalScheduler(schedules, SCHEDULE_GROUP, invoke)
+        thread = threading.Thread(
+            target=scheduler.run,
+            args=(self.scheduler_stop,),
+            kwargs={"on_error": lambda exc: log(f"local scheduler: {exc}")},
+            daemon=True,
+        )
+        thread.start()
+        log(f"local scheduler firing the due schedules of {SCHEDULE_GROUP} every second")
+
     @staticmethod
     def sam_containers() -> set[str]:
         result = subprocess.run(
@@ -444,6 +497,7 @@ class Stack:
         return set(result.stdout.split())
 
     def stop(self) -> None:
+        self.scheduler_stop.set()
         for _, process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()  # SAM removes its containers on SIGTERM
@@ -466,6 +520,9 @@ class Stack:
         return f"""
 Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
   POST /send         http://127.0.0.1:{a.api_port}/send   (Prefer: respond-async -> 202, then GET /sends/<id>)
+  scheduled sends    "sendAt" in the body -> 202 scheduled; fired by the local scheduler; DELETE /sends/<id>
+  intake queue       {self.queues[0]}   (a /send body per message: aws sqs send-message)
+  lifecycle events   {self.queues[1]}   (aws sqs receive-message)
   sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
   push received      http://127.0.0.1:{a.fcm_port}/messages
   voice (and SMS with --sms-provider end-user-messaging)
@@ -514,6 +571,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start_servers()
         stack.start_sam()
+        stack.start_scheduler()
+        stack.queues = start_queues(
+            f"http://127.0.0.1:{args.moto_port}", f"http://127.0.0.1:{args.lambda_port}", stack.scheduler_stop, log
+        )
         print(stack.summary(started), flush=True)
         print("[stack] ready", flush=True)
         while True:

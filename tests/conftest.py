@@ -48,6 +48,8 @@ DISPATCH_FUNCTION_NAME = "messaging-DispatchFunction"
 CONTACT_LIST = "messaging-recipients"
 CONTACT_TOPIC = "messages"
 SES_CONFIGURATION_SET = "messaging-delivery-events"
+SCHEDULE_GROUP = "messaging-sends"
+EVENT_SOURCE = "messaging"
 
 
 @dataclass
@@ -88,6 +90,7 @@ def provision_aws() -> None:
     boto3.client("secretsmanager").create_secret(
         Name=FCM_SECRET_ID, SecretString=json.dumps(make_service_account(FCM_PROJECT))
     )
+    boto3.client("scheduler").create_schedule_group(Name=SCHEDULE_GROUP)
 
 
 _started: list[Servers] = []  # the session's servers once a test has asked for them
@@ -141,6 +144,14 @@ def servers() -> Iterator[Servers]:
                 # PushFunction records the tokens FCM reports stale (MONGODB_URI, SERVICE_CONFIG above).
                 "STALE_TOKENS": "mark",
                 "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
+                # Scheduled sends: moto keeps the schedules, local/scheduler.py fires them.
+                "SCHEDULE_GROUP": SCHEDULE_GROUP,
+                "SCHEDULE_TARGET_ARN": f"arn:aws:lambda:us-east-1:123456789012:function:{DISPATCH_FUNCTION_NAME}",
+                "SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/messaging-scheduler",
+                "SCHEDULE_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:messaging-schedule-dlq",
+                # Lifecycle events on moto's default bus (tests/integration/test_queue_and_events.py reads them).
+                "EVENT_BUS_NAME": "default",
+                "EVENT_SOURCE": EVENT_SOURCE,
             }
         )
         provision_aws()

@@ -126,12 +126,43 @@ def test_the_dispatcher_invokes_the_channel_functions_and_itself_and_gives_up_to
 
 def test_the_status_routes_have_the_same_auth_as_post_send(resources: dict[str, Any]) -> None:
     paths = resources["MessagingApi"]["Properties"]["DefinitionBody"]["paths"]
-    for path in ("/sends/{sendId}", "/sends/{sendId}/failures"):
-        assert paths[path]["get"]["security"] == paths["/send"]["post"]["security"]
+    for path, method in (
+        ("/sends/{sendId}", "get"),
+        ("/sends/{sendId}/failures", "get"),
+        ("/sends/{sendId}", "delete"),
+    ):
+        assert paths[path][method]["security"] == paths["/send"]["post"]["security"]
         assert (
-            paths[path]["get"]["x-amazon-apigateway-integration"]
+            paths[path][method]["x-amazon-apigateway-integration"]
             == paths["/send"]["post"]["x-amazon-apigateway-integration"]
         )
+
+
+def test_schedules_invoke_only_the_dispatcher_and_send_function_manages_only_its_group(
+    resources: dict[str, Any],
+) -> None:
+    role = resources["SchedulerRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    [policy] = role["Policies"]
+    grants = {statement["Action"]: statement["Resource"] for statement in policy["PolicyDocument"]["Statement"]}
+    assert grants == {
+        "lambda:InvokeFunction": {"Fn::GetAtt": ["DispatchFunction", "Arn"]},
+        "sqs:SendMessage": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]},
+    }
+    statements = _statements(resources["SendFunction"])
+    [manage] = [s for s in statements if "scheduler:CreateSchedule" in s["Action"]]
+    assert sorted(manage["Action"]) == ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
+    assert "schedule/${SendsScheduleGroup}/*" in manage["Resource"]["Fn::Sub"]
+    [pass_role] = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    env = resources["SendFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SCHEDULE_TARGET_ARN"] == {"Fn::GetAtt": ["DispatchFunction", "Arn"]}
+    assert env["SCHEDULE_GROUP"] == {"Ref": "SendsScheduleGroup"}
+    alarm = resources["ScheduleDeadLettersAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}}
+    ]
 
 
 def test_channel_functions_cannot_invoke_functions_and_hold_only_their_providers_grant(
@@ -175,12 +206,17 @@ def test_attachments_bucket_is_private_encrypted_and_outlives_the_sends_it_serve
     bucket = resources["AttachmentsBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    rules = {rule["Prefix"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
     # An asynchronous send reads its request, segments and attachments while it runs, and its records
-    # live SENDS_TTL_DAYS: the objects must outlive them.
+    # live SENDS_TTL_DAYS: the objects must outlive them. Every prefix the code writes expires.
     ttl_days = int(resources["DispatchFunction"]["Properties"]["Environment"]["Variables"].get("SENDS_TTL_DAYS", 7))
-    assert rule["Status"] == "Enabled"
-    assert rule["ExpirationInDays"] > ttl_days
+    assert set(rules) == {"attachments/", "sends/", "answers/", "scheduled/"}
+    for rule in rules.values():
+        assert rule["Status"] == "Enabled"
+        assert rule["ExpirationInDays"] > ttl_days
+    # A scheduled send's objects wait for its sendAt (SCHEDULE_MAX_DAYS ahead at most), then it runs.
+    max_days = int(resources["SendFunction"]["Properties"]["Environment"]["Variables"]["SCHEDULE_MAX_DAYS"])
+    assert rules["scheduled/"]["ExpirationInDays"] > max_days + ttl_days
 
 
 def test_every_function_declares_the_endpoint_variables_local_runs_override(resources: dict[str, Any]) -> None:
@@ -377,3 +413,10 @@ def test_the_dashboard_shows_only_metrics_the_code_publishes_for_every_channel(r
     for name in ("MessagesSent", "MessagesFailed", "MessagesSkipped", "MessagesDelivered", "ProviderLatency"):
         assert shown[name] >= set(registry.REGISTRY), name
     assert {"MessagesBounced", "MessagesComplained", "AsyncMessagesPlanned", "AsyncMessagesHandled"} <= set(shown)
+    assert {"SendsScheduled", "SendsCancelled"} <= set(shown)
+
+
+def test_send_function_knows_its_own_timeout(resources: dict[str, Any]) -> None:
+    """GET /sends/{sendId} ends a synchronous send still open past it (issue 21): the two must agree."""
+    send = resources["SendFunction"]["Properties"]
+    assert int(send["Environment"]["Variables"]["SEND_TIMEOUT_S"]) == send["Timeout"]

@@ -208,7 +208,9 @@ def test_deleting_the_stack_does_not_fail_on_staged_attachments(cfn: dict[str, A
 def test_grants_are_scoped_to_what_the_code_calls(cfn: dict[str, Any]) -> None:
     roles = _of_type(cfn, "AWS::IAM::Role")
     # No managed policy beyond logs and traces (SAM's SQS event would add AWSLambdaSQSQueueExecutionRole).
-    managed = {arn.rsplit("/", 1)[-1] for role in roles.values() for arn in role["Properties"]["ManagedPolicyArns"]}
+    managed = {
+        arn.rsplit("/", 1)[-1] for role in roles.values() for arn in role["Properties"].get("ManagedPolicyArns", [])
+    }
     assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
     documents = json.dumps(cfn["Resources"])
     assert "ses:SendRawEmail" not in documents  # SES v2 SendEmail sends raw content too

@@ -18,6 +18,7 @@ from messaging.models.function_settings import SendSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.pacing import Pacer
 from messaging.sends.accept import EventLauncher
+from messaging.sends.announcer import Announcer
 from messaging.sends.dispatcher import Dispatcher
 from messaging.sends.persistence.store import SendStore
 
@@ -32,7 +33,12 @@ invoker = LambdaInvoker.connect(read_timeout=settings.invoke_timeout_s)
 launcher = EventLauncher.connect()
 dynamodb = aws.client("dynamodb")
 sends = SendStore(
-    dynamodb, str(settings.sends_table), aws.client("s3"), str(settings.attachments_bucket), settings.sends_ttl_days
+    dynamodb,
+    str(settings.sends_table),
+    aws.client("s3"),
+    str(settings.attachments_bucket),
+    settings.sends_ttl_days,
+    Announcer.from_environ(),
 )
 
 
@@ -78,7 +84,9 @@ def _gave_up(record: dict[str, Any]) -> None:
         reason += f" ({answer['errorType']})"
     if isinstance(event, dict) and event.get("sendId"):
         segment = event.get("segment")
-        dispatcher.give_up(str(event["sendId"]), int(segment) if segment is not None else None, reason)
+        # Every try of the event ran under this request id, the segment's owner: all of them are over.
+        dead_owner = str(context["requestId"]) if context.get("requestId") else None
+        dispatcher.give_up(str(event["sendId"]), int(segment) if segment is not None else None, reason, dead_owner)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -99,5 +107,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("segment") is None:
         dispatcher.plan(send_id, correlation_id)
     else:
-        dispatcher.run_segment(send_id, int(event["segment"]), context.aws_request_id, remaining_s, correlation_id)
+        dispatcher.run_segment(
+            send_id,
+            int(event["segment"]),
+            context.aws_request_id,
+            remaining_s,
+            correlation_id,
+            continuation=bool(event.get("continuation")),
+        )
     return {"sendId": send_id}

@@ -16,7 +16,7 @@ from tests.integration.test_observability import emf_values, json_lines
 from tests.lambda_runtime import EventQueue, LambdaContext, SandboxCrash
 
 # The delivery and skip-reason counts, none of which these sends move.
-NO_DETAILS = dict.fromkeys(DETAILS, 0)
+NO_DETAILS = {**dict.fromkeys(DETAILS, 0), "cancelled": 0}  # and nothing cancelled
 
 
 CROWD = 1_200  # users in the "crowd" cluster: 3 segments of 500 at most

@@ -37,10 +37,10 @@ def test_a_send_whose_dispatcher_gave_up_ends_failed_with_its_pending_users_list
     engine = run.dispatch.dispatcher
     real = engine._dispatch_segment
 
-    def broken(send_id: str, segment: int, *rest: Any) -> bool:
+    def broken(send_id: str, segment: int, *rest: Any) -> Any:
         if segment == 1:
             raise RuntimeError("segment 1 always fails")
-        return bool(real(send_id, segment, *rest))
+        return real(send_id, segment, *rest)
 
     monkeypatch.setattr(engine, "_dispatch_segment", broken)
     _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
@@ -112,3 +112,55 @@ def test_a_segment_whose_dispatcher_dies_after_each_invoke_ends_with_those_batch
     addresses = {user["_id"]: user.get("emailAddress") for user in crowd}
     assert not {addresses[user_id] for user_id in unsent} & set(emails)
     assert {addresses[f"c{i:05d}"] for i in (*range(500), *range(1_000, CROWD))} - {None} <= set(emails)
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "death"),
+    [
+        (900_000, "Runtime.OutOfMemory: killed with its lease held for 15 minutes"),
+        (20_000, "Sandbox.Timedout: its lease outlives the timeout by 5 s"),
+    ],
+)
+def test_a_segment_killed_without_cleanup_on_every_try_is_taken_over_and_the_send_ends_failed(
+    run: Async,
+    crowd: list[dict[str, Any]],
+    servers: Servers,
+    monkeypatch: pytest.MonkeyPatch,
+    remaining_ms: int,
+    death: str,
+) -> None:
+    engine = run.dispatch.dispatcher
+    real_invoker, real_release = engine.invoker, engine.sends.segments.release
+    killed: list[str] = []
+
+    def dying(function_name: str, payload: bytes) -> bytes:
+        answer = real_invoker(function_name, payload)
+        if json.loads(payload)["batchId"].split("-")[1] == "1":
+            killed.append(death)
+            raise SandboxCrash(death)
+        return bytes(answer)
+
+    def release(send_id: str, segment: int, owner: str) -> None:
+        if killed:  # the process is gone: no cleanup of its own runs, its lease stays
+            killed.clear()
+            return
+        real_release(send_id, segment, owner)
+
+    monkeypatch.setattr(engine, "invoker", dying)
+    monkeypatch.setattr(engine.sends.segments, "release", release)
+    monkeypatch.setattr(engine, "settings", engine.settings.model_copy(update={"dispatch_margin_s": 1.0}))
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+    run.drain(remaining_ms=remaining_ms)
+
+    send_id = body["sendId"]
+    status = run.status(send_id)
+    assert status["status"] == "failed"
+    assert status["channels"]["email"]["pending"] == 0
+    _assert_counts_add_up(status)
+    failures = run.failures(send_id)
+    assert max(Counter(f["userId"] for f in failures).values()) == 1
+    unknown = {f["userId"] for f in failures if f["error"].startswith("unknown: email batch interrupted")}
+    unsent = {f["userId"] for f in failures if f["error"] == "not attempted: the dispatcher gave up"}
+    assert unknown  # the batch that left before each death
+    assert unknown | unsent == {f"c{i:05d}" for i in range(500, 1_000)}
+    assert max(_emails(servers).values()) == 1

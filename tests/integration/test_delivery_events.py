@@ -405,3 +405,35 @@ def test_a_message_reported_delivered_and_bounced_counts_bounced_only(
     # One message: bounced (its failure listed once), never also delivered.
     assert _counts(feedback.status(send_id), "email") == {"sent": 1, "bounced": 1}
     assert feedback.failures(send_id) == [{"userId": "u2", "channel": "email", "error": "bounced: Permanent/General"}]
+
+
+def test_user_ids_beyond_end_user_messagings_context_limits_are_encoded_not_failed(
+    api: ApiCall, feedback: Feedback, servers: Servers, db: Any
+) -> None:
+    """Issue 21: Context values are 1-800 characters without whitespace at either end (the stand-in
+    refuses others, as End User Messaging does): such a user id must not fail its user."""
+    spaced, unicode_long, too_long = " Ann with spaces ", "é" * 500, "w" * 801
+    db.users.insert_many(
+        [
+            {"_id": spaced, "phoneNumber": "+393331110001", "clusters": ["context"]},
+            {"_id": unicode_long, "phoneNumber": "+393331110002", "clusters": ["context"]},
+            {"_id": too_long, "phoneNumber": "+393331110003", "clusters": ["context"]},
+        ]
+    )
+    servers.eum.clear()
+
+    status, body = api({**BODY, "channels": ["voice"], "clusters": ["context"]})
+
+    assert status == 200, body
+    assert body["failures"] == []
+    send_id = _send_id(api)
+    contexts = {m["DestinationPhoneNumber"]: m["Context"] for m in servers.eum.messages}
+    assert len(contexts) == 3
+    assert contexts["+393331110002"]["userId"] == unicode_long  # fits as it is
+    assert contexts["+393331110001"]["userId"].startswith("b64-")
+    assert "userId" not in contexts["+393331110003"]  # sent; no Context value can carry it
+    # The encoded id comes back in the event and names the user again.
+    event = provider_message("eum-text-carrier-unreachable") | {"eventType": "VOICE_FAILED", "messageId": "v-1"}
+    event["context"] = contexts["+393331110001"]
+    assert feedback(wrap(event))["recorded"] == 1
+    assert feedback.failures(send_id) == [{"userId": spaced, "channel": "voice", "error": "undelivered: VOICE_FAILED"}]

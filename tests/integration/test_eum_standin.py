@@ -70,3 +70,29 @@ def test_the_documented_triggers_answer_the_real_error_shapes(client: Any, serve
     )
     assert ssml["Error"]["Code"] == "ValidationException"
     assert servers.eum.messages == []
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"userId": " padded"},
+        {"userId": "x" * 801},
+        {"user id": "u1"},
+        {"k" * 101: "u1"},
+        {f"k{i}": "v" for i in range(6)},
+    ],
+    ids=["value-edge-whitespace", "value-over-800", "key-whitespace", "key-over-100", "six-entries"],
+)
+def test_a_context_beyond_its_documented_limits_is_refused(
+    client: Any, servers: Servers, context: dict[str, str]
+) -> None:
+    refused = _error(client.send_text_message, DestinationPhoneNumber="+393331234567", MessageBody="x", Context=context)
+    assert (refused["Error"]["Code"], refused["Reason"], refused["Fields"][0]["Name"]) == (
+        "ValidationException",
+        "INVALID_PARAMETER",
+        "Context",
+    )
+    assert servers.eum.messages == []
+    limits = {"userId": "é" * 800, "sendId": "s", "batchId": "b", "a": "1", "b": "2"}  # exactly at the limits
+    client.send_text_message(DestinationPhoneNumber="+393331234567", MessageBody="x", Context=limits)
+    assert len(servers.eum.messages) == 1

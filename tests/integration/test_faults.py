@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FUNCTION_NAMES, ApiCall, Servers
-from tests.lambda_runtime import InProcessInvoker
+from tests.lambda_runtime import InProcessInvoker, SandboxCrash
 
 CHANNELS = ("email", "sms", "push")
 
@@ -208,3 +208,39 @@ def test_a_synchronous_send_that_breaks_after_its_record_opened_ends_failed_not_
         "failed",
         "the request failed while sending (RuntimeError): outcome unknown",
     )
+
+
+def test_a_synchronous_send_killed_by_its_timeout_reads_failed_once_the_timeout_has_passed(
+    api: ApiCall, functions: Any, monkeypatch: pytest.MonkeyPatch, servers: Servers
+) -> None:
+    """Issue 21: Lambda runs nothing of ours after a timeout, so nothing closes the record: a reader
+    must see it end once SendFunction's timeout (and a margin) has passed, not `accepted` for days."""
+    from datetime import UTC, datetime, timedelta
+
+    send = functions["send"]
+    monkeypatch.setattr("messaging.submission.new_send_id", lambda: "killed-send-0001")
+
+    def killed(function_name: str, payload: bytes) -> bytes:
+        raise SandboxCrash("Task timed out after 29.00 seconds")
+
+    monkeypatch.setattr(send.parts, "invoker", killed)
+    with pytest.raises(SandboxCrash):
+        api({"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c"})
+    status_event = {"httpMethod": "GET", "path": "/sends/killed-send-0001", "resource": "/sends/{sendId}", "body": None}
+
+    code, fresh = api(None, event=status_event)
+    assert (code, fresh["status"], fresh["completedAt"]) == (200, "accepted", None)  # it may still be running
+
+    timeout_s = send.parts.settings.send_timeout_s
+    assert timeout_s == 29  # SEND_TIMEOUT_S, SendFunction's Timeout in template.yaml
+    later = datetime.now(UTC) + timedelta(seconds=timeout_s + 31)
+    monkeypatch.setattr("messaging.sends.sync_record.now_utc", lambda: later)
+    code, ended = api(None, event=status_event)
+    assert (code, ended["status"]) == (200, "failed")
+    assert ended["completedAt"] is not None
+    assert ended["completedAt"] < later.isoformat()
+    # An asynchronous send's `accepted` lasts as long as its planning takes: never ended so.
+    records = send.parts.sends.records
+    records.create("async-send-0001", records.get("killed-send-0001").scope, ["sms"])
+    code, other = api(None, event={**status_event, "path": "/sends/async-send-0001"})
+    assert (code, other["status"]) == (200, "accepted")

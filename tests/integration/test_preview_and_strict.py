@@ -39,11 +39,36 @@ def test_preview_renders_a_stored_template_for_real_users_and_sends_nothing(
     assert by_channel["sms"] == {
         "userId": "u1",
         "channel": "sms",
-        "message": {"userId": "u1", "phoneNumber": "+393330000001", "text": "Ann, appointment 01/07 10:30"},
+        "message": {"userId": "u1", "phoneNumber": "+39******0001", "text": "Ann, appointment 01/07 10:30"},
     }
     assert by_channel["email"]["message"]["subject"] == "Appointment for Ann"
     assert "Bring &lt;b&gt;both&lt;/b&gt;" in by_channel["email"]["message"]["html"]
     assert (servers.outbox.emails(), servers.outbox.sms(), invoker.payloads) == ([], [], [])
+
+
+def test_preview_masks_every_address_number_and_token_but_keeps_the_texts_whole(api: ApiCall) -> None:
+    """Issue 21 item 7: a preview of a cluster handed out the users' raw contact data."""
+    status, body = api(
+        {
+            "channels": ["email", "sms", "push", "voice"],
+            "clusters": ["patients", "doctors"],
+            "messageTitle": "Hello {{user.name}}",
+            "messageContent": "Write to {{user.emailAddress}}",
+        },
+        event=PREVIEW,
+    )
+
+    assert status == 200, body
+    raw = json.dumps(body)
+    for secret in ("ann@example.com", "bob@example.com", "+393330000001", "+393330000003", "tok-ann"):
+        assert secret not in raw.replace("Write to ann@example.com", "").replace("Write to bob@example.com", "")
+    by_key = {(m["userId"], m["channel"]): m["message"] for m in body["messages"]}
+    assert by_key[("u1", "email")]["to"] == "a***@example.com"
+    assert by_key[("u1", "email")]["text"] == "Write to ann@example.com"  # the texts stay whole
+    assert by_key[("u1", "sms")]["phoneNumber"] == "+39******0001"
+    assert by_key[("u3", "voice")]["phoneNumber"] == "+39******0003"
+    assert by_key[("u3", "push")]["token"] == "***d-carl"  # its last 6 characters
+    assert by_key[("u1", "push")]["token"] == "***ann"  # a short token: never more than half of it
 
 
 def test_preview_counts_the_whole_audience_but_renders_only_limit_users(api: ApiCall) -> None:

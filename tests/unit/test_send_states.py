@@ -17,6 +17,7 @@ from messaging.sends.states import (
 )
 
 ACCEPTED, RUNNING, COMPLETED, FAILED = SendState.ACCEPTED, SendState.RUNNING, SendState.COMPLETED, SendState.FAILED
+SCHEDULED, CANCELLING, CANCELLED = SendState.SCHEDULED, SendState.CANCELLING, SendState.CANCELLED
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,13 @@ ACCEPTED, RUNNING, COMPLETED, FAILED = SendState.ACCEPTED, SendState.RUNNING, Se
         (ACCEPTED, COMPLETED),  # a synchronous send's answer
         (RUNNING, COMPLETED),
         (RUNNING, FAILED),
+        (None, SCHEDULED),  # accepted with a sendAt ahead
+        (SCHEDULED, RUNNING),  # its schedule fired and planned it
+        (SCHEDULED, CANCELLED),  # DELETE before it fired: at once
+        (SCHEDULED, FAILED),  # its schedule could not be made
+        (ACCEPTED, CANCELLING),  # DELETE before planning
+        (RUNNING, CANCELLING),  # DELETE while dispatching
+        (CANCELLING, CANCELLED),  # its last segment accounted for
     ],
 )
 def test_the_allowed_transitions(current: SendState | None, target: SendState) -> None:
@@ -42,24 +50,33 @@ def test_the_allowed_transitions(current: SendState | None, target: SendState) -
         (None, FAILED),
         (RUNNING, ACCEPTED),
         (RUNNING, RUNNING),
-        *((terminal, target) for terminal in (COMPLETED, FAILED) for target in SendState),
+        (None, CANCELLED),
+        (SCHEDULED, ACCEPTED),
+        (SCHEDULED, CANCELLING),  # nothing is in flight: cancelled at once
+        (RUNNING, CANCELLED),  # only through cancelling: batches in flight finish first
+        (CANCELLING, RUNNING),
+        (CANCELLING, COMPLETED),
+        *((terminal, target) for terminal in (COMPLETED, FAILED, CANCELLED) for target in SendState),
     ],
 )
 def test_the_refused_transitions(current: SendState | None, target: SendState) -> None:
     assert not may_move(current, target)
 
 
-def test_completed_and_failed_are_terminal_and_only_planning_leads_to_running() -> None:
-    assert {COMPLETED, FAILED} == TERMINAL
+def test_completed_failed_and_cancelled_are_terminal_and_only_planning_leads_to_running() -> None:
+    assert {COMPLETED, FAILED, CANCELLED} == TERMINAL
     assert set(TRANSITIONS) == {None, *SendState}
-    assert sources(RUNNING) == {ACCEPTED}
-    assert sources(FAILED) == {ACCEPTED, RUNNING}
+    assert sources(RUNNING) == {ACCEPTED, SCHEDULED}
+    assert sources(FAILED) == {ACCEPTED, RUNNING, SCHEDULED}
+    assert sources(CANCELLING) == {ACCEPTED, RUNNING}
+    assert sources(CANCELLED) == {SCHEDULED, CANCELLING}
 
 
 def test_the_api_answers_the_states_values_and_documents_them_inline() -> None:
-    assert [state.value for state in SendState] == ["accepted", "running", "completed", "failed"]
+    values = ["accepted", "running", "completed", "failed", "scheduled", "cancelling", "cancelled"]
+    assert [state.value for state in SendState] == values
     schema = SendStatus.model_json_schema()["properties"]["status"]
-    assert schema["enum"] == ["accepted", "running", "completed", "failed"]
+    assert schema["enum"] == values
     assert "$ref" not in schema
 
 
@@ -87,3 +104,25 @@ def test_a_record_is_over_only_in_a_terminal_state_and_its_counts_add_up() -> No
     counts = record.channel_counts("email")
     assert (counts["sent"], counts["failed"], counts["skipped"], counts["pending"]) == (5, 3, 1, 3)
     assert counts["delivered"] == 4
+    assert counts["cancelled"] == 0
+
+
+def test_what_a_cancel_left_unattempted_counts_cancelled_and_the_counts_still_add_up() -> None:
+    record = SendRecord(
+        send_id="s",
+        status=CANCELLED,
+        scope="",
+        channels=["email"],
+        created_at="t",
+        updated_at="t",
+        completed_at="t",
+        audience=10,
+        not_found=2,
+        segments=1,
+        segments_done=1,
+        counts={"email": {"sent": 4, "failed": 2, "skipped": 1, "cancelled": 5}},
+    )
+    assert record.over
+    counts = record.channel_counts("email")
+    assert counts["pending"] == 0
+    assert counts["sent"] + counts["failed"] + counts["skipped"] + counts["pending"] + counts["cancelled"] == 12

@@ -83,7 +83,12 @@ def merge_names(body: Sequence[str] | None, template: Sequence[str]) -> list[str
 
 
 def stage_attachments(
-    names: Sequence[str], file_service: FileService | None, s3: Any, bucket: str, max_total: int = MAX_TOTAL_BYTES
+    names: Sequence[str],
+    file_service: FileService | None,
+    s3: Any,
+    bucket: str,
+    max_total: int = MAX_TOTAL_BYTES,
+    root: str = "attachments",  # a scheduled send's: `scheduled/attachments`, kept until it runs
 ) -> list[EmailAttachment]:
     if not names:
         return []
@@ -103,7 +108,7 @@ def stage_attachments(
                     f"they come to at least {total} bytes"
                 )
             buffer.seek(0)
-            key = f"attachments/{prefix}/{index}"
+            key = f"{root}/{prefix}/{index}"
             try:
                 # One PUT: at most 15 MB, far from the 5 GB that would need a multipart upload.
                 s3.put_object(Bucket=bucket, Key=key, Body=buffer, ContentType=content_type(name))

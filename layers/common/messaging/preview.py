@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from messaging.audience import Audience
+from messaging.masking import masked_message
 from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequestPreview
 from messaging.models.response import PreviewMessage, PreviewResponse, PreviewSkip
@@ -29,7 +30,8 @@ def preview(
     max_bytes: int = PREVIEW_MAX_BYTES,
     count_limit: int = PREVIEW_COUNT_LIMIT,
 ) -> PreviewResponse:
-    """What `send` would hand the channel functions for the first `request.limit` users, who of them
+    """What `send` would hand the channel functions for the first `request.limit` users (their
+    addresses, numbers and device tokens masked: a preview is for reading texts), who of them
     would be skipped and why, and how many users the request resolves to: the same checks,
     resolution and rendering, and nothing sent, staged or recorded. Attachment names are checked;
     the files are not fetched. Counting stops at the deadline (or `count_limit`), the messages at
@@ -61,7 +63,9 @@ def preview(
             if (reason := composer.skip_reason(recipient, channel)) is not None
         ]
         rendered = [
-            PreviewMessage(userId=recipient.user_id, channel=channel, message=message.model_dump(mode="json"))
+            PreviewMessage(
+                userId=recipient.user_id, channel=channel, message=masked_message(message.model_dump(mode="json"))
+            )
             for channel, message in composer.messages(recipient)
         ]
         size += sum(len(item.model_dump_json()) for item in rendered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from messaging.errors import BadRequest
 from messaging.invoker import Invoker
@@ -13,9 +14,12 @@ from messaging.models.request import SendRequest
 from messaging.observability import record_send
 from messaging.preferences import UserPreferences
 from messaging.sends.accept import Launcher, accept
+from messaging.sends.accept_scheduled import accept_scheduled
 from messaging.sends.persistence.store import SendStore
+from messaging.sends.schedule import scheduled_at
+from messaging.sends.scheduler import Scheduler
 from messaging.sends.sync_record import SyncSendRecord
-from messaging.service import SendCall, Sender, SendOutcome, Stager, new_send_id, send
+from messaging.service import SendCall, Sender, SendOutcome, Stager, new_send_id, no_file_service, send
 from messaging.store import Store
 from messaging.templates.renderer import Renderer
 
@@ -33,6 +37,8 @@ class SendParts:
     preferences: UserPreferences | None
     sends: SendStore | None  # None: SENDS_TABLE unset, no asynchronous sends and no records
     launcher: Launcher
+    scheduler: Scheduler | None = None  # None: SCHEDULE_GROUP unset, `sendAt` refused (503)
+    stage_scheduled: Stager = no_file_service  # a scheduled send's attachments, kept until it runs
 
     def sender(self) -> Sender:
         return Sender(self.settings, self.store, self.renderer, self.invoker, self.stage, self.preferences)
@@ -52,10 +58,12 @@ class Accepted:
     """An asynchronous send, checked and handed to DispatchFunction."""
 
     send_id: str
+    send_at: datetime | None = None  # scheduled for then
 
 
 def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_async: bool) -> SendOutcome | Accepted:
-    if respond_async:
+    # A send with `sendAt` is asynchronous whatever Prefer says.
+    if respond_async or request.sendAt is not None:
         return accept_later(request, parts, caller)
     return send_now(request, parts, caller)
 
@@ -63,6 +71,21 @@ def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_as
 def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Accepted:
     if parts.sends is None:
         raise BadRequest("Prefer: respond-async: asynchronous sends are not configured (SENDS_TABLE)")
+    send_at = scheduled_at(request.sendAt, datetime.now(UTC), parts.settings.schedule_max_days)
+    if send_at is not None:
+        send_id = accept_scheduled(
+            request,
+            send_at,
+            parts.settings,
+            parts.store,
+            parts.renderer,
+            parts.sends,
+            parts.scheduler,
+            parts.stage_scheduled,
+            caller.correlation_id,
+            caller.scope,
+        )
+        return Accepted(send_id, send_at)
     send_id = accept(
         request,
         parts.settings,
@@ -80,7 +103,7 @@ def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Acce
 def send_now(request: SendRequest, parts: SendParts, caller: Caller) -> SendOutcome:
     """The send and its record: opened before the first batch leaves, then completed, or `failed`
     if anything breaks after it opened (the batches may have left)."""
-    record = SyncSendRecord(parts.sends, caller.scope, new_send_id())
+    record = SyncSendRecord(parts.sends, caller.scope, new_send_id(), request.reference, caller.correlation_id)
     call = SendCall(
         correlation_id=caller.correlation_id,
         remaining_s=caller.remaining_s,

@@ -12,9 +12,10 @@ from messaging.idempotency import caller_scope
 from messaging.models import openapi_answers
 from messaging.models.openapi_answers import SEND_ID_HEADER
 from messaging.models.request import SendRequest
-from messaging.models.response import SendAccepted, SendResponse
+from messaging.models.response import SendAccepted, SendResponse, SendScheduled
 from messaging.observability import logger
 from messaging.prefer import prefers_async
+from messaging.sends.persistence.dynamodb import utc_iso
 from messaging.submission import Accepted, Caller, SendParts, submit
 
 
@@ -29,7 +30,9 @@ def router(parts: SendParts) -> APIGatewayRouter:
         "a 4xx/5xx means nothing was sent.",
         responses=openapi_answers.SEND,
     )
-    def post_send(request: Annotated[SendRequest, Body()]) -> Response[SendResponse | SendAccepted]:
+    def post_send(
+        request: Annotated[SendRequest, Body()],
+    ) -> Response[SendResponse | SendAccepted | SendScheduled]:
         event, context = routes.current_event, routes.lambda_context
         caller = Caller(
             scope=caller_scope(event.raw_event),
@@ -38,6 +41,13 @@ def router(parts: SendParts) -> APIGatewayRouter:
         )
         respond_async = prefers_async(event.headers, event.multi_value_headers)
         result = submit(request, parts, caller, respond_async=respond_async)
+        if isinstance(result, Accepted) and result.send_at is not None:
+            return Response(
+                status_code=202,
+                content_type="application/json",
+                body=SendScheduled(sendId=result.send_id, sendAt=utc_iso(result.send_at)),
+                headers={"Location": f"/sends/{result.send_id}"},
+            )
         if isinstance(result, Accepted):
             return Response(
                 status_code=202,

@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from messaging.errors import NotFound
-from messaging.idempotency import caller_scope
+from messaging.intake import caller_scopes
 from messaging.models import openapi_answers
 from messaging.models.openapi_answers import SEND_ID_DESCRIPTION, SEND_ID_EXAMPLE
 from messaging.models.response import ChannelCounts, FailuresPage, SendStatus
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.states import SendRecord
+from messaging.sends.sync_record import as_read
 from messaging.submission import SendParts
 
 
@@ -24,9 +25,11 @@ def send_status(record: SendRecord) -> SendStatus:
         createdAt=record.created_at,
         updatedAt=record.updated_at,
         completedAt=record.completed_at,
+        sendAt=record.send_at,
         audience=record.audience,
         notFound=record.not_found,
         channels={channel: ChannelCounts(**record.channel_counts(channel)) for channel in record.channels},
+        reference=record.reference,
     )
 
 
@@ -41,9 +44,9 @@ def router(parts: SendParts) -> APIGatewayRouter:
     def caller_record(send_id: str) -> SendRecord:
         record = sends().records.get(send_id) if len(send_id) <= 64 else None
         # Another caller's send is as unknown as a missing one.
-        if record is None or record.scope != caller_scope(routes.current_event.raw_event):
+        if record is None or record.scope not in caller_scopes(routes.current_event.raw_event):
             raise NotFound(f"sendId: no send {send_id[:64]}")
-        return record
+        return as_read(record, parts.settings.send_timeout_s)
 
     @routes.get(
         "/sends/<sendId>",

@@ -13,7 +13,10 @@ from messaging.idempotency import AnswerStore, Idempotency
 from messaging.invoker import LambdaInvoker
 from messaging.models.function_settings import SendSettings
 from messaging.sends.accept import EventLauncher
+from messaging.sends.announcer import Announcer
+from messaging.sends.keys import SCHEDULED_ATTACHMENTS
 from messaging.sends.persistence.store import SendStore
+from messaging.sends.scheduler import Scheduler, ScheduleTarget
 from messaging.service import Stager, no_file_service
 from messaging.submission import SendParts
 
@@ -22,7 +25,7 @@ def read_settings(environ: Mapping[str, str]) -> SendSettings:
     return SendSettings.from_environ(environ)
 
 
-def _stager(settings: SendSettings) -> Stager:
+def _stager(settings: SendSettings, root: str = "attachments") -> Stager:
     if not settings.file_service_url:
         return no_file_service
     return partial(
@@ -30,7 +33,18 @@ def _stager(settings: SendSettings) -> Stager:
         file_service=FileService(settings.file_service_url, settings.file_service_timeout_s),
         s3=aws.client("s3"),
         bucket=str(settings.attachments_bucket),
+        root=root,
     )
+
+
+def _scheduler(settings: SendSettings) -> Scheduler | None:
+    """Scheduled sends' EventBridge Scheduler: None without SCHEDULE_GROUP (`sendAt` is then a 503)."""
+    if not (settings.schedule_group and settings.schedule_target_arn and settings.schedule_role_arn):
+        return None
+    target = ScheduleTarget(
+        settings.schedule_group, settings.schedule_target_arn, settings.schedule_role_arn, settings.schedule_dlq_arn
+    )
+    return Scheduler(aws.client("scheduler"), target)
 
 
 def _send_store(settings: SendSettings) -> SendStore | None:
@@ -43,6 +57,7 @@ def _send_store(settings: SendSettings) -> SendStore | None:
         aws.client("s3"),
         str(settings.attachments_bucket),
         settings.sends_ttl_days,
+        Announcer.from_environ(),
     )
 
 
@@ -60,6 +75,8 @@ def send_parts(settings: SendSettings) -> SendParts:
         sends=_send_store(settings),
         # DispatchFunction's Event invoke, for `Prefer: respond-async`.
         launcher=EventLauncher.connect(),
+        scheduler=_scheduler(settings),
+        stage_scheduled=_stager(settings, SCHEDULED_ATTACHMENTS),
     )
 
 

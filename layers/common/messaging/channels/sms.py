@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel
 
 from messaging.channels.base import ChannelSpec, Rendered, Source, Texts
 from messaging.channels.common import DeliveryReport, Problem, deliver_all, send_problem
+from messaging.channels.eum_context import make_context
 from messaging.models.batch import Envelope
 from messaging.models.common import E164_PATTERN, SENDER_ID_PATTERN, Channel
 from messaging.models.response import FailureCode
@@ -133,9 +134,9 @@ def send_batch(batch: SmsBatch, sns: Any, concurrency: int) -> DeliveryReport:
 
 
 def context(batch: Envelope, user_id: str) -> dict[str, str]:
-    """What End User Messaging returns in its delivery events: whose message, of which send."""
-    values = {"userId": user_id, "sendId": batch.sendId or "", "batchId": batch.batchId or ""}
-    return {key: value for key, value in values.items() if value}
+    """What End User Messaging returns in its delivery events: whose message, of which send (the
+    user id encoded where it breaks Context's limits: messaging.channels.eum_context)."""
+    return make_context(user_id, batch.sendId, batch.batchId)
 
 
 def send_through_eum(

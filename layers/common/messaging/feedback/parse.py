@@ -11,6 +11,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from messaging.channels.email import SEND_ID_TAG, USER_ID_TAG, decode_tag
+from messaging.channels.eum_context import decode_context_value
 from messaging.models.common import Channel
 
 # End User Messaging: final outcomes by event type; the others (TEXT_QUEUED, VOICE_RINGING...) are progress.
@@ -198,7 +199,7 @@ def parse_eum(message: Mapping[str, Any]) -> DeliveryEvent | None:
         kind,
         outcome,
         send_id if isinstance(send_id, str) else None,
-        user_id if isinstance(user_id, str) else None,
+        decode_context_value(user_id) if isinstance(user_id, str) else None,
         reason,
     )
 

@@ -42,6 +42,7 @@ class EventStore(Protocol):
         message_id: str,
         counter: str | None,
         failure: Failure | None,
+        user_id: str | None = None,
     ) -> EventVerdict: ...
 
 
@@ -85,8 +86,9 @@ def record(event: DeliveryEvent, store: EventStore, opt_outs: OptOuts, summary: 
     failure = (
         Failure(userId=event.user_id, channel=event.channel, error=event.reason) if event.reason is not None else None
     )
+    # The user named: an event proves their message left, which resolves an `unknown: ...` to sent.
     verdict = store.record_event(
-        event.send_id, event.channel, event.outcome, event.message_id, COUNTERS[event.outcome], failure
+        event.send_id, event.channel, event.outcome, event.message_id, COUNTERS[event.outcome], failure, event.user_id
     )
     if verdict == EventVerdict.UNKNOWN:
         _ignored(summary, "unknown or expired send", event.kind)

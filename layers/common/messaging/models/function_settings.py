@@ -80,6 +80,9 @@ class SendSettings(UsersDatabase):
     # Asynchronous sends (`Prefer: respond-async`): where their state lives, who dispatches them.
     # A synchronous send to more users than this is refused (400) before anything is sent.
     sync_max_audience: Annotated[int, Field(gt=0, le=100_000)] = 10_000
+    # SendFunction's own Lambda timeout (template.yaml): a synchronous send's record still open
+    # past it (and a margin) was killed with the function, and reads `failed`, outcome unknown.
+    send_timeout_s: Annotated[int, Field(gt=0, le=900)] = 29
     sends_table: str | None = None
     # The request, its segments' user ids (S3, under `sends/`): the attachments bucket.
     dispatch_function_name: str | None = None
@@ -97,6 +100,14 @@ class SendSettings(UsersDatabase):
     voice_body_type: Literal["TEXT", "SSML"] = "TEXT"
     # Throttled messages (provider Throttling/429) are sent again this many times, with backoff.
     throttle_retries: Annotated[int, Field(ge=0, le=20)] = 6
+    # Scheduled sends (`sendAt`): EventBridge Scheduler's group, its target (DispatchFunction), the
+    # role it invokes the target as and its dead-letter queue; unset group: `sendAt` is refused.
+    schedule_group: str | None = None
+    schedule_target_arn: str | None = None
+    schedule_role_arn: str | None = None
+    schedule_dlq_arn: str | None = None
+    # `sendAt` at most this far ahead (the bucket keeps a scheduled send's objects a year and 9 days).
+    schedule_max_days: Annotated[int, Field(gt=0, le=365)] = 365
 
     ENV: ClassVar[dict[str, str]] = {
         **UsersDatabase.DATABASE_ENV,
@@ -116,6 +127,7 @@ class SendSettings(UsersDatabase):
         "max_message_bytes": "MAX_MESSAGE_BYTES",
         "template_cache_bytes": "TEMPLATE_CACHE_BYTES",
         "sync_max_audience": "SYNC_MAX_AUDIENCE",
+        "send_timeout_s": "SEND_TIMEOUT_S",
         "sends_table": "SENDS_TABLE",
         "dispatch_function_name": "DISPATCH_FUNCTION_NAME",
         "segment_users": "SEGMENT_USERS",
@@ -123,6 +135,11 @@ class SendSettings(UsersDatabase):
         "dispatch_margin_s": "DISPATCH_MARGIN_S",
         "sends_ttl_days": "SENDS_TTL_DAYS",
         "throttle_retries": "THROTTLE_RETRIES",
+        "schedule_group": "SCHEDULE_GROUP",
+        "schedule_target_arn": "SCHEDULE_TARGET_ARN",
+        "schedule_role_arn": "SCHEDULE_ROLE_ARN",
+        "schedule_dlq_arn": "SCHEDULE_DLQ_ARN",
+        "schedule_max_days": "SCHEDULE_MAX_DAYS",
         "voice_body_type": "VOICE_BODY_TYPE",
     }
 

@@ -14,6 +14,7 @@ from messaging.models.response import (
     PreviewResponse,
     SendAccepted,
     SendResponse,
+    SendScheduled,
     SendStatus,
 )
 
@@ -59,12 +60,17 @@ SEND: dict[int, OpenAPIResponse] = {
         },
     },
     202: {
-        "description": "With `Prefer: respond-async`: accepted, nothing refused it; follow it at `Location` "
-        "(GET /sends/{sendId}).",
+        "description": "With `Prefer: respond-async`: accepted, nothing refused it; with `sendAt` ahead: "
+        "scheduled. Follow it at `Location` (GET /sends/{sendId}); cancel it with DELETE there.",
         "content": {
             "application/json": {
-                "model": SendAccepted,
-                "examples": {"accepted": {"value": {"sendId": SEND_ID_EXAMPLE, "status": "accepted"}}},
+                "model": SendAccepted | SendScheduled,
+                "examples": {
+                    "accepted": {"value": {"sendId": SEND_ID_EXAMPLE, "status": "accepted"}},
+                    "scheduled": {
+                        "value": {"sendId": SEND_ID_EXAMPLE, "status": "scheduled", "sendAt": "2026-12-07T08:00:00Z"}
+                    },
+                },
             }
         },
     },
@@ -168,5 +174,38 @@ PREVIEW: dict[int, OpenAPIResponse] = {
                 },
             }
         },
+    },
+}
+
+CANCEL_SEND: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "The cancel is recorded (or was already): `cancelled` at once for a scheduled send; "
+        "`cancelling` for a running one (batches in flight finish and count; the rest counts `cancelled`), "
+        "then `cancelled`.",
+        "content": {
+            "application/json": {
+                "model": SendStatus,
+                "examples": {
+                    "cancelled": {
+                        "value": {
+                            "sendId": SEND_ID_EXAMPLE,
+                            "status": "cancelled",
+                            "createdAt": "2026-11-28T09:00:00Z",
+                            "updatedAt": "2026-11-28T09:10:00Z",
+                            "completedAt": "2026-11-28T09:10:00Z",
+                            "sendAt": "2026-12-07T08:00:00Z",
+                            "audience": 0,
+                            "notFound": 0,
+                            "channels": {"email": {"sent": 0, "failed": 0, "skipped": 0, "pending": 0, "cancelled": 0}},
+                        }
+                    }
+                },
+            }
+        },
+    },
+    404: _NO_SUCH_SEND,
+    409: {
+        "description": "The send is over (`completed`, `failed`) or was synchronous: nothing to cancel.",
+        "content": error_examples(409, {"over": "sendId: the send is already completed"}),
     },
 }

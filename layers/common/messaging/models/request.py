@@ -146,6 +146,27 @@ class SendRequest(BaseModel):
         examples=[False],
     )
 
+    sendAt: str | None = Field(
+        default=None,
+        max_length=64,
+        json_schema_extra={"format": "date-time"},
+        description="send later: an RFC 3339 date-time with an offset (`2026-12-07T09:00:00+01:00`, `...Z`), at "
+        "most SCHEDULE_MAX_DAYS (365) ahead and at most 60 s past (then sent now). Makes the send asynchronous "
+        "whatever `Prefer` says (202, status `scheduled`); the texts are fixed now, the audience when it runs. "
+        "EventBridge Scheduler runs it within the minute; DELETE /sends/{sendId} cancels it",
+        examples=["2026-12-07T09:00:00+01:00"],
+    )
+
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
+        description="your own reference (at most 256 printable characters, opaque to the service): kept with the "
+        "send and echoed in its status (GET /sends/{sendId}) and in its lifecycle events",
+        examples=["order-2026-000123"],
+    )
+
     @field_validator("channels")
     @classmethod
     def _no_duplicate_channels(cls, channels: list[Channel]) -> list[Channel]:

@@ -136,8 +136,17 @@ class SendAccepted(BaseModel):
     status: Literal["accepted"] = Field(default="accepted", examples=["accepted"])
 
 
+class SendScheduled(BaseModel):
+    """`sendAt` ahead: the send is checked and recorded, and runs at `sendAt`; follow it at `Location`,
+    cancel it with DELETE there."""
+
+    sendId: str = Field(examples=["4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"])
+    status: Literal["scheduled"] = Field(default="scheduled", examples=["scheduled"])
+    sendAt: str = Field(description="ISO 8601, UTC", examples=["2026-12-07T08:00:00Z"])
+
+
 class ChannelCounts(BaseModel):
-    """sent + failed + skipped + pending = audience + notFound, at every moment. `optedOut` and
+    """sent + failed + skipped + pending + cancelled = audience + notFound, at every moment. `optedOut` and
     `staleToken` say why some were skipped; `delivered`, `bounced`, `complained` and `undelivered`
     what became of sent messages, as far as the providers' delivery events have told (they arrive
     seconds to days after the send)."""
@@ -146,6 +155,7 @@ class ChannelCounts(BaseModel):
     failed: int = Field(description="listed in the failures (`unknown: ...` included)", examples=[0])
     skipped: int = Field(description="no address for the channel", examples=[12])
     pending: int = Field(description="not handled yet", examples=[18688])
+    cancelled: int = Field(default=0, description="not attempted: the send was cancelled", examples=[0])
     optedOut: int = Field(default=0, description="of skipped: the user opted out of the channel", examples=[3])
     staleToken: int = Field(
         default=0, description="of skipped (push): the device token was reported stale and is unchanged", examples=[0]
@@ -168,9 +178,11 @@ class SendStatus(BaseModel):
     createdAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:00Z"])
     updatedAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:40Z"])
     completedAt: str | None = Field(default=None, description="ISO 8601, UTC, once over", examples=[None])
+    sendAt: str | None = Field(default=None, description="a scheduled send's time, ISO 8601, UTC", examples=[None])
     audience: int = Field(description="users found (0 until the audience is resolved)", examples=[25000])
     notFound: int = Field(description="recipients that name no user", examples=[0])
     channels: dict[str, ChannelCounts] = Field(description="the counts of each requested channel")
+    reference: str | None = Field(default=None, description="the request's `reference`", examples=["order-2026-000123"])
 
 
 class FailuresPage(BaseModel):

@@ -49,6 +49,34 @@ class EventLauncher:
             raise ServiceUnavailable(f"DispatchFunction was not invoked (status {answer.get('StatusCode')})")
 
 
+def checked_job(
+    request: SendRequest,
+    settings: SendSettings,
+    store: Store,
+    renderer: Renderer,
+    stage: Stager,
+    correlation_id: str | None,
+    send_id: str,
+) -> Job:
+    """Everything that can refuse the request, run: the job DispatchFunction will send."""
+    prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
+    # The database answers before the 202, and the first listed recipient found renders. Not a
+    # cluster's first member: some servers (SecantusDB) gather a whole cluster before the first
+    # reply, and that is the dispatcher's work, not the API's.
+    if request.recipients:
+        first = next(iter(Audience(store, settings.service, request.recipients[:IN_CHUNK], None)), None)
+        if first is not None:
+            list(prepared.composer.messages(first))
+    else:
+        store.ping()
+    return Job(
+        request=request,
+        texts=texts_json(prepared.texts),
+        envelopes=prepared.envelopes,
+        correlationId=correlation_id,
+    )
+
+
 def accept(
     request: SendRequest,
     settings: SendSettings,
@@ -64,31 +92,20 @@ def accept(
     if not settings.dispatch_function_name:
         raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
     send_id = new_send_id()
-    prepared = prepare(request, settings, store, renderer, stage, correlation_id, send_id)
-    # The database answers before the 202, and the first listed recipient found renders. Not a
-    # cluster's first member: some servers (SecantusDB) gather a whole cluster before the first
-    # reply, and that is the dispatcher's work, not the API's.
-    if request.recipients:
-        first = next(iter(Audience(store, settings.service, request.recipients[:IN_CHUNK], None)), None)
-        if first is not None:
-            list(prepared.composer.messages(first))
-    else:
-        store.ping()
-    job = Job(
-        request=request,
-        texts=texts_json(prepared.texts),
-        envelopes=prepared.envelopes,
-        correlationId=correlation_id,
-    )
+    job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
         sends.objects.put_job(send_id, job)
-        sends.records.create(send_id, scope, request.channels)
+        sends.records.create(
+            send_id, scope, request.channels, reference=request.reference, correlation_id=correlation_id
+        )
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable(f"the send could not be recorded ({type(exc).__name__}); nothing was sent") from exc
+    sends.announce(send_id, SendState.ACCEPTED)
     try:
         launcher(settings.dispatch_function_name, {"sendId": send_id, "correlationId": correlation_id})
     except (ClientError, BotoCoreError, MessagingError) as exc:
         sends.records.finish(send_id, SendState.FAILED, f"DispatchFunction was not invoked: {type(exc).__name__}")
+        sends.announce(send_id, SendState.FAILED)
         raise ServiceUnavailable(f"DispatchFunction was not invoked ({type(exc).__name__}); nothing was sent") from exc
     logger.info("send accepted", extra={"sendId": send_id, "channels": request.channels})
     return send_id

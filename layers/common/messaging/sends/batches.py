@@ -91,6 +91,9 @@ class BatchSender:
     preferences: UserPreferences | None
     invokes: Counter[str]
     transactional: bool = False
+    # Whether the send's cancel is recorded (messaging.sends.cancel): read before each new batch.
+    cancel_requested: Callable[[], bool] = lambda: False
+    cancelled: list[BatchJob] = field(default_factory=list)  # new batches a cancel kept from starting
     _out_of_time: list[str] = field(default_factory=list)
 
     def run(self, jobs: Sequence[BatchJob], remaining_s: Callable[[], float]) -> bool:
@@ -113,6 +116,9 @@ class BatchSender:
                 if left() < self.settings.dispatch_margin_s:
                     stopped = True
                     break
+                if job.new and self._cancelled():
+                    self.cancelled.append(job)  # never started: its users count `cancelled`
+                    continue
                 pending.add(pool.submit(self._one, job, left))
             done, pending = wait(pending)
             for future in done:
@@ -125,6 +131,12 @@ class BatchSender:
                 extra={"sendId": self.send_id, "segment": self.segment, "waiting": len(self._out_of_time)},
             )
         return not (stopped or self._out_of_time)
+
+    def _cancelled(self) -> bool:
+        """Read until it says yes (a cancel is never taken back)."""
+        if not self.cancelled:
+            return self.cancel_requested()
+        return True
 
     def _one(self, job: BatchJob, left: Callable[[], float]) -> None:
         batch = job.batch

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from messaging.dispatch import Invoker
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
-from messaging.observability import logger
+from messaging.observability import count, logger
 from messaging.pacing import Pacer
 from messaging.preferences import UserPreferences
 from messaging.sends.accept import Launcher
 from messaging.sends.batches import BatchSender
-from messaging.sends.give_up import finish_if_done, give_up
+from messaging.sends.give_up import finish_if_done, give_up, stalled
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.plan import Planner, segment_size
-from messaging.sends.segment import SegmentRun
+from messaging.sends.segment import Dispatched, SegmentRun
 from messaging.sends.states import SegmentClaim, SendRecord
 from messaging.store import Store
 from messaging.templates.renderer import Renderer
@@ -61,7 +61,13 @@ class Dispatcher:
         return segment_size(self.settings, self.pacer.batch_limits(), channels)
 
     def run_segment(
-        self, send_id: str, segment: int, owner: str, remaining_s: Callable[[], float], correlation_id: str | None
+        self,
+        send_id: str,
+        segment: int,
+        owner: str,
+        remaining_s: Callable[[], float],
+        correlation_id: str | None,
+        continuation: bool = False,
     ) -> None:
         claim = self._claim(send_id, segment, owner, remaining_s)
         if claim == SegmentClaim.BUSY:
@@ -74,20 +80,28 @@ class Dispatcher:
         if claim == SegmentClaim.DONE:
             self._next(send_id, segment, record.segments, correlation_id)
             return
+        self.sends.expiry.keep(send_id)  # a send may run longer than its items' lifetime
         try:
-            finished = self._dispatch_segment(send_id, segment, remaining_s, record)
+            dispatched = self._dispatch_segment(send_id, segment, remaining_s, record)
         except BaseException:
             # Let the retry (or a later dispatcher) take it at once.
             self.sends.segments.release(send_id, segment, owner)
             raise
-        if not finished:
+        if not dispatched.finished:
             self.sends.segments.release(send_id, segment, owner)
-            self._launch(send_id, segment, correlation_id)  # the rest, with a fresh 15 minutes
+            if continuation and not dispatched.progressed:
+                # A whole invocation counted no batch: another would not either (a user's messages
+                # take longer to render than the invocation has). Its pending users fail; it ends.
+                count("SegmentsStalled", 1)
+                stalled(self.sends, send_id, segment)
+                self._next(send_id, segment, record.segments, correlation_id)
+                return
+            self._launch(send_id, segment, correlation_id, continuation=True)  # the rest, with a fresh 15 minutes
             return
         self._next(send_id, segment, record.segments, correlation_id)
 
-    def give_up(self, send_id: str, segment: int | None, reason: str) -> None:
-        give_up(self.sends, self.settings.segment_parallel, send_id, segment, reason)
+    def give_up(self, send_id: str, segment: int | None, reason: str, dead_owner: str | None = None) -> None:
+        give_up(self.sends, self.settings.segment_parallel, send_id, segment, reason, dead_owner)
 
     def _claim(self, send_id: str, segment: int, owner: str, remaining_s: Callable[[], float]) -> SegmentClaim:
         claim = self.sends.segments.claim(send_id, segment, owner, remaining_s() + LEASE_EXTRA_S)
@@ -102,9 +116,7 @@ class Dispatcher:
 
     def _dispatch_segment(
         self, send_id: str, segment: int, remaining_s: Callable[[], float], record: SendRecord
-    ) -> bool:
-        """True when every user of the segment is accounted for on every channel."""
-
+    ) -> Dispatched:
         def sender(transactional: bool) -> BatchSender:
             return BatchSender(
                 send_id,
@@ -117,6 +129,7 @@ class Dispatcher:
                 self.preferences,
                 self.invokes,
                 transactional,
+                cancel_requested=lambda: self.sends.cancels.requested(send_id),
             )
 
         run = SegmentRun(send_id, segment, record, self.settings, self.store, self.renderer, self.sends, sender)
@@ -128,5 +141,8 @@ class Dispatcher:
         if following < segments:
             self._launch(send_id, following, correlation_id)
 
-    def _launch(self, send_id: str, segment: int, correlation_id: str | None) -> None:
-        self.launcher(self.self_name, {"sendId": send_id, "segment": segment, "correlationId": correlation_id})
+    def _launch(self, send_id: str, segment: int, correlation_id: str | None, *, continuation: bool = False) -> None:
+        event: dict[str, object] = {"sendId": send_id, "segment": segment, "correlationId": correlation_id}
+        if continuation:
+            event["continuation"] = True
+        self.launcher(self.self_name, event)

@@ -20,41 +20,80 @@ from messaging.sends.states import SegmentClaim, SendRecord, SendState
 
 GAVE_UP_UNSENT = "not attempted: the dispatcher gave up"
 GIVE_UP_LEASE_S = 900
+STALLED = "the segment made no progress in a whole invocation (rendering slower than the time it had)"
+STALLED_UNSENT = f"not attempted: {STALLED}"
 
 
 def finish_if_done(sends: SendStore, send_id: str) -> None:
     """Once every segment is accounted for: completed, or failed if a dispatcher gave up."""
     record = sends.records.get(send_id)
-    if record is None or record.status != SendState.RUNNING or record.segments_done < record.segments:
+    if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
+        return
+    if record.segments_done < record.segments:
         return
     status = SendState.FAILED if record.reason else SendState.COMPLETED
+    if record.status == SendState.CANCELLING and not record.reason:
+        status = SendState.CANCELLED
     if sends.records.finish(send_id, status):
         logger.info(f"send {status}", extra={"sendId": send_id})
+        sends.expiry.keep(send_id)  # its items expire from its end
+        sends.announce(send_id, status)
 
 
-def give_up(sends: SendStore, segment_parallel: int, send_id: str, segment: int | None, reason: str) -> None:
+def give_up(
+    sends: SendStore,
+    segment_parallel: int,
+    send_id: str,
+    segment: int | None,
+    reason: str,
+    dead_owner: str | None = None,
+) -> None:
     """Lambda gave up on an event: the users still pending in that segment's chain (or in the
     whole send, for the planning event) are listed as failures; the other segments finish, and
-    then the send ends `failed`."""
+    then the send ends `failed`. `dead_owner`: the request id of the invocation given up on (every
+    try of an event has the same): a segment it still leases (killed without cleanup: out of
+    memory, a timeout) is taken over, not left `running` until its lease ends."""
     record = sends.records.get(send_id)
     if record is None or record.over:
         return
     logger.error("dispatcher gave up", extra={"sendId": send_id, "segment": segment, "reason": reason[:300]})
     reason = f"the dispatcher gave up: {reason}"
     if record.status == SendState.ACCEPTED:
-        sends.records.finish(send_id, SendState.FAILED, reason)  # before planning: nobody is pending yet
+        if sends.records.finish(send_id, SendState.FAILED, reason):  # before planning: nobody is pending yet
+            sends.announce(send_id, SendState.FAILED)
+        sends.expiry.keep(send_id)
         return
     sends.records.note_gave_up(send_id, reason)
     chain = range(record.segments) if segment is None else range(segment, record.segments, segment_parallel)
     for number in chain:
-        _abandon(sends, record, number, reason)
+        _abandon(sends, record, number, reason, dead_owner)
     finish_if_done(sends, send_id)
 
 
-def _abandon(sends: SendStore, record: SendRecord, segment: int, reason: str) -> None:
+def stalled(sends: SendStore, send_id: str, segment: int) -> None:
+    """A continuation that counted no batch: its segment done with its pending users failed, and
+    the send `failed` once the other segments finish (it starts no further continuation)."""
+    record = sends.records.get(send_id)
+    if record is None or record.over:
+        return
+    logger.error("segment stalled", extra={"sendId": send_id, "segment": segment})
+    sends.records.note_gave_up(send_id, STALLED)
+    _abandon(sends, record, segment, STALLED, unsent_error=STALLED_UNSENT)
+    finish_if_done(sends, send_id)
+
+
+def _abandon(
+    sends: SendStore,
+    record: SendRecord,
+    segment: int,
+    reason: str,
+    dead_owner: str | None = None,
+    unsent_error: str = GAVE_UP_UNSENT,
+) -> None:
     send_id, channels = record.send_id, record.channels
     owner = f"give-up-{uuid.uuid4()}"
-    if sends.segments.claim(send_id, segment, owner, GIVE_UP_LEASE_S) != SegmentClaim.CLAIMED:
+    claim = sends.segments.claim(send_id, segment, owner, GIVE_UP_LEASE_S, dead_owner=dead_owner)
+    if claim != SegmentClaim.CLAIMED:
         return  # done, or held by a live dispatcher that will finish it
     user_ids = sends.objects.get_segment(send_id, record.plan, segment)
     accounted: dict[Channel, set[str]] = {channel: set() for channel in channels}
@@ -71,7 +110,7 @@ def _abandon(sends: SendStore, record: SendRecord, segment: int, reason: str) ->
             ):
                 record_batch(state.channel, len(state.user_ids), failures)
     unsent = [
-        Failure(userId=user_id, channel=channel, error=GAVE_UP_UNSENT, code=FailureCode.NOT_ATTEMPTED)
+        Failure(userId=user_id, channel=channel, error=unsent_error, code=FailureCode.NOT_ATTEMPTED)
         for user_id in user_ids
         for channel in channels
         if user_id not in accounted[channel]

@@ -10,10 +10,16 @@ The sends table: partition key `pk` = the send id, sort key `sk`:
   segment's unsent (`<k>#unsent`), the plan's users not found (`plan#missing`), a synchronous
   send's (`sync`), or a delivery event's (`{event#<channel>#<outcome>#<message id>`: '{' sorts
   after digits and letters, so they follow the dispatch's).
+  A group too large for one transaction has one `fail#<group>#0000` item naming its pages,
+  `fpage#<group>#<generation>#<part>`, written before it (a generation never committed is never read).
+- `unk#<channel>#<user id>`: where a user listed `unknown: ...` on a channel is (the failures item
+  holding the entry), for a delivery event that proves the message left.
+- `left#<channel>#<user id>`: a delivery event proved the user's message left (whatever its outcome).
 - `evt#<channel>#<outcome>#<message id>`: a delivery event's marker.
 
 S3 (the attachments bucket): `sends/<id>/request.json` (the job), and per planning attempt
-`sends/<id>/plans/<attempt>/segments/<k>.json` and `.../missing.json`.
+`sends/<id>/plans/<attempt>/segments/<k>.json` and `.../missing.json`; a scheduled send's job waits
+under `scheduled/<id>/request.json` until it runs.
 
 A batch's id (`batchId`, at most 64 characters) names the send, segment, whole channel name and
 number: the channel functions' once-only records share one table (`batch#<batchId>`), so two
@@ -32,11 +38,18 @@ BATCH = "batch#"
 FAIL = "fail#"
 EVENT = "evt#"
 EVENT_FAIL = "{event#"
+FAIL_PAGE = "fpage#"
+UNKNOWN = "unk#"
+LEFT = "left#"
 SYNC_FAILURES = "sync"
 PLAN_MISSING = "plan#missing"
 
 SENDS_PREFIX = "sends/"
 JOB_OBJECT = "request.json"
+# A scheduled send's job and staged attachments: kept a year and more (the bucket's lifecycle),
+# where `sends/` and `attachments/` last days. The job moves to `sends/<id>/` when the send runs.
+SCHEDULED_PREFIX = "scheduled/"
+SCHEDULED_ATTACHMENTS = "scheduled/attachments"
 
 MAX_BATCH_ID = 64  # messaging.models.batch.BatchRequest.batchId
 
@@ -80,12 +93,28 @@ def failures_key(group: str, part: int) -> str:
     return f"{FAIL}{group}#{part:04d}"
 
 
+def failures_page_key(group: str, generation: str, part: int) -> str:
+    return f"{FAIL_PAGE}{group}#{generation}#{part:04d}"
+
+
+def unknown_marker(channel: Channel, user_id: str) -> str:
+    return f"{UNKNOWN}{channel}#{user_id}"
+
+
+def left_marker(channel: Channel, user_id: str) -> str:
+    return f"{LEFT}{channel}#{user_id}"
+
+
 def event_marker(channel: Channel, outcome: str, message_id: str) -> str:
     return f"{EVENT}{channel}#{outcome}#{message_id}"
 
 
 def send_object(send_id: str, name: str) -> str:
     return f"{SENDS_PREFIX}{send_id}/{name}"
+
+
+def scheduled_job_object(send_id: str) -> str:
+    return f"{SCHEDULED_PREFIX}{send_id}/{JOB_OBJECT}"
 
 
 def plan_object(plan: str, name: str) -> str:

@@ -19,7 +19,6 @@ from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
 from messaging.models.response import Failure, FailureCode
 from messaging.observability import logger, record_plan
-from messaging.sends.keys import PLAN_MISSING
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.states import SendRecord, SendState
 from messaging.service import USER_NOT_FOUND
@@ -81,18 +80,23 @@ class Planner:
             return None
         if record.over:
             return None
-        won = False
-        if record.status == SendState.ACCEPTED:
-            won = self._plan_once(send_id)
+        if record.status == SendState.SCHEDULED:
+            # Fired by its schedule: its job moves to where a running send's is read.
+            self.sends.objects.release_scheduled_job(send_id)
+        if record.status in (SendState.ACCEPTED, SendState.SCHEDULED):
+            self._plan_once(send_id)
             record = self.sends.records.get(send_id)
-            if record is None or record.status != SendState.RUNNING:
-                return None
-        if not won and record.plan:
-            # Another attempt (or this event's first try) planned it, and ours may have listed a
-            # different audience's missing users after it: the list is the committed attempt's again.
-            self._list_missing(send_id, self.sends.objects.get_missing(send_id, record.plan), record.channels)
+        if record is not None and record.status == SendState.CANCELLING and not record.plan:
+            # Cancelled before its audience was resolved: nobody is pending, nothing was sent.
+            if self.sends.cancels.finish(send_id):
+                self.sends.announce(send_id, SendState.CANCELLED)
+            return None
+        if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
+            return None
         if record.segments == 0:
-            self.sends.records.finish(send_id, SendState.COMPLETED)
+            cancelling = record.status == SendState.CANCELLING
+            if self.sends.records.finish(send_id, ended := SendState.CANCELLED if cancelling else SendState.COMPLETED):
+                self.sends.announce(send_id, ended)
             return None
         return record
 
@@ -105,9 +109,10 @@ class Planner:
         )
         missing = self._stream(request, segmenter)
         self.sends.objects.put_missing(send_id, attempt, missing)
-        not_found = self._list_missing(send_id, missing, request.channels)
+        # Listed with the counts by the winning attempt only: a losing one lists nothing.
+        not_found = self._missing(missing, request.channels)
         audience, segments = segmenter.audience, segmenter.segments
-        won = self.sends.records.planned(send_id, attempt, audience, len(missing), segments, request.channels)
+        won = self.sends.records.planned(send_id, attempt, audience, not_found, segments, request.channels)
         if won:
             record_plan(audience + len(missing), request.channels, not_found)
         logger.info(
@@ -116,14 +121,13 @@ class Planner:
         )
         return won
 
-    def _list_missing(self, send_id: str, missing: Sequence[str], channels: Sequence[Channel]) -> list[Failure]:
-        failures = [
+    @staticmethod
+    def _missing(missing: Sequence[str], channels: Sequence[Channel]) -> list[Failure]:
+        return [
             Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
             for user_id in missing
             for channel in channels
         ]
-        self.sends.failures.put(send_id, PLAN_MISSING, failures)
-        return failures
 
     def _stream(self, request: SendRequest, segmenter: _Segmenter) -> list[str]:
         """The audience's ids streamed into the segmenter: the recipients not found."""

@@ -43,6 +43,11 @@ class Checkpoints:
             return Placement.DONE, None
         return Placement.NEW, None
 
+    def after(self, next_number: dict[Channel, int]) -> Checkpoints:
+        """The checkpoints a segment's next part is placed by: its started batches were resumed in
+        the first part; its new batches are numbered after the parts sent before."""
+        return Checkpoints(accounted=self.accounted, started_of={}, next_number=next_number, done=self.done)
+
 
 def read_checkpoints(channels: Sequence[Channel], states: Sequence[BatchState]) -> Checkpoints:
     checkpoints = Checkpoints(

@@ -5,12 +5,12 @@ segment finished with its skipped and unsent users, once."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from messaging.audience import Audience
+from messaging.audience import Audience, Recipient
 from messaging.dispatch import Batch, BatchBuilder
 from messaging.errors import BadRequest
 from messaging.models.common import Channel
@@ -54,6 +54,8 @@ class SegmentWork:
     unsent: list[Failure] = field(default_factory=list)
     skipped: Counter[Channel] = field(default_factory=Counter)
     skipped_by: Counter[tuple[Channel, str]] = field(default_factory=Counter)
+    cancelled: Counter[Channel] = field(default_factory=Counter)  # users a cancel kept from being attempted
+    placed: set[str] = field(default_factory=set)  # users rendered (or skipped) by this invocation
 
 
 class SegmentBatches:
@@ -118,6 +120,14 @@ class SegmentBatches:
         self._resumed[(channel, resumed)].add(channel, user_id, message)
         self._rendered[(channel, resumed)].add(user_id)
 
+    @property
+    def held_bytes(self) -> int:
+        """The rendered messages this part holds (uncompressed JSON)."""
+        return self._new.rendered_bytes + sum(builder.rendered_bytes for builder in self._resumed.values())
+
+    def next_numbers(self) -> dict[Channel, int]:
+        return dict(self._numbers)
+
     def jobs(self) -> list[BatchJob]:
         """The resumed batches first (each with its users' known failures), then the new ones."""
         jobs: list[BatchJob] = []
@@ -138,9 +148,18 @@ class SegmentBatches:
         return jobs
 
 
+@dataclass(frozen=True)
+class Dispatched:
+    finished: bool  # every user of the segment is accounted for on every channel
+    progressed: bool  # this invocation counted a batch (or finished the segment)
+
+
 @dataclass
 class SegmentRun:
-    """One segment of one send, rendered and sent by one invocation."""
+    """One segment of one send, rendered and sent by one invocation: a part at a time, each part
+    bounded by RENDER_BUDGET_BYTES of rendered messages and by the deadline (rendering stops with
+    2 x DISPATCH_MARGIN_S left: the second margin sends what was rendered), and sent before the
+    next is rendered. The users of started batches come first, in the first part."""
 
     send_id: str
     segment: int
@@ -151,72 +170,158 @@ class SegmentRun:
     sends: SendStore
     sender: Callable[[bool], BatchSender]  # the batch sender, given whether the send is transactional
 
-    def dispatch(self, remaining_s: Callable[[], float]) -> bool:
-        """True when every user of the segment is accounted for on every channel."""
+    def dispatch(self, remaining_s: Callable[[], float]) -> Dispatched:
         job = self.sends.objects.get_job(self.send_id)
         user_ids = self.sends.objects.get_segment(self.send_id, self.record.plan, self.segment)
         checkpoints = read_checkpoints(job.request.channels, self.sends.segments.batches(self.send_id, self.segment))
+        done_before = checkpoints.done
         sender = self.sender(job.transactional)
-        batches = SegmentBatches(
-            self.send_id, self.segment, self.settings, job.envelopes, checkpoints, sender.pacer.batch_limits()
-        )
-        work = self._render(job, user_ids, checkpoints, batches)
-        work.jobs = batches.jobs()
-        logger.info(
-            "dispatching segment",
-            extra={
-                "sendId": self.send_id,
-                "segment": self.segment,
-                "users": len(user_ids),
-                "batches": len(work.jobs),
-                "resumed": len(checkpoints.unfinished),
-                "done": checkpoints.done,
-            },
-        )
-        if not sender.run(work.jobs, remaining_s):
-            return False
-        if self.sends.segments.finish(self.send_id, self.segment, work.skipped, work.unsent, reasons=work.skipped_by):
-            record_skips(work.skipped_by)
-            record_segment(work.skipped, work.unsent, job.request.channels)
-        return True
-
-    def _render(self, job: Job, user_ids: list[str], checkpoints: Checkpoints, batches: SegmentBatches) -> SegmentWork:
-        channels = job.request.channels
         composer = composer_of(job, self.renderer)
+        resumed = {user_id for state in checkpoints.unfinished for user_id in state.user_ids}
+        audiences = [
+            Audience(self.store, self.settings.service, [u for u in user_ids if u in resumed], None),
+            Audience(self.store, self.settings.service, [u for u in user_ids if u not in resumed], None),
+        ]
+        resumed_users, new_users = iter(audiences[0]), iter(audiences[1])
         work = SegmentWork()
-        audience = Audience(self.store, self.settings.service, user_ids, None)
-        for recipient in audience:
-            user_id = recipient.user_id
-            made = len(composer.failures)
-            try:
-                messages = dict(composer.messages(recipient))
-            except BadRequest as exc:
-                reason = f"not sent: {exc.message}"[:1000]
-                work.unsent += [
-                    Failure(userId=user_id, channel=channel, error=reason, code=FailureCode.NOT_ATTEMPTED)
-                    for channel in channels
-                    if user_id not in checkpoints.accounted[channel]
-                ]
-                continue
-            # A user whose own document renders too large on a channel fails there, as in a synchronous send.
-            refused = {failure.channel: failure for failure in composer.failures[made:]}
-            for channel in channels:
-                placement, number = checkpoints.place(channel, user_id)
-                message = messages.get(channel)
-                if placement is Placement.DONE or (placement is Placement.RESUMED and message is None):
-                    continue
-                if message is not None:
-                    batches.add(channel, user_id, message, number)
-                elif channel in refused:
-                    work.unsent.append(refused[channel])
-                else:
-                    work.skipped[channel] += 1
-                    reason = composer.skip_reason(recipient, channel) or SkipReason.NO_ADDRESS
-                    work.skipped_by[(channel, reason)] += 1
+        while True:
+            batches = SegmentBatches(
+                self.send_id, self.segment, self.settings, job.envelopes, checkpoints, sender.pacer.batch_limits()
+            )
+            channels = job.request.channels
+            # A started batch goes again whole, under its first batchId: its users all in the first part.
+            self._render(composer, channels, resumed_users, checkpoints, batches, work, None)
+            if self._cancel_seen(sender):
+                # No new user is rendered after the cancel is recorded: they count `cancelled`.
+                complete = True
+                self._cancel_rest(channels, user_ids, resumed, audiences[1], checkpoints, work)
+            else:
+                complete = self._render(composer, channels, new_users, checkpoints, batches, work, remaining_s)
+            jobs = batches.jobs()
+            logger.info(
+                "dispatching segment",
+                extra={
+                    "sendId": self.send_id,
+                    "segment": self.segment,
+                    "users": len(user_ids),
+                    "batches": len(jobs),
+                    "resumed": len(checkpoints.unfinished),
+                    "done": checkpoints.done,
+                    "complete": complete,
+                },
+            )
+            if not sender.run(jobs, remaining_s) or (not complete and remaining_s() < self._render_stop_s):
+                done_now = sum(state.done for state in self.sends.segments.batches(self.send_id, self.segment))
+                return Dispatched(finished=False, progressed=done_now > done_before)
+            if complete:
+                break
+            checkpoints = checkpoints.after(batches.next_numbers())
         work.unsent += [
             Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
+            for audience in audiences
             for user_id in audience.missing_ids
-            for channel in channels
+            for channel in job.request.channels
             if user_id not in checkpoints.accounted[channel]
         ]
-        return work
+        for never in sender.cancelled:  # rendered, but a cancel kept the batch from starting
+            work.cancelled[never.batch.channel] += len(never.batch.user_ids)
+        if self.sends.segments.finish(
+            self.send_id, self.segment, work.skipped, work.unsent, reasons=work.skipped_by, cancelled=work.cancelled
+        ):
+            record_skips(work.skipped_by)
+            record_segment(work.skipped, work.unsent, job.request.channels)
+        return Dispatched(finished=True, progressed=True)
+
+    def _cancel_seen(self, sender: BatchSender) -> bool:
+        """Whether the send's cancel is recorded: read once a part, until it says yes."""
+        return bool(sender.cancelled) or self.sends.cancels.requested(self.send_id)
+
+    @staticmethod
+    def _cancel_rest(
+        channels: Sequence[Channel],
+        user_ids: Sequence[str],
+        resumed: set[str],
+        audience: Audience,
+        checkpoints: Checkpoints,
+        work: SegmentWork,
+    ) -> None:
+        """The users this invocation has not rendered (nor found missing) count `cancelled` on each
+        channel where no checkpointed batch holds them."""
+        missing = set(audience.missing_ids)
+        rest = [u for u in user_ids if u not in resumed and u not in work.placed and u not in missing]
+        for channel in channels:
+            work.cancelled[channel] += sum(1 for u in rest if u not in checkpoints.accounted[channel])
+
+    @property
+    def _render_stop_s(self) -> float:
+        return 2 * self.settings.dispatch_margin_s
+
+    def _render(
+        self,
+        composer: Composer,
+        channels: Sequence[Channel],
+        recipients: Iterator[Recipient],
+        checkpoints: Checkpoints,
+        batches: SegmentBatches,
+        work: SegmentWork,
+        remaining_s: Callable[[], float] | None,
+    ) -> bool:
+        """Renders users into `batches` until none is left (True), or the part is full or the
+        deadline near (False); with no `remaining_s`, every user, whatever the budget."""
+        while True:
+            if remaining_s is not None and (
+                batches.held_bytes >= self.settings.render_budget_bytes or remaining_s() < self._render_stop_s
+            ):
+                return False
+            recipient = next(recipients, None)
+            if recipient is None:
+                return True
+            work.placed.add(recipient.user_id)
+            self._place(composer, channels, recipient, checkpoints, batches, work)
+
+    def _place(
+        self,
+        composer: Composer,
+        channels: Sequence[Channel],
+        recipient: Recipient,
+        checkpoints: Checkpoints,
+        batches: SegmentBatches,
+        work: SegmentWork,
+    ) -> None:
+        """One user's messages into batches, or their skips and failures into `work`."""
+        user_id = recipient.user_id
+        places = {channel: checkpoints.place(channel, user_id)[0] for channel in channels}
+        reasons = {c: composer.skip_reason(recipient, c) for c in channels if places[c] is not Placement.DONE}
+        if all(reasons.values()):
+            # Nothing to render (or done before, in a continuation): only the skips, counted again.
+            for channel, why in reasons.items():
+                if places[channel] is Placement.NEW:
+                    work.skipped[channel] += 1
+                    work.skipped_by[(channel, why or SkipReason.NO_ADDRESS)] += 1
+            return
+        made = len(composer.failures)
+        try:
+            messages = dict(composer.messages(recipient))
+        except BadRequest as exc:
+            reason = f"not sent: {exc.message}"[:1000]
+            work.unsent += [
+                Failure(userId=user_id, channel=channel, error=reason, code=FailureCode.NOT_ATTEMPTED)
+                for channel in channels
+                if user_id not in checkpoints.accounted[channel]
+            ]
+            return
+        # A user whose own document renders too large on a channel fails there, as in a synchronous send.
+        refused = {failure.channel: failure for failure in composer.failures[made:]}
+        for channel in channels:
+            placement, number = checkpoints.place(channel, user_id)
+            message = messages.get(channel)
+            if placement is Placement.DONE or (placement is Placement.RESUMED and message is None):
+                continue
+            if message is not None:
+                batches.add(channel, user_id, message, number)
+            elif channel in refused:
+                work.unsent.append(refused[channel])
+            else:
+                work.skipped[channel] += 1
+                reason = composer.skip_reason(recipient, channel) or SkipReason.NO_ADDRESS
+                work.skipped_by[(channel, reason)] += 1

@@ -13,7 +13,13 @@ A send (the `send` item's `status`; the API answers the same values):
     failed     | accepted, running    | DispatchFunction was not invoked, Lambda gave up on an event
                |                      | (the pending users listed as failures), or a synchronous
                |                      | send broke while sending
-    terminal: completed, failed (nothing moves a send out of them)
+    scheduled  | (new)                | accepted with a `sendAt` ahead: EventBridge Scheduler fires
+               |                      | DispatchFunction then (its audience resolved only at that time)
+    cancelling | accepted, running    | DELETE /sends/{sendId}: no batch starts after it
+    cancelled  | scheduled, cancelling| DELETE of a scheduled send (at once), or the last segment of a
+               |                      | cancelling send accounted for (what was not attempted counts
+               |                      | `cancelled`)
+    terminal: completed, failed, cancelled (nothing moves a send out of them)
 
 A segment (`seg#<k>`, running sends only) is leased by one dispatcher at a time (`owner`,
 `leaseUntil`): claiming answers `claimed`, `busy` (another live dispatcher holds it) or `done`.
@@ -43,16 +49,22 @@ class SendState(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    SCHEDULED = "scheduled"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
 
 
 # Each state and the states it may move to; None is a send with no record yet.
 TRANSITIONS: Mapping[SendState | None, frozenset[SendState]] = MappingProxyType(
     {
-        None: frozenset({SendState.ACCEPTED, SendState.COMPLETED}),
-        SendState.ACCEPTED: frozenset({SendState.RUNNING, SendState.COMPLETED, SendState.FAILED}),
-        SendState.RUNNING: frozenset({SendState.COMPLETED, SendState.FAILED}),
+        None: frozenset({SendState.ACCEPTED, SendState.COMPLETED, SendState.SCHEDULED}),
+        SendState.ACCEPTED: frozenset({SendState.RUNNING, SendState.COMPLETED, SendState.FAILED, SendState.CANCELLING}),
+        SendState.RUNNING: frozenset({SendState.COMPLETED, SendState.FAILED, SendState.CANCELLING}),
         SendState.COMPLETED: frozenset(),
         SendState.FAILED: frozenset(),
+        SendState.SCHEDULED: frozenset({SendState.RUNNING, SendState.CANCELLED, SendState.FAILED}),
+        SendState.CANCELLING: frozenset({SendState.CANCELLED}),
+        SendState.CANCELLED: frozenset(),
     }
 )
 TERMINAL: frozenset[SendState] = frozenset(state for state, onward in TRANSITIONS.items() if state and not onward)
@@ -84,6 +96,7 @@ SEGMENT_DONE = "done"
 BATCH_STARTED = "started"
 
 COUNTERS = ("sent", "failed", "skipped")
+CANCELLED = "cancelled"  # the counter of messages a cancel left unattempted (0 unless cancelled)
 # Parts of `skipped` (why) and of `sent` (what became of it, from the providers' delivery events).
 DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "undelivered")
 
@@ -105,6 +118,10 @@ class SendRecord:
     updated_at_segments: str | None = None
     reason: str | None = None
     plan: str = ""  # the committed planning attempt; "" for a send planned before attempts had prefixes
+    send_at: str | None = None  # a scheduled send's time (ISO 8601, UTC)
+    synchronous: bool = False  # answered by its request (not cancellable)
+    reference: str | None = None  # the caller's own, echoed in its status and events
+    correlation_id: str | None = None
 
     @property
     def over(self) -> bool:
@@ -113,9 +130,17 @@ class SendRecord:
     def channel_counts(self, channel: Channel) -> dict[str, int]:
         counts = self.counts.get(channel, {})
         sent, failed, skipped = (counts.get(name, 0) for name in COUNTERS)
-        pending = max(0, self.audience + self.not_found - sent - failed - skipped)
+        cancelled = counts.get(CANCELLED, 0)
+        pending = max(0, self.audience + self.not_found - sent - failed - skipped - cancelled)
         details = {name: counts.get(name, 0) for name in DETAILS}
-        return {"sent": sent, "failed": failed, "skipped": skipped, "pending": pending, **details}
+        return {
+            "sent": sent,
+            "failed": failed,
+            "skipped": skipped,
+            "pending": pending,
+            "cancelled": cancelled,
+            **details,
+        }
 
 
 @dataclass

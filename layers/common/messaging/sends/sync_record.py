@@ -6,19 +6,50 @@ a client send them again."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from messaging.models.common import Channel
 from messaging.observability import logger
 from messaging.sends.persistence.store import SendStore
-from messaging.sends.states import SendState
+from messaging.sends.states import SendRecord, SendState
 from messaging.service import SendOutcome, sync_counts
+
+# Past SendFunction's timeout: clocks of two Lambda hosts, and the record opened after the start.
+KILLED_MARGIN_S = 30
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_read(record: SendRecord, timeout_s: int, now: datetime | None = None) -> SendRecord:
+    """A synchronous send's record as a reader must see it: one still open once SendFunction's
+    timeout (and a margin) has passed since it opened was killed with its function (Lambda runs no
+    code of ours after a timeout, so nothing closed it): `failed`, outcome unknown."""
+    if not record.synchronous or record.over:
+        return record
+    killed_by = datetime.fromisoformat(record.created_at) + timedelta(seconds=timeout_s)
+    if (now or now_utc()) < killed_by + timedelta(seconds=KILLED_MARGIN_S):
+        return record
+    reason = f"the request did not end within SendFunction's timeout ({timeout_s} s): outcome unknown"
+    stamp = killed_by.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dataclasses.replace(record, status=SendState.FAILED, reason=reason, completed_at=stamp, updated_at=stamp)
 
 
 class SyncSendRecord:
-    def __init__(self, sends: SendStore | None, scope: str, send_id: str) -> None:
+    def __init__(
+        self,
+        sends: SendStore | None,
+        scope: str,
+        send_id: str,
+        reference: str | None = None,
+        correlation: str | None = None,
+    ) -> None:
         self._sends = sends  # None: SENDS_TABLE unset, nothing is recorded
         self._scope = scope
+        self._reference, self._correlation = reference, correlation  # echoed in its status and events
         self.send_id = send_id
         self.opened = False
 
@@ -27,7 +58,14 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.records.create(self.send_id, self._scope, channels)
+            self._sends.records.create(
+                self.send_id,
+                self._scope,
+                channels,
+                synchronous=True,
+                reference=self._reference,
+                correlation_id=self._correlation,
+            )
         except Exception as exc:  # noqa: BLE001 - sending goes on; the record is completed (or not) after
             logger.warning("synchronous send not opened", extra={"sendId": self.send_id, "cause": type(exc).__name__})
 
@@ -37,7 +75,8 @@ class SyncSendRecord:
             return
         try:
             reason = f"the request failed while sending ({type(exc).__name__}): outcome unknown"
-            self._sends.records.finish(self.send_id, SendState.FAILED, reason)
+            if self._sends.records.finish(self.send_id, SendState.FAILED, reason):
+                self._sends.announce(self.send_id, SendState.ACCEPTED, SendState.FAILED)
         except Exception as error:  # noqa: BLE001 - the original error is what the caller must get
             logger.warning("synchronous send not closed", extra={"sendId": self.send_id, "cause": type(error).__name__})
 
@@ -45,7 +84,7 @@ class SyncSendRecord:
         if self._sends is None:
             return
         try:
-            self._sends.records.record_sync(
+            recorded = self._sends.records.record_sync(
                 self.send_id,
                 self._scope,
                 outcome.channels,
@@ -54,5 +93,7 @@ class SyncSendRecord:
                 sync_counts(outcome),
                 outcome.response.failures,
             )
+            if recorded:
+                self._sends.announce(self.send_id, SendState.ACCEPTED, SendState.COMPLETED)
         except Exception as exc:  # noqa: BLE001 - whatever it is, the answer stands
             logger.warning("synchronous send not recorded", extra={"sendId": self.send_id, "cause": type(exc).__name__})

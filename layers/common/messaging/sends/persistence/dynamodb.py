@@ -1,7 +1,8 @@
 """The sends table's plumbing, shared by its stores: calls (counted), expiry, conditional-failure
 detection, transaction-conflict retries, paginated queries, and the zlib JSON of bulky values.
 
-Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after it was written.
+Every item expires (`expiration`, TTL) `SENDS_TTL_DAYS` after it was written; a send's items are
+pushed forward while it runs and when it ends (messaging.sends.persistence.expiry).
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ CONFLICT_ATTEMPTS = 6
 CONFLICT_BACKOFF_S = 0.02
 
 Item = dict[str, Any]
+DAY_S = 24 * 3600
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def pack(value: Any) -> bytes:
@@ -89,8 +95,15 @@ class Table:
     def key(send_id: str, sk: str) -> Item:
         return {"pk": {"S": send_id}, "sk": {"S": sk}}
 
-    def expiration(self) -> dict[str, str]:
-        return {"N": str(int(time.time()) + self._ttl_s)}
+    def expiration(self, start: float | None = None) -> dict[str, str]:
+        """`SENDS_TTL_DAYS` after `start` (epoch seconds; now by default: a scheduled send's record
+        counts from its `sendAt`, so that nothing it needs expires before it has run)."""
+        return {"N": str(int(max(time.time(), start or 0)) + self._ttl_s)}
+
+    def expires_soon(self, expiration: int) -> bool:
+        """An expiry this close is pushed forward (messaging.sends.persistence.expiry): at most a
+        day (half the lifetime, if it is one day) earlier than one written now."""
+        return expiration < int(time.time()) + self._ttl_s - min(DAY_S, self._ttl_s // 2)
 
     def call(self, operation: str, **kwargs: Any) -> Any:
         self.requests["dynamodb"] += 1

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
-from messaging.sends.keys import JOB_OBJECT, missing_object, segment_object, send_object
+from messaging.sends.keys import JOB_OBJECT, missing_object, scheduled_job_object, segment_object, send_object
 from messaging.sends.persistence.dynamodb import pack, unpack
 
 
@@ -48,6 +48,19 @@ class SendObjects:
 
     def put_job(self, send_id: str, job: Job) -> None:
         self.put_json(send_id, JOB_OBJECT, job.model_dump(mode="json"))
+
+    def put_scheduled_job(self, send_id: str, job: Job) -> None:
+        """A scheduled send's job, where the bucket keeps it until its `sendAt` (a year ahead included)."""
+        self.requests["s3"] += 1
+        body = pack(job.model_dump(mode="json"))
+        key = scheduled_job_object(send_id)
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/zlib")
+
+    def release_scheduled_job(self, send_id: str) -> None:
+        """The scheduled job copied where a running send's is read (its days counted from now)."""
+        self.requests["s3"] += 1
+        source = {"Bucket": self._bucket, "Key": scheduled_job_object(send_id)}
+        self._s3.copy_object(Bucket=self._bucket, Key=send_object(send_id, JOB_OBJECT), CopySource=source)
 
     def get_job(self, send_id: str) -> Job:
         return Job.model_validate(self.get_json(send_id, JOB_OBJECT))

@@ -14,18 +14,23 @@ with its counts and failures, so that their delivery events and GET /sends/{send
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from messaging.models.common import CHANNELS, Channel
 from messaging.models.response import Failure
-from messaging.sends.keys import SEGMENT, SEND, SYNC_FAILURES
-from messaging.sends.persistence.dynamodb import Item, Table, is_conditional_failure, now_iso, number, retry_conflicts
+from messaging.sends.keys import PLAN_MISSING, SEGMENT, SEND, SYNC_FAILURES
+from messaging.sends.persistence.dynamodb import (
+    Item,
+    Table,
+    now_iso,
+    number,
+    utc_iso,
+)
 from messaging.sends.persistence.failures import Failures
-from messaging.sends.states import COUNTERS, DETAILS, SEGMENT_DONE, SendRecord, SendState, sources
+from messaging.sends.states import CANCELLED, COUNTERS, DETAILS, SEGMENT_DONE, SendRecord, SendState, sources
 
-_ALL_COUNTS = COUNTERS + DETAILS
+_ALL_COUNTS = (*COUNTERS, CANCELLED, *DETAILS)
 
 
 class SendRecords:
@@ -33,12 +38,22 @@ class SendRecords:
         self._table = table
         self._failures = failures
 
-    def create(self, send_id: str, scope: str, channels: Sequence[Channel]) -> None:
-        """A new send, `accepted`."""
+    def create(
+        self,
+        send_id: str,
+        scope: str,
+        channels: Sequence[Channel],
+        send_at: datetime | None = None,
+        *,
+        synchronous: bool = False,
+        reference: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """A new send, `accepted`, or `scheduled` at `send_at` (kept until it has run, and its TTL after)."""
         stamp = now_iso()
         item = {
             **self._table.key(send_id, SEND),
-            "status": {"S": SendState.ACCEPTED},
+            "status": {"S": SendState.SCHEDULED if send_at else SendState.ACCEPTED},
             "scope": {"S": scope},
             "channels": {"S": ",".join(channels)},
             "createdAt": {"S": stamp},
@@ -46,7 +61,14 @@ class SendRecords:
             "audience": {"N": "0"},
             "notFound": {"N": "0"},
             "segments": {"N": "0"},
-            "expiration": self._table.expiration(),
+            "expiration": self._table.expiration(send_at.timestamp() if send_at else None),
+        }
+        if send_at:
+            item["sendAt"] = {"S": utc_iso(send_at)}
+        if synchronous:
+            item["sync"] = {"BOOL": True}  # answered by its request: it cannot be cancelled
+        item |= {
+            name: {"S": value} for name, value in (("reference", reference), ("correlationId", correlation_id)) if value
         }
         # The id is new: only our own write, repeated by botocore after a lost answer, can be there.
         self._table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -80,6 +102,10 @@ class SendRecords:
             counts=counts,
             reason=item.get("reason", {}).get("S"),
             plan=item.get("plan", {}).get("S", ""),
+            send_at=item.get("sendAt", {}).get("S"),
+            synchronous=bool(item.get("sync", {}).get("BOOL")),
+            reference=item.get("reference", {}).get("S"),
+            correlation_id=item.get("correlationId", {}).get("S"),
         )
 
     def _segments(self, send_id: str) -> Iterator[Item]:
@@ -94,21 +120,28 @@ class SendRecords:
         )
 
     def planned(
-        self, send_id: str, plan: str, audience: int, not_found: int, segments: int, channels: Sequence[Channel]
+        self,
+        send_id: str,
+        plan: str,
+        audience: int,
+        missing: Sequence[Failure],
+        segments: int,
+        channels: Sequence[Channel],
     ) -> bool:
-        """accepted -> running, with the planning attempt whose segments are read from now on, the
-        audience counted and the users not found failed on every channel. False if another attempt
-        planned it first."""
-        (source,) = sources(SendState.RUNNING)
+        """accepted (or scheduled) -> running, with the planning attempt whose segments are read from
+        now on, the audience counted and the users not found (`missing`: one failure per user and
+        channel) failed and listed, in one transaction. False if another attempt planned it first (then
+        this one lists nothing), or a cancel came first."""
+        accepted, scheduled = sorted(sources(SendState.RUNNING))
         adds = ", ".join(f"failed_{channel} :missing" for channel in channels)
-        return self._table.conditional(
-            "update_item",
+        not_found = len(missing) // max(1, len(channels))
+        update = dict(
             Key=self._table.key(send_id, SEND),
             UpdateExpression=(
                 "SET #status = :running, #plan = :plan, #audience = :audience, #notFound = :missing, "
                 f"#segments = :segments, #updatedAt = :now ADD {adds}"
             ),
-            ConditionExpression="#status = :accepted",
+            ConditionExpression="#status IN (:accepted, :scheduled)",
             ExpressionAttributeNames={
                 "#status": "status",
                 "#plan": "plan",
@@ -119,7 +152,8 @@ class SendRecords:
             },
             ExpressionAttributeValues={
                 ":running": {"S": SendState.RUNNING},
-                ":accepted": {"S": source},
+                ":accepted": {"S": accepted},
+                ":scheduled": {"S": scheduled},
                 ":plan": {"S": plan},
                 ":audience": {"N": str(audience)},
                 ":missing": {"N": str(not_found)},
@@ -127,6 +161,7 @@ class SendRecords:
                 ":now": {"S": now_iso()},
             },
         )
+        return self._failures.commit(send_id, PLAN_MISSING, missing, update)
 
     def finish(self, send_id: str, status: SendState, reason: str | None = None) -> bool:
         """accepted/running -> completed or failed, once (False: it was over already)."""
@@ -136,6 +171,7 @@ class SendRecords:
             ":now": {"S": now_iso()},
             ":completed": {"S": completed},
             ":failed": {"S": failed},
+            ":cancelled": {"S": SendState.CANCELLED},
         }
         update = "SET #status = :status, #updatedAt = :now, #completedAt = :now"
         if reason is not None:
@@ -145,8 +181,10 @@ class SendRecords:
             "update_item",
             Key=self._table.key(send_id, SEND),
             UpdateExpression=update,
-            # Not out of a terminal state (completed, failed).
-            ConditionExpression="attribute_exists(pk) AND #status <> :completed AND #status <> :failed",
+            # Not out of a terminal state (completed, failed, cancelled).
+            ConditionExpression=(
+                "attribute_exists(pk) AND #status <> :completed AND #status <> :failed AND #status <> :cancelled"
+            ),
             ExpressionAttributeNames={
                 "#status": "status",
                 "#updatedAt": "updatedAt",
@@ -182,7 +220,7 @@ class SendRecords:
         names, values, adds = _sync_counts(counts)
         names |= {"#status": "status", "#scope": "scope", "#channels": "channels", "#createdAt": "createdAt"}
         names |= {"#updatedAt": "updatedAt", "#completedAt": "completedAt", "#audience": "audience"}
-        names |= {"#notFound": "notFound", "#segments": "segments", "#expiration": "expiration"}
+        names |= {"#notFound": "notFound", "#segments": "segments", "#expiration": "expiration", "#sync": "sync"}
         values |= {
             ":completed": {"S": SendState.COMPLETED},
             ":scope": {"S": scope},
@@ -192,31 +230,28 @@ class SendRecords:
             ":missing": {"N": str(not_found)},
             ":zero": {"N": "0"},
             ":expiration": self._table.expiration(),
+            ":true": {"BOOL": True},
         }
-        self._failures.put(send_id, SYNC_FAILURES, failures)
         update = (
             "SET #status = :completed, #scope = :scope, #channels = :channels, "
             "#createdAt = if_not_exists(#createdAt, :now), #updatedAt = :now, #completedAt = :now, "
             "#audience = :audience, #notFound = :missing, #segments = if_not_exists(#segments, :zero), "
-            "#expiration = if_not_exists(#expiration, :expiration)"
+            "#expiration = if_not_exists(#expiration, :expiration), #sync = :true"
         ) + (" ADD " + ", ".join(adds) if adds else "")
-        try:
-            # A delivery event's transaction on the item (the send was opened before dispatch) can meet it.
-            retry_conflicts(
-                lambda: self._table.call(
-                    "update_item",
-                    Key=self._table.key(send_id, SEND),
-                    UpdateExpression=update,
-                    ConditionExpression="attribute_not_exists(#completedAt)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        # Conflicts with a delivery event's transaction on the item (the send was opened before
+        # dispatch) are retried; the failures are kept with the counts, once.
+        return self._failures.commit(
+            send_id,
+            SYNC_FAILURES,
+            failures,
+            {
+                "Key": self._table.key(send_id, SEND),
+                "UpdateExpression": update,
+                "ConditionExpression": "attribute_not_exists(#completedAt)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            },
+        )
 
 
 def _sync_counts(

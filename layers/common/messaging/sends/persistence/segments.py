@@ -3,9 +3,10 @@
 A segment is leased (`owner`, `leaseUntil`) to one dispatcher at a time. Its counters
 (`sent_<channel>`, `failed_<channel>`, `skipped_<channel>` and the skips' reasons) move by one
 conditional `ADD` per finished batch that also adds the batch's name to the segment's `applied` set
-(`NOT contains(applied, batch)`): a batch is counted once, however often its finish is repeated,
-without a transaction. A batch is `started` (its user ids checkpointed) before its invoke, and done
-once its name is in `applied`. The segment is `done` when its last users are accounted for.
+(`NOT contains(applied, batch)`), in one transaction with the batch's failures: a batch is counted
+and listed once, however often its finish is repeated. A batch is `started` (its user ids
+checkpointed) before its invoke, and done once its name is in `applied`. The segment is `done`
+when its last users are accounted for.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from messaging.sends.keys import (
 )
 from messaging.sends.persistence.dynamodb import Table, now_iso, pack, unpack
 from messaging.sends.persistence.failures import Failures
-from messaging.sends.states import BATCH_STARTED, DETAILS, SEGMENT_DONE, BatchState, SegmentClaim
+from messaging.sends.states import BATCH_STARTED, CANCELLED, DETAILS, SEGMENT_DONE, BatchState, SegmentClaim
 
 
 class Segments:
@@ -40,7 +41,10 @@ class Segments:
 
     # The lease.
 
-    def claim(self, send_id: str, segment: int, owner: str, lease_s: float) -> SegmentClaim:
+    def claim(
+        self, send_id: str, segment: int, owner: str, lease_s: float, *, dead_owner: str | None = None
+    ) -> SegmentClaim:
+        """`dead_owner`: a holder known dead (Lambda gave up on its invocation): its lease is void."""
         now = time.time()
         claimed = self._table.conditional(
             "update_item",
@@ -48,7 +52,7 @@ class Segments:
             UpdateExpression="SET #owner = :me, #lease = :until, #expiration = :expiration",
             ConditionExpression=(
                 "attribute_not_exists(#status) AND "
-                "(attribute_not_exists(#owner) OR #owner = :me OR #owner = :none OR #lease < :now)"
+                "(attribute_not_exists(#owner) OR #owner IN (:me, :none, :dead) OR #lease < :now)"
             ),
             ExpressionAttributeNames={
                 "#owner": "owner",
@@ -59,6 +63,7 @@ class Segments:
             ExpressionAttributeValues={
                 ":me": {"S": owner},
                 ":none": {"S": ""},
+                ":dead": {"S": dead_owner or owner},
                 ":until": {"N": f"{now + lease_s:.3f}"},
                 ":now": {"N": f"{now:.3f}"},
                 ":expiration": self._table.expiration(),
@@ -132,11 +137,11 @@ class Segments:
         """The batch's failures kept, then its counts added to its segment with its name, in one
         conditional update: False if it was counted already (nothing is added twice). `opted_out`:
         users the provider refused as opted out, skipped (not failures) on a non-transactional send."""
-        self._failures.put(send_id, batch_failures(segment, channel, number), failures)
         adds = {f"sent_{channel}": users - len(failures) - opted_out, f"failed_{channel}": len(failures)}
         if opted_out:
             adds |= {f"skipped_{channel}": opted_out, f"optedOut_{channel}": opted_out}
-        return self._add(send_id, segment, adds, applied=applied_name(channel, number))
+        listed = (batch_failures(segment, channel, number), failures)
+        return self._add(send_id, segment, adds, applied=applied_name(channel, number), listed=listed)
 
     def finish(
         self,
@@ -146,6 +151,7 @@ class Segments:
         unsent: Sequence[Failure],
         *,
         reasons: Mapping[tuple[Channel, str], int] | None = None,
+        cancelled: Mapping[Channel, int] | None = None,
     ) -> bool:
         """The segment's users skipped (no address, opted out, stale token: `reasons` says which,
         by (channel, reason)) and not sent (gone since planning, not rendered), and the segment
@@ -158,12 +164,23 @@ class Segments:
                 adds[f"{reason}_{channel}"] = count
         for failure in unsent:
             adds[f"failed_{failure.channel}"] = adds.get(f"failed_{failure.channel}", 0) + 1
-        self._failures.put(send_id, unsent_failures(segment), unsent)
-        return self._add(send_id, segment, adds, done=True)
+        for channel, count in (cancelled or {}).items():
+            if count:  # users a cancel kept from being attempted
+                adds[f"{CANCELLED}_{channel}"] = count
+        return self._add(send_id, segment, adds, done=True, listed=(unsent_failures(segment), unsent))
 
     def _add(
-        self, send_id: str, segment: int, adds: Mapping[str, int], *, applied: str | None = None, done: bool = False
+        self,
+        send_id: str,
+        segment: int,
+        adds: Mapping[str, int],
+        *,
+        applied: str | None = None,
+        done: bool = False,
+        listed: tuple[str, Sequence[Failure]] = ("", ()),
     ) -> bool:
+        """The counts added once, with the failures they count (`listed`: group, failures) in the
+        same transaction: a repeat lists nothing more, whatever failures it brings."""
         names = {"#updatedAt": "updatedAt", "#status": "status"}
         values: dict[str, dict[str, Any]] = {":now": {"S": now_iso()}}
         sets = ["#updatedAt = :now"]
@@ -186,11 +203,14 @@ class Segments:
         # One segment item, updated by its dispatcher's threads one at a time: DynamoDB serialises
         # writes to an item anyway, and moto (the offline stand-in) loses concurrent updates of one.
         with self._writes:
-            return self._table.conditional(
-                "update_item",
-                Key=self._table.key(send_id, segment_key(segment)),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            return self._failures.commit(
+                send_id,
+                *listed,
+                {
+                    "Key": self._table.key(send_id, segment_key(segment)),
+                    "UpdateExpression": update,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                },
             )

@@ -1,0 +1,39 @@
+"""A queued message taken once per `IdempotencyKey` and sender: Powertools Idempotency on the
+idempotency table, as POST /send's `Idempotency-Key` is (records expire after 24 h). An outcome is
+kept whether accepted or refused (a refused message is not retried); an outage keeps nothing, so
+the redelivery runs again; a delivery that meets one still in progress raises (SQS retries it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from messaging.idempotency import _DYNAMODB_CONFIG, TTL_S
+from messaging.intake import Taken
+
+
+class IntakeOnce:
+    def __init__(self, table_name: str) -> None:
+        self._config = IdempotencyConfig(event_key_jmespath="key", expires_after_seconds=TTL_S)
+        self._persistence = DynamoDBPersistenceLayer(table_name=table_name, boto_config=_DYNAMODB_CONFIG)
+        self._run = idempotent_function(
+            data_keyword_argument="message", persistence_store=self._persistence, config=self._config
+        )(self._take)
+
+    def register(self, context: Any) -> None:
+        self._config.register_lambda_context(context)
+
+    @staticmethod
+    def _take(message: dict[str, str], take: Callable[[], Taken]) -> dict[str, Any]:
+        taken = take()
+        return {"statusCode": taken.status_code, "sendId": taken.send_id, "message": taken.message}
+
+    def __call__(self, scope: str, key: str, take: Callable[[], Taken]) -> Taken:
+        kept = self._run(message={"key": f"queue\n{scope}\n{key}"}, take=take)
+        return Taken(int(kept["statusCode"]), kept.get("sendId"), str(kept.get("message") or ""))
