@@ -210,7 +210,9 @@ class SegmentRun:
                     "complete": complete,
                 },
             )
-            if not sender.run(jobs, remaining_s) or (not complete and remaining_s() < self._render_stop_s):
+            sent_all = sender.run(jobs, remaining_s)
+            # Out of time for rendering, unless a cancel came: the next part renders nobody then.
+            if not sent_all or (not complete and remaining_s() < self._render_stop_s and not self._cancel_seen(sender)):
                 done_now = sum(state.done for state in self.sends.segments.batches(self.send_id, self.segment))
                 return Dispatched(finished=False, progressed=done_now > done_before)
             if complete:
