@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.conftest import Servers
 from tests.integration.async_sends import PATIENTS, Async
@@ -36,4 +36,26 @@ def test_a_scheduler_outage_on_cancel_is_a_503_and_the_send_never_goes(
     assert _scheduler(run, ahead_s=700).fire_due() == [send_id]  # the schedule left behind fires
     run.drain()
     assert run.status(send_id)["status"] == "cancelled"
+    assert servers.outbox.emails() == []
+
+
+def test_a_schedule_made_but_its_answer_lost_is_a_503_and_the_send_never_goes(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = run.send.parts.scheduler._client
+    real_create = client.create_schedule
+
+    def answer_lost(**kwargs: Any) -> Any:
+        real_create(**kwargs)  # made, but the answer never came back
+        raise ReadTimeoutError(endpoint_url="https://scheduler")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(client, "create_schedule", answer_lost)
+        status_code, answer = run.api({**PATIENTS, "sendAt": _at(600)})
+    assert status_code == 503
+    assert "nothing will be sent" in answer["message"]
+    fired = _scheduler(run, ahead_s=700).fire_due()
+    assert len(fired) == 1
+    run.drain()
+    assert run.status(fired[0])["status"] == "failed"
     assert servers.outbox.emails() == []
