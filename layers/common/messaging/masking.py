@@ -16,7 +16,8 @@ def mask_email(address: str) -> str:
     local, at, domain = address.rpartition("@")
     if not at or not local:
         return "***"
-    return f"{local[0]}***@{domain}"
+    head = local[0] if len(local) > 1 else ""  # a one-letter local part is not shown whole
+    return f"{head}***@{domain}"
 
 
 def mask_phone(number: str) -> str:

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
@@ -58,6 +59,11 @@ def _aws_unreachable(exc: Exception) -> Response[str]:
     )
 
 
+def _no_route(_: NotFoundError) -> Response[str]:
+    # A path no route's pattern matches (`/sends/\u2603`: API Gateway's {sendId} takes any segment).
+    return error_response(404, "Not Found", "no such resource")
+
+
 def _unexpected(exc: Exception) -> Response[str]:
     # Whatever happened, the caller gets the seed's shape and a way to find the logs.
     logger.exception("unexpected error")
@@ -71,4 +77,5 @@ def register(app: APIGatewayRestResolver) -> None:
     app.exception_handler(RequestValidationError)(_invalid_request)
     app.exception_handler(MessagingError)(_refused)
     app.exception_handler([ClientError, BotoCoreError])(_aws_unreachable)
+    app.exception_handler(NotFoundError)(_no_route)
     app.exception_handler(Exception)(_unexpected)

@@ -5,12 +5,15 @@ destination's record names the event. A planning event given up before the send 
 `failed` at once (nobody is pending yet). A segment's: that segment and the ones its chain would have
 started (every `SEGMENT_PARALLEL`-th after it; the whole send for the planning event) are claimed
 and done with their pending users listed as failures (`not attempted`, or `unknown` for a started
-batch's, which may have left); the other segments finish, and then the send ends `failed`.
+batch's, which may have left); the other segments finish, and then the send ends `failed`. A
+cancelling send ends `cancelled` all the same (the states table): its users nobody attempted count
+`cancelled`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 from messaging.models.common import Channel
 from messaging.models.response import Failure, FailureCode
@@ -32,8 +35,8 @@ def finish_if_done(sends: SendStore, send_id: str) -> None:
     if record.segments_done < record.segments:
         return
     status = SendState.FAILED if record.reason else SendState.COMPLETED
-    if record.status == SendState.CANCELLING and not record.reason:
-        status = SendState.CANCELLED
+    if record.status == SendState.CANCELLING:
+        status = SendState.CANCELLED  # cancelling moves only there, whatever gave up meanwhile
     if sends.records.finish(send_id, status):
         logger.info(f"send {status}", extra={"sendId": send_id})
         sends.expiry.keep(send_id)  # its items expire from its end
@@ -109,6 +112,11 @@ def _abandon(
                 send_id, segment, state.channel, state.number, len(state.user_ids), failures
             ):
                 record_batch(state.channel, len(state.user_ids), failures)
+    if sends.cancels.requested(send_id):
+        # A cancel kept them from being attempted, not the dispatcher's death: they count `cancelled`.
+        cancelled = Counter({channel: sum(1 for u in user_ids if u not in accounted[channel]) for channel in channels})
+        sends.segments.finish(send_id, segment, {}, [], cancelled=cancelled)
+        return
     unsent = [
         Failure(userId=user_id, channel=channel, error=unsent_error, code=FailureCode.NOT_ATTEMPTED)
         for user_id in user_ids

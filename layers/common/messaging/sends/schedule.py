@@ -33,6 +33,8 @@ def parse_send_at(value: str) -> datetime:
         return datetime.fromisoformat(text).astimezone(UTC)
     except ValueError as exc:  # 2026-02-30, 25:00, an offset of +24:00
         raise BadRequest("sendAt: not a valid date-time") from exc
+    except OverflowError as exc:  # 9999-12-31T23:59:59-23:59: after the last moment Python can name in UTC
+        raise BadRequest("sendAt: outside the years 1 to 9999 in UTC") from exc
 
 
 def scheduled_at(value: str | None, now: datetime, max_days: int = DEFAULT_MAX_DAYS) -> datetime | None:

@@ -210,7 +210,7 @@ class SegmentRun:
                     "complete": complete,
                 },
             )
-            if not sender.run(jobs, remaining_s) or (not complete and remaining_s() < self._render_stop_s):
+            if not sender.run(jobs, remaining_s) or (not complete and self._no_time_to_render(sender, remaining_s)):
                 done_now = sum(state.done for state in self.sends.segments.batches(self.send_id, self.segment))
                 return Dispatched(finished=False, progressed=done_now > done_before)
             if complete:
@@ -231,6 +231,11 @@ class SegmentRun:
             record_skips(work.skipped_by)
             record_segment(work.skipped, work.unsent, job.request.channels)
         return Dispatched(finished=True, progressed=True)
+
+    def _no_time_to_render(self, sender: BatchSender, remaining_s: Callable[[], float]) -> bool:
+        """Too little time left for another part, unless a cancel came: the next part renders nobody
+        then (its users count `cancelled`), so this invocation finishes the segment."""
+        return remaining_s() < self._render_stop_s and not self._cancel_seen(sender)
 
     def _cancel_seen(self, sender: BatchSender) -> bool:
         """Whether the send's cancel is recorded: read once a part, until it says yes."""
