@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from messaging.sends import cancel as cancel_module
+from messaging.sends.give_up import finish_if_done
+from messaging.sends.persistence.records import SendRecords
+from messaging.sends.states import SendState
 from messaging.templates.compose import Composer
 from tests.conftest import Servers
 from tests.integration.async_sends import Async, _emails, _metric_sums
@@ -99,3 +103,34 @@ def test_a_cancelled_send_whose_dispatcher_is_killed_on_every_try_ends_cancelled
     # Its user may have been reached: unknown (failed); nobody else was attempted: cancelled.
     assert (email["pending"], email["failed"], email["cancelled"]) == (0, 1, USERS - 1)
     assert [f["userId"] for f in run.failures(send_id)] == ["r0"]
+
+
+def test_a_cancel_landing_between_the_last_segments_read_and_its_finish_ends_the_send_cancelled(
+    run: Async, eight: None, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finish read `running`, a DELETE then answered `cancelling`: the send must not end
+    `completed` (a move the states table refuses) but `cancelled`, everything counted sent."""
+    _, body = run.post(EIGHT)
+    send_id = body["sendId"]
+    real_finish, raced = SendRecords.finish, [False]
+
+    def cancelled_first(self: SendRecords, sid: str, status: SendState, reason: str | None = None) -> bool:
+        if status == SendState.COMPLETED and not raced[0]:
+            raced[0] = True
+            assert _delete(run, send_id)[1]["status"] == "cancelling"
+        return real_finish(self, sid, status, reason)
+
+    # The DELETE's own look at the finished segments comes after the dispatcher's finish.
+    deferred: list[tuple[Any, str]] = []
+    monkeypatch.setattr(cancel_module, "finish_if_done", lambda sends, sid: deferred.append((sends, sid)))
+    monkeypatch.setattr(SendRecords, "finish", cancelled_first)
+    run.drain()
+    for sends, sid in deferred:
+        finish_if_done(sends, sid)
+
+    assert raced[0]
+    status = run.status(send_id)
+    assert status["status"] == "cancelled"
+    _counts_add_up(status)
+    email = status["channels"]["email"]
+    assert (email["sent"], email["cancelled"]) == (USERS, 0) == (len(_emails(servers)), 0)

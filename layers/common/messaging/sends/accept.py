@@ -104,8 +104,8 @@ def accept(
     try:
         launcher(settings.dispatch_function_name, {"sendId": send_id, "correlationId": correlation_id})
     except (ClientError, BotoCoreError, MessagingError) as exc:
-        sends.records.finish(send_id, SendState.FAILED, f"DispatchFunction was not invoked: {type(exc).__name__}")
-        sends.announce(send_id, SendState.FAILED)
+        if ended := sends.records.fail(send_id, f"DispatchFunction was not invoked: {type(exc).__name__}"):
+            sends.announce(send_id, ended)
         raise ServiceUnavailable(f"DispatchFunction was not invoked ({type(exc).__name__}); nothing was sent") from exc
     logger.info("send accepted", extra={"sendId": send_id, "channels": request.channels})
     return send_id

@@ -49,8 +49,8 @@ def accept_scheduled(
     try:
         scheduler.create(send_id, send_at, correlation_id)
     except (ClientError, BotoCoreError) as exc:
-        sends.records.finish(send_id, SendState.FAILED, f"the schedule was not made: {type(exc).__name__}")
-        sends.announce(send_id, SendState.FAILED)
+        if ended := sends.records.fail(send_id, f"the schedule was not made: {type(exc).__name__}"):
+            sends.announce(send_id, ended)
         raise ServiceUnavailable(f"the schedule was not made ({type(exc).__name__}); nothing will be sent") from exc
     sends.announce(send_id, SendState.SCHEDULED)
     count("SendsScheduled", 1)

@@ -28,19 +28,22 @@ STALLED_UNSENT = f"not attempted: {STALLED}"
 
 
 def finish_if_done(sends: SendStore, send_id: str) -> None:
-    """Once every segment is accounted for: completed, or failed if a dispatcher gave up."""
-    record = sends.records.get(send_id)
-    if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
-        return
-    if record.segments_done < record.segments:
-        return
-    status = SendState.FAILED if record.reason else SendState.COMPLETED
-    if record.status == SendState.CANCELLING:
-        status = SendState.CANCELLED  # cancelling moves only there, whatever gave up meanwhile
-    if sends.records.finish(send_id, status):
-        logger.info(f"send {status}", extra={"sendId": send_id})
-        sends.expiry.keep(send_id)  # its items expire from its end
-        sends.announce(send_id, status)
+    """Once every segment is accounted for: completed, failed if a dispatcher gave up, cancelled if
+    a cancel was recorded (decided again when a cancel lands between the read and the write)."""
+    for _ in range(2):
+        record = sends.records.get(send_id)
+        if record is None or record.status not in (SendState.RUNNING, SendState.CANCELLING):
+            return
+        if record.segments_done < record.segments:
+            return
+        status = SendState.FAILED if record.reason else SendState.COMPLETED
+        if record.status == SendState.CANCELLING:
+            status = SendState.CANCELLED  # cancelling moves only there, whatever gave up meanwhile
+        if sends.records.finish(send_id, status):
+            logger.info(f"send {status}", extra={"sendId": send_id})
+            sends.expiry.keep(send_id)  # its items expire from its end
+            sends.announce(send_id, status)
+            return
 
 
 def give_up(
@@ -61,9 +64,10 @@ def give_up(
         return
     logger.error("dispatcher gave up", extra={"sendId": send_id, "segment": segment, "reason": reason[:300]})
     reason = f"the dispatcher gave up: {reason}"
-    if record.status == SendState.ACCEPTED:
-        if sends.records.finish(send_id, SendState.FAILED, reason):  # before planning: nobody is pending yet
-            sends.announce(send_id, SendState.FAILED)
+    if record.status in (SendState.ACCEPTED, SendState.SCHEDULED) or record.segments == 0:
+        # Before planning (or cancelled then): nobody is pending yet.
+        if ended := sends.records.fail(send_id, reason):
+            sends.announce(send_id, ended)
         sends.expiry.keep(send_id)
         return
     sends.records.note_gave_up(send_id, reason)

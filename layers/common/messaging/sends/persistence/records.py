@@ -164,15 +164,12 @@ class SendRecords:
         return self._failures.commit(send_id, PLAN_MISSING, missing, update)
 
     def finish(self, send_id: str, status: SendState, reason: str | None = None) -> bool:
-        """accepted/running -> completed or failed, once (False: it was over already)."""
-        completed, failed = SendState.COMPLETED, SendState.FAILED
-        values: dict[str, dict[str, str]] = {
-            ":status": {"S": status},
-            ":now": {"S": now_iso()},
-            ":completed": {"S": completed},
-            ":failed": {"S": failed},
-            ":cancelled": {"S": SendState.CANCELLED},
-        }
+        """-> completed, failed or cancelled, once, and only from a state the transitions table lets
+        reach it (False: it was over already, or a cancel moved it meanwhile: decide again)."""
+        allowed = sorted(sources(status))
+        values: dict[str, dict[str, str]] = {":status": {"S": status}, ":now": {"S": now_iso()}}
+        names = [f":from{i}" for i in range(len(allowed))]
+        values |= {name: {"S": state} for name, state in zip(names, allowed, strict=True)}
         update = "SET #status = :status, #updatedAt = :now, #completedAt = :now"
         if reason is not None:
             update += ", #reason = :reason"
@@ -181,10 +178,7 @@ class SendRecords:
             "update_item",
             Key=self._table.key(send_id, SEND),
             UpdateExpression=update,
-            # Not out of a terminal state (completed, failed, cancelled).
-            ConditionExpression=(
-                "attribute_exists(pk) AND #status <> :completed AND #status <> :failed AND #status <> :cancelled"
-            ),
+            ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(names)})",
             ExpressionAttributeNames={
                 "#status": "status",
                 "#updatedAt": "updatedAt",
@@ -193,6 +187,14 @@ class SendRecords:
             },
             ExpressionAttributeValues=values,
         )
+
+    def fail(self, send_id: str, reason: str) -> SendState | None:
+        """A send that broke before any batch could start ends `failed`, or `cancelled` if a cancel
+        was recorded first (nothing was attempted either way); None if it was over already."""
+        for status in (SendState.FAILED, SendState.CANCELLED):
+            if self.finish(send_id, status, reason if status == SendState.FAILED else None):
+                return status
+        return None
 
     def note_gave_up(self, send_id: str, reason: str) -> None:
         """The send ends `failed` (not `completed`) once its last segment is accounted for."""
