@@ -16,6 +16,7 @@ import pytest
 
 import tests.lambda_runtime
 from messaging.templates.compose import Composer
+from messaging.templates.errors import RenderDeadlineError
 from tests.conftest import Servers
 from tests.integration.async_sends import Async, _assert_counts_add_up, _emails, _metric_sums
 from tests.lambda_runtime import LambdaContext
@@ -145,3 +146,30 @@ def test_a_segment_holds_no_more_rendered_messages_than_the_budget_and_still_sen
     per_user = min(sizes)
     assert per_user > 800_000
     assert max(held) * per_user <= budget + per_user  # at most one user over the budget, never all eight
+
+
+def test_a_render_cut_by_the_helper_deadline_sends_what_was_rendered_and_the_continuation_renders_that_user(
+    run: Async, eight: list[str], servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalogue helper call past the render stop ends that user's render (RenderDeadlineError):
+    the invocation must not fail; it sends the part it has and hands that user on."""
+    render, renders, cut = Composer.messages, [0], []
+
+    def past_the_stop_once(self: Composer, recipient: Any) -> Iterator[Any]:
+        renders[0] += 1
+        if renders[0] == 4:  # the fourth user's render meets the deadline at a helper call
+            cut.append(recipient.user_id)
+            raise RenderDeadlineError("past the render deadline")
+        yield from render(self, recipient)
+
+    monkeypatch.setattr(Composer, "messages", past_the_stop_once)
+    _, body = run.post(EIGHT)
+    run.drain(limit=20)
+
+    assert cut
+    assert run.queue.errors == []
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    assert _emails(servers) == Counter(eight)
+    continuations = [event for _, event in run.queue.launched if event.get("continuation")]
+    assert len(continuations) == 1

@@ -26,6 +26,7 @@ from messaging.sends.states import BatchState, SendRecord
 from messaging.service import USER_NOT_FOUND
 from messaging.store import Store
 from messaging.templates.compose import Composer, texts_from_json
+from messaging.templates.errors import RenderDeadlineError
 from messaging.templates.renderer import Renderer
 
 # A resumed batch is rebuilt as one payload, however large: it must go under its first batchId.
@@ -56,6 +57,7 @@ class SegmentWork:
     skipped_by: Counter[tuple[Channel, str]] = field(default_factory=Counter)
     cancelled: Counter[Channel] = field(default_factory=Counter)  # users a cancel kept from being attempted
     placed: set[str] = field(default_factory=set)  # users rendered (or skipped) by this invocation
+    out_of_time: bool = False  # a render ran past the render stop: no further part in this invocation
 
 
 class SegmentBatches:
@@ -196,7 +198,10 @@ class SegmentRun:
                 complete = True
                 self._cancel_rest(channels, user_ids, resumed, audiences[1], checkpoints, work)
             else:
-                complete = self._render(composer, channels, new_users, checkpoints, batches, work, remaining_s)
+                # A render cannot be interrupted from Python: past the render stop, its next catalogue
+                # helper call ends it, and the user goes again in the continuation.
+                with self.renderer.deadline(max(0.0, remaining_s() - self._render_stop_s)):
+                    complete = self._render(composer, channels, new_users, checkpoints, batches, work, remaining_s)
             jobs = batches.jobs()
             logger.info(
                 "dispatching segment",
@@ -210,7 +215,9 @@ class SegmentRun:
                     "complete": complete,
                 },
             )
-            if not sender.run(jobs, remaining_s) or (not complete and self._no_time_to_render(sender, remaining_s)):
+            if not sender.run(jobs, remaining_s) or (
+                not complete and self._no_time_to_render(sender, remaining_s, work)
+            ):
                 done_now = sum(state.done for state in self.sends.segments.batches(self.send_id, self.segment))
                 return Dispatched(finished=False, progressed=done_now > done_before)
             if complete:
@@ -232,10 +239,11 @@ class SegmentRun:
             record_segment(work.skipped, work.unsent, job.request.channels)
         return Dispatched(finished=True, progressed=True)
 
-    def _no_time_to_render(self, sender: BatchSender, remaining_s: Callable[[], float]) -> bool:
+    def _no_time_to_render(self, sender: BatchSender, remaining_s: Callable[[], float], work: SegmentWork) -> bool:
         """Too little time left for another part, unless a cancel came: the next part renders nobody
         then (its users count `cancelled`), so this invocation finishes the segment."""
-        return remaining_s() < self._render_stop_s and not self._cancel_seen(sender)
+        out_of_time = work.out_of_time or remaining_s() < self._render_stop_s
+        return out_of_time and not self._cancel_seen(sender)
 
     def _cancel_seen(self, sender: BatchSender) -> bool:
         """Whether the send's cancel is recorded: read once a part, until it says yes."""
@@ -281,8 +289,14 @@ class SegmentRun:
             recipient = next(recipients, None)
             if recipient is None:
                 return True
+            try:
+                self._place(composer, channels, recipient, checkpoints, batches, work)
+            except RenderDeadlineError:
+                if remaining_s is None:
+                    raise  # a resumed batch's user: rendered whatever the time (no deadline is set then)
+                work.out_of_time = True  # this user is not placed: the continuation renders them
+                return False
             work.placed.add(recipient.user_id)
-            self._place(composer, channels, recipient, checkpoints, batches, work)
 
     def _place(
         self,
