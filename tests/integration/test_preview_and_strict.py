@@ -232,3 +232,29 @@ def test_preview_stops_counting_at_the_deadline_and_its_messages_at_the_size_bou
     assert (small.audience, small.audienceComplete, small.truncated) == (600, True, True)
     assert 0 < len(small.messages) < 100
     assert sum(len(m.model_dump_json()) for m in small.messages) <= 10_000
+
+
+def test_a_preview_whose_render_meets_the_deadline_answers_with_what_it_has(
+    functions: dict[str, ModuleType], db: Any
+) -> None:
+    """A catalogue helper call past the margin ends the render: the preview answers in time, says
+    its audience is incomplete, and holds no half-rendered user."""
+    from messaging.models.request import SendRequestPreview
+    from messaging.preview import preview
+
+    send = functions["send"]
+    db.users.insert_many(
+        [
+            {"_id": f"slow-{n}", "name": f"n{n}", "emailAddress": f"s{n}@example.com", "clusters": ["slow"]}
+            for n in range(3)
+        ]
+    )
+    request = SendRequestPreview.model_validate(
+        {"channels": ["email"], "clusters": ["slow"], "messageTitle": "t", "messageContent": "{{uppercase user.name}}"}
+    )
+    margin = send.parts.settings.deadline_margin_s
+
+    answer = preview(request, send.parts.settings, send.parts.store, send.parts.renderer, remaining_s=lambda: margin)
+
+    assert (answer.audience, answer.audienceComplete) == (0, False)
+    assert (answer.messages, answer.skipped) == ([], [])

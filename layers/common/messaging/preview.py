@@ -13,6 +13,7 @@ from messaging.preparation import check_channels, is_transactional, message_text
 from messaging.service import DEADLINE_CHECK_EVERY
 from messaging.store import Store
 from messaging.templates.compose import Composer
+from messaging.templates.errors import RenderDeadlineError
 from messaging.templates.renderer import Renderer
 
 # A preview answers within API Gateway's 29 s and Lambda's 6 MB: it counts at most this many users
@@ -49,30 +50,38 @@ def preview(
     truncated = False
     complete = True
     counted = 0
-    for counted, recipient in enumerate(audience, 1):
-        if counted % DEADLINE_CHECK_EVERY == 0 and (
-            counted >= count_limit or (remaining_s is not None and remaining_s() < settings.deadline_margin_s)
-        ):
-            complete = False
-            break
-        if counted > request.limit or truncated:
-            continue  # counted, not rendered
-        skipped += [
-            PreviewSkip(userId=recipient.user_id, channel=channel, reason=reason)
-            for channel in request.channels
-            if (reason := composer.skip_reason(recipient, channel)) is not None
-        ]
-        rendered = [
-            PreviewMessage(
-                userId=recipient.user_id, channel=channel, message=masked_message(message.model_dump(mode="json"))
-            )
-            for channel, message in composer.messages(recipient)
-        ]
-        size += sum(len(item.model_dump_json()) for item in rendered)
-        if size > max_bytes and messages:
-            truncated = True  # this user's messages would pass the bound: the ones before are the answer
-            continue
-        messages += rendered
+    budget_s = None if remaining_s is None else max(0.0, remaining_s() - settings.deadline_margin_s)
+    try:
+        # Past the margin, a render ends at its next catalogue helper call: the answer comes in time.
+        with renderer.deadline(budget_s):
+            for counted, recipient in enumerate(audience, 1):
+                if counted % DEADLINE_CHECK_EVERY == 0 and (
+                    counted >= count_limit or (remaining_s is not None and remaining_s() < settings.deadline_margin_s)
+                ):
+                    complete = False
+                    break
+                if counted > request.limit or truncated:
+                    continue  # counted, not rendered
+                rendered = [
+                    PreviewMessage(
+                        userId=recipient.user_id,
+                        channel=channel,
+                        message=masked_message(message.model_dump(mode="json")),
+                    )
+                    for channel, message in composer.messages(recipient)
+                ]
+                skipped += [
+                    PreviewSkip(userId=recipient.user_id, channel=channel, reason=reason)
+                    for channel in request.channels
+                    if (reason := composer.skip_reason(recipient, channel)) is not None
+                ]
+                size += sum(len(item.model_dump_json()) for item in rendered)
+                if size > max_bytes and messages:
+                    truncated = True  # this user's messages would pass the bound: the ones before are the answer
+                    continue
+                messages += rendered
+    except RenderDeadlineError:
+        complete = False  # the users counted before this one are the audience known
     return PreviewResponse(
         audience=counted if complete else counted - 1,
         audienceComplete=complete,
