@@ -4,7 +4,7 @@ the attachments; and the batch envelopes it makes. Each check can refuse the req
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from messaging.attachments import stage_attachments
 from messaging.channels import registry
+from messaging.channels.base import Texts
 from messaging.channels.voice import as_ssml
 from messaging.errors import BadRequest, NotFound
 from messaging.models.batch import EmailAttachment
@@ -57,8 +58,14 @@ def message_texts(
         template = _load_template(store, request.templateId)
         texts = texts_from_template(template, str(ObjectId(request.templateId)), request.channels, strict=strict)
     if settings.voice_body_type == "SSML" and "voice" in texts.channels:
-        texts = MessageTexts({**texts.channels, "voice": as_ssml(texts.channels["voice"])}, texts.strict)
+        texts = MessageTexts(
+            _ssml(texts.channels), texts.strict, {tag: _ssml(each) for tag, each in texts.locales.items()}
+        )
     return texts, template
+
+
+def _ssml(channels: Mapping[Channel, Texts]) -> dict[Channel, Texts]:
+    return {**channels, "voice": as_ssml(channels["voice"])} if "voice" in channels else dict(channels)
 
 
 def _envelopes(request: SendRequest, settings: SendSettings) -> dict[Channel, dict[str, Any]]:

@@ -62,9 +62,13 @@ def preview(
             for channel in request.channels
             if (reason := composer.skip_reason(recipient, channel)) is not None
         ]
+        tag = composer.variant(recipient)
         rendered = [
             PreviewMessage(
-                userId=recipient.user_id, channel=channel, message=masked_message(message.model_dump(mode="json"))
+                userId=recipient.user_id,
+                channel=channel,
+                message=masked_message(message.model_dump(mode="json")),
+                locale=tag,
             )
             for channel, message in composer.messages(recipient)
         ]

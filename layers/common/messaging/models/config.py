@@ -33,6 +33,10 @@ class UserFieldsBase(BaseModel):
     optOuts: FieldName = "optOuts"
     # The device token FCM reported stale (UNREGISTERED): push skips the user while the token is it.
     staleDeviceToken: FieldName = "staleDeviceToken"
+    # The user's language (a BCP 47 tag, `it-IT`): which locale variant of a message they get, and
+    # `toLocale`'s default. Time zone (IANA, `Europe/Rome`): the date helpers' default zone.
+    locale: FieldName = "locale"
+    timezone: FieldName = "timezone"
 
     def address(self, key: str) -> str:
         """The stored name of a channel's address field (`phoneNumber` -> `mobile`)."""
