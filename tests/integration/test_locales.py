@@ -155,3 +155,28 @@ def test_malformed_locale_tags_are_refused_naming_locales(api: ApiCall, db: Any)
         )
         assert status == 400, body
         assert "locales" in body["message"]
+
+
+def test_dates_and_numbers_render_in_each_users_zone_and_locale(api: ApiCall, db: Any, servers: Servers) -> None:
+    _seed(db)
+    zones = {"l-it": "Europe/Rome", "l-gb": "Europe/London", "l-fr": "Not/AZone"}
+    for user_id, zone in zones.items():
+        db.users.update_one({"_id": user_id}, {"$set": {"timezone": zone}})
+    status, body = api(
+        {
+            "channels": ["sms"],
+            "clusters": ["intl"],
+            "messageTitle": "t",
+            "messageContent": '{{dateFormat data.when format="DD/MM HH:mm"}} {{toLocale 1234.5}}',
+            "data": {"when": "2026-07-01T22:30:00Z"},
+        }
+    )
+
+    assert status == 200, body
+    assert _sms(servers) == {
+        "+393400000001": "02/07 00:30 1.234,5",  # Rome, it-IT
+        "+393400000002": "01/07 23:30 1,234.5",  # London, en-GB
+        "+393400000003": "01/07 22:30 1\u202f234,5",  # not a zone: UTC; fr
+        "+393400000004": "01/07 22:30 1,234.5",  # neither: UTC, DEFAULT_LOCALE
+        "+393400000005": "01/07 22:30 1,234.5",
+    }

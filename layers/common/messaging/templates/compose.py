@@ -30,6 +30,7 @@ from messaging.templates.compiled import CompiledTemplate
 from messaging.templates.context import RenderContext, dumps, measure_data
 from messaging.templates.errors import TemplateRenderError, TemplateSyntaxError, UserTooLargeError
 from messaging.templates.renderer import Renderer
+from messaging.templates.user_defaults import rendering_for
 
 __all__ = [
     "Composer",
@@ -250,7 +251,8 @@ class Composer:
                     continue
                 address = recipient.address(spec.user_field) or ""
                 try:
-                    rendered = {name: _render(text, context) for name, text in compiled[channel].items()}
+                    with rendering_for(recipient.timezone, recipient.locale):  # the date helpers' defaults
+                        rendered = {name: _render(text, context) for name, text in compiled[channel].items()}
                 except UserTooLargeError as exc:
                     self.failures.append(
                         Failure(userId=recipient.user_id, channel=channel, error=str(exc), code=FailureCode.TOO_LARGE)
