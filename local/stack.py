@@ -65,6 +65,7 @@ SERVICE_CONFIG = {
     "sender": {"email": "noreply@example.com", "sms": "ACME", "voice": "+15550001111"},
     "androidIntentAction": "com.example.OPEN",
     "templateUserFields": ["name", "surname"],
+    "categories": ["newsletter", "reminders"],
 }
 PARAMETERS = {
     "ServiceConfig": json.dumps(SERVICE_CONFIG),

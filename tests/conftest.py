@@ -31,6 +31,7 @@ SERVICE_CONFIG = {
     "sender": {"email": SENDER, "sms": "ACME", "voice": VOICE_SENDER},
     "androidIntentAction": "com.example.OPEN",
     "templateUserFields": ["name", "surname", "born"],
+    "categories": ["newsletter", "reminders"],
 }
 FUNCTION_NAMES = {spec.name: f"messaging-{spec.function_id}" for spec in registry.specs()}
 FCM_SECRET_ID = "messaging/fcm-service-account"

@@ -31,6 +31,8 @@ class Recipient:
     # The user's locale and time zone as stored (strings or None): checked where they are used.
     locale: str | None = None
     timezone: str | None = None
+    # `userFields.preferences` as stored (read by messaging.categories, whatever its shape).
+    preferences: Any = None
 
     def address(self, user_field: str) -> str | None:
         return self.addresses.get(user_field)
@@ -93,7 +95,7 @@ class Audience:
         self._addresses = {key: self._fields.address(key) for key in registry.user_fields()}
         # Read for the skips, the variant and the date helpers' zone; never shown to templates as such.
         fields = self._fields
-        preferences = [fields.optOuts, fields.staleDeviceToken, fields.locale, fields.timezone]
+        preferences = [fields.optOuts, fields.staleDeviceToken, fields.locale, fields.timezone, fields.preferences]
         self._projection = _projection([*visible, *self._addresses.values(), *preferences])
         # A dotted name (`address.city`) is read as the top-level field, projected down to that path.
         self._visible = list(dict.fromkeys(name.split(".", 1)[0] for name in _projection(visible)))
@@ -134,6 +136,7 @@ class Audience:
                 stale_token=is_stale(addresses.get("deviceToken"), _path(document, fields.staleDeviceToken)),
                 locale=_text(_path(document, fields.locale)),
                 timezone=_text(_path(document, fields.timezone)),
+                preferences=_path(document, fields.preferences),
             )
         self.missing_ids = [user_id for user_id in self._requested if not self._found(user_id)]
 

@@ -104,11 +104,13 @@ def prepare(
     check_channels(request, settings)
     texts, template = message_texts(request, store, settings)
     transactional = is_transactional(request, template)
-    composer = Composer(texts, request.channels, request.data, renderer, transactional=transactional)
+    category = message_category(request, template, settings)
+    composer = Composer(texts, request.channels, request.data, renderer, transactional=transactional, category=category)
     envelopes = _envelopes(request, settings)
     for envelope in envelopes.values():
         envelope["correlationId"] = correlation_id
         envelope["transactional"] = transactional
+        envelope["category"] = category
         envelope["sendId"] = send_id
     for channel, envelope in envelopes.items():
         names = registry.spec(channel).attachments(request, template)
@@ -116,6 +118,15 @@ def prepare(
             # Fetched once per request, before anything is sent: a missing file refuses the request.
             envelope["attachments"] = [attachment.model_dump() for attachment in stage(names)]
     return Prepared(texts, composer, envelopes, transactional)
+
+
+def message_category(request: SendRequest, template: MessageTemplate | None, settings: SendSettings) -> str | None:
+    """The request's category, else the template's; one the configuration does not declare is a 400."""
+    category = request.category or (template.category if template is not None else None)
+    if category is not None and category not in settings.service.categories:
+        declared = ", ".join(settings.service.categories) or "none"
+        raise BadRequest(f"category: {category} is not one of the configuration's categories ({declared})")
+    return category
 
 
 def is_transactional(request: SendRequest, template: MessageTemplate | None) -> bool:

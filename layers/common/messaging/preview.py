@@ -9,7 +9,7 @@ from messaging.masking import masked_message
 from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequestPreview
 from messaging.models.response import PreviewMessage, PreviewResponse, PreviewSkip
-from messaging.preparation import check_channels, is_transactional, message_texts
+from messaging.preparation import check_channels, is_transactional, message_category, message_texts
 from messaging.service import DEADLINE_CHECK_EVERY
 from messaging.store import Store
 from messaging.templates.compose import Composer
@@ -39,7 +39,12 @@ def preview(
     check_channels(request, settings)
     texts, template = message_texts(request, store, settings)
     composer = Composer(
-        texts, request.channels, request.data, renderer, transactional=is_transactional(request, template)
+        texts,
+        request.channels,
+        request.data,
+        renderer,
+        transactional=is_transactional(request, template),
+        category=message_category(request, template, settings),
     )
     # Attachment names were checked by the request and template models; no file is fetched.
     audience = Audience(store, settings.service, request.recipients, request.clusters)

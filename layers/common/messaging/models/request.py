@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from messaging.addresses import SevenBitAddress, seven_bit_or_none
+from messaging.categories import CategoryName
 from messaging.locales import MAX_LOCALES, LocaleTag, repeated_tags
 from messaging.models.common import Channel, FileName
 from messaging.validation import CROSS_FIELD
@@ -124,6 +125,13 @@ class SendRequest(BaseModel):
         "base texts; a field a variant leaves out is the base one. Ignored with templateId (the template's own "
         f"`locales` are used). At most {MAX_LOCALES} tags",
         examples=[{"it": {"messageTitle": "Ciao {{user.name}}", "messageContent": "Ciao, {{user.name}}!"}}],
+    )
+    category: CategoryName | None = Field(
+        default=None,
+        description="what kind of message this is, one of the configuration's `categories` (else a 400): users "
+        'who refused it in their preferences (`{"newsletter": false}`, `{"newsletter": {"email": false}}`) '
+        "are skipped (`optedOut`) unless the message is transactional; wins over the template's own",
+        examples=["newsletter"],
     )
     templateId: ObjectIdStr | None = Field(
         default=None,

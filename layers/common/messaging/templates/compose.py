@@ -4,9 +4,9 @@ Which texts a channel has, how the request's title and content or a template's f
 and how one user's rendered texts become its message, is the channel's own (its spec in the
 registry): this module only compiles, renders and asks. A user gets nothing on a channel, without
 it being a failure (a skip, counted by reason), when they have no address for it (`noAddress`),
-opted out of it and the message is not transactional (`optedOut`), or when it is push and FCM
-reported their device token stale and it has not changed since (`staleToken`: even a transactional
-message cannot reach a dead token).
+opted out of it (or of the message's category on it) and the message is not transactional
+(`optedOut`), or when it is push and FCM reported their device token stale and it has not changed
+since (`staleToken`: even a transactional message cannot reach a dead token).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from messaging.audience import Recipient
+from messaging.categories import refused_channels
 from messaging.channels import registry
 from messaging.channels.base import DEFAULT_LINE_BREAK, Source, Texts, Tree
 from messaging.errors import BadRequest
@@ -176,9 +177,11 @@ class Composer:
         renderer: Renderer,
         *,
         transactional: bool = False,
+        category: str | None = None,
     ) -> None:
         self._channels = list(channels)
         self._transactional = transactional
+        self._category = category
         # Users who get nothing on a channel, by (channel, reason): every `messages` call counts here.
         self.skipped: Counter[tuple[Channel, str]] = Counter()
         self._data = data
@@ -227,7 +230,9 @@ class Composer:
         spec = registry.spec(channel)
         if not recipient.address(spec.user_field):
             return SkipReason.NO_ADDRESS
-        if channel in recipient.opted_out and not self._transactional:
+        if not self._transactional and (
+            channel in recipient.opted_out or channel in refused_channels(recipient.preferences, self._category)
+        ):
             return SkipReason.OPTED_OUT
         if spec.user_field == "deviceToken" and recipient.stale_token:
             return SkipReason.STALE_TOKEN
