@@ -26,12 +26,16 @@ from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
 
 SENDER = "noreply@example.com"
 VOICE_SENDER = "+15550001111"
+# The caller SERVICE_CONFIG lets send transactional messages (API Gateway's `identity.userArn`).
+TRUSTED_CALLER = "arn:aws:iam::123456789012:role/receipts"
+AS_TRUSTED_CALLER = {"requestContext": {"identity": {"userArn": TRUSTED_CALLER}}}
 SERVICE_CONFIG = {
     "activeChannels": list(registry.REGISTRY),
     "sender": {"email": SENDER, "sms": "ACME", "voice": VOICE_SENDER},
     "androidIntentAction": "com.example.OPEN",
     "templateUserFields": ["name", "surname", "born"],
     "categories": ["newsletter", "reminders"],
+    "transactionalCallers": [TRUSTED_CALLER, "key-receipts"],
 }
 FUNCTION_NAMES = {spec.name: f"messaging-{spec.function_id}" for spec in registry.specs()}
 FCM_SECRET_ID = "messaging/fcm-service-account"

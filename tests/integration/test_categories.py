@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from bson import ObjectId
 
-from tests.conftest import ApiCall, Servers
-from tests.integration.async_sends import Async
+from tests.conftest import AS_TRUSTED_CALLER, TRUSTED_CALLER, ApiCall, Servers
+from tests.integration.async_sends import ASYNC, Async
 from tests.integration.test_preview_and_strict import PREVIEW
 
 USERS: list[dict[str, Any]] = [
@@ -138,6 +139,45 @@ def test_a_stored_templates_category_governs_its_sends_and_a_transactional_one_p
     status, answer = api(body)
     assert status == 200, answer
     assert _sent(servers) == (EVERY_EMAIL, EVERY_SMS)
+    # So does a request a listed caller marks transactional.
+    db.templates.update_one({"_id": template}, {"$set": {"transactional": False}})
+    servers.outbox.mark()
+    status, answer = api({**body, "transactional": True}, event=AS_TRUSTED_CALLER)
+    assert status == 200, answer
+    assert _sent(servers) == (EVERY_EMAIL, EVERY_SMS)
+
+
+@pytest.mark.parametrize(
+    ("identity", "allowed"),
+    [
+        ({"userArn": TRUSTED_CALLER}, True),
+        ({"apiKeyId": "key-receipts"}, True),
+        ({}, False),  # anonymous
+        ({"userArn": "arn:aws:iam::123456789012:role/marketing"}, False),
+        ({"apiKeyId": "key-marketing"}, False),
+        ({"userArn": TRUSTED_CALLER[:-1]}, False),
+    ],
+)
+def test_only_listed_callers_may_mark_a_request_transactional(
+    api: ApiCall, run: Async, db: Any, servers: Servers, identity: dict[str, str], allowed: bool
+) -> None:
+    db.users.insert_many([dict(user) for user in USERS])
+    event = {"requestContext": {"identity": identity}}
+    for headers in ({}, ASYNC):
+        status, answer = api({**BODY, "transactional": True}, event=event, headers=headers)
+        if allowed:
+            assert status in (200, 202), answer
+            continue
+        assert status == 403, answer
+        assert answer["message"].startswith("transactional: ")
+    if allowed:
+        run.drain()
+        assert _sent(servers) == (EVERY_EMAIL, EVERY_SMS)  # twice, preferences passed
+    else:
+        assert _sent(servers) == (set(), set())
+        # The same body without it is theirs to send.
+        status, answer = api(BODY, event=event)
+        assert status == 200, answer
 
 
 def test_an_undeclared_category_is_refused_naming_category_and_nothing_is_sent(

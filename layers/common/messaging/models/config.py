@@ -84,6 +84,9 @@ class ServiceConfig(BaseModel):
     strictTemplates: bool = False
     # The categories a request or template may name (`newsletter`): users refuse them in `preferences`.
     categories: Annotated[list[CategoryName], Field(max_length=MAX_CATEGORIES)] = []
+    # Who may mark a request `transactional` (passing opt-outs and preferences): IAM principal ARNs
+    # (`identity.userArn`), API key ids, or queue senders' ids (SQS SenderId). Nobody else may.
+    transactionalCallers: Annotated[list[NonEmptyStr], Field(max_length=100)] = []
 
     @field_validator("activeChannels")
     @classmethod
