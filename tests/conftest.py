@@ -89,7 +89,10 @@ def provision_aws() -> None:
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
     boto3.client("sesv2").create_contact_list(
         ContactListName=CONTACT_LIST,
-        Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
+        Topics=[
+            {"TopicName": topic, "DisplayName": topic, "DefaultSubscriptionStatus": "OPT_IN"}
+            for topic in (CONTACT_TOPIC, *SERVICE_CONFIG["categories"])
+        ],
     )
     boto3.client("sesv2").create_configuration_set(ConfigurationSetName=SES_CONFIGURATION_SET)
     boto3.client("secretsmanager").create_secret(
@@ -146,6 +149,7 @@ def servers() -> Iterator[Servers]:
                 # EmailFunction: SES subscription management on non-transactional e-mails.
                 "SES_CONTACT_LIST": CONTACT_LIST,
                 "SES_CONTACT_TOPIC": CONTACT_TOPIC,
+                "SES_CATEGORY_TOPICS": ",".join(SERVICE_CONFIG["categories"]),
                 # PushFunction records the tokens FCM reports stale (MONGODB_URI, SERVICE_CONFIG above).
                 "STALE_TOKENS": "mark",
                 "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,
