@@ -163,6 +163,11 @@ def test_only_listed_callers_may_mark_a_request_transactional(
 ) -> None:
     db.users.insert_many([dict(user) for user in USERS])
     event = {"requestContext": {"identity": identity}}
+    context: dict[str, Any] = {**PREVIEW["requestContext"], "identity": identity}  # type: ignore[dict-item]
+    preview = {**PREVIEW, "requestContext": context}
+    status, answer = api({**BODY, "transactional": True}, event=preview)
+    assert status == (200 if allowed else 403), answer
+    assert allowed == ("messages" in answer)  # a preview's answer, not a send's
     for headers in ({}, ASYNC):
         status, answer = api({**BODY, "transactional": True}, event=event, headers=headers)
         if allowed:
