@@ -56,6 +56,28 @@ USERS: list[dict[str, Any]] = [
         "optOuts": ["email"],
         "clusters": [],
     },
+    # Italian, in Rome: gets a message's `it` variant, dates in her zone and numbers her way.
+    {
+        "_id": "ilaria",
+        "name": "Ilaria",
+        "surname": "Marino",
+        "phoneNumber": "+393334444444",
+        "locale": "it-IT",
+        "timezone": "Europe/Rome",
+        "clusters": ["intl"],
+    },
+    # Refused the newsletter by e-mail only: a `newsletter` message reaches him by SMS.
+    {
+        "_id": "hugo",
+        "name": "Hugo",
+        "surname": "Martin",
+        "emailAddress": "hugo@example.com",
+        "phoneNumber": "+393335555555",
+        "locale": "en-GB",
+        "timezone": "Europe/London",
+        "preferences": {"newsletter": {"email": False}},
+        "clusters": ["intl"],
+    },
 ]
 
 TEMPLATES: list[dict[str, Any]] = [

@@ -65,6 +65,7 @@ SERVICE_CONFIG = {
     "sender": {"email": "noreply@example.com", "sms": "ACME", "voice": "+15550001111"},
     "androidIntentAction": "com.example.OPEN",
     "templateUserFields": ["name", "surname"],
+    "categories": ["newsletter", "reminders"],
 }
 PARAMETERS = {
     "ServiceConfig": json.dumps(SERVICE_CONFIG),
@@ -200,7 +201,10 @@ class Stack:
         session.client("sesv2", endpoint_url=endpoint).create_email_identity(EmailIdentity="example.com")
         session.client("sesv2", endpoint_url=endpoint).create_contact_list(
             ContactListName=CONTACT_LIST,
-            Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
+            Topics=[
+                {"TopicName": topic, "DisplayName": topic, "DefaultSubscriptionStatus": "OPT_IN"}
+                for topic in (CONTACT_TOPIC, *SERVICE_CONFIG["categories"])
+            ],
         )
         session.client("sesv2", endpoint_url=endpoint).create_configuration_set(
             ConfigurationSetName=SES_CONFIGURATION_SET
@@ -279,6 +283,7 @@ class Stack:
                 "AWS_ENDPOINT_URL_SESV2": moto,
                 "SES_CONTACT_LIST": CONTACT_LIST,
                 "SES_CONTACT_TOPIC": CONTACT_TOPIC,
+                "SES_CATEGORY_TOPICS": ",".join(SERVICE_CONFIG["categories"]),
                 "AWS_ENDPOINT_URL_S3": moto,
                 "ATTACHMENTS_BUCKET": ATTACHMENTS_BUCKET,
                 "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,

@@ -26,11 +26,16 @@ from tests.lambda_runtime import InProcessInvoker, LambdaContext, load_function
 
 SENDER = "noreply@example.com"
 VOICE_SENDER = "+15550001111"
+# The caller SERVICE_CONFIG lets send transactional messages (API Gateway's `identity.userArn`).
+TRUSTED_CALLER = "arn:aws:iam::123456789012:role/receipts"
+AS_TRUSTED_CALLER = {"requestContext": {"identity": {"userArn": TRUSTED_CALLER}}}
 SERVICE_CONFIG = {
     "activeChannels": list(registry.REGISTRY),
     "sender": {"email": SENDER, "sms": "ACME", "voice": VOICE_SENDER},
     "androidIntentAction": "com.example.OPEN",
     "templateUserFields": ["name", "surname", "born"],
+    "categories": ["newsletter", "reminders"],
+    "transactionalCallers": [TRUSTED_CALLER, "key-receipts"],
 }
 FUNCTION_NAMES = {spec.name: f"messaging-{spec.function_id}" for spec in registry.specs()}
 FCM_SECRET_ID = "messaging/fcm-service-account"
@@ -84,7 +89,10 @@ def provision_aws() -> None:
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
     boto3.client("sesv2").create_contact_list(
         ContactListName=CONTACT_LIST,
-        Topics=[{"TopicName": CONTACT_TOPIC, "DisplayName": "Messages", "DefaultSubscriptionStatus": "OPT_IN"}],
+        Topics=[
+            {"TopicName": topic, "DisplayName": topic, "DefaultSubscriptionStatus": "OPT_IN"}
+            for topic in (CONTACT_TOPIC, *SERVICE_CONFIG["categories"])
+        ],
     )
     boto3.client("sesv2").create_configuration_set(ConfigurationSetName=SES_CONFIGURATION_SET)
     boto3.client("secretsmanager").create_secret(
@@ -141,6 +149,7 @@ def servers() -> Iterator[Servers]:
                 # EmailFunction: SES subscription management on non-transactional e-mails.
                 "SES_CONTACT_LIST": CONTACT_LIST,
                 "SES_CONTACT_TOPIC": CONTACT_TOPIC,
+                "SES_CATEGORY_TOPICS": ",".join(SERVICE_CONFIG["categories"]),
                 # PushFunction records the tokens FCM reports stale (MONGODB_URI, SERVICE_CONFIG above).
                 "STALE_TOKENS": "mark",
                 "SES_CONFIGURATION_SET": SES_CONFIGURATION_SET,

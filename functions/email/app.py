@@ -41,6 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             memory_budget=settings.memory_budget_bytes,
             list_management=settings.list_management,
             configuration_set=settings.configuration_set,
+            category_topics=settings.category_topics,
         ),
         guard,
     )

@@ -22,6 +22,7 @@ from messaging.models.config import UserFields
 from messaging.store import MongoStore
 from tests.conftest import (
     APPOINTMENT_TEMPLATE,
+    AS_TRUSTED_CALLER,
     CONTACT_LIST,
     CONTACT_TOPIC,
     FUNCTION_NAMES,
@@ -113,7 +114,7 @@ def test_opted_out_users_are_skipped_unless_the_message_is_transactional(
         body = {**body, "templateId": APPOINTMENT_TEMPLATE, "data": {"appointmentDate": "2026-12-01T09:00:00Z"}}
     capsys.readouterr()
 
-    status, answer = api(body)
+    status, answer = api(body, event=AS_TRUSTED_CALLER)  # a caller transactionalCallers lists
 
     assert (status, answer) == (200, {"failures": []})
     ann = {"email": "ann@example.com", "sms": "+393330000001", "push": "tok-ann"}
@@ -147,7 +148,7 @@ def test_a_number_opted_out_at_end_user_messaging_is_skipped_and_remembered(
     db.users.insert_one({"_id": "u9", "name": "Nina", "phoneNumber": "+393339999999"})
     body = {**BODY, "channels": ["sms"], "recipients": ["u1", "u9"], "transactional": transactional}
 
-    status, answer = api(body)
+    status, answer = api(body, event=AS_TRUSTED_CALLER)
 
     assert status == 200
     assert _sent(servers) == {("sms", "+393330000001")}

@@ -40,6 +40,7 @@ def test_preview_renders_a_stored_template_for_real_users_and_sends_nothing(
         "userId": "u1",
         "channel": "sms",
         "message": {"userId": "u1", "phoneNumber": "+39******0001", "text": "Ann, appointment 01/07 10:30"},
+        "locale": None,  # the template has no locale variants
     }
     assert by_channel["email"]["message"]["subject"] == "Appointment for Ann"
     assert "Bring &lt;b&gt;both&lt;/b&gt;" in by_channel["email"]["message"]["html"]

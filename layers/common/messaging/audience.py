@@ -28,6 +28,11 @@ class Recipient:
     opted_out: frozenset[Channel] = frozenset()
     # The device token is the one FCM reported stale (`userFields.staleDeviceToken`), unchanged since.
     stale_token: bool = False
+    # The user's locale and time zone as stored (strings or None): checked where they are used.
+    locale: str | None = None
+    timezone: str | None = None
+    # `userFields.preferences` as stored (read by messaging.categories, whatever its shape).
+    preferences: Any = None
 
     def address(self, user_field: str) -> str | None:
         return self.addresses.get(user_field)
@@ -88,8 +93,9 @@ class Audience:
         self._fields = config.userFields
         visible = template_fields(config)
         self._addresses = {key: self._fields.address(key) for key in registry.user_fields()}
-        # Read for the skips, never shown to templates (not in `visible`).
-        preferences = [self._fields.optOuts, self._fields.staleDeviceToken]
+        # Read for the skips, the variant and the date helpers' zone; never shown to templates as such.
+        fields = self._fields
+        preferences = [fields.optOuts, fields.staleDeviceToken, fields.locale, fields.timezone, fields.preferences]
         self._projection = _projection([*visible, *self._addresses.values(), *preferences])
         # A dotted name (`address.city`) is read as the top-level field, projected down to that path.
         self._visible = list(dict.fromkeys(name.split(".", 1)[0] for name in _projection(visible)))
@@ -128,6 +134,9 @@ class Audience:
                 document={name: _json_safe(document[name]) for name in self._visible if name in document},
                 opted_out=frozenset(opted_out_channels(_path(document, fields.optOuts))),
                 stale_token=is_stale(addresses.get("deviceToken"), _path(document, fields.staleDeviceToken)),
+                locale=_text(_path(document, fields.locale)),
+                timezone=_text(_path(document, fields.timezone)),
+                preferences=_path(document, fields.preferences),
             )
         self.missing_ids = [user_id for user_id in self._requested if not self._found(user_id)]
 

@@ -35,7 +35,12 @@ def connect_store(settings: SendSettings) -> MongoStore:
 def user_preferences(store: MongoStore, fields: UserFieldsBase) -> UserPreferences:
     """On the store's own client: no second connection pool."""
     return UserPreferences(
-        store.users, fields.id, fields.optOuts, fields.address("deviceToken"), fields.staleDeviceToken
+        store.users,
+        fields.id,
+        fields.optOuts,
+        fields.address("deviceToken"),
+        fields.staleDeviceToken,
+        fields.preferences,
     )
 
 

@@ -19,6 +19,10 @@ class BadRequest(MessagingError):
     status = HTTPStatus.BAD_REQUEST
 
 
+class Forbidden(MessagingError):
+    status = HTTPStatus.FORBIDDEN
+
+
 class NotFound(MessagingError):
     status = HTTPStatus.NOT_FOUND
 

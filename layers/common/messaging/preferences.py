@@ -48,8 +48,17 @@ def is_stale(token: str | None, stale: Any) -> bool:
 class UserPreferences:
     """Updates of one users collection; every filter is built here from plain strings."""
 
-    def __init__(self, users: Any, id_field: str, opt_outs_field: str, token_field: str, stale_field: str) -> None:
+    def __init__(
+        self,
+        users: Any,
+        id_field: str,
+        opt_outs_field: str,
+        token_field: str,
+        stale_field: str,
+        preferences_field: str = "preferences",
+    ) -> None:
         self._users = users
+        self._preferences = preferences_field
         self._id = id_field
         self._opt_outs = opt_outs_field
         self._token = token_field
@@ -78,6 +87,24 @@ class UserPreferences:
             ({field: {"$type": "object"}}, {"$set": {f"{field}.{channel}": True}}),
             # null, a string, a number: opted_out_channels reads no channel in it.
             ({"$nor": [{field: {"$type": "array"}}, {field: {"$type": "object"}}]}, {"$set": {field: [channel]}}),
+        ]
+        for shape, update in steps:
+            result = self._update({**user, **shape}, update, user_id)
+            if result is None:
+                return False
+            if result.matched_count:
+                return True
+        return False
+
+    def refuse(self, user_id: str, category: str, channel: Channel) -> bool:
+        """The user refuses the category on the channel (`preferences.<category>.<channel> = false`).
+        True if the user was found and refuses it (now or already: `false` for the whole category)."""
+        user, field = self._user(user_id), f"{self._preferences}.{category}"
+        steps: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            ({field: {"$type": "object"}}, {"$set": {f"{field}.{channel}": False}}),
+            ({field: False}, {"$set": {field: False}}),  # refused everywhere already: nothing to add
+            # Missing, true, or a shape refused_channels reads nothing in: replaced by the refusal.
+            ({field: {"$not": {"$type": "object"}}}, {"$set": {field: {channel: False}}}),
         ]
         for shape, update in steps:
             result = self._update({**user, **shape}, update, user_id)

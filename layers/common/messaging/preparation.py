@@ -4,7 +4,7 @@ the attachments; and the batch envelopes it makes. Each check can refuse the req
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from messaging.attachments import stage_attachments
 from messaging.channels import registry
+from messaging.channels.base import Texts
 from messaging.channels.voice import as_ssml
 from messaging.errors import BadRequest, NotFound
 from messaging.models.batch import EmailAttachment
@@ -57,8 +58,14 @@ def message_texts(
         template = _load_template(store, request.templateId)
         texts = texts_from_template(template, str(ObjectId(request.templateId)), request.channels, strict=strict)
     if settings.voice_body_type == "SSML" and "voice" in texts.channels:
-        texts = MessageTexts({**texts.channels, "voice": as_ssml(texts.channels["voice"])}, texts.strict)
+        texts = MessageTexts(
+            _ssml(texts.channels), texts.strict, {tag: _ssml(each) for tag, each in texts.locales.items()}
+        )
     return texts, template
+
+
+def _ssml(channels: Mapping[Channel, Texts]) -> dict[Channel, Texts]:
+    return {**channels, "voice": as_ssml(channels["voice"])} if "voice" in channels else dict(channels)
 
 
 def _envelopes(request: SendRequest, settings: SendSettings) -> dict[Channel, dict[str, Any]]:
@@ -97,11 +104,13 @@ def prepare(
     check_channels(request, settings)
     texts, template = message_texts(request, store, settings)
     transactional = is_transactional(request, template)
-    composer = Composer(texts, request.channels, request.data, renderer, transactional=transactional)
+    category = message_category(request, template, settings)
+    composer = Composer(texts, request.channels, request.data, renderer, transactional=transactional, category=category)
     envelopes = _envelopes(request, settings)
     for envelope in envelopes.values():
         envelope["correlationId"] = correlation_id
         envelope["transactional"] = transactional
+        envelope["category"] = category
         envelope["sendId"] = send_id
     for channel, envelope in envelopes.items():
         names = registry.spec(channel).attachments(request, template)
@@ -109,6 +118,15 @@ def prepare(
             # Fetched once per request, before anything is sent: a missing file refuses the request.
             envelope["attachments"] = [attachment.model_dump() for attachment in stage(names)]
     return Prepared(texts, composer, envelopes, transactional)
+
+
+def message_category(request: SendRequest, template: MessageTemplate | None, settings: SendSettings) -> str | None:
+    """The request's category, else the template's; one the configuration does not declare is a 400."""
+    category = request.category or (template.category if template is not None else None)
+    if category is not None and category not in settings.service.categories:
+        declared = ", ".join(settings.service.categories) or "none"
+        raise BadRequest(f"category: {category} is not one of the configuration's categories ({declared})")
+    return category
 
 
 def is_transactional(request: SendRequest, template: MessageTemplate | None) -> bool:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from messaging.audience import Audience
+from messaging.audience import Audience, Recipient
 from messaging.masking import masked_message
+from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequestPreview
 from messaging.models.response import PreviewMessage, PreviewResponse, PreviewSkip
-from messaging.preparation import check_channels, is_transactional, message_texts
+from messaging.preparation import check_channels, is_transactional, message_category, message_texts
 from messaging.service import DEADLINE_CHECK_EVERY
 from messaging.store import Store
 from messaging.templates.compose import Composer
@@ -40,7 +41,12 @@ def preview(
     check_channels(request, settings)
     texts, template = message_texts(request, store, settings)
     composer = Composer(
-        texts, request.channels, request.data, renderer, transactional=is_transactional(request, template)
+        texts,
+        request.channels,
+        request.data,
+        renderer,
+        transactional=is_transactional(request, template),
+        category=message_category(request, template, settings),
     )
     # Attachment names were checked by the request and template models; no file is fetched.
     audience = Audience(store, settings.service, request.recipients, request.clusters)
@@ -62,19 +68,8 @@ def preview(
                     break
                 if counted > request.limit or truncated:
                     continue  # counted, not rendered
-                rendered = [
-                    PreviewMessage(
-                        userId=recipient.user_id,
-                        channel=channel,
-                        message=masked_message(message.model_dump(mode="json")),
-                    )
-                    for channel, message in composer.messages(recipient)
-                ]
-                skipped += [
-                    PreviewSkip(userId=recipient.user_id, channel=channel, reason=reason)
-                    for channel in request.channels
-                    if (reason := composer.skip_reason(recipient, channel)) is not None
-                ]
+                rendered, skips = _entries(composer, recipient, request.channels)
+                skipped += skips
                 size += sum(len(item.model_dump_json()) for item in rendered)
                 if size > max_bytes and messages:
                     truncated = True  # this user's messages would pass the bound: the ones before are the answer
@@ -90,3 +85,26 @@ def preview(
         failures=composer.failures,
         truncated=truncated,
     )
+
+
+def _entries(
+    composer: Composer, recipient: Recipient, channels: Sequence[Channel]
+) -> tuple[list[PreviewMessage], list[PreviewSkip]]:
+    """One user's messages (addresses masked, the variant named) and skips, rendered whole or not
+    at all (a render cut by the deadline leaves nothing of the user)."""
+    tag = composer.variant(recipient)
+    rendered = [
+        PreviewMessage(
+            userId=recipient.user_id,
+            channel=channel,
+            message=masked_message(message.model_dump(mode="json")),
+            locale=tag,
+        )
+        for channel, message in composer.messages(recipient)
+    ]
+    skips = [
+        PreviewSkip(userId=recipient.user_id, channel=channel, reason=reason)
+        for channel in channels
+        if (reason := composer.skip_reason(recipient, channel)) is not None
+    ]
+    return rendered, skips

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from messaging.errors import BadRequest
+from messaging.errors import BadRequest, Forbidden
 from messaging.invoker import Invoker
 from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
@@ -61,6 +61,16 @@ class Accepted:
     send_at: datetime | None = None  # scheduled for then
 
 
+def check_transactional(request: SendRequest, settings: SendSettings, scope: str) -> None:
+    """A request's `transactional: true` passes every opt-out: only the callers the operator lists
+    may say it (a stored template's own flag is the operator's, and stays as it is)."""
+    if not request.transactional:
+        return
+    _, _, principal = scope.partition(":")
+    if not principal or principal not in settings.service.transactionalCallers:
+        raise Forbidden("transactional: this caller may not send transactional messages (transactionalCallers)")
+
+
 def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_async: bool) -> SendOutcome | Accepted:
     # A send with `sendAt` is asynchronous whatever Prefer says.
     if respond_async or request.sendAt is not None:
@@ -69,6 +79,7 @@ def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_as
 
 
 def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Accepted:
+    check_transactional(request, parts.settings, caller.scope)
     if parts.sends is None:
         raise BadRequest("Prefer: respond-async: asynchronous sends are not configured (SENDS_TABLE)")
     send_at = scheduled_at(request.sendAt, datetime.now(UTC), parts.settings.schedule_max_days)
@@ -103,6 +114,7 @@ def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Acce
 def send_now(request: SendRequest, parts: SendParts, caller: Caller) -> SendOutcome:
     """The send and its record: opened before the first batch leaves, then completed, or `failed`
     if anything breaks after it opened (the batches may have left)."""
+    check_transactional(request, parts.settings, caller.scope)
     record = SyncSendRecord(parts.sends, caller.scope, new_send_id(), request.reference, caller.correlation_id)
     call = SendCall(
         correlation_id=caller.correlation_id,

@@ -260,17 +260,20 @@ def send_batch(
     memory_budget: int | None = None,
     list_management: dict[str, str] | None = None,
     configuration_set: str | None = None,
+    category_topics: frozenset[str] = frozenset(),
 ) -> DeliveryReport:
     """`memory_budget` (bytes) bounds the raw messages in flight: `concurrency` drops for large ones.
     Every message names the configuration set (its event destination publishes the delivery
     events) and carries the send and user ids as tags; `list_management` (ContactListName,
-    TopicName) goes with every non-transactional message."""
+    TopicName) goes with every non-transactional message, its topic the message's category when the
+    contact list declares one of it (`category_topics`), so an unsubscribe stops that category only."""
     shared: SharedParts | None = None
     options: dict[str, Any] = {}  # every message of the batch
     if configuration_set:
         options["ConfigurationSetName"] = configuration_set
     if list_management and not batch.transactional:
-        options["ListManagementOptions"] = list_management
+        own = batch.category if batch.category in category_topics else None
+        options["ListManagementOptions"] = {**list_management, **({"TopicName": own} if own else {})}
     if batch.attachments:
         try:
             if s3 is None or not bucket:

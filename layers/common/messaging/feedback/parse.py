@@ -40,6 +40,10 @@ _ID = re.compile(
     r"^[A-Za-z0-9_.:+=@/-]{1,200}$"
 )  # Provider classifications (bounce types, feedback types, reject reasons): words, nothing quoted.
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+# The contact list's topic of every e-mail (template.yaml): its unsubscribe is the global opt-out;
+# every other topic is a category (a name a category may have: it becomes a preferences key).
+MESSAGES_TOPIC = "messages"
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class IgnoredEvent(Exception):  # noqa: N818 - a verdict on the event, not an error of ours
@@ -60,6 +64,8 @@ class DeliveryEvent:
     user_id: str | None
     reason: str | None = None  # the failure's text, for outcomes that join the failures
     opt_out: bool = False  # the user asked for no more of this channel
+    # The categories the user asked for no more of on this channel (an SES topic unsubscribe).
+    categories: tuple[str, ...] = ()
 
 
 def _word(value: Any, default: str) -> str:
@@ -95,17 +101,24 @@ def _check_recipients(mail: Mapping[str, Any], recipients: set[str]) -> None:
         raise IgnoredEvent("a CC or BCC recipient")
 
 
-def _unsubscribed(message: Mapping[str, Any], mail: Mapping[str, Any]) -> bool:
-    """A `Subscription` event that opts the user out (of every topic, or of one)."""
+def _unsubscribed(message: Mapping[str, Any], mail: Mapping[str, Any]) -> tuple[bool, tuple[str, ...]]:
+    """A `Subscription` event's opt-out: of every e-mail (all topics, or the `messages` one), or of
+    the categories whose topics it names (their preferences, not the global opt-out)."""
     subscription = _mapping(message.get("subscription"), "subscription")
     preferences = subscription.get("newTopicPreferences")
     preferences = preferences if isinstance(preferences, Mapping) else {}
     topics = preferences.get("topicSubscriptionStatus") or []
-    opt_out = preferences.get("unsubscribeAll") is True or any(
-        isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut" for topic in topics
+    left = [
+        topic.get("topicName")
+        for topic in (topics if isinstance(topics, list) else [])
+        if isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut"
+    ]
+    categories = tuple(
+        dict.fromkeys(name for name in left if isinstance(name, str) and _TOPIC.match(name) and name != MESSAGES_TOPIC)
     )
-    if not opt_out:
-        return False
+    opt_out = preferences.get("unsubscribeAll") is True or MESSAGES_TOPIC in left
+    if not opt_out and not categories:
+        return False, ()
     # The event does not say which recipient unsubscribed: with CC or BCC copies (the same for
     # every user) it may be a copy's reader, who must not opt the user out. SES itself keeps the
     # unsubscribe of whoever it was, by address, on its contact list.
@@ -113,7 +126,7 @@ def _unsubscribed(message: Mapping[str, Any], mail: Mapping[str, Any]) -> bool:
     to = _addresses(headers.get("to")) if isinstance(headers, Mapping) else set()
     if not to or _addresses(mail.get("destination")) - to:
         raise IgnoredEvent("an unsubscribe from a message with copies: not the user's for sure")
-    return True
+    return opt_out, () if opt_out else categories
 
 
 def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
@@ -132,6 +145,7 @@ def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
     outcome: str | None
     reason: str | None = None
     opt_out = False
+    categories: tuple[str, ...] = ()
     recipients: set[str] = set()
     if kind == "Bounce":
         bounce = _mapping(message.get("bounce"), "bounce")
@@ -160,14 +174,14 @@ def parse_ses(message: Mapping[str, Any]) -> DeliveryEvent | None:
         outcome = "rejected"
         reason = "rendering failed"  # its errorMessage can quote the template's data: never copied
     elif kind == "Subscription":
-        opt_out = _unsubscribed(message, mail)
-        if not opt_out:
+        opt_out, categories = _unsubscribed(message, mail)
+        if not opt_out and not categories:
             return None
         outcome = None
     else:
         raise IgnoredEvent(f"unknown SES event type {kind[:40]!r}")
     _check_recipients(mail, recipients)
-    return DeliveryEvent("email", message_id, kind, outcome, send_id, user_id, reason, opt_out)
+    return DeliveryEvent("email", message_id, kind, outcome, send_id, user_id, reason, opt_out, categories)
 
 
 def parse_eum(message: Mapping[str, Any]) -> DeliveryEvent | None:

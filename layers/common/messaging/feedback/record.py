@@ -49,6 +49,8 @@ class EventStore(Protocol):
 class OptOuts(Protocol):
     def opt_out(self, user_id: str, channel: Channel) -> bool: ...
 
+    def refuse(self, user_id: str, category: str, channel: Channel) -> bool: ...
+
 
 @dataclass
 class Summary:
@@ -78,6 +80,10 @@ def record(event: DeliveryEvent, store: EventStore, opt_outs: OptOuts, summary: 
         logger.info(
             "user opted out", extra={"userId": event.user_id, "channel": event.channel, "eventType": event.kind}
         )
+    for category in event.categories:  # an unsubscribe from one category's topic: that category only
+        if opt_outs.refuse(event.user_id, category, event.channel):
+            summary.opted_out += 1
+        logger.info("user refused a category", extra={"userId": event.user_id, "channel": event.channel})
     if event.outcome is None:
         return
     if event.send_id is None or not _SEND_ID.match(event.send_id):

@@ -32,6 +32,8 @@ class Envelope(BaseModel):
     # A transactional message goes to users who opted out of the channel's marketing (a receipt, a
     # password reset): no unsubscribe headers, and a provider's opt-out is a failure, not a skip.
     transactional: bool = False
+    # The message's category (`newsletter`): an e-mail's one-click unsubscribe topic.
+    category: str | None = None
 
 
 class BatchResult(BaseModel):

@@ -39,6 +39,9 @@ class EmailSettings(ChannelSettings):
     # records the unsubscribes itself. Both or neither.
     ses_contact_list: str | None = None
     ses_contact_topic: str | None = None
+    # The categories the contact list declares a topic of (the stack's Categories parameter): an
+    # e-mail of one names its own topic, so a one-click unsubscribe stops that category only.
+    ses_category_topics: str = ""
 
     ENV: ClassVar[dict[str, str]] = {
         **ChannelSettings.ENV,
@@ -48,6 +51,7 @@ class EmailSettings(ChannelSettings):
         "memory_baseline_mb": "EMAIL_MEMORY_BASELINE_MB",
         "ses_contact_list": "SES_CONTACT_LIST",
         "ses_contact_topic": "SES_CONTACT_TOPIC",
+        "ses_category_topics": "SES_CATEGORY_TOPICS",
     }
 
     @model_validator(mode="after")
@@ -62,6 +66,10 @@ class EmailSettings(ChannelSettings):
         if not (self.ses_contact_list and self.ses_contact_topic):
             return None
         return {"ContactListName": self.ses_contact_list, "TopicName": self.ses_contact_topic}
+
+    @property
+    def category_topics(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.ses_category_topics.split(",") if name.strip())
 
     @property
     def memory_budget_bytes(self) -> int | None:

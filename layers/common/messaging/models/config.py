@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from messaging.categories import MAX_CATEGORIES, CategoryName
 from messaging.channels import registry
 from messaging.errors import ConfigurationError
 from messaging.models.common import Channel, NonEmptyStr
@@ -33,6 +34,12 @@ class UserFieldsBase(BaseModel):
     optOuts: FieldName = "optOuts"
     # The device token FCM reported stale (UNREGISTERED): push skips the user while the token is it.
     staleDeviceToken: FieldName = "staleDeviceToken"
+    # The user's language (a BCP 47 tag, `it-IT`): which locale variant of a message they get, and
+    # `toLocale`'s default. Time zone (IANA, `Europe/Rome`): the date helpers' default zone.
+    locale: FieldName = "locale"
+    timezone: FieldName = "timezone"
+    # What the user refused per category: `{"newsletter": false}` or `{"newsletter": {"email": false}}`.
+    preferences: FieldName = "preferences"
 
     def address(self, key: str) -> str:
         """The stored name of a channel's address field (`phoneNumber` -> `mobile`)."""
@@ -75,6 +82,11 @@ class ServiceConfig(BaseModel):
     androidIntentAction: NonEmptyStr | None = None
     # The default of a template's `strict` (and the mode of request texts): missing variables are a 400.
     strictTemplates: bool = False
+    # The categories a request or template may name (`newsletter`): users refuse them in `preferences`.
+    categories: Annotated[list[CategoryName], Field(max_length=MAX_CATEGORIES)] = []
+    # Who may mark a request `transactional` (passing opt-outs and preferences): IAM principal ARNs
+    # (`identity.userArn`), API key ids, or queue senders' ids (SQS SenderId). Nobody else may.
+    transactionalCallers: Annotated[list[NonEmptyStr], Field(max_length=100)] = []
 
     @field_validator("activeChannels")
     @classmethod
@@ -82,6 +94,13 @@ class ServiceConfig(BaseModel):
         if len(set(channels)) != len(channels):
             raise ValueError("must not repeat a channel")
         return channels
+
+    @field_validator("categories")
+    @classmethod
+    def _own_topics(cls, categories: list[str]) -> list[str]:
+        if len(set(categories)) != len(categories) or "messages" in categories:
+            raise ValueError("must not repeat a category nor name `messages` (the unsubscribe topic of every e-mail)")
+        return categories
 
     @model_validator(mode="after")
     def _senders_for_active_channels(self) -> ServiceConfig:

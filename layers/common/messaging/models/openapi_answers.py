@@ -85,6 +85,13 @@ SEND: dict[int, OpenAPIResponse] = {
             },
         ),
     },
+    403: {
+        "description": "The request says `transactional: true` and its caller is not in transactionalCallers.",
+        "content": error_examples(
+            403,
+            {"not trusted": "transactional: this caller may not send transactional messages (transactionalCallers)"},
+        ),
+    },
     404: {
         "description": "templateId names no stored template.",
         "content": error_examples(404, {"unknown template": "templateId: template 65f100000000000000000009 not found"}),

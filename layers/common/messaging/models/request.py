@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from messaging.addresses import SevenBitAddress, seven_bit_or_none
+from messaging.categories import CategoryName
+from messaging.locales import MAX_LOCALES, LocaleTag, repeated_tags
 from messaging.models.common import Channel, FileName
 from messaging.validation import CROSS_FIELD
 
@@ -46,6 +48,16 @@ def _valid_addresses(values: list[str]) -> list[str]:
         if address is not None and address not in kept:
             kept.append(address)
     return kept
+
+
+class SendRequestLocale(BaseModel):
+    """A request's texts in one language: either field may be left out (the base one is used).
+    (Named after SendRequest so generated clients meet SendRequest first, as SendRequestPreview.)"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messageTitle: str | None = Field(default=None, max_length=MAX_TITLE, examples=["Ciao {{user.name}}"])
+    messageContent: str | None = Field(default=None, max_length=MAX_CONTENT, examples=["Ciao, {{user.name}}!"])
 
 
 EXAMPLE: dict[str, Any] = {
@@ -104,6 +116,22 @@ class SendRequest(BaseModel):
         max_length=MAX_CONTENT,
         description="body of every channel; required without templateId",
         examples=['Hello, {{user.name}}! See you on {{dateFormat data.date format="DD/MM/YYYY"}}'],
+    )
+    locales: dict[LocaleTag, SendRequestLocale] | None = Field(
+        default=None,
+        max_length=MAX_LOCALES,
+        description="the texts in other languages, by BCP 47 tag: a user gets the variant of their locale "
+        "(userFields.locale), the exact tag in any letter case, else its language (`it-CH` -> `it`), else the "
+        "base texts; a field a variant leaves out is the base one. Ignored with templateId (the template's own "
+        f"`locales` are used). At most {MAX_LOCALES} tags",
+        examples=[{"it": {"messageTitle": "Ciao {{user.name}}", "messageContent": "Ciao, {{user.name}}!"}}],
+    )
+    category: CategoryName | None = Field(
+        default=None,
+        description="what kind of message this is, one of the configuration's `categories` (else a 400): users "
+        'who refused it in their preferences (`{"newsletter": false}`, `{"newsletter": {"email": false}}`) '
+        "are skipped (`optedOut`) unless the message is transactional; wins over the template's own",
+        examples=["newsletter"],
     )
     templateId: ObjectIdStr | None = Field(
         default=None,
@@ -173,6 +201,14 @@ class SendRequest(BaseModel):
         if len(set(channels)) != len(channels):
             raise PydanticCustomError("duplicate", "must not repeat a channel")
         return channels
+
+    @field_validator("locales")
+    @classmethod
+    def _distinct_tags(cls, locales: dict[str, SendRequestLocale] | None) -> dict[str, SendRequestLocale] | None:
+        repeated = repeated_tags(locales or {})
+        if repeated:
+            raise PydanticCustomError("duplicate", f"repeats a tag in another letter case: {', '.join(repeated)}")
+        return locales
 
     @field_validator("data")
     @classmethod

@@ -86,6 +86,7 @@ class PreviewMessage(BaseModel):
     userId: str
     channel: Channel
     message: dict[str, Any]
+    locale: str | None = Field(default=None, description="the locale variant the user gets; null: the base texts")
 
 
 class PreviewSkip(BaseModel):

@@ -4,11 +4,14 @@ declares them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
+from messaging.categories import CategoryName
 from messaging.channels import registry
+from messaging.locales import MAX_LOCALES, LocaleTag, repeated_tags
 
 
 class TemplateBase(BaseModel):
@@ -20,6 +23,18 @@ class TemplateBase(BaseModel):
     strict: bool | None = None
     # A message users get whatever they opted out of; a request's `transactional: true` also makes it one.
     transactional: bool | None = None
+    # One of the configuration's categories (a request's own wins).
+    category: CategoryName | None = None
+    # Variants by BCP 47 tag, each a partial set of the text fields above (checked when used).
+    locales: dict[LocaleTag, dict[str, Any]] | None = Field(default=None, max_length=MAX_LOCALES)
+
+    @field_validator("locales")
+    @classmethod
+    def _distinct_tags(cls, locales: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        repeated = repeated_tags(locales or {})
+        if repeated:
+            raise PydanticCustomError("duplicate", f"repeats a tag in another letter case: {', '.join(repeated)}")
+        return locales
 
 
 _MessageTemplate: type[TemplateBase] = create_model(

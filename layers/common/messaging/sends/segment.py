@@ -42,6 +42,7 @@ def composer_of(job: Job, renderer: Renderer) -> Composer:
             job.request.data,
             renderer,
             transactional=job.transactional,
+            category=job.category,
         )
     except BadRequest as exc:  # checked before the 202: only a changed engine could refuse now
         raise RuntimeError(f"the accepted texts no longer compile: {exc.message}") from exc

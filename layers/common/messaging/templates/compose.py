@@ -4,24 +4,26 @@ Which texts a channel has, how the request's title and content or a template's f
 and how one user's rendered texts become its message, is the channel's own (its spec in the
 registry): this module only compiles, renders and asks. A user gets nothing on a channel, without
 it being a failure (a skip, counted by reason), when they have no address for it (`noAddress`),
-opted out of it and the message is not transactional (`optedOut`), or when it is push and FCM
-reported their device token stale and it has not changed since (`staleToken`: even a transactional
-message cannot reach a dead token).
+opted out of it (or of the message's category on it) and the message is not transactional
+(`optedOut`), or when it is push and FCM reported their device token stale and it has not changed
+since (`staleToken`: even a transactional message cannot reach a dead token).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from messaging.audience import Recipient
+from messaging.categories import refused_channels
 from messaging.channels import registry
 from messaging.channels.base import DEFAULT_LINE_BREAK, Source, Texts, Tree
 from messaging.errors import BadRequest
+from messaging.locales import choose
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
 from messaging.models.response import Failure, FailureCode, SkipReason
@@ -29,6 +31,7 @@ from messaging.templates.compiled import CompiledTemplate
 from messaging.templates.context import RenderContext, dumps, measure_data
 from messaging.templates.errors import TemplateRenderError, TemplateSyntaxError, UserTooLargeError
 from messaging.templates.renderer import Renderer
+from messaging.templates.user_defaults import rendering_for
 
 __all__ = [
     "Composer",
@@ -47,6 +50,12 @@ class MessageTexts:
 
     channels: Mapping[Channel, Texts]
     strict: bool = False  # a missing variable or unknown helper is a 400, not an empty string
+    # The locale variants by tag, each whole (the fields a variant leaves out are the base ones).
+    locales: Mapping[str, Mapping[Channel, Texts]] = field(default_factory=dict)
+
+
+# Every text field of a stored template (what a template's locale variant may hold).
+_TEXT_FIELDS = frozenset(name for spec in registry.specs() for name in spec.template_fields)
 
 
 def texts_json(texts: MessageTexts) -> dict[str, Any]:
@@ -60,11 +69,13 @@ def texts_json(texts: MessageTexts) -> dict[str, Any]:
         stored = {"text": value.text, "label": value.label, "html": value.html}
         return stored if value.line_break == DEFAULT_LINE_BREAK else {**stored, "lineBreak": value.line_break}
 
+    def channels(texts: Mapping[Channel, Texts]) -> dict[str, Any]:
+        return {channel: {name: text(value) for name, value in each.items()} for channel, each in texts.items()}
+
     return {
         "strict": texts.strict,
-        "channels": {
-            channel: {name: text(value) for name, value in each.items()} for channel, each in texts.channels.items()
-        },
+        "channels": channels(texts.channels),
+        "locales": {tag: channels(each) for tag, each in texts.locales.items()},
     }
 
 
@@ -78,16 +89,57 @@ def texts_from_json(document: Mapping[str, Any]) -> MessageTexts:
             value["text"], value["label"], bool(value.get("html")), value.get("lineBreak", DEFAULT_LINE_BREAK)
         )
 
-    channels = {
-        channel: {name: text(value) for name, value in each.items()} for channel, each in document["channels"].items()
-    }
-    return MessageTexts(channels, bool(document.get("strict")))
+    def channels(stored: Mapping[Channel, Any]) -> dict[Channel, Texts]:
+        return {channel: {name: text(value) for name, value in each.items()} for channel, each in stored.items()}
+
+    locales = {tag: channels(each) for tag, each in (document.get("locales") or {}).items()}
+    return MessageTexts(channels(document["channels"]), bool(document.get("strict")), locales)
+
+
+def _request_channels(title: Source, content: Source) -> dict[Channel, Texts]:
+    return {spec.name: spec.request_texts(title, content) for spec in registry.specs()}
 
 
 def texts_from_request(request: SendRequest, *, strict: bool = False) -> MessageTexts:
     title = Source(request.messageTitle or "", "messageTitle")
     content = Source(request.messageContent or "", "messageContent")
-    return MessageTexts({spec.name: spec.request_texts(title, content) for spec in registry.specs()}, strict)
+    locales: dict[str, Mapping[Channel, Texts]] = {}
+    for tag, variant in (request.locales or {}).items():
+        own_title = (
+            title if variant.messageTitle is None else Source(variant.messageTitle, f"locales.{tag}.messageTitle")
+        )
+        own_content = (
+            content
+            if variant.messageContent is None
+            else Source(variant.messageContent, f"locales.{tag}.messageContent")
+        )
+        locales[tag] = _request_channels(own_title, own_content)
+    return MessageTexts(_request_channels(title, content), strict, locales)
+
+
+def _template_variant(
+    template: BaseModel, template_id: str, tag: str, variant: Mapping[str, Any], channels: Sequence[Channel]
+) -> dict[Channel, Texts]:
+    """The template with a variant's fields in place of its own, each labelled `locales.<tag>.<field>`."""
+    unknown = [name for name in variant if name not in _TEXT_FIELDS]
+    if unknown:
+        raise BadRequest(f"template {template_id} locales.{tag}.{unknown[0]}: not a text field of a template")
+    fields = {name: value for name, value in variant.items() if value is not None}
+    try:
+        merged = type(template).model_validate({**template.model_dump(exclude={"locales"}), **fields})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise BadRequest(f"template {template_id} locales.{tag}.{where}: {error['msg']}") from exc
+    relabel = {f"template {template_id} {name}": f"template {template_id} locales.{tag}.{name}" for name in fields}
+
+    def own(text: Source | Tree | None) -> Source | Tree | None:
+        return replace(text, label=relabel[text.label]) if text is not None and text.label in relabel else text
+
+    return {
+        channel: {name: own(text) for name, text in registry.spec(channel).template_texts(merged, template_id).items()}
+        for channel in channels
+    }
 
 
 def texts_from_template(
@@ -104,9 +156,11 @@ def texts_from_template(
     if missing:
         raise BadRequest(f"template {template_id} lacks the text of a requested channel: {', '.join(missing)}")
     own_strict = getattr(template, "strict", None)
+    variants = getattr(template, "locales", None) or {}
     return MessageTexts(
         {channel: registry.spec(channel).template_texts(template, template_id) for channel in channels},
         strict=own_strict if own_strict is not None else strict,
+        locales={tag: _template_variant(template, template_id, tag, each, channels) for tag, each in variants.items()},
     )
 
 
@@ -123,9 +177,11 @@ class Composer:
         renderer: Renderer,
         *,
         transactional: bool = False,
+        category: str | None = None,
     ) -> None:
         self._channels = list(channels)
         self._transactional = transactional
+        self._category = category
         # Users who get nothing on a channel, by (channel, reason): every `messages` call counts here.
         self.skipped: Counter[tuple[Channel, str]] = Counter()
         self._data = data
@@ -136,12 +192,20 @@ class Composer:
         self.failures: list[Failure] = []
         self._strict = texts.strict
         try:
-            self._compiled = {
-                channel: {name: self._compile(text) for name, text in texts.channels.get(channel, {}).items()}
-                for channel in self._channels
-            }
+            self._compiled = self._compile_channels(texts.channels)
+            self._variants = {tag: self._compile_channels(each) for tag, each in texts.locales.items()}
         except TemplateSyntaxError as exc:
             raise BadRequest(str(exc)) from exc
+
+    def _compile_channels(self, texts: Mapping[Channel, Texts]) -> dict[Channel, dict[str, Any]]:
+        return {
+            channel: {name: self._compile(text) for name, text in texts.get(channel, {}).items()}
+            for channel in self._channels
+        }
+
+    def variant(self, recipient: Recipient) -> str | None:
+        """The tag of the locale variant the user gets, or None for the base texts."""
+        return choose(recipient.locale, self._variants) if self._variants else None
 
     def _compile(self, text: Source | Tree | None) -> Any:
         if text is None:
@@ -166,7 +230,9 @@ class Composer:
         spec = registry.spec(channel)
         if not recipient.address(spec.user_field):
             return SkipReason.NO_ADDRESS
-        if channel in recipient.opted_out and not self._transactional:
+        if not self._transactional and (
+            channel in recipient.opted_out or channel in refused_channels(recipient.preferences, self._category)
+        ):
             return SkipReason.OPTED_OUT
         if spec.user_field == "deviceToken" and recipient.stale_token:
             return SkipReason.STALE_TOKEN
@@ -180,6 +246,8 @@ class Composer:
             context = RenderContext(
                 recipient.document, self._data, data_json=self._data_json, data_measure=self._data_measure
             )
+            tag = self.variant(recipient)
+            compiled = self._compiled if tag is None else self._variants[tag]
             for channel in self._channels:
                 spec = registry.spec(channel)
                 skip = self.skip_reason(recipient, channel)
@@ -188,7 +256,8 @@ class Composer:
                     continue
                 address = recipient.address(spec.user_field) or ""
                 try:
-                    rendered = {name: _render(compiled, context) for name, compiled in self._compiled[channel].items()}
+                    with rendering_for(recipient.timezone, recipient.locale):  # the date helpers' defaults
+                        rendered = {name: _render(text, context) for name, text in compiled[channel].items()}
                 except UserTooLargeError as exc:
                     self.failures.append(
                         Failure(userId=recipient.user_id, channel=channel, error=str(exc), code=FailureCode.TOO_LARGE)

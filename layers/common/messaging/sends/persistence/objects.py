@@ -29,6 +29,11 @@ class Job(BaseModel):
         """Decided when the send was accepted (the request's or the template's), kept in every envelope."""
         return any(bool(envelope.get("transactional")) for envelope in self.envelopes.values())
 
+    @property
+    def category(self) -> str | None:
+        """Decided when the send was accepted, kept in every envelope."""
+        return next((str(e["category"]) for e in self.envelopes.values() if e.get("category")), None)
+
 
 class SendObjects:
     def __init__(self, s3: Any, bucket: str, requests: dict[str, int] | None = None) -> None:

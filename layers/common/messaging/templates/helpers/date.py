@@ -13,6 +13,7 @@ from typing import Any
 
 import arrow
 
+from messaging.templates import user_defaults
 from messaging.templates.errors import TemplateRenderError
 from messaging.templates.helpers.core import Call, HelperError, Spec
 from messaging.templates.native import HelperFn, HelperOptions
@@ -32,6 +33,11 @@ MAX_DATE_TEXT = 256
 def _hash(options: HelperOptions, key: str) -> Any:
     raw = options.hash_value_json(key)
     return json.loads(raw) if raw else None
+
+
+def _zone(explicit: Any) -> str:
+    """The template's zone, else the user's (a valid one), else UTC."""
+    return str(explicit or user_defaults.zone() or "UTC")
 
 
 def _as_datetime(value: Any) -> arrow.Arrow | None:
@@ -79,7 +85,7 @@ def date_format(params_json: str, options: HelperOptions) -> str:
     value = params[0] if params else None
     return _format_date(
         value if isinstance(value, (str, int, float)) else None,
-        str(_hash(options, "tz") or "UTC"),
+        _zone(_hash(options, "tz")),
         str(_hash(options, "format") or DEFAULT_DATE_FORMAT),
     )
 
@@ -118,11 +124,18 @@ def to_locale(default_locale: str) -> HelperFn:
     def helper(params_json: str, options: HelperOptions) -> str:
         params = json.loads(params_json)
         value = params[0] if params else None
-        return _format_locale(
-            value if isinstance(value, (str, int, float)) else None,
-            str(_hash(options, "locale") or default_locale),
-            str(_hash(options, "tz") or "UTC"),
-        )
+        value = value if isinstance(value, (str, int, float)) else None
+        zone = _zone(_hash(options, "tz"))
+        explicit = _hash(options, "locale")
+        if explicit:
+            return _format_locale(value, str(explicit), zone)
+        own = user_defaults.locale()
+        if own is not None:
+            try:
+                return _format_locale(value, own, zone)
+            except TemplateRenderError:
+                pass  # a locale Babel does not know (`zz-ZZ`): the service's default, never the user's failure
+        return _format_locale(value, default_locale, zone)
 
     return helper
 
@@ -176,7 +189,7 @@ def moment(call: Call) -> Any:
     try:
         return format_date(
             value if isinstance(value, (str, int, float)) else None,
-            str(call.hash("tz") or "UTC"),
+            _zone(call.hash("tz")),
             str(fmt or DEFAULT_FORMAT),
         )
     except TemplateRenderError as exc:
