@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messaging.api import wiring
 from messaging.intake import Intake, QueuedRequest, Taken, just_once
 from messaging.intake_once import IntakeOnce
-from messaging.observability import logger, metrics, trace_calls, tracer
+from messaging.observability import logger, metrics, safe_id, trace_calls, tracer
 from messaging.sends.announcer import Announcer
 
 trace_calls("botocore", "pymongo", "httplib")
@@ -39,7 +39,9 @@ def queued(record: SQSRecord) -> QueuedRequest:
         body=record.body or "",
         sender_id=str((record.raw_event.get("attributes") or {}).get("SenderId") or ""),
         idempotency_key=_attribute(record, "IdempotencyKey"),
-        correlation_id=_attribute(record, "CorrelationId") or record.message_id,
+        # As X-Correlation-Id over HTTP: a value that is no sane token (10 KB, control characters) is
+        # replaced, never carried into the send's record, its events and the logs.
+        correlation_id=safe_id(_attribute(record, "CorrelationId")) or record.message_id,
     )
 
 
