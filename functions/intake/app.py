@@ -6,6 +6,7 @@ it is delivered again)."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -33,6 +34,11 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return str(text) if text else None
 
 
+def _sent_at(record: SQSRecord) -> datetime | None:
+    sent = str((record.raw_event.get("attributes") or {}).get("SentTimestamp") or "")
+    return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent.isdigit() else None
+
+
 def queued(record: SQSRecord) -> QueuedRequest:
     return QueuedRequest(
         message_id=record.message_id,
@@ -42,6 +48,7 @@ def queued(record: SQSRecord) -> QueuedRequest:
         # As X-Correlation-Id over HTTP: a value that is no sane token (10 KB, control characters) is
         # replaced, never carried into the send's record, its events and the logs.
         correlation_id=safe_id(_attribute(record, "CorrelationId")) or record.message_id,
+        sent_at=_sent_at(record),
     )
 
 

@@ -73,6 +73,15 @@ def test_an_idempotency_key_used_again_with_another_body_is_refused_as_over_http
     (refused,) = _refused(events)
     assert (refused["statusCode"], refused["reference"]) == (409, "other")
     assert "different body" in refused["message"]
+    # A key first refused (400), then used with another body (409): two refusals, told apart by eventId.
+    bad, other = (
+        _record({**GOOD, "channels": ["fax"]}, key="order-9"),
+        _record({**GOOD, "reference": "b"}, key="order-9"),
+    )
+    assert _deliver(intake, bad, other) == []
+    first, second = _refused(events)[1:]
+    assert (first["statusCode"], second["statusCode"]) == (400, 409)
+    assert first["eventId"] != second["eventId"]
 
 
 def test_a_send_whose_outcome_cannot_be_kept_is_not_delivered_again_to_send_twice(
@@ -98,3 +107,15 @@ def test_a_correlation_id_that_is_no_sane_token_is_replaced_by_the_message_id(
     run.drain()
     announced = [e["detail"] for e in events.read()]
     assert {d["correlationId"] for d in announced} == {noisy["messageId"], huge["messageId"]}
+
+
+def test_a_refusal_announced_again_is_the_same_event_dated_when_the_message_was_sent(
+    run: Async, intake: ModuleType, events: Events
+) -> None:
+    refused = _record({**GOOD, "channels": ["fax"]})
+    refused["attributes"]["SentTimestamp"] = "1796558400000"  # 2026-12-06T12:00:00Z
+    assert _deliver(intake, refused) == []
+    assert _deliver(intake, refused) == []  # delivered again (its deletion failed)
+    first, again = _refused(events)
+    assert first == again
+    assert first["createdAt"] == "2026-12-06T12:00:00Z"

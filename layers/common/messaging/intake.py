@@ -58,6 +58,7 @@ class QueuedRequest:
     sender_id: str
     idempotency_key: str | None = None
     correlation_id: str | None = None
+    sent_at: datetime | None = None  # SQS's SentTimestamp: the same on every delivery
 
     @property
     def key(self) -> str:
@@ -122,9 +123,11 @@ class Intake:
         return Taken(202, send_id=accepted.send_id)
 
     def _refused_detail(self, queued: QueuedRequest, taken: Taken) -> dict[str, Any]:
-        subject = f"{queued.scope}\n{queued.key}"
+        # The code too: a key refused (400) and used again with another body (409) is two refusals.
+        subject = f"{queued.scope}\n{queued.key}\n{taken.status_code}"
         reference = body_reference(queued.body)
-        at = utc_iso(datetime.now(UTC))
+        # When the message was sent, not when this delivery came: a refusal announced again is the same event.
+        at = utc_iso(queued.sent_at or datetime.now(UTC))
         message = without_body(taken.message, queued.body)
         return refused_detail(subject, taken.status_code, message, reference, queued.correlation_id, at)
 
