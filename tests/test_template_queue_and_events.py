@@ -55,6 +55,9 @@ def test_the_consumer_reports_batch_item_failures_and_holds_only_its_grants(temp
     assert mapping["FunctionName"] == {"Ref": "IntakeFunction"}
     statements = {s["Sid"]: s for s in _statements(resources["IntakeFunction"], DEFAULTS)}
     assert statements["ReadTheIntakeQueueOnly"]["Resource"] == {"Fn::GetAtt": ["SendRequestsQueue", "Arn"]}
+    # Lambda's event source mapping needs these three on the queue, nothing else.
+    queue_actions = [s["Action"] for s in statements.values() if "sqs:" in str(s["Action"])]
+    assert queue_actions == [["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]]
     # It starts sends (the dispatcher), never sends itself (no channel function, no provider).
     invokes = [s["Resource"] for s in statements.values() if "lambda:InvokeFunction" in str(s["Action"])]
     assert invokes == [{"Fn::GetAtt": ["DispatchFunction", "Arn"]}]

@@ -6,6 +6,7 @@ it is delivered again)."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -15,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messaging.api import wiring
 from messaging.intake import Intake, QueuedRequest, Taken, just_once
 from messaging.intake_once import IntakeOnce
-from messaging.observability import logger, metrics, trace_calls, tracer
+from messaging.observability import logger, metrics, safe_id, trace_calls, tracer
 from messaging.sends.announcer import Announcer
 
 trace_calls("botocore", "pymongo", "httplib")
@@ -33,13 +34,21 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return str(text) if text else None
 
 
+def _sent_at(record: SQSRecord) -> datetime | None:
+    sent = str((record.raw_event.get("attributes") or {}).get("SentTimestamp") or "")
+    return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent.isdigit() else None
+
+
 def queued(record: SQSRecord) -> QueuedRequest:
     return QueuedRequest(
         message_id=record.message_id,
         body=record.body or "",
         sender_id=str((record.raw_event.get("attributes") or {}).get("SenderId") or ""),
         idempotency_key=_attribute(record, "IdempotencyKey"),
-        correlation_id=_attribute(record, "CorrelationId") or record.message_id,
+        # As X-Correlation-Id over HTTP: a value that is no sane token (10 KB, control characters) is
+        # replaced, never carried into the send's record, its events and the logs.
+        correlation_id=safe_id(_attribute(record, "CorrelationId")) or record.message_id,
+        sent_at=_sent_at(record),
     )
 
 

@@ -5,6 +5,7 @@ moto's EventBridge, read from a queue a rule delivers them to (local/events_queu
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -96,7 +97,12 @@ def _record(body: Any, message_id: str | None = None, key: str | None = None) ->
         "messageId": message_id or str(uuid.uuid4()),
         "receiptHandle": "handle",
         "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"SenderId": SENDER, "ApproximateReceiveCount": "1"},
+        # SQS's SentTimestamp, the same on every delivery of the message.
+        "attributes": {
+            "SenderId": SENDER,
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(time.time_ns() // 10**6),
+        },
         "messageAttributes": {"CorrelationId": {"stringValue": "corr-1", "dataType": "String"}, **attributes},
         "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:messaging-send-requests",

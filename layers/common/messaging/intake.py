@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from messaging.body import check_json
 from messaging.errors import BadRequest, MessagingError
 from messaging.idempotency import caller_scope
+from messaging.models.common import CHANNELS
 from messaging.models.request import SendRequest
 from messaging.sends.announcer import Announcer
 from messaging.sends.lifecycle import REFUSED, refused_detail
@@ -32,6 +33,8 @@ from messaging.validation import describe_errors
 
 MAX_KEY_LENGTH = 256
 QUEUE_SCOPE = "sender"  # a queued send's scope: `sender:<SQS SenderId>`
+# What a refusal may name although a body holds it too: the request's fields and the channels.
+_NAMED = frozenset({*SendRequest.model_fields, *CHANNELS})
 
 
 def queue_scope(sender_id: str) -> str:
@@ -55,10 +58,12 @@ class QueuedRequest:
     sender_id: str
     idempotency_key: str | None = None
     correlation_id: str | None = None
+    sent_at: datetime | None = None  # SQS's SentTimestamp: the same on every delivery
 
     @property
     def key(self) -> str:
-        return (self.idempotency_key or self.message_id)[:MAX_KEY_LENGTH]
+        # Never cut: two keys sharing their first 256 characters would answer each other's outcome.
+        return self.idempotency_key or self.message_id
 
     @property
     def scope(self) -> str:
@@ -79,12 +84,13 @@ class Taken:
 
 
 class Once(Protocol):
-    """Runs `take` at most once per (scope, key), answering the first outcome again."""
+    """Runs `take` at most once per (scope, key), answering the first outcome again (409 when the
+    key comes again with another body)."""
 
-    def __call__(self, scope: str, key: str, take: Any) -> Taken: ...
+    def __call__(self, scope: str, key: str, body: str, take: Any) -> Taken: ...
 
 
-def just_once(scope: str, key: str, take: Any) -> Taken:
+def just_once(scope: str, key: str, body: str, take: Any) -> Taken:
     """No idempotency store: every delivery is taken (tests, or a stack without one)."""
     result: Taken = take()
     return result
@@ -98,13 +104,15 @@ class Intake:
 
     def take(self, queued: QueuedRequest) -> Taken:
         """The message's outcome (a refusal announced); raises on an outage, so it is delivered again."""
-        taken = self._once(queued.scope, queued.key, lambda: self._accept(queued))
+        taken = self._once(queued.scope, queued.key, queued.body, lambda: self._accept(queued))
         if taken.refused:
             self._announcer.put([(REFUSED, self._refused_detail(queued, taken))])
         return taken
 
     def _accept(self, queued: QueuedRequest) -> Taken:
         try:
+            if len(queued.key) > MAX_KEY_LENGTH:
+                raise BadRequest(f"IdempotencyKey: at most {MAX_KEY_LENGTH} characters")
             request = parse_request(queued.body)
             caller = Caller(scope=queued.scope, correlation_id=queued.correlation_id)
             accepted = accept_later(request, self._parts, caller)
@@ -115,10 +123,13 @@ class Intake:
         return Taken(202, send_id=accepted.send_id)
 
     def _refused_detail(self, queued: QueuedRequest, taken: Taken) -> dict[str, Any]:
-        subject = f"{queued.scope}\n{queued.key}"
+        # The code too: a key refused (400) and used again with another body (409) is two refusals.
+        subject = f"{queued.scope}\n{queued.key}\n{taken.status_code}"
         reference = body_reference(queued.body)
-        at = utc_iso(datetime.now(UTC))
-        return refused_detail(subject, taken.status_code, taken.message, reference, queued.correlation_id, at)
+        # When the message was sent, not when this delivery came: a refusal announced again is the same event.
+        at = utc_iso(queued.sent_at or datetime.now(UTC))
+        message = without_body(taken.message, queued.body)
+        return refused_detail(subject, taken.status_code, message, reference, queued.correlation_id, at)
 
 
 def parse_request(body: str) -> SendRequest:
@@ -137,3 +148,32 @@ def body_reference(body: str) -> str | None:
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) and 0 < len(value) <= 256 and value.isprintable() else None
+
+
+def without_body(message: str, body: str) -> str:
+    """`message` with every key and text of `body` it quotes replaced by `…`: the API's message names
+    an unknown field or a file as the caller wrote it, and the event goes to every consumer of the bus."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return message
+    quoted = {text for text in _texts(document) if len(text) > 2 and text not in _NAMED and text in message}
+    for text in sorted(quoted, key=len, reverse=True):
+        message = message.replace(text, "…")
+    return message
+
+
+def _texts(document: Any) -> list[str]:
+    """Every key and string value of a JSON document (iterative: a body may nest deep)."""
+    texts: list[str] = []
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            texts.extend(str(key) for key in value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            texts.append(value)
+    return texts

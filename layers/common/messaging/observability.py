@@ -47,6 +47,11 @@ def annotate(key: str, value: str | int) -> None:
     tracer.put_annotation(key=key, value=value)  # type: ignore[arg-type]  # typed as numbers.Number
 
 
+def safe_id(given: object) -> str | None:
+    """`given` when it is a sane token (at most 128 characters, no spaces or control characters)."""
+    return given if isinstance(given, str) and _SAFE_ID.match(given) else None
+
+
 def correlation_id_from(event: Mapping[str, Any]) -> str:
     """The caller's X-Correlation-Id when it is a sane token, else API Gateway's request id."""
     headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}

@@ -210,6 +210,15 @@ class SendRequest(BaseModel):
             raise PydanticCustomError("duplicate", f"repeats a tag in another letter case: {', '.join(repeated)}")
         return locales
 
+    @field_validator("reference")
+    @classmethod
+    def _printable_reference(cls, reference: str | None) -> str | None:
+        # The pattern refuses ASCII and C1 controls only: line and paragraph separators, bidi
+        # overrides and zero-width characters would reach a consumer's logs and screens from our events.
+        if reference is not None and not reference.isprintable():
+            raise PydanticCustomError("not_printable", "must hold printable characters only")
+        return reference
+
     @field_validator("data")
     @classmethod
     def _bounded_data(cls, data: dict[str, Any]) -> dict[str, Any]:

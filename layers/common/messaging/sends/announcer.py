@@ -21,6 +21,9 @@ from messaging.sends.states import SendRecord, SendState
 
 ATTEMPTS = 3
 BACKOFF_S = 0.2
+# No attempt starts this long after the first: a bus that hangs must not hold a synchronous send
+# past API Gateway's 29 s (each attempt is one call of at most connect 5 s + read 2 s).
+BUDGET_S = 3.0
 DEFAULT_SOURCE = "messaging"
 
 
@@ -37,11 +40,13 @@ class Announcer:
         bus: str = "default",
         source: str = DEFAULT_SOURCE,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self.bus = bus
         self.source = source
         self._sleep = sleep
+        self._clock = clock
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Announcer:
@@ -50,7 +55,7 @@ class Announcer:
         if not bus:
             return cls(None)
         # Few, short attempts: the announcer retries itself, and a send must not wait long on it.
-        client = aws.client("events", read_timeout=5, max_attempts=2)
+        client = aws.client("events", read_timeout=2, max_attempts=1)
         return cls(client, bus, environ.get("EVENT_SOURCE") or DEFAULT_SOURCE)
 
     @property
@@ -82,6 +87,7 @@ class Announcer:
             for kind, detail in events
         ]
         error: Exception | None = None
+        started = self._clock()
         for attempt in range(ATTEMPTS):
             try:
                 answer = self._client.put_events(Entries=pending)  # type: ignore[union-attr]
@@ -94,8 +100,10 @@ class Announcer:
                     return
             except Exception as exc:  # noqa: BLE001 - retried, then given up: never into the send
                 error = exc
-            if attempt + 1 < ATTEMPTS:
-                self._sleep(BACKOFF_S * 2**attempt)
+            pause = BACKOFF_S * 2**attempt
+            if attempt + 1 == ATTEMPTS or self._clock() - started + pause > BUDGET_S:
+                break
+            self._sleep(pause)
         subject = json.loads(pending[0]["Detail"]).get("sendId") or json.loads(pending[0]["Detail"]).get("eventId")
         self._given_up(len(pending), str(subject), error)
 
