@@ -7,9 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from messaging.api.status_routes import send_status
+from messaging.api.status_routes import callers_record, send_status
 from messaging.errors import NotFound
-from messaging.intake import caller_scopes
 from messaging.models import openapi_answers
 from messaging.models.openapi_answers import SEND_ID_DESCRIPTION, SEND_ID_EXAMPLE
 from messaging.models.response import SendStatus
@@ -30,10 +29,9 @@ def router(parts: SendParts) -> APIGatewayRouter:
         sendId: Annotated[str, Path(description=SEND_ID_DESCRIPTION, examples=[SEND_ID_EXAMPLE])],  # noqa: N803 - the API's name
     ) -> SendStatus:
         sends = parts.sends
-        record = sends.records.get(sendId) if sends is not None and len(sendId) <= 64 else None
-        # Another caller's send is as unknown as a missing one.
-        if sends is None or record is None or record.scope not in caller_scopes(routes.current_event.raw_event):
+        if sends is None:
             raise NotFound(f"sendId: no send {sendId[:64]}")
+        record = callers_record(sends, routes.current_event.raw_event, sendId)
         cancel(sends, parts.scheduler, record)
         return send_status(sends.records.get(sendId) or record)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -33,6 +33,14 @@ def send_status(record: SendRecord) -> SendStatus:
     )
 
 
+def callers_record(sends: SendStore, raw_event: dict[str, Any], send_id: str) -> SendRecord:
+    """The send's record, if the caller made it: another caller's send is as unknown as a missing one."""
+    record = sends.records.get(send_id) if len(send_id) <= 64 else None
+    if record is None or record.scope not in caller_scopes(raw_event):
+        raise NotFound(f"sendId: no send {send_id[:64]}")
+    return record
+
+
 def router(parts: SendParts) -> APIGatewayRouter:
     routes = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
@@ -42,10 +50,7 @@ def router(parts: SendParts) -> APIGatewayRouter:
         return parts.sends
 
     def caller_record(send_id: str) -> SendRecord:
-        record = sends().records.get(send_id) if len(send_id) <= 64 else None
-        # Another caller's send is as unknown as a missing one.
-        if record is None or record.scope not in caller_scopes(routes.current_event.raw_event):
-            raise NotFound(f"sendId: no send {send_id[:64]}")
+        record = callers_record(sends(), routes.current_event.raw_event, send_id)
         return as_read(record, parts.settings.send_timeout_s)
 
     @routes.get(
