@@ -247,7 +247,10 @@ def test_alarms_watch_the_metrics_the_code_publishes_for_every_channel(resources
             for query in resources[name]["Properties"]["Metrics"]
             if "MetricStat" in query
         }
-        assert watched == {"SendFunction", "DispatchFunction", "FeedbackFunction", *CHANNEL_FUNCTIONS}
+        # Every function of the stack, so one added later cannot fail unseen.
+        functions = {key for key, value in resources.items() if value["Type"] == "AWS::Serverless::Function"}
+        assert watched == functions
+        assert {"SendFunction", "IntakeFunction", *CHANNEL_FUNCTIONS} <= functions
 
 
 def test_end_user_messaging_grants_name_the_origination_identity_only(resources: dict[str, Any]) -> None:
@@ -413,7 +416,12 @@ def test_the_dashboard_shows_only_metrics_the_code_publishes_for_every_channel(r
     for name in ("MessagesSent", "MessagesFailed", "MessagesSkipped", "MessagesDelivered", "ProviderLatency"):
         assert shown[name] >= set(registry.REGISTRY), name
     assert {"MessagesBounced", "MessagesComplained", "AsyncMessagesPlanned", "AsyncMessagesHandled"} <= set(shown)
-    assert {"SendsScheduled", "SendsCancelled"} <= set(shown)
+    assert {"SendsScheduled", "SendsCancelled", "LifecycleEventsGivenUp"} <= set(shown)
+    # Lambda's throttles of every function of the stack are on one widget.
+    functions = {key for key, value in resources.items() if value["Type"] == "AWS::Serverless::Function"}
+    assert {f"Lambda {name}" for name in functions} <= {
+        row[-1].get("label") for widget in widgets for row in widget["properties"].get("metrics", [])
+    }
 
 
 def test_send_function_knows_its_own_timeout(resources: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any
 
@@ -100,6 +101,25 @@ def test_preview_limit_is_bounded_and_errors_have_the_send_shape(api: ApiCall) -
     assert status == 400
     assert body["error"] == "Bad Request"
     assert "limit" in body["message"]
+
+
+def test_preview_checks_send_at_as_a_send_would_and_says_when_it_would_run(api: ApiCall) -> None:
+    body = {"channels": ["sms"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c"}
+    ahead = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+
+    status, answer = api({**body, "sendAt": ahead.astimezone(timezone(timedelta(hours=1))).isoformat()}, event=PREVIEW)
+    assert status == 200, answer
+    assert answer["sendAt"] == ahead.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert answer["messages"]
+
+    for wrong, named in (("2020-01-01T00:00:00Z", "in the past"), ("2026-12-07T09:00:00", "offset")):
+        status, answer = api({**body, "sendAt": wrong}, event=PREVIEW)
+        assert status == 400, answer
+        assert answer["message"].startswith("sendAt:")
+        assert named in answer["message"]
+    status, answer = api(body, event=PREVIEW)
+    assert status == 200
+    assert answer["sendAt"] is None
 
 
 def test_preview_with_an_idempotency_key_writes_no_record(api: ApiCall, invoker: InProcessInvoker) -> None:

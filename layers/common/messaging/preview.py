@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from messaging.audience import Audience, Recipient
 from messaging.masking import masked_message
@@ -11,6 +12,8 @@ from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequestPreview
 from messaging.models.response import PreviewMessage, PreviewResponse, PreviewSkip
 from messaging.preparation import check_channels, is_transactional, message_category, message_texts
+from messaging.sends.persistence.dynamodb import utc_iso
+from messaging.sends.schedule import scheduled_at
 from messaging.service import DEADLINE_CHECK_EVERY
 from messaging.store import Store
 from messaging.templates.compose import Composer
@@ -39,6 +42,8 @@ def preview(
     the files are not fetched. Counting stops at the deadline (or `count_limit`), the messages at
     `max_bytes`: the answer says so rather than time out or outgrow Lambda's response limit."""
     check_channels(request, settings)
+    # The send would refuse a `sendAt` out of bounds: so does its preview, and it says when it would run.
+    send_at = scheduled_at(request.sendAt, datetime.now(UTC), settings.schedule_max_days)
     texts, template = message_texts(request, store, settings)
     composer = Composer(
         texts,
@@ -84,6 +89,7 @@ def preview(
         skipped=skipped,
         failures=composer.failures,
         truncated=truncated,
+        sendAt=None if send_at is None else utc_iso(send_at),
     )
 
 

@@ -115,6 +115,12 @@ class PreviewResponse(BaseModel):
         default=False,
         description="true when the messages stopped before `limit` users: the answer reached its size bound",
     )
+    sendAt: str | None = Field(
+        default=None,
+        description="when the send would run, ISO 8601, UTC: the request's `sendAt`, checked as /send checks it; "
+        "null for now. The audience shown is today's: a scheduled send resolves it when it runs",
+        examples=["2026-12-07T08:00:00Z"],
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -79,7 +79,3 @@ class SendObjects:
 
     def put_missing(self, send_id: str, plan: str, user_ids: list[str]) -> None:
         self.put_json(send_id, missing_object(plan), user_ids)
-
-    def get_missing(self, send_id: str, plan: str) -> list[str]:
-        user_ids: list[str] = self.get_json(send_id, missing_object(plan))
-        return user_ids
