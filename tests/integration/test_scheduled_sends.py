@@ -5,6 +5,7 @@ Scheduler (which keeps schedules and fires nothing: local/scheduler.py fires the
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -178,6 +179,9 @@ def test_a_cancelled_scheduled_send_sends_nothing_even_if_its_schedule_fires_aft
     assert cancelled["completedAt"] is not None
     assert _schedules() == []  # its schedule deleted
     assert _delete(run, send_id) == (200, cancelled)  # a repeated cancel answers the same
+    # Its job is deleted with it, not kept the bucket's year under scheduled/.
+    listed = boto3.client("s3").list_objects_v2(Bucket=ATTACHMENTS_BUCKET, Prefix=f"scheduled/{send_id}/")
+    assert listed["KeyCount"] == 0
 
     # A schedule that fired anyway (EventBridge delivered it as the cancel was being recorded).
     run.queue("DispatchFunction", {"sendId": send_id, "scheduled": True})
@@ -198,10 +202,11 @@ def test_a_cancel_racing_the_fire_leaves_one_winner_and_nothing_sent_twice(
     release = sends.objects.release_scheduled_job
     answers: list[tuple[int, dict[str, Any]]] = []
 
-    def cancelled_meanwhile(sid: str) -> None:
-        release(sid)
+    def cancelled_meanwhile(sid: str) -> bool:
+        released = release(sid)
         answers.append(_delete(run, send_id))
         answers.append(_delete(run, send_id))
+        return released
 
     monkeypatch.setattr(sends.objects, "release_scheduled_job", cancelled_meanwhile)
     assert _scheduler(run, ahead_s=120).fire_due() == [send_id]
@@ -331,3 +336,46 @@ def test_a_send_scheduled_a_year_ahead_keeps_everything_it_needs_until_it_runs(r
     raws = servers.outbox.raw_emails()
     assert len(raws) == 2
     assert all("data.csv" in raw["raw_data"] for raw in raws)
+
+
+@pytest.mark.usefixtures("clear_schedules")
+def test_a_cancelled_scheduled_send_leaves_no_job_or_attachment_behind(run: Async, servers: Servers) -> None:
+    servers.files.files["plan.pdf"] = b"%PDF-1.4 plan"
+    _, answer = run.api({**PATIENTS, "emailAttachments": ["plan.pdf"], "sendAt": _at(30 * 24 * 3600)})
+    send_id = answer["sendId"]
+    s3 = boto3.client("s3")
+    stored = s3.get_object(Bucket=ATTACHMENTS_BUCKET, Key=f"scheduled/{send_id}/request.json")
+    job = json.loads(zlib.decompress(stored["Body"].read()))
+    mine = [f"scheduled/{send_id}/request.json", *(file["key"] for file in job["envelopes"]["email"]["attachments"])]
+    assert mine[1].startswith("scheduled/attachments/")
+
+    assert _delete(run, send_id)[1]["status"] == "cancelled"
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=ATTACHMENTS_BUCKET, Prefix="scheduled/").get("Contents", [])}
+    assert left.isdisjoint(mine)
+    # A schedule that fires anyway finds the send cancelled and its job gone: nothing sent, no error.
+    run.queue("DispatchFunction", {"sendId": send_id, "scheduled": True})
+    run.drain()
+    assert servers.outbox.raw_emails() == []
+    assert run.status(send_id)["status"] == "cancelled"
+
+
+@pytest.mark.usefixtures("clear_schedules")
+def test_a_cancel_that_discards_the_job_as_the_schedule_fires_ends_the_fire_quietly(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher read the send as scheduled; the cancel lands and deletes the job before it is released."""
+    _, answer = run.api({**PATIENTS, "sendAt": _at(120)})
+    send_id = answer["sendId"]
+    objects = run.dispatch.dispatcher.sends.objects
+    release = objects.release_scheduled_job
+
+    def cancelled_first(sid: str) -> bool:
+        assert _delete(run, sid)[1]["status"] == "cancelled"
+        return release(sid)
+
+    monkeypatch.setattr(objects, "release_scheduled_job", cancelled_first)
+    assert _scheduler(run, ahead_s=120).fire_due() == [send_id]
+    run.drain()
+    assert run.queue.errors == []  # the fire did not fail on the missing job (Lambda retries, an alarm)
+    assert run.status(send_id)["status"] == "cancelled"
+    assert servers.outbox.emails() == []

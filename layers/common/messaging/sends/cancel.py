@@ -1,7 +1,8 @@
 """Cancelling a send (DELETE /sends/{sendId}), decided from its record along the states table.
 
-`scheduled` -> `cancelled` at once, its schedule deleted (a schedule that fires meanwhile finds the
-send cancelled and sends nothing: planning is conditional on `scheduled`). `accepted`/`running` ->
+`scheduled` -> `cancelled` at once, its schedule, job and staged attachments deleted (a schedule
+that fires meanwhile finds the send cancelled and sends nothing: planning is conditional on
+`scheduled`). `accepted`/`running` ->
 `cancelling`: no batch starts once the dispatchers read it, those in flight finish and count, and
 the rest counts `cancelled`; the send is `cancelled` once its last segment is accounted for.
 `cancelled`/`cancelling`: answered again. `completed`/`failed`, or a synchronous send: a conflict.
@@ -9,6 +10,8 @@ Every move is a conditional write: a move that loses a race reads the record aga
 """
 
 from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from messaging.errors import Conflict, NotFound
 from messaging.observability import count, logger
@@ -37,8 +40,10 @@ def cancel(sends: SendStore, scheduler: Scheduler | None, record: SendRecord) ->
             logger.info("send cancelled", extra={"sendId": send_id, "was": status, "now": target})
             if target == SendState.CANCELLED:
                 sends.announce(send_id, target)
-            if status == SendState.SCHEDULED and scheduler is not None:
-                scheduler.delete(send_id)
+            if status == SendState.SCHEDULED:
+                if scheduler is not None:
+                    scheduler.delete(send_id)
+                _discard(sends, send_id)
             if target == SendState.CANCELLING:
                 finish_if_done(sends, send_id)  # its dispatchers may have finished meanwhile
             return target
@@ -47,3 +52,11 @@ def cancel(sends: SendStore, scheduler: Scheduler | None, record: SendRecord) ->
             raise NotFound(f"sendId: no send {send_id}")
         record = found
     raise Conflict(f"sendId: the send keeps changing ({record.status}); try again")
+
+
+def _discard(sends: SendStore, send_id: str) -> None:
+    """Its job and staged files deleted now; on failure, the bucket's lifecycle removes them later."""
+    try:
+        sends.objects.discard_scheduled(send_id)
+    except (ClientError, BotoCoreError):
+        logger.warning("a cancelled send's objects were left to expire", extra={"sendId": send_id}, exc_info=True)

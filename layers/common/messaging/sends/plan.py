@@ -80,9 +80,10 @@ class Planner:
             return None
         if record.over:
             return None
-        if record.status == SendState.SCHEDULED:
-            # Fired by its schedule: its job moves to where a running send's is read.
-            self.sends.objects.release_scheduled_job(send_id)
+        # Fired by its schedule: its job moves to where a running send's is read (gone: cancelled meanwhile).
+        if record.status == SendState.SCHEDULED and not self.sends.objects.release_scheduled_job(send_id):
+            logger.info("scheduled send cancelled as it fired", extra={"sendId": send_id})
+            return None
         if record.status in (SendState.ACCEPTED, SendState.SCHEDULED):
             self._plan_once(send_id)
             record = self.sends.records.get(send_id)

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from messaging.models.common import Channel
 from messaging.models.request import SendRequest
-from messaging.sends.keys import JOB_OBJECT, missing_object, scheduled_job_object, segment_object, send_object
+from messaging.sends.keys import (
+    JOB_OBJECT,
+    SCHEDULED_PREFIX,
+    missing_object,
+    scheduled_job_object,
+    segment_object,
+    send_object,
+)
 from messaging.sends.persistence.dynamodb import pack, unpack
 
 
@@ -61,11 +69,28 @@ class SendObjects:
         key = scheduled_job_object(send_id)
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/zlib")
 
-    def release_scheduled_job(self, send_id: str) -> None:
-        """The scheduled job copied where a running send's is read (its days counted from now)."""
+    def release_scheduled_job(self, send_id: str) -> bool:
+        """The scheduled job copied where a running send's is read (its days counted from now); False
+        if it is gone: only a cancel discards it, once the send is cancelled."""
         self.requests["s3"] += 1
         source = {"Bucket": self._bucket, "Key": scheduled_job_object(send_id)}
-        self._s3.copy_object(Bucket=self._bucket, Key=send_object(send_id, JOB_OBJECT), CopySource=source)
+        try:
+            self._s3.copy_object(Bucket=self._bucket, Key=send_object(send_id, JOB_OBJECT), CopySource=source)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
+
+    def discard_scheduled(self, send_id: str) -> None:
+        """A cancelled scheduled send's job and staged attachments, deleted now rather than kept for
+        the bucket's year under `scheduled/`."""
+        key = scheduled_job_object(send_id)
+        self.requests["s3"] += 2
+        job = Job.model_validate(unpack(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()))
+        staged = [str(file["key"]) for envelope in job.envelopes.values() for file in envelope.get("attachments", [])]
+        keys = [*(name for name in staged if name.startswith(SCHEDULED_PREFIX)), key]
+        self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
 
     def get_job(self, send_id: str) -> Job:
         return Job.model_validate(self.get_json(send_id, JOB_OBJECT))
