@@ -34,6 +34,14 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return str(text) if text else None
 
 
+def _idempotency_key(record: SQSRecord) -> str | None:
+    # A Binary key counts as its bytes, in the base64 SQS carries them: never the message id in its
+    # place, which would make two messages with one key two sends.
+    value = (record.raw_event.get("messageAttributes") or {}).get("IdempotencyKey") or {}
+    binary = value.get("binaryValue") or value.get("BinaryValue")
+    return _attribute(record, "IdempotencyKey") or (f"base64:{binary}" if binary else None)
+
+
 def _sent_at(record: SQSRecord) -> datetime | None:
     sent = str((record.raw_event.get("attributes") or {}).get("SentTimestamp") or "")
     return datetime.fromtimestamp(int(sent) / 1000, UTC) if sent.isdigit() else None
@@ -44,7 +52,7 @@ def queued(record: SQSRecord) -> QueuedRequest:
         message_id=record.message_id,
         body=record.body or "",
         sender_id=str((record.raw_event.get("attributes") or {}).get("SenderId") or ""),
-        idempotency_key=_attribute(record, "IdempotencyKey"),
+        idempotency_key=_idempotency_key(record),
         # As X-Correlation-Id over HTTP: a value that is no sane token (10 KB, control characters) is
         # replaced, never carried into the send's record, its events and the logs.
         correlation_id=safe_id(_attribute(record, "CorrelationId")) or record.message_id,

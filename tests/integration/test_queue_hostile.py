@@ -3,6 +3,7 @@ never a crash of the batch, never the body in the event, never a send twice."""
 
 from __future__ import annotations
 
+import base64
 import json
 from types import ModuleType
 from typing import Any
@@ -63,6 +64,19 @@ def test_an_idempotency_key_over_256_characters_is_refused_never_cut_to_another_
     refused = _refused(events)
     assert [(d["statusCode"], d["message"]) for d in refused] == [(400, "IdempotencyKey: at most 256 characters")] * 3
     assert len({d["eventId"] for d in refused}) == 3  # three messages, three refusals
+
+
+def test_a_binary_idempotency_key_is_a_key_too(run: Async, intake: ModuleType, events: Events) -> None:
+    def binary(key: bytes) -> dict[str, Any]:
+        record = _record(GOOD)
+        attribute = {"binaryValue": base64.b64encode(key).decode(), "dataType": "Binary"}
+        record["messageAttributes"]["IdempotencyKey"] = attribute
+        return record
+
+    # Two messages with one Binary key: one send (the message ids differ); another key: another send.
+    assert _deliver(intake, binary(b"\x00order-7"), binary(b"\x00order-7"), binary(b"\x00order-8")) == []
+    assert len(_sent_ids(run)) == 2
+    assert _refused(events) == []
 
 
 def test_an_idempotency_key_used_again_with_another_body_is_refused_as_over_http(

@@ -203,7 +203,7 @@ def test_a_cancel_racing_the_fire_leaves_one_winner_and_nothing_sent_twice(
     answers: list[tuple[int, dict[str, Any]]] = []
 
     def cancelled_meanwhile(sid: str) -> bool:
-        released = release(sid)
+        released: bool = release(sid)
         answers.append(_delete(run, send_id))
         answers.append(_delete(run, send_id))
         return released
@@ -371,7 +371,8 @@ def test_a_cancel_that_discards_the_job_as_the_schedule_fires_ends_the_fire_quie
 
     def cancelled_first(sid: str) -> bool:
         assert _delete(run, sid)[1]["status"] == "cancelled"
-        return release(sid)
+        released: bool = release(sid)
+        return released
 
     monkeypatch.setattr(objects, "release_scheduled_job", cancelled_first)
     assert _scheduler(run, ahead_s=120).fire_due() == [send_id]
