@@ -191,7 +191,7 @@ def test_a_synchronous_send_that_breaks_after_its_record_opened_ends_failed_not_
     api: ApiCall, functions: Any, monkeypatch: pytest.MonkeyPatch, servers: Servers
 ) -> None:
     send = functions["send"]
-    monkeypatch.setattr("messaging.submission.new_send_id", lambda: "broken-send-0001")
+    monkeypatch.setattr("messaging.submission.new_send_id", lambda keyed=None: "broken-send-0001")
 
     def failing(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("metrics backend down")
@@ -218,7 +218,7 @@ def test_a_synchronous_send_killed_by_its_timeout_reads_failed_once_the_timeout_
     from datetime import UTC, datetime, timedelta
 
     send = functions["send"]
-    monkeypatch.setattr("messaging.submission.new_send_id", lambda: "killed-send-0001")
+    monkeypatch.setattr("messaging.submission.new_send_id", lambda keyed=None: "killed-send-0001")
 
     def killed(function_name: str, payload: bytes) -> bytes:
         raise SandboxCrash("Task timed out after 29.00 seconds")

@@ -7,6 +7,7 @@ invoke, so a 4xx/5xx means nothing was sent.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import uuid
@@ -96,8 +97,12 @@ def remember_opt_outs(preferences: UserPreferences | None, opted_out: Sequence[F
         logger.warning("opt-outs not recorded", extra={"users": len(opted_out), "reason": exc.message[:200]})
 
 
-def new_send_id() -> str:
-    return uuid.uuid4().hex
+def new_send_id(keyed: str | None = None) -> str:
+    """A new send's id; given a request's idempotency key (with its caller and body), always the
+    same one, so a retry after a crash mid-request finds the send it made instead of making another."""
+    if keyed is None:
+        return uuid.uuid4().hex
+    return hashlib.sha256(keyed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def sync_counts(outcome: SendOutcome) -> dict[Channel, dict[str, int]]:

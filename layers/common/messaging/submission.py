@@ -51,6 +51,12 @@ class Caller:
     scope: str  # the authenticated caller: records are theirs only
     correlation_id: str | None = None
     remaining_s: Callable[[], float] | None = None
+    # The request's idempotency key with its body, when it has one: its send's id is derived from it.
+    keyed: str | None = None
+
+    @property
+    def send_id(self) -> str:
+        return new_send_id(None if self.keyed is None else f"{self.scope}\n{self.keyed}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Acce
             parts.stage_scheduled,
             caller.correlation_id,
             caller.scope,
+            caller.send_id,
         )
         return Accepted(send_id, send_at)
     send_id = accept(
@@ -107,6 +114,7 @@ def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Acce
         parts.stage,
         caller.correlation_id,
         caller.scope,
+        caller.send_id,
     )
     return Accepted(send_id)
 
@@ -115,7 +123,9 @@ def send_now(request: SendRequest, parts: SendParts, caller: Caller) -> SendOutc
     """The send and its record: opened before the first batch leaves, then completed, or `failed`
     if anything breaks after it opened (the batches may have left)."""
     check_transactional(request, parts.settings, caller.scope)
-    record = SyncSendRecord(parts.sends, caller.scope, new_send_id(), request.reference, caller.correlation_id)
+    record = SyncSendRecord(parts.sends, caller.scope, caller.send_id, request.reference, caller.correlation_id)
+    if caller.keyed is not None:
+        record.refuse_a_rerun()
     call = SendCall(
         correlation_id=caller.correlation_id,
         remaining_s=caller.remaining_s,

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from messaging.idempotency import caller_scope
+from messaging.idempotency import caller_scope, idempotency_key
 from messaging.models import openapi_answers
 from messaging.models.openapi_answers import SEND_ID_HEADER
 from messaging.models.request import SendRequest
@@ -38,6 +38,7 @@ def router(parts: SendParts) -> APIGatewayRouter:
             scope=caller_scope(event.raw_event),
             correlation_id=logger.get_correlation_id(),
             remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+            keyed=None if (key := idempotency_key(event.raw_event)) is None else f"{key}\n{event.body or ''}",
         )
         respond_async = prefers_async(event.headers, event.multi_value_headers)
         result = submit(request, parts, caller, respond_async=respond_async)

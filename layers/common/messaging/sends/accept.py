@@ -19,7 +19,7 @@ from messaging.models.request import SendRequest
 from messaging.observability import logger
 from messaging.sends.persistence.objects import Job
 from messaging.sends.persistence.store import SendStore
-from messaging.sends.states import SendState
+from messaging.sends.states import SendRecord, SendState
 from messaging.service import Stager, new_send_id, no_file_service, prepare
 from messaging.store import IN_CHUNK, Store
 from messaging.templates.compose import texts_json
@@ -87,11 +87,18 @@ def accept(
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
     scope: str = "",
+    send_id: str | None = None,
 ) -> str:
-    """Everything that can refuse, then the record, then DispatchFunction: the new send's id."""
+    """Everything that can refuse, then the record, then DispatchFunction: the new send's id.
+    `send_id` (derived from an idempotency key) already recorded: a rerun of a request that stopped
+    after recording it; DispatchFunction is invoked again if it may never have been, and nothing else."""
     if not settings.dispatch_function_name:
         raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
-    send_id = new_send_id()
+    send_id, before = made_before(sends, send_id)
+    if before is not None:
+        if before.status == SendState.ACCEPTED:
+            _launch(settings, sends, launcher, send_id, correlation_id)  # planning twice is harmless
+        return send_id
     job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
         sends.objects.put_job(send_id, job)
@@ -101,11 +108,32 @@ def accept(
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable(f"the send could not be recorded ({type(exc).__name__}); nothing was sent") from exc
     sends.announce(send_id, SendState.ACCEPTED)
+    _launch(settings, sends, launcher, send_id, correlation_id)
+    logger.info("send accepted", extra={"sendId": send_id, "channels": request.channels})
+    return send_id
+
+
+def made_before(sends: SendStore, keyed_id: str | None) -> tuple[str, SendRecord | None]:
+    """The id to make the send under, and its record if a run of the same keyed request made it
+    already. One that failed before its audience was planned sent nothing (its request was answered
+    503, or its dispatcher never ran): the retry is a send of its own."""
+    if keyed_id is None:
+        return new_send_id(), None
     try:
-        launcher(settings.dispatch_function_name, {"sendId": send_id, "correlationId": correlation_id})
+        before = sends.records.get(keyed_id)
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailable(f"the sends table is unreachable ({type(exc).__name__}); nothing was sent") from exc
+    if before is not None and before.status == SendState.FAILED and not before.plan and not before.segments:
+        return new_send_id(), None
+    return keyed_id, before
+
+
+def _launch(
+    settings: SendSettings, sends: SendStore, launcher: Launcher, send_id: str, correlation: str | None
+) -> None:
+    try:
+        launcher(str(settings.dispatch_function_name), {"sendId": send_id, "correlationId": correlation})
     except (ClientError, BotoCoreError, MessagingError) as exc:
         if ended := sends.records.fail(send_id, f"DispatchFunction was not invoked: {type(exc).__name__}"):
             sends.announce(send_id, ended)
         raise ServiceUnavailable(f"DispatchFunction was not invoked ({type(exc).__name__}); nothing was sent") from exc
-    logger.info("send accepted", extra={"sendId": send_id, "channels": request.channels})
-    return send_id

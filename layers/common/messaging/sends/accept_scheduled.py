@@ -13,11 +13,11 @@ from messaging.errors import ServiceUnavailable
 from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
 from messaging.observability import count, logger
-from messaging.sends.accept import checked_job
+from messaging.sends.accept import checked_job, made_before
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.scheduler import Scheduler
 from messaging.sends.states import SendState
-from messaging.service import Stager, new_send_id, no_file_service
+from messaging.service import Stager, no_file_service
 from messaging.store import Store
 from messaging.templates.renderer import Renderer
 
@@ -33,11 +33,20 @@ def accept_scheduled(
     stage: Stager = no_file_service,
     correlation_id: str | None = None,
     scope: str = "",
+    send_id: str | None = None,
 ) -> str:
-    """The scheduled send's id, once its record and schedule are made."""
+    """The scheduled send's id, once its record and schedule are made (`send_id` already recorded:
+    a rerun of the same keyed request; its schedule is made if it may not have been)."""
     if scheduler is None:
         raise ServiceUnavailable("sendAt: scheduled sends are not configured (SCHEDULE_GROUP)")
-    send_id = new_send_id()
+    send_id, before = made_before(sends, send_id)
+    if before is not None:
+        if before.status == SendState.SCHEDULED:
+            try:
+                scheduler.create(send_id, send_at, correlation_id)  # one already there is kept
+            except (ClientError, BotoCoreError) as exc:
+                raise ServiceUnavailable(f"the schedule was not made ({type(exc).__name__}); try again") from exc
+        return send_id
     job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
         sends.objects.put_scheduled_job(send_id, job)

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from messaging.errors import Conflict
 from messaging.models.common import Channel
 from messaging.observability import logger
 from messaging.sends.persistence.store import SendStore
@@ -52,6 +53,23 @@ class SyncSendRecord:
         self._reference, self._correlation = reference, correlation  # echoed in its status and events
         self.send_id = send_id
         self.opened = False
+
+    def refuse_a_rerun(self) -> None:
+        """Conflict if a run of the same keyed request recorded this send already: it stopped (killed,
+        timed out) before its answer was kept, or its answer outlived its 24 h, and whatever it sent
+        must not be sent again."""
+        if self._sends is None:
+            return
+        try:
+            before = self._sends.records.get(self.send_id)
+        except Exception as exc:  # noqa: BLE001 - as for the record itself: sending goes on
+            logger.warning("synchronous send not checked", extra={"sendId": self.send_id, "cause": type(exc).__name__})
+            return
+        if before is not None:
+            raise Conflict(
+                f"Idempotency-Key: this request already ran as send {self.send_id} ({before.status}); it is not "
+                f"sent again (GET /sends/{self.send_id})"
+            )
 
     def open(self, channels: Sequence[Channel]) -> None:
         self.opened = True
