@@ -261,6 +261,8 @@ class Stack:
                 "SCHEDULE_TARGET_ARN": SCHEDULE_TARGET_ARN,
                 "SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/local-scheduler",
                 "SCHEDULE_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:local-schedule-dlq",
+                # The e-mail sender's identity, checked at acceptance (example.com is verified below).
+                "AWS_ENDPOINT_URL_SESV2": moto,
                 **events,
             },
             # Invoked by SendFunction with InvocationType=Event on start-lambda (SAM CLI >= 1.170).

@@ -420,3 +420,20 @@ def test_send_function_knows_its_own_timeout(resources: dict[str, Any]) -> None:
     """GET /sends/{sendId} ends a synchronous send still open past it (issue 21): the two must agree."""
     send = resources["SendFunction"]["Properties"]
     assert int(send["Environment"]["Variables"]["SEND_TIMEOUT_S"]) == send["Timeout"]
+
+
+def test_the_accepting_functions_may_read_ses_identities_and_send_no_email(resources: dict[str, Any]) -> None:
+    """An unverified e-mail sender is refused at acceptance (GetEmailIdentity), by both entry points."""
+    for name in ("SendFunction", "IntakeFunction"):
+        ses = [s for s in _statements(resources[name]) if any(str(a).startswith("ses:") for a in _list(s["Action"]))]
+        assert [(s["Action"], s["Resource"]) for s in ses] == [
+            (
+                "ses:GetEmailIdentity",
+                {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"},
+            )
+        ]
+        assert resources[name]["Properties"]["Environment"]["Variables"]["AWS_ENDPOINT_URL_SESV2"] == ""
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
