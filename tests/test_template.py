@@ -130,6 +130,7 @@ def test_the_status_routes_have_the_same_auth_as_post_send(resources: dict[str, 
         ("/sends/{sendId}", "get"),
         ("/sends/{sendId}/failures", "get"),
         ("/sends/{sendId}", "delete"),
+        ("/swagger", "get"),  # Swagger UI: never an open door
     ):
         assert paths[path][method]["security"] == paths["/send"]["post"]["security"]
         assert (
@@ -437,3 +438,13 @@ def test_the_accepting_functions_may_read_ses_identities_and_send_no_email(resou
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_swagger_ui_is_switched_by_its_parameter(resources: dict[str, Any]) -> None:
+    send = resources["SendFunction"]["Properties"]
+    assert send["Environment"]["Variables"]["SWAGGER_UI"] == {"Ref": "SwaggerUi"}
+    assert send["Events"]["SwaggerUi"]["Properties"] == {
+        "RestApiId": {"Ref": "MessagingApi"},
+        "Path": "/swagger",
+        "Method": "get",
+    }
