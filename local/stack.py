@@ -527,6 +527,7 @@ class Stack:
         return f"""
 Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
   POST /send         http://127.0.0.1:{a.api_port}/send   (Prefer: respond-async -> 202, then GET /sends/<id>)
+  the API browsable  http://127.0.0.1:{a.api_port}/swagger   (Swagger UI: every route, its fields and examples)
   scheduled sends    "sendAt" in the body -> 202 scheduled; fired by the local scheduler; DELETE /sends/<id>
   intake queue       {self.queues[0]}   (a /send body per message: aws sqs send-message)
   lifecycle events   {self.queues[1]}   (aws sqs receive-message)
