@@ -261,6 +261,8 @@ class Stack:
                 "SCHEDULE_TARGET_ARN": SCHEDULE_TARGET_ARN,
                 "SCHEDULE_ROLE_ARN": "arn:aws:iam::123456789012:role/local-scheduler",
                 "SCHEDULE_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:local-schedule-dlq",
+                # The e-mail sender's identity, checked at acceptance (example.com is verified below).
+                "AWS_ENDPOINT_URL_SESV2": moto,
                 **events,
             },
             # Invoked by SendFunction with InvocationType=Event on start-lambda (SAM CLI >= 1.170).
@@ -525,6 +527,7 @@ class Stack:
         return f"""
 Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
   POST /send         http://127.0.0.1:{a.api_port}/send   (Prefer: respond-async -> 202, then GET /sends/<id>)
+  the API browsable  http://127.0.0.1:{a.api_port}/swagger   (Swagger UI: every route, its fields and examples)
   scheduled sends    "sendAt" in the body -> 202 scheduled; fired by the local scheduler; DELETE /sends/<id>
   intake queue       {self.queues[0]}   (a /send body per message: aws sqs send-message)
   lifecycle events   {self.queues[1]}   (aws sqs receive-message)

@@ -130,6 +130,7 @@ def test_the_status_routes_have_the_same_auth_as_post_send(resources: dict[str, 
         ("/sends/{sendId}", "get"),
         ("/sends/{sendId}/failures", "get"),
         ("/sends/{sendId}", "delete"),
+        ("/swagger", "get"),  # Swagger UI: never an open door
     ):
         assert paths[path][method]["security"] == paths["/send"]["post"]["security"]
         assert (
@@ -428,3 +429,30 @@ def test_send_function_knows_its_own_timeout(resources: dict[str, Any]) -> None:
     """GET /sends/{sendId} ends a synchronous send still open past it (issue 21): the two must agree."""
     send = resources["SendFunction"]["Properties"]
     assert int(send["Environment"]["Variables"]["SEND_TIMEOUT_S"]) == send["Timeout"]
+
+
+def test_the_accepting_functions_may_read_ses_identities_and_send_no_email(resources: dict[str, Any]) -> None:
+    """An unverified e-mail sender is refused at acceptance (GetEmailIdentity), by both entry points."""
+    for name in ("SendFunction", "IntakeFunction"):
+        ses = [s for s in _statements(resources[name]) if any(str(a).startswith("ses:") for a in _list(s["Action"]))]
+        assert [(s["Action"], s["Resource"]) for s in ses] == [
+            (
+                "ses:GetEmailIdentity",
+                {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"},
+            )
+        ]
+        assert resources[name]["Properties"]["Environment"]["Variables"]["AWS_ENDPOINT_URL_SESV2"] == ""
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_swagger_ui_is_switched_by_its_parameter(resources: dict[str, Any]) -> None:
+    send = resources["SendFunction"]["Properties"]
+    assert send["Environment"]["Variables"]["SWAGGER_UI"] == {"Ref": "SwaggerUi"}
+    assert send["Events"]["SwaggerUi"]["Properties"] == {
+        "RestApiId": {"Ref": "MessagingApi"},
+        "Path": "/swagger",
+        "Method": "get",
+    }

@@ -61,7 +61,9 @@ def test_the_consumer_reports_batch_item_failures_and_holds_only_its_grants(temp
     # It starts sends (the dispatcher), never sends itself (no channel function, no provider).
     invokes = [s["Resource"] for s in statements.values() if "lambda:InvokeFunction" in str(s["Action"])]
     assert invokes == [{"Fn::GetAtt": ["DispatchFunction", "Arn"]}]
-    assert not [s for s in statements.values() if any(p in str(s["Action"]) for p in ("ses:", "sns:", "sms-voice:"))]
+    assert not [s for s in statements.values() if any(p in str(s["Action"]) for p in ("sns:", "sms-voice:"))]
+    # Of SES it only reads identities (an unverified sender is refused at acceptance).
+    assert [s["Action"] for s in statements.values() if "ses:" in str(s["Action"])] == ["ses:GetEmailIdentity"]
     assert all(s["Resource"] != "*" for s in statements.values())
 
 

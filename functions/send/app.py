@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from messaging.api import cancel_routes, errors, preview_routes, send_routes, status_routes, wiring
+from messaging.api import browsable, cancel_routes, errors, preview_routes, send_routes, status_routes, wiring
 from messaging.body import accept_json, body_text, check_json
 from messaging.errors import MessagingError
 from messaging.idempotency import HEADER, caller_scope, idempotency_key
@@ -28,6 +28,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 errors.register(app)
 for routes in (send_routes, status_routes, cancel_routes, preview_routes):
     app.include_router(routes.router(parts))
+browsable.enable(app, parts.settings.swagger_ui == "enabled")
 
 
 def _sends_messages(event: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@ channel functions invoked with JSON payloads as Lambda would."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -155,7 +156,12 @@ def test_template_problems_refuse_the_request_and_send_nothing(
     assert (servers.outbox.emails(), servers.outbox.sms(), servers.fcm.messages) == ([], [], [])
 
 
-def test_provider_rejections_are_failures_with_the_providers_reason(api: ApiCall, servers: Servers, db: Any) -> None:
+def test_provider_rejections_are_failures_with_the_providers_reason(
+    api: ApiCall, servers: Servers, db: Any, functions: dict[str, ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SES's own refusal of a sender, as when its identity is revoked after SendFunction checked it
+    # (an unverified sender is refused at acceptance: tests/integration/test_sender_identity.py).
+    monkeypatch.setattr(functions["send"].parts, "identities", None)
     db.users.insert_many(
         [
             {"_id": "u5", "name": "Fay", "phoneNumber": "3330000005", "clusters": ["night"]},  # no "+": not E.164

@@ -13,6 +13,7 @@ from messaging.models.function_settings import SendSettings
 from messaging.models.request import SendRequest
 from messaging.observability import record_send
 from messaging.preferences import UserPreferences
+from messaging.sender_identity import SenderIdentities
 from messaging.sends.accept import Launcher, accept
 from messaging.sends.accept_scheduled import accept_scheduled
 from messaging.sends.persistence.store import SendStore
@@ -39,6 +40,7 @@ class SendParts:
     launcher: Launcher
     scheduler: Scheduler | None = None  # None: SCHEDULE_GROUP unset, `sendAt` refused (503)
     stage_scheduled: Stager = no_file_service  # a scheduled send's attachments, kept until it runs
+    identities: SenderIdentities | None = None  # None: e-mail inactive, senders not checked
 
     def sender(self) -> Sender:
         return Sender(self.settings, self.store, self.renderer, self.invoker, self.stage, self.preferences)
@@ -77,6 +79,23 @@ def check_transactional(request: SendRequest, settings: SendSettings, scope: str
         raise Forbidden("transactional: this caller may not send transactional messages (transactionalCallers)")
 
 
+def check_sender(request: SendRequest, parts: SendParts) -> None:
+    """An e-mail sender SES would refuse for every user is refused up front: `emailSender`, or the
+    configured `sender.email` when the request names none. Unknown (SES unreachable) goes on."""
+    if "email" not in request.channels or parts.identities is None:
+        return
+    sender = request.emailSender or parts.settings.service.sender_of("email")
+    if sender is None or parts.identities.verified(sender) is not False:
+        return
+    # The address is not quoted: refusals are logged and announced.
+    if request.emailSender:
+        raise BadRequest("emailSender: not a verified SES identity, nor at a verified domain; nothing was sent")
+    raise BadRequest(
+        "emailSender: none given, and the configured sender (sender.email) is not a verified SES identity; "
+        "nothing was sent"
+    )
+
+
 def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_async: bool) -> SendOutcome | Accepted:
     # A send with `sendAt` is asynchronous whatever Prefer says.
     if respond_async or request.sendAt is not None:
@@ -86,6 +105,7 @@ def submit(request: SendRequest, parts: SendParts, caller: Caller, *, respond_as
 
 def accept_later(request: SendRequest, parts: SendParts, caller: Caller) -> Accepted:
     check_transactional(request, parts.settings, caller.scope)
+    check_sender(request, parts)
     if parts.sends is None:
         raise BadRequest("Prefer: respond-async: asynchronous sends are not configured (SENDS_TABLE)")
     send_at = scheduled_at(request.sendAt, datetime.now(UTC), parts.settings.schedule_max_days)
@@ -123,6 +143,7 @@ def send_now(request: SendRequest, parts: SendParts, caller: Caller) -> SendOutc
     """The send and its record: opened before the first batch leaves, then completed, or `failed`
     if anything breaks after it opened (the batches may have left)."""
     check_transactional(request, parts.settings, caller.scope)
+    check_sender(request, parts)
     record = SyncSendRecord(parts.sends, caller.scope, caller.send_id, request.reference, caller.correlation_id)
     if caller.keyed is not None:
         record.refuse_a_rerun()

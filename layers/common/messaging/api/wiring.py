@@ -12,6 +12,7 @@ from messaging.bootstrap import connect_store, make_renderer, user_preferences
 from messaging.idempotency import AnswerStore, Idempotency
 from messaging.invoker import LambdaInvoker
 from messaging.models.function_settings import SendSettings
+from messaging.sender_identity import SenderIdentities
 from messaging.sends.accept import EventLauncher
 from messaging.sends.announcer import Announcer
 from messaging.sends.keys import SCHEDULED_ATTACHMENTS
@@ -77,6 +78,8 @@ def send_parts(settings: SendSettings) -> SendParts:
         launcher=EventLauncher.connect(),
         scheduler=_scheduler(settings),
         stage_scheduled=_stager(settings, SCHEDULED_ATTACHMENTS),
+        # An unverified e-mail sender is refused at acceptance (SES GetEmailIdentity, cached).
+        identities=SenderIdentities.connect() if "email" in settings.service.activeChannels else None,
     )
 
 

@@ -108,6 +108,8 @@ class SendSettings(UsersDatabase):
     schedule_dlq_arn: str | None = None
     # `sendAt` at most this far ahead (the bucket keeps a scheduled send's objects a year and 9 days).
     schedule_max_days: Annotated[int, Field(gt=0, le=365)] = 365
+    # GET /swagger (Swagger UI and the OpenAPI document): the stack's SwaggerUi parameter.
+    swagger_ui: Literal["enabled", "disabled"] = "disabled"
 
     ENV: ClassVar[dict[str, str]] = {
         **UsersDatabase.DATABASE_ENV,
@@ -141,6 +143,7 @@ class SendSettings(UsersDatabase):
         "schedule_dlq_arn": "SCHEDULE_DLQ_ARN",
         "schedule_max_days": "SCHEDULE_MAX_DAYS",
         "voice_body_type": "VOICE_BODY_TYPE",
+        "swagger_ui": "SWAGGER_UI",
     }
 
     @model_validator(mode="after")
