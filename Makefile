@@ -61,7 +61,8 @@ openapi: venv
 	$(PY) -m local.openapi
 
 # The whole product offline: SecantusDB, moto, FCM stand-in, sam build + sam local (Ctrl-C stops it).
-start: venv
+# It needs the product's venv and SAM's, not checkov's.
+start: $(VENV)/.installed $(SAM_VENV)/.installed
 	scripts/ensure-docker.sh
 	$(PY) -m local.stack
 
