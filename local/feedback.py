@@ -95,7 +95,7 @@ def invoke_feedback(endpoint: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--event", default="ses-bounce", choices=SAMPLES, help="the sample events/feedback-<event>.json")
+    parser.add_argument("--event", default="ses-bounce", choices=SAMPLES, help="events/feedback-<event>.json")
     parser.add_argument("--user", default="alice", help="the demo user the event is about")
     parser.add_argument("--send-id", help="an earlier send of that user (default: a new send)")
     parser.add_argument("--api", default="http://127.0.0.1:3000")

@@ -148,9 +148,9 @@ class SendScheduled(BaseModel):
 
 class ChannelCounts(BaseModel):
     """sent + failed + skipped + pending + cancelled = audience + notFound, at every moment. `noAddress`,
-    `optedOut` and `staleToken` say why some were skipped (they add up to skipped); `delivered`, `bounced`, `complained` and `undelivered`
-    what became of sent messages, as far as the providers' delivery events have told (they arrive
-    seconds to days after the send)."""
+    `optedOut` and `staleToken` say why some were skipped (they add up to skipped); `delivered`,
+    `bounced`, `complained` and `undelivered` what became of sent messages, as far as the providers'
+    delivery events have told (they arrive seconds to days after the send)."""
 
     sent: int = Field(description="handed to the provider and accepted", examples=[6300])
     failed: int = Field(description="listed in the failures (`unknown: ...` included)", examples=[0])
