@@ -38,4 +38,3 @@ def test_each_sample_aimed_at_a_real_send_is_recorded_on_it(
         return
     assert (answer["recorded"], answer["ignored"]) == (1, 0)
     assert feedback.status(send_id)["channels"][channel][COUNTED[sample]] == 1
-
