@@ -95,6 +95,17 @@ def test_requests_sharing_a_request_id_without_api_gateways_extended_id_get_thei
     assert batches == set(answered)
 
 
+def test_every_answer_is_logged_once_with_its_status_and_send_id(api: ApiCall, logs: io.StringIO) -> None:
+    status, _ = api({**REQUEST, "channels": ["sms"]})
+    assert status == 200
+    send_id = api.last["multiValueHeaders"]["X-Send-Id"][0]
+    status, _ = api({**REQUEST, "channels": ["fax"]})
+    assert status == 400
+
+    answered = [line for line in json_lines(logs.getvalue()) if line["message"] == "answered"]
+    assert [(line["statusCode"], line.get("sendId")) for line in answered] == [(200, send_id), (400, None)]
+
+
 def test_metrics_count_what_happened_per_channel(api: ApiCall, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     status, body = api(REQUEST)
