@@ -577,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"failed: {exc}")
         return 1
     finally:
+        # A signal during the cleanup (a Ctrl-C after a failed start) must not cut it either.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
         log("stopped")
 
