@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv lint test validate start bench clean openapi
+.PHONY: venv lint test validate start sent feedback bench clean openapi
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -61,9 +61,18 @@ openapi: venv
 	$(PY) -m local.openapi
 
 # The whole product offline: SecantusDB, moto, FCM stand-in, sam build + sam local (Ctrl-C stops it).
-start: venv
+# It needs the product's venv and SAM's, not checkov's.
+start: $(VENV)/.installed $(SAM_VENV)/.installed
 	scripts/ensure-docker.sh
 	$(PY) -m local.stack
+
+# With `make start` running: what the providers received, per channel, newest last (local/sent.py).
+sent: $(VENV)/.installed
+	$(PY) -m local.sent $(ARGS)
+
+# With `make start` running: a real send, then an SES delivery event for it through FeedbackFunction.
+feedback: $(VENV)/.installed
+	$(PY) -m local.feedback $(ARGS)
 
 # Fan-out against the concurrency bound (prints a table; see bench/run.py --help).
 bench: venv

@@ -32,12 +32,14 @@ import boto3
 from botocore.config import Config
 from pymongo import MongoClient
 
+from local.banner import summary
 from local.demo_data import FILES, TEMPLATES, USERS
 from local.eum_standin import EumStandIn
 from local.fcm_standin import FcmStandIn
 from local.file_service_standin import FileServiceStandIn
 from local.lambda_runtime import host_python
 from local.queues import start_queues
+from local.request_log import start_following
 from local.scheduler import LocalScheduler
 from local.service_account import make_service_account
 
@@ -522,27 +524,6 @@ class Stack:
         if leftovers:
             subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, check=False)
 
-    def summary(self, started: float) -> str:
-        a = self.args
-        return f"""
-Messaging service running locally (ready in {time.monotonic() - started:.0f} s):
-  POST /send         http://127.0.0.1:{a.api_port}/send   (Prefer: respond-async -> 202, then GET /sends/<id>)
-  the API browsable  http://127.0.0.1:{a.api_port}/swagger   (Swagger UI: every route, its fields and examples)
-  scheduled sends    "sendAt" in the body -> 202 scheduled; fired by the local scheduler; DELETE /sends/<id>
-  intake queue       {self.queues[0]}   (a /send body per message: aws sqs send-message)
-  lifecycle events   {self.queues[1]}   (aws sqs receive-message)
-  sent e-mails, SMS  http://127.0.0.1:{a.moto_port}/moto-api/data.json   (ses.Message, sns.SMS)
-  push received      http://127.0.0.1:{a.fcm_port}/messages
-  voice (and SMS with --sms-provider end-user-messaging)
-                     http://127.0.0.1:{a.eum_port}/messages
-  attachments        http://127.0.0.1:{a.files_port}/download/<name>   ({", ".join(FILES)})
-  MongoDB            mongodb://127.0.0.1:{a.mongo_port}/messaging   (users, templates)
-  logs               {self.logs}
-Try:
-  curl -s -X POST http://127.0.0.1:{a.api_port}/send -H 'Content-Type: application/json' \\
-    -d @events/requests/by-recipients.json
-Ctrl-C stops everything."""
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -583,8 +564,11 @@ def main(argv: list[str] | None = None) -> int:
         stack.queues = start_queues(
             f"http://127.0.0.1:{args.moto_port}", f"http://127.0.0.1:{args.lambda_port}", stack.scheduler_stop, log
         )
-        print(stack.summary(started), flush=True)
+        print(summary(args, stack.queues, stack.logs, time.monotonic() - started), flush=True)
         print("[stack] ready", flush=True)
+        start_following(
+            stack.logs / "start-api.log", stack.scheduler_stop, lambda line: print(f"[api] {line}", flush=True)
+        )
         while True:
             time.sleep(1)
             stack.check_alive()
@@ -595,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"failed: {exc}")
         return 1
     finally:
+        # A signal during the cleanup (a Ctrl-C after a failed start) must not cut it either.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
         log("stopped")
 

@@ -67,4 +67,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(correlation_id)
     response = _respond(event, context)
     response.setdefault("multiValueHeaders", {})[CORRELATION_HEADER] = [correlation_id]
+    # One line per request with what the caller got (make start prints it: local/request_log.py).
+    logger.info("answered", extra={"statusCode": response.get("statusCode"), "sendId": _send_id_of(response)})
     return response
+
+
+def _send_id_of(response: dict[str, Any]) -> str | None:
+    """The send the answer names: X-Send-Id (200), or the Location of a 202."""
+    headers = {str(name).lower(): value for name, value in (response.get("headers") or {}).items()}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        if values:
+            headers[str(name).lower()] = values[-1]
+    location = str(headers.get("location") or "")
+    send_id = headers.get("x-send-id") or (location.removeprefix("/sends/") if location.startswith("/sends/") else None)
+    return str(send_id) if send_id else None

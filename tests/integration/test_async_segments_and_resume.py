@@ -219,5 +219,6 @@ def test_a_user_whose_own_document_cannot_render_is_failed_not_skipped(
         "skipped": CROWD - with_address,
         "pending": 0,
         **NO_DETAILS,
+        "noAddress": CROWD - with_address,  # every skip here is a user without an e-mail address
     }
     assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [("odd", error)]

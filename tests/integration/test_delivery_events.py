@@ -93,8 +93,8 @@ def test_a_synchronous_send_is_recorded_and_its_delivery_events_count_once_in_it
     assert before["status"] == "completed"
     assert (before["audience"], before["notFound"]) == (3, 1)
     # u1, u2 have e-mail; u1, u3 phones (SMS by SNS, and the calls).
-    assert _counts(before, "email") == {"sent": 2, "failed": 1, "skipped": 1}
-    assert _counts(before, "sms") == {"sent": 2, "failed": 1, "skipped": 1}
+    assert _counts(before, "email") == {"sent": 2, "failed": 1, "skipped": 1, "noAddress": 1}
+    assert _counts(before, "sms") == {"sent": 2, "failed": 1, "skipped": 1, "noAddress": 1}
     assert feedback.failures(send_id) == body["failures"]
 
     events = [
@@ -117,8 +117,22 @@ def test_a_synchronous_send_is_recorded_and_its_delivery_events_count_once_in_it
     assert [r["recorded"] for r in results] == [1, 1, 0, 1, 1, 0, 0, 1]
     assert [r["duplicates"] for r in results] == [0, 0, 1, 0, 0, 1, 0, 0]
     after = feedback.status(send_id)
-    assert _counts(after, "email") == {"sent": 2, "failed": 1, "skipped": 1, "delivered": 1, "bounced": 1}
-    assert _counts(after, "sms") == {"sent": 2, "failed": 1, "skipped": 1, "delivered": 1, "undelivered": 1}
+    assert _counts(after, "email") == {
+        "sent": 2,
+        "failed": 1,
+        "skipped": 1,
+        "noAddress": 1,
+        "delivered": 1,
+        "bounced": 1,
+    }
+    assert _counts(after, "sms") == {
+        "sent": 2,
+        "failed": 1,
+        "skipped": 1,
+        "noAddress": 1,
+        "delivered": 1,
+        "undelivered": 1,
+    }
     assert _counts(after, "voice")["delivered"] == 1
     # The bounced and the unreached stay sent (the provider accepted them) and join the failures after
     # the dispatch's, with the provider's classification only: no address, no diagnostic text.

@@ -75,6 +75,37 @@ def test_without_a_usable_header_the_api_request_id_is_the_correlation_id(api: A
     assert api.last["multiValueHeaders"]["X-Correlation-Id"] == ["c6af9ac6-7b61-11e6-9a41-93e8deadbeef"]
 
 
+def test_requests_sharing_a_request_id_without_api_gateways_extended_id_get_their_own_correlation_ids(
+    api: ApiCall, logs: io.StringIO
+) -> None:
+    """`sam local start-api` hands every request of a run the same requestId and no extendedRequestId:
+    each request still gets its own correlation id, in its answer and its log lines."""
+    local = {"requestContext": {"requestId": "0f9d4c2e-sam-local-one-id", "extendedRequestId": None}}
+    answered = []
+    for _ in range(2):
+        status, _ = api({**REQUEST, "channels": ["sms"]}, event=local)
+        assert status == 200
+        answered.extend(api.last["multiValueHeaders"]["X-Correlation-Id"])
+
+    assert len(set(answered)) == 2
+    assert "0f9d4c2e-sam-local-one-id" not in answered
+    finished = [line["correlation_id"] for line in json_lines(logs.getvalue()) if line["message"] == "send finished"]
+    assert finished == answered
+    batches = {line["correlation_id"] for line in json_lines(logs.getvalue()) if line["message"] == "sms batch sent"}
+    assert batches == set(answered)
+
+
+def test_every_answer_is_logged_once_with_its_status_and_send_id(api: ApiCall, logs: io.StringIO) -> None:
+    status, _ = api({**REQUEST, "channels": ["sms"]})
+    assert status == 200
+    send_id = api.last["multiValueHeaders"]["X-Send-Id"][0]
+    status, _ = api({**REQUEST, "channels": ["fax"]})
+    assert status == 400
+
+    answered = [line for line in json_lines(logs.getvalue()) if line["message"] == "answered"]
+    assert [(line["statusCode"], line.get("sendId")) for line in answered] == [(200, send_id), (400, None)]
+
+
 def test_metrics_count_what_happened_per_channel(api: ApiCall, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     status, body = api(REQUEST)

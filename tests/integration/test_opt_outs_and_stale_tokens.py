@@ -295,13 +295,13 @@ def test_an_async_send_counts_opted_out_and_stale_token_skips(
     queue.drain(dispatch.lambda_handler)
 
     counts = _status(send, accepted["sendId"])["channels"]
-    pick = ("sent", "failed", "skipped", "optedOut", "staleToken")
+    pick = ("sent", "failed", "skipped", "noAddress", "optedOut", "staleToken")
     assert {channel: {name: counts[channel][name] for name in pick} for channel in counts} == {
         # Ann opted out; Carl and Nina have no address.
-        "email": {"sent": 1, "failed": 0, "skipped": 3, "optedOut": 1, "staleToken": 0},
-        "sms": {"sent": 3, "failed": 0, "skipped": 1, "optedOut": 0, "staleToken": 0},
+        "email": {"sent": 1, "failed": 0, "skipped": 3, "noAddress": 2, "optedOut": 1, "staleToken": 0},
+        "sms": {"sent": 3, "failed": 0, "skipped": 1, "noAddress": 1, "optedOut": 0, "staleToken": 0},
         # Carl's token is stale; Bob and Nina have none.
-        "push": {"sent": 1, "failed": 0, "skipped": 3, "optedOut": 0, "staleToken": 1},
+        "push": {"sent": 1, "failed": 0, "skipped": 3, "noAddress": 2, "optedOut": 0, "staleToken": 1},
     }
     assert _sent(servers) == {
         ("email", "bob@example.com"),
@@ -309,6 +309,25 @@ def test_an_async_send_counts_opted_out_and_stale_token_skips(
         ("sms", "+393330000003"),
         ("sms", "+393339999999"),
         ("push", "tok-ann"),
+    }
+
+
+def test_a_synchronous_sends_status_counts_users_without_an_address_among_its_skips(
+    api: ApiCall, db: Any, functions: dict[str, ModuleType]
+) -> None:
+    """`{"failures": []}` says nothing of who got nothing: GET /sends/<X-Send-Id> says why, per channel."""
+    db.users.update_one({"_id": "u1"}, {"$set": {"optOuts": ["email"]}})
+    status, answer = api({**BODY, "recipients": ["u1", "u2", "u4"]})
+    assert (status, answer) == (200, {"failures": []})
+    multi = {name.lower(): values for name, values in (api.last.get("multiValueHeaders") or {}).items()}
+
+    counts = _status(functions["send"], multi["x-send-id"][0])["channels"]
+    pick = ("sent", "skipped", "noAddress", "optedOut", "staleToken")
+    assert {channel: {name: counts[channel][name] for name in pick} for channel in counts} == {
+        # Ann opted out of e-mail; Dora has no address at all, Bob only an e-mail address.
+        "email": {"sent": 1, "skipped": 2, "noAddress": 1, "optedOut": 1, "staleToken": 0},
+        "sms": {"sent": 1, "skipped": 2, "noAddress": 2, "optedOut": 0, "staleToken": 0},
+        "push": {"sent": 1, "skipped": 2, "noAddress": 2, "optedOut": 0, "staleToken": 0},
     }
 
 

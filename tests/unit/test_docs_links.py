@@ -82,3 +82,16 @@ def test_every_relative_link_resolves(page: Path) -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_no_page_points_outside_the_repository(page: Path) -> None:
     assert "../shared" not in page.read_text()
+
+
+def test_no_code_comment_points_outside_the_repository() -> None:
+    """The contract a reader follows is docs/: a comment naming ../shared sends them where a clone has nothing."""
+    sources = [
+        path
+        for folder in ("layers", "functions", "local", "scripts", "bench", "examples", "tests")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in {".py", ".sh", ".yaml", ".toml"} and path.name != "test_docs_links.py"
+    ]
+    sources += [ROOT / "template.yaml", ROOT / "Makefile", ROOT / "pyproject.toml"]
+    assert len(sources) > 100
+    assert [str(path.relative_to(ROOT)) for path in sources if "../shared" in path.read_text(errors="replace")] == []

@@ -39,7 +39,7 @@ def test_a_completed_send_detail_says_what_its_status_says_and_no_more() -> None
     detail = send_detail(_record(SendState.COMPLETED), SendState.COMPLETED)
     assert detail["channels"]["email"] == {
         "sent": 2, "failed": 1, "skipped": 1, "pending": 0, "cancelled": 0,
-        "optedOut": 0, "staleToken": 0, "delivered": 0, "bounced": 0, "complained": 0, "undelivered": 0,
+        "noAddress": 0, "optedOut": 0, "staleToken": 0, "delivered": 0, "bounced": 0, "complained": 0, "undelivered": 0,
     }  # fmt: skip
     assert (detail["status"], detail["reference"], detail["correlationId"]) == ("completed", "order-1", "corr-1")
     assert detail["completedAt"] == "2026-12-06T10:00:05.000Z"

@@ -53,13 +53,17 @@ def safe_id(given: object) -> str | None:
 
 
 def correlation_id_from(event: Mapping[str, Any]) -> str:
-    """The caller's X-Correlation-Id when it is a sane token, else API Gateway's request id."""
+    """The caller's X-Correlation-Id when it is a sane token, else API Gateway's request id, else a
+    new one. API Gateway's request id is used only when the event is API Gateway's own: it always
+    carries an `extendedRequestId`; `sam local start-api` sends none, and one `requestId` for every
+    request of a run (its default argument is drawn once), which would join every local request."""
     headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
     given = headers.get(CORRELATION_HEADER.lower())
     if isinstance(given, str) and _SAFE_ID.match(given):
         return given
-    request_id = (event.get("requestContext") or {}).get("requestId")
-    return str(request_id) if request_id else str(uuid.uuid4())
+    context = event.get("requestContext") or {}
+    request_id, extended = context.get("requestId"), context.get("extendedRequestId")
+    return str(request_id) if request_id and extended else str(uuid.uuid4())
 
 
 class SendOutcome(Protocol):

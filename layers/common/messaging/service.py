@@ -115,8 +115,8 @@ def sync_counts(outcome: SendOutcome) -> dict[Channel, dict[str, int]]:
         sent = outcome.audience + outcome.missing - failed - skipped
         counts[channel] = {"sent": max(0, sent), "failed": failed, "skipped": skipped}
         for (skipped_on, reason), users in outcome.skipped_by.items():
-            if skipped_on == channel and reason != SkipReason.NO_ADDRESS:
-                counts[channel][reason] = users  # optedOut, staleToken: the status's parts of skipped
+            if skipped_on == channel:
+                counts[channel][reason] = users  # noAddress, optedOut, staleToken: the parts of skipped
     return counts
 
 

@@ -153,16 +153,17 @@ class SendScheduled(BaseModel):
 
 
 class ChannelCounts(BaseModel):
-    """sent + failed + skipped + pending + cancelled = audience + notFound, at every moment. `optedOut` and
-    `staleToken` say why some were skipped; `delivered`, `bounced`, `complained` and `undelivered`
-    what became of sent messages, as far as the providers' delivery events have told (they arrive
-    seconds to days after the send)."""
+    """sent + failed + skipped + pending + cancelled = audience + notFound, at every moment. `noAddress`,
+    `optedOut` and `staleToken` say why some were skipped (they add up to skipped); `delivered`,
+    `bounced`, `complained` and `undelivered` what became of sent messages, as far as the providers'
+    delivery events have told (they arrive seconds to days after the send)."""
 
     sent: int = Field(description="handed to the provider and accepted", examples=[6300])
     failed: int = Field(description="listed in the failures (`unknown: ...` included)", examples=[0])
-    skipped: int = Field(description="no address for the channel", examples=[12])
+    skipped: int = Field(description="not attempted: no address, opted out or a stale token", examples=[12])
     pending: int = Field(description="not handled yet", examples=[18688])
     cancelled: int = Field(default=0, description="not attempted: the send was cancelled", examples=[0])
+    noAddress: int = Field(default=0, description="of skipped: the user has no address for the channel", examples=[9])
     optedOut: int = Field(default=0, description="of skipped: the user opted out of the channel", examples=[3])
     staleToken: int = Field(
         default=0, description="of skipped (push): the device token was reported stale and is unchanged", examples=[0]

@@ -98,7 +98,7 @@ BATCH_STARTED = "started"
 COUNTERS = ("sent", "failed", "skipped")
 CANCELLED = "cancelled"  # the counter of messages a cancel left unattempted (0 unless cancelled)
 # Parts of `skipped` (why) and of `sent` (what became of it, from the providers' delivery events).
-DETAILS = ("optedOut", "staleToken", "delivered", "bounced", "complained", "undelivered")
+DETAILS = ("noAddress", "optedOut", "staleToken", "delivered", "bounced", "complained", "undelivered")
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ class Segments:
         for channel, count in skipped.items():
             adds[f"skipped_{channel}"] = count
         for (channel, reason), count in (reasons or {}).items():
-            if reason in DETAILS and count:  # noAddress is what the skips leave over
+            if reason in DETAILS and count:
                 adds[f"{reason}_{channel}"] = count
         for failure in unsent:
             adds[f"failed_{failure.channel}"] = adds.get(f"failed_{failure.channel}", 0) + 1
