@@ -145,11 +145,23 @@ def headers() -> tuple[dict[str, Any], dict[str, Any]]:
     return correlation, idempotency
 
 
+def _gateway_answers() -> dict[str, dict[str, Any]]:
+    """What API Gateway answers before SendFunction, in its shape (template.yaml's gateway responses)."""
+    return {
+        "429": _error(
+            429,
+            "API Gateway throttled the call (the stage's or the API key's rate) or the API key's daily quota is "
+            "spent; nothing was sent. Retry later.",
+            {"throttled": "Too Many Requests", "over quota": "Limit Exceeded"},
+        )
+    }
+
+
 def around_the_route(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every answer SendFunction gives around this operation's own: its exception handlers', its
-    raw-body guards' (a route with a body) and its idempotency layer's (POST /send)."""
+    """Every answer given around this operation's own: API Gateway's throttling, SendFunction's exception
+    handlers', its raw-body guards' (a route with a body) and its idempotency layer's (POST /send)."""
     with_body = "requestBody" in operation
-    answers = _handlers_answers(with_body or bool(operation.get("parameters")))
+    answers = _handlers_answers(with_body or bool(operation.get("parameters"))) | _gateway_answers()
     layers = ([_guards_answers()] if with_body else []) + (
         [_idempotency_answers()] if operation.get("operationId") == "send" else []
     )

@@ -187,3 +187,15 @@ def test_the_guards_and_idempotency_answers_are_documented_where_they_apply(spec
             assert not body_guards - documented, f"{name}: the body guards' {sorted(body_guards - documented)}"
         if operation["operationId"] == "send":
             assert not around - documented, f"{name}: {sorted(around - documented)} around the resolver"
+
+
+def test_api_gateways_own_answers_in_the_template_are_documented_on_every_route(spec: dict[str, Any]) -> None:
+    from cfnlint.decode import decode_str
+
+    template, _ = decode_str((ROOT / "template.yaml").read_text())
+    body = template["Resources"]["MessagingApi"]["Properties"]["DefinitionBody"]
+    gateway = {int(answer["statusCode"]) for answer in body["x-amazon-apigateway-gateway-responses"].values()}
+    assert 429 in gateway
+    for name, operation in _operations(spec):
+        documented = {int(status) for status in operation["responses"]}
+        assert gateway <= documented, f"{name}: API Gateway's {sorted(gateway - documented)}"
