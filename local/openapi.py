@@ -3,9 +3,9 @@
 `make openapi` (`python -m local.openapi`) writes it; `--check` exits 1 when the committed file
 differs from what the code generates (tests/unit/test_openapi.py runs it). Every route the resolver
 has is in it, with the request and response models its handler declares. What SendFunction answers
-around the resolver, for every route alike (the raw-body guards, `Idempotency-Key`,
-`X-Correlation-Id`, the error shape of a crash), is added here to each operation, so a new route
-is documented whole by declaring only its own models and answers.
+around its routes (the resolver's exception handlers, read from api/errors.py's HANDLERS; the raw-body
+guards; `Idempotency-Key`; `X-Correlation-Id`) is added here to each operation it concerns, so a new
+route is documented whole by declaring only its own models and answers.
 
 Run in a process of its own: SendFunction reads its configuration at import, and here it gets
 values that contact nothing.
@@ -17,9 +17,10 @@ import argparse
 import json
 import os
 import sys
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+
+from local.openapi_around import LINKS, PREFER, around_the_route, headers, merge_response
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "openapi.json"
@@ -73,19 +74,6 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 }
 # Either, as the stack is deployed: the empty requirement is never allowed.
 SECURITY: list[dict[str, list[str]]] = [{"sigv4": []}, {"api_key": []}]
-ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
-
-
-PREFER = {
-    "name": "Prefer",
-    "in": "header",
-    "required": False,
-    "description": "`respond-async` (RFC 7240): answer 202 with a sendId once nothing refuses the request, and "
-    "send in the background; follow it at `Location` (GET /sends/{sendId}). Without it the send is synchronous "
-    "and refused (400) for audiences over SYNC_MAX_AUDIENCE.",
-    "schema": {"type": "string"},
-    "example": "respond-async",
-}
 
 
 def load_app() -> Any:
@@ -99,94 +87,6 @@ def load_app() -> Any:
     from local.lambda_runtime import load_function
 
     return load_function("send").app
-
-
-def _around_every_route() -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """What lambda_handler and _respond answer for any route, before and after the resolver:
-    (responses by status, the correlation header parameter, the idempotency key parameter)."""
-    from messaging.body import JSON_MEDIA_TYPE, MAX_BODY_BYTES, MAX_BODY_DEPTH
-    from messaging.idempotency import HEADER, MAX_KEY_LENGTH
-    from messaging.observability import _SAFE_ID, CORRELATION_HEADER
-
-    def error(status: int, description: str, messages: dict[str, str]) -> dict[str, Any]:
-        phrase = "Payload Too Large" if status == 413 else HTTPStatus(status).phrase
-        examples = {
-            name: {"value": {"statusCode": str(status), "error": phrase, "message": message}}
-            for name, message in messages.items()
-        }
-        return {"description": description, "content": {JSON_MEDIA_TYPE: {"schema": ERROR_REF, "examples": examples}}}
-
-    responses = {
-        "400": error(
-            400,
-            f"The raw body is refused before it is read: nesting deeper than {MAX_BODY_DEPTH} levels, NaN or "
-            f"Infinity; or the {HEADER} is longer than {MAX_KEY_LENGTH} characters.",
-            {
-                "too deep": f"data.a.b: nests deeper than {MAX_BODY_DEPTH} levels",
-                "NaN": "data.x: NaN is not a JSON number",
-            },
-        ),
-        "409": error(
-            409,
-            f"The {HEADER} was used with another body, or its first request still runs.",
-            {
-                "other body": f"{HEADER}: already used with a different body",
-                "in progress": f"{HEADER}: a request with this key is still in progress",
-            },
-        ),
-        "413": error(
-            413,
-            f"The body is larger than {MAX_BODY_BYTES} bytes.",
-            {"too large": f"body: larger than {MAX_BODY_BYTES} bytes"},
-        ),
-        "415": error(
-            415,
-            f"The body is declared as another type than {JSON_MEDIA_TYPE} (no Content-Type reads as JSON).",
-            {"a form": f"Content-Type: expected {JSON_MEDIA_TYPE}, got application/x-www-form-urlencoded"},
-        ),
-        "500": error(
-            500,
-            "An unexpected error; the message carries the correlation id to find it in the logs.",
-            {"crash": "unexpected error (correlation id 3f1c7c1e-7b61-11e6-9a41-93e8deadbeef)"},
-        ),
-        "503": error(
-            503,
-            f"The idempotency store is unreachable (with {HEADER}); nothing was sent.",
-            {"idempotency store down": f"{HEADER}: the idempotency store is unreachable; nothing was sent"},
-        ),
-    }
-    correlation = {
-        "name": CORRELATION_HEADER,
-        "in": "header",
-        "required": False,
-        "description": "The request's correlation id in every log line, answered in the same header. Used when it "
-        "is 1-128 characters of `A-Za-z0-9._:@/+=-`; otherwise API Gateway's request id is.",
-        "schema": {"type": "string", "maxLength": 128, "pattern": _SAFE_ID.pattern},
-        "example": "order-4711",
-    }
-    idempotency = {
-        "name": HEADER,
-        "in": "header",
-        "required": False,
-        "description": "A retry with the same key and body within 24 h answers the first 2xx without doing it "
-        "again; keys are scoped to the caller. Refused requests (4xx/5xx) are not kept.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-        "example": "6c1b3e8e-4f0a-4a57-9a1e-2b7f0b8d9c11",
-    }
-    return responses, correlation, idempotency
-
-
-def _merge_response(declared: dict[str, Any] | None, common: dict[str, Any]) -> dict[str, Any]:
-    """The route's own answer for a status, with the examples of the common one added."""
-    if declared is None:
-        return common
-    merged = dict(declared)
-    merged["description"] = f"{declared['description']} Or: {common['description']}"
-    for media_type, content in common.get("content", {}).items():
-        mine = dict(merged.setdefault("content", {}).get(media_type) or {"schema": content["schema"]})
-        mine["examples"] = {**(mine.get("examples") or {}), **content["examples"]}
-        merged["content"] = {**merged["content"], media_type: mine}
-    return merged
 
 
 def _referenced(node: Any, found: set[str]) -> None:
@@ -205,7 +105,7 @@ def document(app: Any) -> dict[str, Any]:
     from messaging.models.response import ErrorResponse
 
     generated: dict[str, Any] = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
-    responses, correlation, idempotency = _around_every_route()
+    correlation, idempotency = headers()
     correlation_answer = {
         "description": "The request's correlation id.",
         "schema": {"type": "string"},
@@ -214,12 +114,10 @@ def document(app: Any) -> dict[str, Any]:
         for operation in operations.values():
             # Powertools' own 422 shape is never answered: a refused request is a 400 in the error shape.
             declared = {status: answer for status, answer in operation.get("responses", {}).items() if status != "422"}
-            with_body = "requestBody" in operation
-            for status, common in responses.items():
-                # The body guards and idempotency concern requests with a body.
-                if status != "500" and not with_body:
-                    continue
-                declared[status] = _merge_response(declared.get(status), common)
+            for status, common in around_the_route(operation).items():
+                declared[status] = merge_response(declared.get(status), common)
+            for status, links in LINKS.get(operation.get("operationId", ""), {}).items():
+                declared[status]["links"] = links
             for answer in declared.values():
                 answer.setdefault("headers", {})[correlation["name"]] = correlation_answer
             operation["responses"] = dict(sorted(declared.items()))
@@ -233,10 +131,10 @@ def document(app: Any) -> dict[str, Any]:
                 examples = parameter.get("schema", {}).get("examples")
                 if examples and "example" not in parameter:
                     parameter["example"] = examples[0]
-            operation["parameters"] = parameters + [correlation] + ([idempotency] if with_body else [])
+            operation["parameters"] = [*parameters, correlation]
             if operation.get("operationId") == "send":
                 # Read by the handler from the raw headers (RFC 7240 lists, repeated headers).
-                operation["parameters"].append(PREFER)
+                operation["parameters"] += [idempotency, PREFER]
     schemas = generated.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorResponse"] = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
     # Schemas only Powertools' 422 used (HTTPValidationError, ...) go with it.

@@ -120,6 +120,9 @@ def stack() -> Iterator[Stack]:
                 "-m",
                 "local.stack",
                 *(arg for name, port in PORTS.items() for arg in (f"--{name}-port", str(port))),
+                # A machine shared by several runs builds sam local's images slowly.
+                "--start-timeout",
+                "600",
             ],
             cwd=ROOT,
             stdout=log,

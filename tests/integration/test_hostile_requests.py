@@ -167,3 +167,43 @@ def test_an_unknown_field_with_a_huge_name_is_named_briefly(api: ApiCall) -> Non
 
     assert status == 400
     assert answer["message"] == f"{'x' * 200}...: Extra inputs are not permitted"
+
+
+_PREVIEW_ROUTE = {
+    "path": "/send/preview",
+    "resource": "/send/preview",
+    "requestContext": {"resourcePath": "/send/preview", "path": "/Prod/send/preview"},
+}
+
+
+@pytest.mark.parametrize("route", [{}, _PREVIEW_ROUTE], ids=["send", "preview"])
+@pytest.mark.parametrize(
+    ("body", "base64_encoded"),
+    [
+        # Binary media types on: the bytes as they came, base64-encoded.
+        (base64.b64encode(b"\xff.").decode(), True),
+        (base64.b64encode(json.dumps(VALID).encode()[:-2] + b'\xff"}').decode(), True),
+        # Text: a runtime that escaped the undecodable byte, and API Gateway's UTF-8 string of it.
+        (chr(0xDCFF) + ".", False),
+        ('{"channels": ["email"], "recipients": ["u1"], "messageTitle": "t", "messageContent": "c\udcff"}', False),
+        ("\N{REPLACEMENT CHARACTER}.", False),
+    ],
+    ids=["b64-not-json", "b64-json", "surrogate-not-json", "surrogate-json", "replacement-char"],
+)
+def test_a_body_that_is_not_utf8_is_a_400_whatever_its_encoding(
+    functions: Any, servers: Servers, body: str, base64_encoded: bool, route: dict[str, Any]
+) -> None:
+    """sam local answers such a body 502 before the function sees it; API Gateway hands it on."""
+    from tests.conftest import api_event
+    from tests.lambda_runtime import LambdaContext
+
+    event = api_event(None, raw=body, event=route)
+    event["isBase64Encoded"] = base64_encoded
+    servers.outbox.mark()
+    response = functions["send"].lambda_handler(event, LambdaContext())
+    answer = json.loads(response["body"])
+
+    assert (response["statusCode"], answer["statusCode"], answer["error"]) == (400, "400", "Bad Request")
+    if "\ufffd" not in body:
+        assert answer["message"] == "body: not valid UTF-8 text"
+    assert servers.outbox.emails() == []

@@ -30,6 +30,8 @@ TOO_LARGE = "a number too large for JSON"
 JSON_MEDIA_TYPE = "application/json"
 # The caller's header, named back in the 415: bounded and stripped of anything but a media type's characters.
 _MEDIA_TYPE_SHOWN = re.compile(r"[^A-Za-z0-9!#$&^_.+/-]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+NOT_UTF8 = "body: not valid UTF-8 text"
 
 
 class _Constant:
@@ -41,8 +43,9 @@ class _Constant:
 
 
 def body_text(event: Mapping[str, Any]) -> str:
-    """The body as text, refused when over MAX_BODY_BYTES: bytes, not characters, and the decoded
-    size of a base64 body."""
+    """The body as text, refused when over MAX_BODY_BYTES (bytes, not characters, and the decoded
+    size of a base64 body) or when it is not UTF-8: API Gateway hands a JSON API's body on as a
+    UTF-8 string, and a base64 one (binary media types) as it came."""
     raw = event.get("body") or ""
     if not isinstance(raw, str):
         raise BadRequest("body: must be JSON text")
@@ -55,14 +58,20 @@ def body_text(event: Mapping[str, Any]) -> str:
         except (binascii.Error, ValueError) as exc:
             raise BadRequest("body: invalid base64") from exc
         size = len(decoded)
-        text = decoded.decode("utf-8", errors="replace")
-    else:
-        # A character can take four bytes in UTF-8: only a long body needs counting.
-        size = len(raw) if len(raw) * 4 <= MAX_BODY_BYTES else len(raw.encode("utf-8", errors="surrogatepass"))
-        text = raw
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"body: larger than {MAX_BODY_BYTES} bytes")
+        try:
+            return decoded.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(NOT_UTF8) from exc
+    # A character can take four bytes in UTF-8: only a long body needs counting.
+    size = len(raw) if len(raw) * 4 <= MAX_BODY_BYTES else len(raw.encode("utf-8", errors="surrogatepass"))
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: larger than {MAX_BODY_BYTES} bytes")
-    return text
+    # A lone surrogate (`\udcff`, how a runtime escapes an undecodable byte) is no UTF-8 text either.
+    if _SURROGATE.search(raw):
+        raise BadRequest(NOT_UTF8)
+    return raw
 
 
 def accept_json(event: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -4,6 +4,8 @@ resolver (its exception handlers) and around it (the raw-body guards, idempotenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -72,10 +74,65 @@ def _unexpected(exc: Exception) -> Response[str]:
     )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a handler answers on any route, as local/openapi.py documents it on each."""
+
+    status: int
+    description: str
+    example: str
+
+
+@dataclass(frozen=True)
+class Handler:
+    catches: tuple[type[Exception], ...]
+    answer: Callable[[Any], Response[str]]
+    # None: the exception carries its status, and each route documents its own (openapi_answers).
+    documented: Answer | None
+    # Only a route with parameters or a body has input to refuse.
+    needs_input: bool = False
+
+
+# Read by register() and by the OpenAPI document: a handler added here is documented on every route.
+HANDLERS: tuple[Handler, ...] = (
+    Handler(
+        (RequestValidationError,),
+        _invalid_request,
+        Answer(
+            400,
+            "A parameter or the body breaks a rule; the message names it.",
+            "limit: Input should be less than or equal to 1000",
+        ),
+        needs_input=True,
+    ),
+    Handler((MessagingError,), _refused, None),
+    Handler(
+        (ClientError, BotoCoreError),
+        _aws_unreachable,
+        Answer(
+            503,
+            "An AWS dependency (the sends table, S3, Lambda, ...) did not answer: an outage; try again.",
+            "an AWS dependency is unreachable (EndpointConnectionError); try again",
+        ),
+    ),
+    Handler(
+        (NotFoundError,),
+        _no_route,
+        Answer(404, "The path matches no route (a sendId no route takes).", "no such resource"),
+    ),
+    Handler(
+        (Exception,),
+        _unexpected,
+        Answer(
+            500,
+            "An unexpected error; the message carries the correlation id to find it in the logs.",
+            "unexpected error (correlation id 3f1c7c1e-7b61-11e6-9a41-93e8deadbeef)",
+        ),
+    ),
+)
+
+
 def register(app: APIGatewayRestResolver) -> None:
     """The resolver's exception handlers: the most specific class that matches answers."""
-    app.exception_handler(RequestValidationError)(_invalid_request)
-    app.exception_handler(MessagingError)(_refused)
-    app.exception_handler([ClientError, BotoCoreError])(_aws_unreachable)
-    app.exception_handler(NotFoundError)(_no_route)
-    app.exception_handler(Exception)(_unexpected)
+    for handler in HANDLERS:
+        app.exception_handler(list(handler.catches))(handler.answer)

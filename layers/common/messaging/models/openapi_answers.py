@@ -151,6 +151,10 @@ SEND_FAILURES: dict[int, OpenAPIResponse] = {
             }
         },
     },
+    400: {
+        "description": "`nextToken` is not one this API gave (or is for another send).",
+        "content": error_examples(400, {"forged token": "nextToken: not a token this API gave"}),
+    },
     404: _NO_SUCH_SEND,
 }
 
@@ -182,6 +186,8 @@ PREVIEW: dict[int, OpenAPIResponse] = {
             }
         },
     },
+    # The same refusals as POST /send: the body is read and resolved as a send's would be.
+    **{status: SEND[status] for status in (400, 403, 404, 503)},
 }
 
 CANCEL_SEND: dict[int, OpenAPIResponse] = {
@@ -213,6 +219,12 @@ CANCEL_SEND: dict[int, OpenAPIResponse] = {
     404: _NO_SUCH_SEND,
     409: {
         "description": "The send is over (`completed`, `failed`) or was synchronous: nothing to cancel.",
-        "content": error_examples(409, {"over": "sendId: the send is already completed"}),
+        "content": error_examples(
+            409,
+            {
+                "over": "sendId: the send is already completed",
+                "synchronous": "sendId: a synchronous send cannot be cancelled (it is completed)",
+            },
+        ),
     },
 }
