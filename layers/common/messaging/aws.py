@@ -94,6 +94,13 @@ class _SendRetryGuard:
         return None
 
 
+def crt_in_use() -> bool:
+    """Whether botocore found awscrt at import, and so signs requests with it."""
+    from botocore.compat import HAS_CRT
+
+    return bool(HAS_CRT)
+
+
 def client(
     service: str, *, read_timeout: float = 10, max_attempts: int = 3, send_budget_s: float = SEND_BUDGET_S
 ) -> Any:
