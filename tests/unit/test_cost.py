@@ -88,7 +88,8 @@ def test_the_prices_are_dated_and_each_names_its_pricing_page() -> None:
     assert date.fromisoformat(PRICED_ON)
     for name, price in PRICES.items():
         assert price.source.startswith("https://aws.amazon.com/"), name
-        assert price.dollars > 0 and price.per >= 1, name
+        assert price.dollars > 0, name
+        assert price.per >= 1, name
 
 
 def test_the_timed_invoker_counts_each_functions_invokes_and_answers_as_the_real_one() -> None:
