@@ -27,6 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from bench.cost import TimedInvoker
 from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
 
 SEGMENT_PARALLEL = 4
@@ -81,8 +82,10 @@ class Lambda:
         self._idle = threading.Event()
         self._workers = workers
         self.invocations = 0
+        self.busy_s = 0.0  # the invocations' durations (bench/cost.py)
         self.retries = 0
         self.errors: list[BaseException] = []
+        self.invoker: TimedInvoker | None = None  # the dispatchers' channel invokes, timed
 
     def __call__(self, function_name: str, event: dict[str, Any]) -> None:
         if self._max_segments is not None and int(event.get("segment", -1)) >= self._max_segments:
@@ -103,7 +106,9 @@ class Lambda:
                 context.remaining_ms = 900_000
                 for attempt in range(3):  # as Lambda does: two retries of a failed invocation
                     try:
+                        started = time.perf_counter()
                         self._handler(event, context)
+                        self.busy_s += time.perf_counter() - started
                         self.invocations += 1
                         break
                     except Exception as exc:  # noqa: BLE001 - reported at the end
@@ -191,6 +196,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         dispatch_app = load_function("dispatch")
         runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
         dispatch_app.dispatcher.launcher = runtime
+        dispatch_app.dispatcher.invoker = runtime.invoker = TimedInvoker(dispatch_app.dispatcher.invoker)
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid, "moto": moto_pid}
         record, measured = _measure(dispatch_app, runtime, channels, pids, seed_s)
     return _row(n, channels, args, record, runtime, measured)
@@ -229,6 +235,8 @@ def _row(
         "dynamodb_per_1000": dynamodb / max(messages, 1) * 1000,
         "s3_per_1000": m.sends_requests["s3"] / max(messages, 1) * 1000,
         "seed_s": m.seed_s,
+        "dispatch": (runtime.invocations, runtime.busy_s),
+        "invoke_s": runtime.invoker.totals if runtime.invoker else {},
     }
 
 

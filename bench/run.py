@@ -21,7 +21,7 @@ import subprocess
 import sys
 from typing import Any
 
-from bench import async_send, cold_start, sync_send
+from bench import async_send, cold_start, cost, sync_send
 from bench.harness import CHANNELS, ROOT
 
 RESULT = "BENCH_RESULT "
@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"... N={n} done in {rows[-1]['wall_s']:.1f} s", file=sys.stderr, flush=True)
     if args.asynchronous:
         print(async_send.table(rows, args))
+        print(cost.tables(rows, args))
         return 0
     print(sync_send.table(rows, args))
+    print(cost.tables(rows, args))
     if not args.skip_imports:
         print(cold_start.table(args))
     return 0

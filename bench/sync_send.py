@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from bench.cost import TimedInvoker
 from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class _Measured:
     cpu_s: float
     others: dict[str, float]  # CPU seconds of the channel functions' and the stand-ins' processes
     invokes: list[int]  # the payload size of each invoke
+    invoke_s: dict[str, tuple[int, float]]  # per channel function: invokes, their seconds
 
 
 def _resolve_and_render(app: Any, request: SendRequest, n: int) -> tuple[float, float, int]:
@@ -58,7 +60,7 @@ def _measure(app: Any, request: SendRequest, pids: dict[str, int], n: int, seed_
     from messaging.service import Sender, send
 
     invokes: list[int] = []
-    real_invoker = app.invoker
+    real_invoker = TimedInvoker(app.invoker)
 
     def recording_invoker(function_name: str, payload: bytes) -> bytes:
         invokes.append(len(payload))
@@ -67,6 +69,7 @@ def _measure(app: Any, request: SendRequest, pids: dict[str, int], n: int, seed_
     warm = request.model_copy(update={"clusters": None, "recipients": ["user-0000000"]})
     send(warm, Sender(app.settings, app.store, app.renderer, recording_invoker))
     invokes.clear()
+    real_invoker.totals.clear()
     resolve_s, render_cpu_s, rendered = _resolve_and_render(app, request, n)
     others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
     cpu_started, started = time.process_time(), time.perf_counter()
@@ -74,7 +77,8 @@ def _measure(app: Any, request: SendRequest, pids: dict[str, int], n: int, seed_
     wall_s = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
     others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
-    return outcome, _Measured(seed_s, resolve_s, render_cpu_s, rendered, wall_s, cpu_s, others, invokes)
+    measured = _Measured(seed_s, resolve_s, render_cpu_s, rendered, wall_s, cpu_s, others, invokes, real_invoker.totals)
+    return outcome, measured
 
 
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,6 +127,7 @@ def _row(n: int, channels: list[str], args: argparse.Namespace, outcome: Any, m:
         "largest_payload_kb": max(m.invokes, default=0) / 1024,
         "resolve_s": m.resolve_s,
         "seed_s": m.seed_s,
+        "invoke_s": m.invoke_s,
     }
 
 

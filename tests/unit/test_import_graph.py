@@ -16,6 +16,8 @@ def _modules() -> dict[str, Path]:
         ".".join(path.relative_to(base).with_suffix("").parts).removesuffix(".__init__"): path
         for package, base in PACKAGES.items()
         for path in (base / package).rglob("*.py")
+        # Not bench/.layer (the layer `make bench` builds, thousands of third-party modules).
+        if not any(part.startswith(".") for part in path.relative_to(base).parts)
     }
 
 

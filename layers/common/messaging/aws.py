@@ -94,10 +94,24 @@ class _SendRetryGuard:
         return None
 
 
+def crt_in_use() -> bool:
+    """Whether botocore found awscrt at import, and so signs requests with it."""
+    from botocore.compat import HAS_CRT
+
+    return bool(HAS_CRT)
+
+
 def client(
-    service: str, *, read_timeout: float = 10, max_attempts: int = 3, send_budget_s: float = SEND_BUDGET_S
+    service: str,
+    *,
+    read_timeout: float = 10,
+    max_attempts: int = 3,
+    send_budget_s: float = SEND_BUDGET_S,
+    validate: bool = True,
 ) -> Any:
+    """`validate=False` skips botocore's parameter validation (bench/provider_calls.py measures it)."""
     config = Config(
+        parameter_validation=validate,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=read_timeout,
         retries={"mode": "standard", "max_attempts": max_attempts},
