@@ -1,11 +1,13 @@
-"""A per-channel send rate shared by every dispatcher of every send: a fixed one-second window
-per channel in the sends table. A batch reserves its messages in the current window with one
-conditional `ADD` (`used + n <= rate`); when the window is full the dispatcher waits for the next.
+"""A per-channel send rate shared by every dispatcher of every send of the stack (the provider's
+limit is the account's): one item per channel in the sends table holds the pace's reservations and
+its adapted rate; the arithmetic is messaging.rate_control's.
 
-Limits: a fixed window lets up to twice the rate through across a window boundary (the provider's
-own short burst allowance covers it, and a throttled message is retried anyway); a batch is sent
-within its window only as fast as its channel function goes, so batches are made no larger than
-the rate; a rate below 1 message per second is paced as 1.
+A batch reserves its slot with one atomic `ADD` on the channel's reservation time (a conditional
+`SET` when the pace was idle) and waits for the slot's start. After the batch, its channel
+function's count of throttled provider calls lowers the shared rate; quiet batches raise it back.
+
+Limits: a rate below 1 message per second is paced as 1; the adapted rate is only as fresh as the
+last reservation this process made (one slot); reservations reach at most AHEAD_MS into the future.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from messaging.models.common import Channel
+from messaging.rate_control import Aimd, Move, batch_limit, next_move, slot_ms, wait_before_asking_s
+
+AHEAD_MS = 1000
+EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
+
+
+def _number(item: Mapping[str, Any], name: str) -> float | None:
+    value = item.get(name, {}).get("N")
+    return float(value) if value is not None else None
 
 
 class Pacer:
@@ -34,42 +45,158 @@ class Pacer:
         self.rates = {channel: max(1, int(rate)) for channel, rate in rates.items() if rate and rate > 0}
         self._clock = clock
         self._sleep = sleep
+        # What this process last read of each pace: the adapted rate and when it last changed.
+        self._seen: dict[str, dict[str, float | None]] = {}
         self.requests = 0
         self.waits = 0
 
     def batch_limits(self) -> dict[Channel, int]:
-        """Messages per batch of each paced channel: no batch is larger than its rate."""
-        return dict(self.rates)
+        """Messages per batch of each paced channel: a tenth of a second of its rate."""
+        return {channel: batch_limit(rate) for channel, rate in self.rates.items()}
+
+    def aimd(self, channel: Channel) -> Aimd:
+        return Aimd(float(self.rates[channel]))
+
+    def current_rate(self, channel: Channel) -> float:
+        """The shared adapted rate as this process last read it."""
+        return self.aimd(channel).start(self._seen.get(channel, {}).get("rate"))
 
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
-        """Waits for room for `count` messages; False if the time left ran out first."""
-        rate = self.rates.get(channel)
-        if rate is None or count <= 0:
+        """Waits for the slot of `count` messages; False if the time left ran out first."""
+        if channel not in self.rates or count <= 0:
             return True
-        count = min(count, rate)
+        count = min(count, batch_limit(self.rates[channel]))
         while True:
-            now = self._clock()
-            window = int(now)
-            self.requests += 1
-            try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": f"rate#{channel}"}, "sk": {"S": str(window)}},
-                    UpdateExpression="ADD #used :n SET #expiration = :expiration",
-                    ConditionExpression="attribute_not_exists(#used) OR #used <= :room",
-                    ExpressionAttributeNames={"#used": "used", "#expiration": "expiration"},
-                    ExpressionAttributeValues={
-                        ":n": {"N": str(count)},
-                        ":room": {"N": str(rate - count)},
-                        ":expiration": {"N": str(window + 3600)},
-                    },
-                )
+            now_ms = int(self._clock() * 1000)
+            reserved = self._reserve(channel, count, now_ms)
+            if reserved is not None:
+                item, duration = reserved
+                start_ms = int(_number(item, "tat") or now_ms) - duration
+                pause = max(0.0, (start_ms - now_ms) / 1000)
+                if left_s() - pause < margin_s:
+                    return False  # the slot goes unused: a little of the rate is lost, never exceeded
+                if pause > 0:
+                    self._sleep(pause)
                 return True
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
             self.waits += 1
-            pause = window + 1 - now + random.uniform(0, 0.05)  # noqa: S311 - jitter
+            tat = _number(self._get(channel), "tat")
+            pause = wait_before_asking_s(int(tat or now_ms), now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
             if left_s() - pause < margin_s:
                 return False
             self._sleep(pause)
+
+    def record(self, channel: Channel, messages: int, throttled: int) -> None:
+        """A batch's outcome: throttled provider calls cut the shared rate, quiet ones raise it back."""
+        if channel not in self.rates or messages <= 0:
+            return
+        aimd = self.aimd(channel)
+        seen = self._seen.get(channel, {})
+        rate, changed_ms, throttled_ms = self.current_rate(channel), seen.get("changed"), seen.get("throttled")
+        now_s = self._clock()
+        changed_s = changed_ms / 1000 if changed_ms is not None else None
+        if throttled:
+            lowered = aimd.after_throttles(rate, now_s, changed_s)
+            self._change(channel, lowered, now_s, aimd.cooldown_s, throttled=True)
+        else:
+            raised = aimd.after_quiet(rate, now_s, changed_s, throttled_ms / 1000 if throttled_ms is not None else None)
+            self._change(channel, raised, now_s, aimd.raise_every_s, throttled=False)
+
+    def _reserve(self, channel: Channel, count: int, now_ms: int) -> tuple[dict[str, Any], int] | None:
+        """The pace's item after this reservation and the slot's length; None when reservations
+        already reach too far."""
+        seen_tat = self._seen.get(channel, {}).get("tat")
+        move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS)
+        for _ in range(3):
+            duration = slot_ms(count, self.current_rate(channel))
+            try:
+                if move == Move.RESTART:
+                    item = self._update(
+                        channel,
+                        "SET #tat = :tat, #expiration = :expiration",
+                        "attribute_not_exists(#tat) OR #tat < :now",
+                        {":tat": now_ms + duration, ":now": now_ms},
+                    )
+                else:
+                    item = self._update(
+                        channel,
+                        "ADD #tat :slot SET #expiration = :expiration",
+                        "#tat BETWEEN :now AND :ahead",
+                        {":slot": duration, ":now": now_ms, ":ahead": now_ms + AHEAD_MS},
+                    )
+                return item, duration
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+            tat = _number(self._get(channel), "tat")
+            move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS)
+            if move == Move.WAIT:
+                return None
+        return None
+
+    def _change(self, channel: Channel, rate: float | None, now_s: float, quiet_s: float, *, throttled: bool) -> None:
+        now_ms = int(now_s * 1000)
+        names = {"#changed": "changed", "#throttled": "throttled", "#rate": "rate"}
+        if rate is None:
+            if throttled:  # noted, so that no raise follows it too soon
+                self._write(channel, "SET #throttled = :now", None, {":now": now_ms}, {"#throttled": "throttled"})
+            return
+        update = "SET #rate = :rate, #changed = :now" + (", #throttled = :now" if throttled else "")
+        condition = "attribute_not_exists(#changed) OR #changed < :since"
+        if not throttled:
+            condition = f"({condition}) AND (attribute_not_exists(#throttled) OR #throttled < :since)"
+        values = {":rate": round(rate, 3), ":now": now_ms, ":since": now_ms - int(quiet_s * 1000)}
+        self._write(channel, update, condition, values, names)
+
+    def _write(
+        self, channel: Channel, update: str, condition: str | None, values: dict[str, float], names: dict[str, str]
+    ) -> None:
+        self.requests += 1
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(channel),
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {key: {"N": str(value)} for key, value in values.items()},
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition:
+            arguments["ConditionExpression"] = condition
+        try:
+            self._remember(channel, self._db.update_item(**arguments).get("Attributes", {}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise  # another dispatcher changed the rate meanwhile: its change stands
+
+    def _update(self, channel: Channel, update: str, condition: str, values: dict[str, int]) -> dict[str, Any]:
+        self.requests += 1
+        expiration = int(self._clock()) + EXPIRATION_S
+        answer = self._db.update_item(
+            TableName=self._table,
+            Key=self._key(channel),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#tat": "tat", "#expiration": "expiration"},
+            ExpressionAttributeValues={
+                **{key: {"N": str(value)} for key, value in values.items()},
+                ":expiration": {"N": str(expiration)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        item: dict[str, Any] = answer.get("Attributes", {})
+        self._remember(channel, item)
+        return item
+
+    def _get(self, channel: Channel) -> dict[str, Any]:
+        self.requests += 1
+        item: dict[str, Any] = self._db.get_item(
+            TableName=self._table, Key=self._key(channel), ConsistentRead=True
+        ).get("Item", {})
+        self._remember(channel, item)
+        return item
+
+    def _remember(self, channel: Channel, item: Mapping[str, Any]) -> None:
+        self._seen[channel] = {name: _number(item, name) for name in ("tat", "rate", "changed", "throttled")}
+
+    @staticmethod
+    def _key(channel: Channel) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"rate#{channel}"}, "sk": {"S": "pace"}}
