@@ -239,6 +239,9 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         records, measured = _measure(dispatch_app, runtime, channels, pids, seed_s, sends, providers.url)
     row = _row(n, channels, args, records[0], runtime, measured)
     row["rates"] = pacing_rows(channels, args, records, measured)
+    pacer = dispatch_app.dispatcher.pacer
+    row["pacer"] = {"late": pacer.late, "waits": pacer.waits, "changes": pacer.changes[-40:]}
+    print(f"pacer: {row['pacer']}", file=sys.stderr)
     return row
 
 

@@ -150,6 +150,12 @@ class Limits:
                         default=max(seen.per_second.values(), default=0),
                     ),
                     "limit": self.rates.get(channel),
+                    "series": [
+                        seen.per_second.get(second, 0)
+                        for second in range(min(seen.per_second), max(seen.per_second) + 1)
+                    ]
+                    if seen.per_second
+                    else [],
                     "burst": burst(channel, self.rates[channel]) if self.rates.get(channel) else None,
                 }
                 for channel, seen in self._seen.items()

@@ -39,6 +39,7 @@ def pacing_rows(
                 "failed": sum(c["failed"] for c in counts),
                 "wall_s": measured.wall_s,
                 "ideal_s": messages / rate,
+                "series": seen.get("series", []),
             }
         )
     return rows

@@ -20,9 +20,19 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from messaging.models.common import Channel
-from messaging.rate_control import Aimd, Move, batch_limit, next_move, slot_ms, wait_before_asking_s
+from messaging.rate_control import (
+    LATE_MS,
+    Aimd,
+    Move,
+    ThrottleShare,
+    batch_limit,
+    next_move,
+    slot_ms,
+    wait_before_asking_s,
+)
 
-AHEAD_MS = 1000
+AHEAD_MS = 500
+MAX_LATE = 1  # slots given up in a row before a batch goes all the same
 EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
 
 
@@ -47,8 +57,11 @@ class Pacer:
         self._sleep = sleep
         # What this process last read of each pace: the adapted rate and when it last changed.
         self._seen: dict[str, dict[str, float | None]] = {}
+        self._shares: dict[str, ThrottleShare] = {}  # this process's recent throttled share per channel
         self.requests = 0
         self.waits = 0
+        self.late = 0  # slots given up: their holder woke too late
+        self.changes: list[tuple[float, float]] = []  # (when, rate) of this process's changes
 
     def batch_limits(self) -> dict[Channel, int]:
         """Messages per batch of each paced channel: a tenth of a second of its rate."""
@@ -66,6 +79,7 @@ class Pacer:
         if channel not in self.rates or count <= 0:
             return True
         count = min(count, batch_limit(self.rates[channel]))
+        late = 0
         while True:
             now_ms = int(self._clock() * 1000)
             reserved = self._reserve(channel, count, now_ms)
@@ -75,9 +89,14 @@ class Pacer:
                 pause = max(0.0, (start_ms - now_ms) / 1000)
                 if left_s() - pause < margin_s:
                     return False  # the slot goes unused: a little of the rate is lost, never exceeded
-                if pause > 0:
-                    self._sleep(pause)
-                return True
+                if pause <= 0:
+                    return True
+                self._sleep(pause)
+                if self._clock() * 1000 - start_ms <= LATE_MS or late >= MAX_LATE:
+                    return True
+                late += 1
+                self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
+                continue
             self.waits += 1
             tat = _number(self._get(channel), "tat")
             pause = wait_before_asking_s(int(tat or now_ms), now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
@@ -89,17 +108,14 @@ class Pacer:
         """A batch's outcome: throttled provider calls cut the shared rate, quiet ones raise it back."""
         if channel not in self.rates or messages <= 0:
             return
-        aimd = self.aimd(channel)
-        seen = self._seen.get(channel, {})
-        rate, changed_ms, throttled_ms = self.current_rate(channel), seen.get("changed"), seen.get("throttled")
+        share = self._shares.setdefault(channel, ThrottleShare()).add(messages, throttled)
+        changed_ms = self._seen.get(channel, {}).get("changed")
         now_s = self._clock()
         changed_s = changed_ms / 1000 if changed_ms is not None else None
-        if throttled:
-            lowered = aimd.after_throttles(rate, now_s, changed_s)
-            self._change(channel, lowered, now_s, aimd.cooldown_s, throttled=True)
-        else:
-            raised = aimd.after_quiet(rate, now_s, changed_s, throttled_ms / 1000 if throttled_ms is not None else None)
-            self._change(channel, raised, now_s, aimd.raise_every_s, throttled=False)
+        aimd, current = self.aimd(channel), self.current_rate(channel)
+        rate = aimd.next_rate(current, share, now_s, changed_s)
+        if rate is not None:
+            self._change(channel, rate, now_s, aimd.cooldown_s if rate < current else aimd.raise_every_s)
 
     def _reserve(self, channel: Channel, count: int, now_ms: int) -> tuple[dict[str, Any], int] | None:
         """The pace's item after this reservation and the slot's length; None when reservations
@@ -133,19 +149,17 @@ class Pacer:
                 return None
         return None
 
-    def _change(self, channel: Channel, rate: float | None, now_s: float, quiet_s: float, *, throttled: bool) -> None:
+    def _change(self, channel: Channel, rate: float, now_s: float, quiet_s: float) -> None:
+        """The shared rate, unless another dispatcher changed it within `quiet_s` (its change stands)."""
         now_ms = int(now_s * 1000)
-        names = {"#changed": "changed", "#throttled": "throttled", "#rate": "rate"}
-        if rate is None:
-            if throttled:  # noted, so that no raise follows it too soon
-                self._write(channel, "SET #throttled = :now", None, {":now": now_ms}, {"#throttled": "throttled"})
-            return
-        update = "SET #rate = :rate, #changed = :now" + (", #throttled = :now" if throttled else "")
-        condition = "attribute_not_exists(#changed) OR #changed < :since"
-        if not throttled:
-            condition = f"({condition}) AND (attribute_not_exists(#throttled) OR #throttled < :since)"
-        values = {":rate": round(rate, 3), ":now": now_ms, ":since": now_ms - int(quiet_s * 1000)}
-        self._write(channel, update, condition, values, names)
+        self.changes.append((now_s, rate))
+        self._write(
+            channel,
+            "SET #rate = :rate, #changed = :now",
+            "attribute_not_exists(#changed) OR #changed < :since",
+            {":rate": round(rate, 3), ":now": now_ms, ":since": now_ms - int(quiet_s * 1000)},
+            {"#changed": "changed", "#rate": "rate"},
+        )
 
     def _write(
         self, channel: Channel, update: str, condition: str | None, values: dict[str, float], names: dict[str, str]
@@ -195,7 +209,7 @@ class Pacer:
         return item
 
     def _remember(self, channel: Channel, item: Mapping[str, Any]) -> None:
-        self._seen[channel] = {name: _number(item, name) for name in ("tat", "rate", "changed", "throttled")}
+        self._seen[channel] = {name: _number(item, name) for name in ("tat", "rate", "changed")}
 
     @staticmethod
     def _key(channel: Channel) -> dict[str, dict[str, str]]:

@@ -6,10 +6,11 @@ the messages reserved so far have been sent at the current rate. A batch of `n` 
 whoever asks: no window boundary lets twice the rate through. Nobody reserves further ahead than
 `ahead_ms`, so a lowered rate applies within that time.
 
-Adaptation (AIMD): throttles seen cut the rate multiplicatively, at most once per `cooldown_s`
-(the batches in flight all report the same episode); after `raise_every_s` without throttles the rate
-rises by a fixed step, back up to the ceiling (the configured rate, less a little headroom for the
-jitter between a grant and its messages' arrival at the provider).
+Adaptation (AIMD): while the recent share of throttled provider calls is above `cut_above` the rate
+is cut multiplicatively, at most once per `cooldown_s` (the batches in flight all report the same
+episode); while it is below `raise_below` the rate rises by a fixed step every `raise_every_s`, back
+up to the ceiling (the configured rate, less a little headroom for the jitter between a grant and
+its messages' arrival at the provider).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from enum import Enum
 HEADROOM = 0.98
 # A batch is at most this many seconds of the rate: its messages leave together, within the
 # provider's short burst tolerance.
-BATCH_SECONDS = 0.1
+BATCH_SECONDS = 0.05
+# A slot whose holder wakes this late is given up and another taken: after a stall, the waiting
+# batches would otherwise all leave at once.
+LATE_MS = 200
 
 
 def batch_limit(rate: float) -> int:
@@ -55,14 +59,29 @@ def wait_before_asking_s(tat_ms: int, now_ms: int, ahead_ms: int) -> float:
     return max(0.0, (tat_ms - now_ms - ahead_ms) / 1000)
 
 
+@dataclass
+class ThrottleShare:
+    """The recent share of provider calls throttled, as a moving average over batches."""
+
+    weight: float = 0.2  # of the newest batch
+    share: float = 0.0
+
+    def add(self, messages: int, throttled: int) -> float:
+        latest = min(1.0, throttled / max(messages, 1))
+        self.share += self.weight * (latest - self.share)
+        return self.share
+
+
 @dataclass(frozen=True)
 class Aimd:
     """Additive increase, multiplicative decrease of a channel's rate, between `floor` and `ceiling`."""
 
     configured: float
     cut: float = 0.1  # the rate after throttles: rate x (1 - cut)
-    cooldown_s: float = 2.0  # at most one cut this often
-    step: float = 0.02  # of the configured rate, added per quiet `raise_every_s`
+    cut_above: float = 0.02  # of calls throttled (the recent share): the rate is cut
+    raise_below: float = 0.002  # of calls throttled: quiet enough to raise the rate
+    cooldown_s: float = 2.0  # at most one cut this often (batches in flight report the same episode)
+    step: float = 0.05  # of the configured rate, added per quiet `raise_every_s`
     raise_every_s: float = 1.0
     floor_share: float = 0.05  # never below this share of the configured rate
 
@@ -80,22 +99,14 @@ class Aimd:
             return self.ceiling
         return min(self.ceiling, max(self.floor, stored))
 
-    def after_throttles(self, rate: float, now_s: float, changed_s: float | None) -> float | None:
-        """The cut rate, or None while the last change is too recent to be judged."""
-        if changed_s is not None and now_s - changed_s < self.cooldown_s:
-            return None
-        lowered = max(self.floor, rate * (1 - self.cut))
-        return lowered if lowered < rate else None
-
-    def after_quiet(
-        self, rate: float, now_s: float, changed_s: float | None, throttled_s: float | None
-    ) -> float | None:
-        """The raised rate, or None: at the ceiling, or not quiet for long enough yet."""
-        if rate >= self.ceiling:
-            return None
-        for since in (changed_s, throttled_s):
-            if since is not None and now_s - since < self.raise_every_s:
+    def next_rate(self, rate: float, share: float, now_s: float, changed_s: float | None) -> float | None:
+        """The rate after a batch, with `share` of recent calls throttled; None: unchanged."""
+        since = now_s - changed_s if changed_s is not None else float("inf")
+        if share > self.cut_above:
+            if since < self.cooldown_s:
                 return None
-        if throttled_s is not None and now_s - throttled_s < self.cooldown_s:
-            return None
-        return min(self.ceiling, rate + self.configured * self.step)
+            lowered = max(self.floor, rate * (1 - self.cut))
+            return lowered if lowered < rate else None
+        if share < self.raise_below and rate < self.ceiling and since >= self.raise_every_s:
+            return min(self.ceiling, rate + self.configured * self.step)
+        return None
