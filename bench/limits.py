@@ -3,9 +3,9 @@ saw: the accepted messages per second, the first and last, and the calls they th
 
 - SES (`MaxSendRate`, messages per second): "you can exceed this limit for short bursts, but not for
   a sustained period of time" (SES developer guide, sending quotas), no figure given. A token bucket
-  of the rate holding BURST_S of it.
+  of the rate holding SES_BURST_S of it (our assumption: one second's worth).
 - End User Messaging (message parts per second per origination identity): no burst documented. The
-  same bucket, BURST_S of the rate (a limiter's granularity; at least one message).
+  same bucket holding BURST_S of the rate (a limiter's granularity; at least one message).
 - FCM (600,000 messages per minute per project, "per minute, but not aligned to the clock", 429
   `QUOTA_EXCEEDED` until it refills): a rolling one-minute window of 60 x the rate, so a minute's
   quota may go at once.
@@ -20,8 +20,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 BURST_S = 0.1
+SES_BURST_S = 1.0
 
 Answer = tuple[int, dict[str, str], bytes, str]  # status, headers, body, content type
 
@@ -61,7 +63,7 @@ def burst(channel: str, rate: float) -> float:
     """The messages a provider lets through at once beyond its rate (FCM: a minute's quota)."""
     if channel == "push":
         return rate * 60
-    return max(1.0, rate * BURST_S)
+    return max(1.0, rate * (SES_BURST_S if channel == "email" else BURST_S))
 
 
 class TokenBucket:
@@ -137,7 +139,7 @@ class Limits:
             seen.per_second[int(time.time())] += 1
             return True
 
-    def stats(self) -> dict[str, dict[str, float | int | None]]:
+    def stats(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {
                 channel: {

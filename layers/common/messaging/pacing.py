@@ -115,6 +115,8 @@ class Pacer:
         aimd, current = self.aimd(channel), self.current_rate(channel)
         rate = aimd.next_rate(current, share, now_s, changed_s)
         if rate is not None:
+            if rate < current:
+                self._shares[channel].reset()
             self._change(channel, rate, now_s, aimd.cooldown_s if rate < current else aimd.raise_every_s)
 
     def _reserve(self, channel: Channel, count: int, now_ms: int) -> tuple[dict[str, Any], int] | None:

@@ -27,7 +27,7 @@ HEADROOM = 0.98
 BATCH_SECONDS = 0.05
 # A slot whose holder wakes this late is given up and another taken: after a stall, the waiting
 # batches would otherwise all leave at once.
-LATE_MS = 200
+LATE_MS = 500
 
 
 def batch_limit(rate: float) -> int:
@@ -66,6 +66,10 @@ class ThrottleShare:
     weight: float = 0.2  # of the newest batch
     share: float = 0.0
 
+    def reset(self) -> None:
+        """After a change of rate: only what comes after it is evidence."""
+        self.share = 0.0
+
     def add(self, messages: int, throttled: int) -> float:
         latest = min(1.0, throttled / max(messages, 1))
         self.share += self.weight * (latest - self.share)
@@ -77,11 +81,12 @@ class Aimd:
     """Additive increase, multiplicative decrease of a channel's rate, between `floor` and `ceiling`."""
 
     configured: float
-    cut: float = 0.1  # the rate after throttles: rate x (1 - cut)
-    cut_above: float = 0.02  # of calls throttled (the recent share): the rate is cut
+    cut: float = 0.1  # the least cut after throttles: rate x (1 - cut)
+    max_cut: float = 0.25  # the most
+    cut_above: float = 0.01  # of calls throttled (the recent share): the rate is cut
     raise_below: float = 0.002  # of calls throttled: quiet enough to raise the rate
-    cooldown_s: float = 2.0  # at most one cut this often (batches in flight report the same episode)
-    step: float = 0.05  # of the configured rate, added per quiet `raise_every_s`
+    cooldown_s: float = 1.0  # at most one cut this often (batches in flight report the same episode)
+    step: float = 0.01  # of the configured rate, added per quiet `raise_every_s`
     raise_every_s: float = 1.0
     floor_share: float = 0.05  # never below this share of the configured rate
 
@@ -105,7 +110,8 @@ class Aimd:
         if share > self.cut_above:
             if since < self.cooldown_s:
                 return None
-            lowered = max(self.floor, rate * (1 - self.cut))
+            # Lower by the share refused (what got through is what the provider takes), within bounds.
+            lowered = max(self.floor, rate * (1 - self.max_cut), min(rate * (1 - self.cut), rate * (1 - share)))
             return lowered if lowered < rate else None
         if share < self.raise_below and rate < self.ceiling and since >= self.raise_every_s:
             return min(self.ceiling, rate + self.configured * self.step)
