@@ -158,7 +158,7 @@ class Pacer:
         self._write(
             channel,
             "SET #rate = :rate, #changed = :now",
-            "attribute_not_exists(#changed) OR #changed < :since",
+            "attribute_not_exists(#changed) OR #changed <= :since",
             {":rate": round(rate, 3), ":now": now_ms, ":since": now_ms - int(quiet_s * 1000)},
             {"#changed": "changed", "#rate": "rate"},
         )
