@@ -24,14 +24,13 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
-from bench.rates import pacing_rows, rate_lines
+from bench.rates import failed_for_throttling, pacing_rows, rate_lines
 
 SEGMENT_PARALLEL = 4
 BUCKET = "bench-sends"
@@ -194,24 +193,10 @@ def _measure(
         others,
         dict(app.sends.requests),
         app.dispatcher.pacer.requests,
-        _failed_for_throttling(app, send_ids),
+        failed_for_throttling(app, send_ids),
         provider,
     )
     return records, measured
-
-
-def _failed_for_throttling(app: Any, send_ids: list[str]) -> dict[str, int]:
-    from messaging.sends.batches import is_throttled
-
-    failed: Counter[str] = Counter()
-    for send_id in send_ids:
-        token: str | None = None
-        while True:
-            page, token = app.sends.failures.page(send_id, 1000, token)
-            failed.update(failure.channel for failure in page if is_throttled(failure.error))
-            if not token:
-                break
-    return dict(failed)
 
 
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
@@ -241,7 +226,6 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     row["rates"] = pacing_rows(channels, args, records, measured)
     pacer = dispatch_app.dispatcher.pacer
     row["pacer"] = {"late": pacer.late, "waits": pacer.waits, "changes": pacer.changes[-40:]}
-    print(f"pacer: {row['pacer']}", file=sys.stderr)
     return row
 
 

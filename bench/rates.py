@@ -4,6 +4,7 @@ saw against the configured rate and their own limit (bench/limits.py)."""
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from typing import Any
 
 
@@ -67,3 +68,17 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
             f"| {r['wall_s'] / r['ideal_s']:.3f} |"
         )
     return lines
+
+
+def failed_for_throttling(app: Any, send_ids: list[str]) -> dict[str, int]:
+    from messaging.sends.batches import is_throttled
+
+    failed: Counter[str] = Counter()
+    for send_id in send_ids:
+        token: str | None = None
+        while True:
+            page, token = app.sends.failures.page(send_id, 1000, token)
+            failed.update(failure.channel for failure in page if is_throttled(failure.error))
+            if not token:
+                break
+    return dict(failed)
