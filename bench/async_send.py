@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
-from bench.rates import failed_for_throttling, pacing_rows, rate_lines
+from bench.rates import failed_for_throttling, pacing_rows, provider_rates, rate_lines, rates
 
 SEGMENT_PARALLEL = 4
 BUCKET = "bench-sends"
@@ -138,17 +138,6 @@ def _dispatch_environment(args: argparse.Namespace, sandboxes_url: str, moto_url
         "EMAIL_MAX_RATE": "0",  # unpaced unless --rate says: the engine's own speed
         **{f"{channel.upper()}_MAX_RATE": str(rate) for channel, rate in rates(args.rate).items()},
     }
-
-
-def rates(text: str | None) -> dict[str, float]:
-    """`email=200,sms=50` -> {"email": 200.0, "sms": 50.0}"""
-    pairs = (pair.split("=", 1) for pair in (text or "").split(",") if pair)
-    return {channel.strip(): float(rate) for channel, rate in pairs}
-
-
-def provider_rates(args: argparse.Namespace) -> dict[str, float]:
-    """The stand-ins' own limits: --provider-rate where given, else the configured --rate."""
-    return {**rates(args.rate), **rates(args.provider_rate)}
 
 
 @dataclass

@@ -11,8 +11,6 @@ from typing import Any
 def pacing_rows(
     channels: list[str], args: argparse.Namespace, records: list[Any], measured: Any
 ) -> list[dict[str, Any]]:
-    from bench.async_send import provider_rates, rates
-
     configured = rates(args.rate)
     limits = provider_rates(args)
     rows = []
@@ -82,3 +80,14 @@ def failed_for_throttling(app: Any, send_ids: list[str]) -> dict[str, int]:
             if not token:
                 break
     return dict(failed)
+
+
+def rates(text: str | None) -> dict[str, float]:
+    """`email=200,sms=50` -> {"email": 200.0, "sms": 50.0}"""
+    pairs = (pair.split("=", 1) for pair in (text or "").split(",") if pair)
+    return {channel.strip(): float(rate) for channel, rate in pairs}
+
+
+def provider_rates(args: argparse.Namespace) -> dict[str, float]:
+    """The stand-ins' own limits: --provider-rate where given, else the configured --rate."""
+    return {**rates(args.rate), **rates(args.provider_rate)}
