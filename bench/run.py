@@ -11,6 +11,8 @@ time every process spent, over the number of CPUs; no run can be faster than tha
     python -m bench.run                     # N = 1000, 10000, 100000; 3 channels; L = 20 ms (5 min)
     python -m bench.run --users 100000 --channels sms
     python -m bench.run --async --users 100000,1000000   # Prefer: respond-async (bench/async_send.py)
+    python -m bench.run --async --users 40000 --channels email --rate email=200 --provider-rate email=100 \
+        --concurrent-sends 2 --latency-ms 60   # paced against a rate-limited provider (bench/limits.py)
 """
 
 from __future__ import annotations

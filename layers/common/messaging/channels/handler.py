@@ -64,7 +64,7 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
                 extra={"batchId": batch_id, "messages": size, "completed": earlier.failures is not None},
             )
             count("DuplicateBatches", 1, channel=batch.channel)
-            return BatchResult(failures=failures).model_dump()
+            return BatchResult(failures=failures).model_dump(exclude={"throttled"})  # as first answered
 
     throttles.take()  # what an earlier batch of this process left uncounted is not this one's
     report = send()
