@@ -13,6 +13,7 @@ synchronous benchmark's: --parallel sandboxes x --concurrency provider calls.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import queue
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -29,6 +31,7 @@ from typing import Any
 
 from bench.cost import TimedInvoker
 from bench.harness import ROOT, appointment_request, environment, standin, timed_seed, tree_cpu_s
+from bench.rates import failed_for_throttling, pacing_rows, provider_rates, rate_lines, rates
 
 SEGMENT_PARALLEL = 4
 BUCKET = "bench-sends"
@@ -137,7 +140,8 @@ def _dispatch_environment(args: argparse.Namespace, sandboxes_url: str, moto_url
         "SEGMENT_PARALLEL": str(SEGMENT_PARALLEL),
         "SEGMENT_USERS": str(args.segment_users),
         "MAX_PARALLEL_INVOKES": str(args.parallel),
-        "EMAIL_MAX_RATE": "0",  # the engine's own speed: unpaced
+        "EMAIL_MAX_RATE": "0",  # unpaced unless --rate says: the engine's own speed
+        **{f"{channel.upper()}_MAX_RATE": str(rate) for channel, rate in rates(args.rate).items()},
     }
 
 
@@ -152,29 +156,41 @@ class _Measured:
     others: dict[str, float]  # CPU seconds of the channel functions', the stand-ins' and moto's processes
     sends_requests: dict[str, int]
     pacing_requests: int
+    failed_throttled: dict[str, int]  # per channel, over every send
+    provider: dict[str, dict[str, Any]]  # what the provider stand-ins saw (bench/limits.py)
 
 
 def _measure(
-    app: Any, runtime: Lambda, channels: list[Any], pids: dict[str, int], seed_s: float
-) -> tuple[Any, _Measured]:
+    app: Any, runtime: Lambda, channels: list[Any], pids: dict[str, int], seed_s: float, sends: int, providers_url: str
+) -> tuple[list[Any], _Measured]:
     # The layer's modules are imported once the function is loaded, in its environment.
     from messaging.sends.accept import accept
 
     request = appointment_request(channels)
     others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
     cpu_started, started = time.process_time(), time.perf_counter()
-    send_id = accept(request, app.settings, app.store, app.renderer, app.sends, runtime)
+    send_ids = [accept(request, app.settings, app.store, app.renderer, app.sends, runtime) for _ in range(sends)]
     accepted_s = time.perf_counter() - started
     runtime.run_until_idle()
     wall_s = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
     others = {name: tree_cpu_s(pid) - others_before[name] for name, pid in pids.items()}
-    record = app.sends.records.get(send_id)
-    assert record is not None
+    records = [app.sends.records.get(send_id) for send_id in send_ids]
+    assert all(record is not None for record in records)
+    with urllib.request.urlopen(f"{providers_url}/stats", timeout=10) as answer:  # noqa: S310 - the stand-in's
+        provider = json.loads(answer.read())
     measured = _Measured(
-        seed_s, accepted_s, wall_s, cpu_s, others, dict(app.sends.requests), app.dispatcher.pacer.requests
+        seed_s,
+        accepted_s,
+        wall_s,
+        cpu_s,
+        others,
+        dict(app.sends.requests),
+        app.dispatcher.pacer.requests,
+        failed_for_throttling(app, send_ids),
+        provider,
     )
-    return record, measured
+    return records, measured
 
 
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,7 +201,8 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     channels = [c for c in args.channels.split(",") if c]
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "layers" / "common"), str(ROOT)])
     with ExitStack() as stack:
-        providers = stack.enter_context(standin("providers", str(args.latency_ms)))
+        limits = ",".join(f"{channel}={rate:g}" for channel, rate in provider_rates(args).items())
+        providers = stack.enter_context(standin("providers", str(args.latency_ms), limits))
         mongo_uri, mongo_process = stack.enter_context(secantus_process())
         moto_url, moto_pid = stack.enter_context(moto_process())
         seed_s = timed_seed(mongo_uri, n)
@@ -194,12 +211,17 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         sandboxes = stack.enter_context(standin("lambda", str(args.parallel), env=dict(os.environ)))
         os.environ.update(_dispatch_environment(args, sandboxes.url, moto_url))
         dispatch_app = load_function("dispatch")
-        runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL, args.max_segments)
+        sends = args.concurrent_sends
+        runtime = Lambda(dispatch_app.lambda_handler, SEGMENT_PARALLEL * sends, args.max_segments)
         dispatch_app.dispatcher.launcher = runtime
         dispatch_app.dispatcher.invoker = runtime.invoker = TimedInvoker(dispatch_app.dispatcher.invoker)
         pids = {"channels": sandboxes.pid, "providers": providers.pid, "mongo": mongo_process.pid, "moto": moto_pid}
-        record, measured = _measure(dispatch_app, runtime, channels, pids, seed_s)
-    return _row(n, channels, args, record, runtime, measured)
+        records, measured = _measure(dispatch_app, runtime, channels, pids, seed_s, sends, providers.url)
+    row = _row(n, channels, args, records[0], runtime, measured)
+    row["rates"] = pacing_rows(channels, args, records, measured)
+    pacer = dispatch_app.dispatcher.pacer
+    row["pacer"] = {"late": pacer.late, "waits": pacer.waits, "changes": pacer.changes[-40:]}
+    return row
 
 
 def _row(
@@ -251,7 +273,9 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "| S3 req/1000 msg | 202 after s |",
         "|" + "---|" * 17,
     ]
+    paced: list[str] = []
     for r in rows:
+        paced.extend(rate_lines(r))
         lines.append(
             f"| {r['users']} | {r['channels']} | {r['messages']} | {r['status']} | {r['wall_s']:.1f} "
             f"| {r['messages_per_s']:.0f} | {r['bound_s']:.1f} | {r['ratio']:.0%} | {r['cpu_floor_s']:.1f} "
@@ -259,4 +283,4 @@ def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"| {r['segments']} | {r['invocations']} | {r['dynamodb_per_1000']:.1f} | {r['s3_per_1000']:.2f} "
             f"| {r['accepted_s']:.2f} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + paced)

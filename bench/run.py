@@ -11,6 +11,8 @@ time every process spent, over the number of CPUs; no run can be faster than tha
     python -m bench.run                     # N = 1000, 10000, 100000; 3 channels; L = 20 ms (5 min)
     python -m bench.run --users 100000 --channels sms
     python -m bench.run --async --users 100000,1000000   # Prefer: respond-async (bench/async_send.py)
+    python -m bench.run --async --users 40000 --channels email --rate email=200 --provider-rate email=100 \
+        --concurrent-sends 2 --latency-ms 60   # paced against a rate-limited provider (bench/limits.py)
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-segments", type=int, help="--async: run only the planning and this many segments (a partial run)"
     )
+    parser.add_argument("--rate", help="--async: paced channels' configured rates, e.g. email=200,sms=50")
+    parser.add_argument(
+        "--provider-rate", help="--async: the provider stand-ins' own limits where they differ from --rate (email=100)"
+    )
+    parser.add_argument("--concurrent-sends", type=int, default=1, help="--async: sends at once, sharing the rate (1)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
     return parser.parse_args(argv)
 
@@ -73,6 +80,10 @@ def _run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         str(args.concurrency),
         *(["--async", "--segment-users", str(args.segment_users)] if args.asynchronous else []),
         *(["--max-segments", str(args.max_segments)] if args.max_segments is not None else []),
+        *(["--rate", args.rate] if args.rate else []),
+        *(["--provider-rate", args.provider_rate] if args.provider_rate else []),
+        "--concurrent-sends",
+        str(args.concurrent_sends),
     ]
     output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     result = next(line for line in output.splitlines() if line.startswith(RESULT))

@@ -3,7 +3,8 @@ invoke endpoint whose warm sandbox processes run the channel functions' handlers
 
 Providers (one server): SES v2 `SendEmail`, SNS `Publish`, End User Messaging `SendVoiceMessage`
 and `SendTextMessage`, Secrets Manager `GetSecretValue` (the FCM service account), Google's OAuth2
-token endpoint and FCM `messages:send`.
+token endpoint and FCM `messages:send`; each channel's send rate limited as its provider limits it
+(bench/limits.py), with what they saw at `GET /stats`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Self
 
+from bench.limits import THROTTLED_ANSWERS, Limits
 from local.fcm_standin import ACCESS_TOKEN
 from local.servers import HttpStandIn
 
@@ -26,6 +28,16 @@ _SNS_OK = (
     b"</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>"
     b"</PublishResponse>"
 )
+
+
+def _channel(path: str, target: str) -> str:
+    if path.startswith("/v2/email/"):
+        return "email"
+    if path.endswith("messages:send"):
+        return "push"
+    if target.endswith("SendVoiceMessage"):
+        return "voice"
+    return "sms"  # End User Messaging SendTextMessage, SNS Publish
 
 
 class _Sandbox(HTTPServer):
@@ -39,8 +51,9 @@ class Providers:
     machine's cores, so it parses just enough HTTP/1.1 (keep-alive, Content-Length) and waits out
     the latency without a thread per connection."""
 
-    def __init__(self, latency_ms: float, secret: Mapping[str, Any]) -> None:
+    def __init__(self, latency_ms: float, secret: Mapping[str, Any], limits: Limits | None = None) -> None:
         self.latency_s = latency_ms / 1000
+        self.limits = limits or Limits({})
         self._secret = json.dumps({"Name": "fcm", "SecretString": json.dumps(dict(secret))}).encode()
         self._token = json.dumps({"access_token": ACCESS_TOKEN, "expires_in": 3600}).encode()
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=256)
@@ -52,18 +65,24 @@ class Providers:
         host, port = self._sock.getsockname()[:2]
         return f"http://{host}:{port}"
 
-    def _answer(self, path: str, headers: dict[str, str]) -> tuple[bool, bytes, str]:
-        """(after the latency?, body, content type)"""
+    def _answer(self, path: str, headers: dict[str, str]) -> tuple[bool, int, dict[str, str], bytes, str]:
+        """(after the latency?, status, extra headers, body, content type)"""
         target = headers.get("x-amz-target", "")
         if target.endswith("GetSecretValue"):
-            return False, self._secret, "application/x-amz-json-1.1"
-        if target.startswith("PinpointSMSVoiceV2."):
-            return True, b'{"MessageId": "m"}', "application/x-amz-json-1.0"
+            return False, 200, {}, self._secret, "application/x-amz-json-1.1"
         if path == "/token":
-            return False, self._token, "application/json"
-        if path.startswith("/v2/email/") or path.endswith("messages:send"):
-            return True, b'{"MessageId": "m", "name": "projects/p/messages/m"}', "application/json"
-        return True, _SNS_OK, "text/xml"  # SNS Publish
+            return False, 200, {}, self._token, "application/json"
+        if path == "/stats":
+            return False, 200, {}, json.dumps(self.limits.stats()).encode(), "application/json"
+        channel = _channel(path, target)
+        if not self.limits.admit(channel):
+            status, extra, body, content_type = THROTTLED_ANSWERS[channel]
+            return True, status, extra, body, content_type
+        if target.startswith("PinpointSMSVoiceV2."):
+            return True, 200, {}, b'{"MessageId": "m"}', "application/x-amz-json-1.0"
+        if channel in ("email", "push"):
+            return True, 200, {}, b'{"MessageId": "m", "name": "projects/p/messages/m"}', "application/json"
+        return True, 200, {}, _SNS_OK, "text/xml"  # SNS Publish
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -74,11 +93,13 @@ class Providers:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
                 await reader.readexactly(int(headers.get("content-length") or 0))
-                delayed, body, content_type = self._answer(request_line.split(" ", 2)[1], headers)
+                delayed, status, extra, body, content_type = self._answer(request_line.split(" ", 2)[1], headers)
                 if delayed:
                     await asyncio.sleep(self.latency_s)
+                more = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
                 writer.write(
-                    f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\nContent-Type: {content_type}\r\n"
+                    f"{more}Content-Length: {len(body)}\r\n\r\n".encode()
                     + body
                 )
                 await writer.drain()
@@ -172,7 +193,8 @@ class LambdaEndpoint(HttpStandIn):
 
 def main() -> None:
     """Runs one stand-in in its own process (so it does not share the benchmark's interpreter lock):
-    `python -m bench.standins providers LATENCY_MS` or `python -m bench.standins lambda SANDBOXES`; prints its URL."""
+    `python -m bench.standins providers LATENCY_MS [RATES]` or `python -m bench.standins lambda SANDBOXES`;
+    prints its URL."""
     import sys
 
     from local.lambda_runtime import LambdaContext, load_function
@@ -181,7 +203,10 @@ def main() -> None:
     kind = sys.argv[1]
     server: Providers | LambdaEndpoint
     if kind == "providers":
-        server = Providers(float(sys.argv[2]), make_service_account("bench"))
+        # `providers LATENCY_MS [email=200,sms=50]`: the providers' own limits
+        rates = dict(pair.split("=", 1) for pair in (sys.argv[3] if len(sys.argv) > 3 else "").split(",") if pair)
+        limits = Limits({channel: float(rate) for channel, rate in rates.items()})
+        server = Providers(float(sys.argv[2]), make_service_account("bench"), limits)
     else:
         from messaging.channels import registry
 

@@ -105,7 +105,9 @@ def test_a_paced_send_runs_out_of_time_and_continuations_finish_it_with_every_us
     assert max(len(p["messages"]) for p in engine.invoker.payloads) <= 150  # batches no larger than the rate
 
 
-def test_pacing_spreads_batches_over_one_second_windows(functions: dict[str, ModuleType], servers: Servers) -> None:
+def test_two_dispatchers_share_one_pace_that_never_lets_more_than_the_rate_through_in_a_second(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
     import boto3
 
     from messaging.pacing import Pacer
@@ -118,15 +120,35 @@ def test_pacing_spreads_batches_over_one_second_windows(functions: dict[str, Mod
         slept.append(seconds)
         now[0] += seconds
 
-    pacer = Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"sms": 10}, clock=lambda: now[0], sleep=sleep)
     channel = f"sms{uuid.uuid4().hex[:6]}"
-    pacer.rates[channel] = 10  # type: ignore[index]
-    assert pacer.batch_limits()["sms"] == 10
-    for _ in range(3):
-        assert pacer.acquire(channel, 6, lambda: 100.0, 5.0)  # type: ignore[arg-type]
-    assert len(slept) == 2  # 6 fit a window of 10, the next 6 waited for the next window each
-    assert int(now[0]) == 1_000_002
-    assert not pacer.acquire(channel, 6, lambda: 5.5, 5.0)  # type: ignore[arg-type]  # no time left to wait
+    # Two dispatchers (two sends, or two segments of one) on the same table and clock.
+    pacers = [
+        Pacer(boto3.client("dynamodb"), SENDS_TABLE, {channel: 200}, clock=lambda: now[0], sleep=sleep)  # type: ignore[dict-item]
+        for _ in range(2)
+    ]
+    assert pacers[0].batch_limits()[channel] == 10  # type: ignore[index]  # a twentieth of a second
+    grants: list[float] = []
+    for turn in range(60):
+        assert pacers[turn % 2].acquire(channel, 10, lambda: 100.0, 5.0)  # type: ignore[arg-type]
+        grants.append(now[0])
+    for first, at in enumerate(grants):
+        assert sum(1 for other in grants[first:] if other < at + 1.0) * 10 <= 200 + 10
+    # and the rate is filled: 600 messages in about 3 s at 196 per second (2 % headroom)
+    assert 600 / 196 - 0.1 <= grants[-1] - grants[0] + 10 / 196 <= 600 / 196 + 0.1
+    assert not pacers[0].acquire(channel, 10, lambda: 5.01, 5.0)  # type: ignore[arg-type]  # no time left to wait
+
+    # Throttles met by one dispatcher's batches lower the pace for the other too.
+    pacers[0].record(channel, 10, 8)  # type: ignore[arg-type]
+    lowered = pacers[0].current_rate(channel)  # type: ignore[arg-type]
+    assert lowered < 196
+    now[0] += 5  # the pace is idle meanwhile
+    pacers[1].acquire(channel, 10, lambda: 100.0, 5.0)  # type: ignore[arg-type]
+    assert pacers[1].current_rate(channel) == lowered  # type: ignore[arg-type]
+    # quiet batches raise it again, one step per second, back to the ceiling
+    for _ in range(200):
+        now[0] += 1
+        pacers[1].record(channel, 10, 0)  # type: ignore[arg-type]
+    assert pacers[1].current_rate(channel) == 196  # type: ignore[arg-type]
 
 
 def test_pushes_the_fcm_stand_in_throttles_are_sent_again_and_arrive_once(

@@ -137,6 +137,15 @@ def test_a_throttled_send_is_retried_it_was_refused(provider: Provider) -> None:
     assert report.failures[0].code == "ThrottlingException"
 
 
+def test_every_throttled_answer_is_counted_for_the_pace(provider: Provider) -> None:
+    from messaging import throttles
+
+    provider.status = 400
+    throttles.take()
+    _voice(aws.client("pinpoint-sms-voice-v2", read_timeout=READ_TIMEOUT_S))
+    assert throttles.take() == len(provider.received) == 4  # botocore's retries included
+
+
 def test_no_retry_starts_that_could_outlast_the_budget(provider: Provider) -> None:
     provider.status = 400
     provider.delay_s = 0.3

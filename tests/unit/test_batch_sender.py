@@ -59,6 +59,9 @@ class Pace:
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
         return self.allowed
 
+    def record(self, channel: Channel, messages: int, throttled: int) -> None:
+        pass
+
 
 class Invoker:
     """Answers each payload with the failures `answer` gives for it."""

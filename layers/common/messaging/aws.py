@@ -29,6 +29,8 @@ from botocore.exceptions import (
     ProxyConnectionError,
 )
 
+from messaging import throttles
+
 CONNECT_TIMEOUT_S = 5.0
 # The most one message's provider call may take, retries and backoff included: the channel
 # functions run 25 s, and the function still has to record and answer the batch.
@@ -83,6 +85,7 @@ class _SendRetryGuard:
         request_dict: dict[str, Any],
         **_: Any,
     ) -> bool | None:
+        throttles.note_aws_answer(response)  # the pace adapts to them (messaging.pacing)
         if caught_exception is not None and not isinstance(caught_exception, _NEVER_CONNECTED):
             return False  # the request may have reached the provider
         if response is not None and getattr(response[0], "status_code", None) == _GATEWAY_TIMEOUT:

@@ -70,7 +70,14 @@ def _answered(batch: Batch, result: BatchResult) -> list[Failure]:
     return kept
 
 
-def _run(batch: Batch, invoker: Invoker, left: Callable[[], float], margin_s: float) -> list[Failure]:
+def _run(
+    batch: Batch,
+    invoker: Invoker,
+    left: Callable[[], float],
+    margin_s: float,
+    on_answer: Callable[[BatchResult], None] | None = None,
+) -> list[Failure]:
+    """The batch's failures; `on_answer` also sees the function's whole answer (its throttle count)."""
     attempt = 0
     while True:
         attempt += 1
@@ -91,7 +98,10 @@ def _run(batch: Batch, invoker: Invoker, left: Callable[[], float], margin_s: fl
             reason = f"unknown: {batch.channel} batch outcome unknown ({type(exc).__name__}: {exc})"
         else:
             try:
-                return _answered(batch, BatchResult.model_validate_json(answer))
+                result = BatchResult.model_validate_json(answer)
+                if on_answer is not None:
+                    on_answer(result)
+                return _answered(batch, result)
             except ValidationError as exc:
                 # The function ran to its end, but whom it reached cannot be read.
                 detail = str(exc).splitlines()[0]

@@ -1,11 +1,13 @@
-"""A per-channel send rate shared by every dispatcher of every send: a fixed one-second window
-per channel in the sends table. A batch reserves its messages in the current window with one
-conditional `ADD` (`used + n <= rate`); when the window is full the dispatcher waits for the next.
+"""A per-channel send rate shared by every dispatcher of every send of the stack (the provider's
+limit is the account's): one item per channel in the sends table holds the pace's reservations and
+its adapted rate; the arithmetic is messaging.rate_control's.
 
-Limits: a fixed window lets up to twice the rate through across a window boundary (the provider's
-own short burst allowance covers it, and a throttled message is retried anyway); a batch is sent
-within its window only as fast as its channel function goes, so batches are made no larger than
-the rate; a rate below 1 message per second is paced as 1.
+A batch reserves its slot with one atomic `ADD` on the channel's reservation time (a conditional
+`SET` when the pace was idle) and waits for the slot's start. After the batch, its channel
+function's count of throttled provider calls lowers the shared rate; quiet batches raise it back.
+
+Limits: a rate below 1 message per second is paced as 1; the adapted rate is only as fresh as the
+last reservation this process made (one slot); reservations reach at most AHEAD_MS into the future.
 """
 
 from __future__ import annotations
@@ -18,6 +20,25 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from messaging.models.common import Channel
+from messaging.rate_control import (
+    LATE_MS,
+    Aimd,
+    Move,
+    ThrottleShare,
+    batch_limit,
+    next_move,
+    slot_ms,
+    wait_before_asking_s,
+)
+
+AHEAD_MS = 500
+MAX_LATE = 1  # slots given up in a row before a batch goes all the same
+EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
+
+
+def _number(item: Mapping[str, Any], name: str) -> float | None:
+    value = item.get(name, {}).get("N")
+    return float(value) if value is not None else None
 
 
 class Pacer:
@@ -34,42 +55,164 @@ class Pacer:
         self.rates = {channel: max(1, int(rate)) for channel, rate in rates.items() if rate and rate > 0}
         self._clock = clock
         self._sleep = sleep
+        # What this process last read of each pace: the adapted rate and when it last changed.
+        self._seen: dict[str, dict[str, float | None]] = {}
+        self._shares: dict[str, ThrottleShare] = {}  # this process's recent throttled share per channel
         self.requests = 0
         self.waits = 0
+        self.late = 0  # slots given up: their holder woke too late
+        self.changes: list[tuple[float, float]] = []  # (when, rate) of this process's changes
 
     def batch_limits(self) -> dict[Channel, int]:
-        """Messages per batch of each paced channel: no batch is larger than its rate."""
-        return dict(self.rates)
+        """Messages per batch of each paced channel: a tenth of a second of its rate."""
+        return {channel: batch_limit(rate) for channel, rate in self.rates.items()}
+
+    def aimd(self, channel: Channel) -> Aimd:
+        return Aimd(float(self.rates[channel]))
+
+    def current_rate(self, channel: Channel) -> float:
+        """The shared adapted rate as this process last read it."""
+        return self.aimd(channel).start(self._seen.get(channel, {}).get("rate"))
 
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
-        """Waits for room for `count` messages; False if the time left ran out first."""
-        rate = self.rates.get(channel)
-        if rate is None or count <= 0:
+        """Waits for the slot of `count` messages; False if the time left ran out first."""
+        if channel not in self.rates or count <= 0:
             return True
-        count = min(count, rate)
+        count = min(count, batch_limit(self.rates[channel]))
+        late = 0
         while True:
-            now = self._clock()
-            window = int(now)
-            self.requests += 1
-            try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": f"rate#{channel}"}, "sk": {"S": str(window)}},
-                    UpdateExpression="ADD #used :n SET #expiration = :expiration",
-                    ConditionExpression="attribute_not_exists(#used) OR #used <= :room",
-                    ExpressionAttributeNames={"#used": "used", "#expiration": "expiration"},
-                    ExpressionAttributeValues={
-                        ":n": {"N": str(count)},
-                        ":room": {"N": str(rate - count)},
-                        ":expiration": {"N": str(window + 3600)},
-                    },
-                )
-                return True
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
+            now_ms = int(self._clock() * 1000)
+            reserved = self._reserve(channel, count, now_ms)
+            if reserved is not None:
+                item, duration = reserved
+                start_ms = int(_number(item, "tat") or now_ms) - duration
+                pause = max(0.0, (start_ms - now_ms) / 1000)
+                if left_s() - pause < margin_s:
+                    return False  # the slot goes unused: a little of the rate is lost, never exceeded
+                if pause <= 0:
+                    return True
+                self._sleep(pause)
+                if self._clock() * 1000 - start_ms <= LATE_MS or late >= MAX_LATE:
+                    return True
+                late += 1
+                self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
+                continue
             self.waits += 1
-            pause = window + 1 - now + random.uniform(0, 0.05)  # noqa: S311 - jitter
+            tat = _number(self._get(channel), "tat")
+            pause = wait_before_asking_s(int(tat or now_ms), now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
             if left_s() - pause < margin_s:
                 return False
             self._sleep(pause)
+
+    def record(self, channel: Channel, messages: int, throttled: int) -> None:
+        """A batch's outcome: throttled provider calls cut the shared rate, quiet ones raise it back."""
+        if channel not in self.rates or messages <= 0:
+            return
+        share = self._shares.setdefault(channel, ThrottleShare()).add(messages, throttled)
+        changed_ms = self._seen.get(channel, {}).get("changed")
+        now_s = self._clock()
+        changed_s = changed_ms / 1000 if changed_ms is not None else None
+        aimd, current = self.aimd(channel), self.current_rate(channel)
+        rate = aimd.next_rate(current, share, now_s, changed_s)
+        if rate is not None:
+            if rate < current:
+                self._shares[channel].reset()
+            self._change(channel, rate, now_s, aimd.cooldown_s if rate < current else aimd.raise_every_s)
+
+    def _reserve(self, channel: Channel, count: int, now_ms: int) -> tuple[dict[str, Any], int] | None:
+        """The pace's item after this reservation and the slot's length; None when reservations
+        already reach too far."""
+        seen_tat = self._seen.get(channel, {}).get("tat")
+        move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS)
+        for _ in range(3):
+            duration = slot_ms(count, self.current_rate(channel))
+            try:
+                if move == Move.RESTART:
+                    item = self._update(
+                        channel,
+                        "SET #tat = :tat, #expiration = :expiration",
+                        "attribute_not_exists(#tat) OR #tat < :now",
+                        {":tat": now_ms + duration, ":now": now_ms},
+                    )
+                else:
+                    item = self._update(
+                        channel,
+                        "ADD #tat :slot SET #expiration = :expiration",
+                        "#tat BETWEEN :now AND :ahead",
+                        {":slot": duration, ":now": now_ms, ":ahead": now_ms + AHEAD_MS},
+                    )
+                return item, duration
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+            tat = _number(self._get(channel), "tat")
+            move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS)
+            if move == Move.WAIT:
+                return None
+        return None
+
+    def _change(self, channel: Channel, rate: float, now_s: float, quiet_s: float) -> None:
+        """The shared rate, unless another dispatcher changed it within `quiet_s` (its change stands)."""
+        now_ms = int(now_s * 1000)
+        self.changes.append((now_s, rate))
+        self._write(
+            channel,
+            "SET #rate = :rate, #changed = :now",
+            "attribute_not_exists(#changed) OR #changed <= :since",
+            {":rate": round(rate, 3), ":now": now_ms, ":since": now_ms - int(quiet_s * 1000)},
+            {"#changed": "changed", "#rate": "rate"},
+        )
+
+    def _write(
+        self, channel: Channel, update: str, condition: str | None, values: dict[str, float], names: dict[str, str]
+    ) -> None:
+        self.requests += 1
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(channel),
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {key: {"N": str(value)} for key, value in values.items()},
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition:
+            arguments["ConditionExpression"] = condition
+        try:
+            self._remember(channel, self._db.update_item(**arguments).get("Attributes", {}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise  # another dispatcher changed the rate meanwhile: its change stands
+
+    def _update(self, channel: Channel, update: str, condition: str, values: dict[str, int]) -> dict[str, Any]:
+        self.requests += 1
+        expiration = int(self._clock()) + EXPIRATION_S
+        answer = self._db.update_item(
+            TableName=self._table,
+            Key=self._key(channel),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#tat": "tat", "#expiration": "expiration"},
+            ExpressionAttributeValues={
+                **{key: {"N": str(value)} for key, value in values.items()},
+                ":expiration": {"N": str(expiration)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        item: dict[str, Any] = answer.get("Attributes", {})
+        self._remember(channel, item)
+        return item
+
+    def _get(self, channel: Channel) -> dict[str, Any]:
+        self.requests += 1
+        item: dict[str, Any] = self._db.get_item(
+            TableName=self._table, Key=self._key(channel), ConsistentRead=True
+        ).get("Item", {})
+        self._remember(channel, item)
+        return item
+
+    def _remember(self, channel: Channel, item: Mapping[str, Any]) -> None:
+        self._seen[channel] = {name: _number(item, name) for name in ("tat", "rate", "changed")}
+
+    @staticmethod
+    def _key(channel: Channel) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"rate#{channel}"}, "sk": {"S": "pace"}}

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from messaging import throttles
 from messaging.channels.common import DeliveryReport
 from messaging.channels.once import BatchGuard, duplicate_reason
 from messaging.models.batch import BatchResult
@@ -63,9 +64,11 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
                 extra={"batchId": batch_id, "messages": size, "completed": earlier.failures is not None},
             )
             count("DuplicateBatches", 1, channel=batch.channel)
-            return BatchResult(failures=failures).model_dump()
+            return BatchResult(failures=failures).model_dump(exclude={"throttled"})  # as first answered
 
+    throttles.take()  # what an earlier batch of this process left uncounted is not this one's
     report = send()
+    throttled = throttles.take()
     if batch_id and guard is not None:
         guard.complete(batch_id, report.failures)
 
@@ -81,4 +84,6 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
     logger.info(
         f"{batch.channel} batch sent", extra={"messages": size, "failed": len(report.failures), "reasons": reasons}
     )
-    return BatchResult(failures=report.failures).model_dump()
+    return BatchResult(failures=report.failures, throttled=throttled).model_dump(
+        exclude=None if throttled else {"throttled"}
+    )

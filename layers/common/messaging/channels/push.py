@@ -26,6 +26,7 @@ import urllib3
 from google.auth.exceptions import GoogleAuthError
 from pydantic import BaseModel, Field
 
+from messaging import throttles
 from messaging.channels.base import ChannelSpec, Rendered, ServiceView, Source, Texts, Tree
 from messaging.channels.common import DeliveryReport, Problem, deliver_all, failures_for
 from messaging.errors import ServiceUnavailable
@@ -242,6 +243,7 @@ class FcmClient:
                     continue
                 if response.status not in RETRYABLE:
                     return problem
+                throttles.seen(response.status == 429)
                 retry_after = _seconds(response.headers.get("Retry-After"))
             if attempt + 1 < ATTEMPTS:
                 backoff = random.uniform(0, BACKOFF_BASE_S * 2**attempt)  # noqa: S311 - jitter, not crypto

@@ -46,3 +46,5 @@ class BatchResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     failures: list[ChannelFailure]
+    # Provider calls answered "too fast" while sending it (retried ones included): the pace adapts.
+    throttled: int = Field(default=0, ge=0)

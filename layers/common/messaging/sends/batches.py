@@ -64,6 +64,8 @@ class Pace(Protocol):
 
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool: ...
 
+    def record(self, channel: Channel, messages: int, throttled: int) -> None: ...
+
 
 class OutOfTimeError(Exception):
     """This invocation has no time left for the batch: a continuation takes it over."""
@@ -177,7 +179,17 @@ class BatchSender:
         if not self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s):
             raise OutOfTimeError(batch.batch_id)
         self.invokes[batch.channel] += 1
-        return _run(batch, self.invoker, left, self.settings.dispatch_margin_s)
+        throttled: list[int] = []
+        failures = _run(
+            batch,
+            self.invoker,
+            left,
+            self.settings.dispatch_margin_s,
+            lambda answer: throttled.append(answer.throttled),
+        )
+        if throttled:  # only a batch the function answered tells how the provider took it
+            self.pacer.record(batch.channel, len(batch.user_ids), throttled[0])
+        return failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
         """One batch's failures, throttled messages sent again with backoff."""
