@@ -202,3 +202,20 @@ def test_a_synchronous_send_that_sent_is_not_sent_again_by_an_asynchronous_retry
     assert answer["sendId"] == first[0]  # the send the first run made, not another
     assert run.status(first[0])["status"] == was  # no dispatcher run for a send it has no job of
     assert set(_emails(servers).values()) == {1}  # Ann, Bob and Dora, still once each
+
+
+def test_an_asynchronous_send_refused_503_is_sent_by_a_synchronous_retry(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://lambda.invalid")
+
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    with monkeypatch.context() as patched:
+        patched.setattr(run.send.parts, "launcher", unreachable)
+        status, answer = run.api(PATIENTS, headers={**headers, **ASYNC})
+    assert status == 503, answer  # "nothing was sent": the caller may retry, and wait for the answer
+
+    status, answer = run.api(PATIENTS, headers=headers)
+    assert status == 200, answer
+    assert set(_emails(servers).values()) == {1}  # sent, once each

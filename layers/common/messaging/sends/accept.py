@@ -115,20 +115,14 @@ def accept(
 
 def made_before(sends: SendStore, keyed_id: str | None) -> tuple[str, SendRecord | None]:
     """The id to make the send under, and its record if a run of the same keyed request made it
-    already. An asynchronous one that failed before its audience was planned sent nothing (its request
-    was answered 503, or its dispatcher never ran): the retry is a send of its own. A synchronous one
-    has no plan, `failed` or not, and may have sent everything (Prefer is not part of the key)."""
+    already. One that sent nothing (SendRecord.sent_nothing) leaves the retry a send of its own."""
     if keyed_id is None:
         return new_send_id(), None
     try:
         before = sends.records.get(keyed_id)
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable(f"the sends table is unreachable ({type(exc).__name__}); nothing was sent") from exc
-    if (
-        before is not None
-        and before.status == SendState.FAILED
-        and not (before.synchronous or before.plan or before.segments)
-    ):
+    if before is not None and before.sent_nothing:
         return new_send_id(), None
     return keyed_id, before
 
