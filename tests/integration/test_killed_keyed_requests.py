@@ -219,3 +219,27 @@ def test_an_asynchronous_send_refused_503_is_sent_by_a_synchronous_retry(
     status, answer = run.api(PATIENTS, headers=headers)
     assert status == 200, answer
     assert set(_emails(servers).values()) == {1}  # sent, once each
+
+
+def test_a_scheduled_send_killed_before_its_schedule_is_made_and_retried_after_its_time_is_sent(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retried within the 60 s past grace, the same body is a send for now: the record the first run
+    # left `scheduled`, with no schedule to fire it, must still be sent.
+    def killed(*args: Any) -> None:
+        raise Killed
+
+    send_at = datetime.now(UTC) + timedelta(seconds=1)
+    body = {**PATIENTS, "sendAt": send_at.isoformat()}
+    headers = {**ASYNC, "Idempotency-Key": str(uuid.uuid4())}
+    with monkeypatch.context() as patched:
+        patched.setattr(run.send.parts.scheduler, "create", killed)
+        with pytest.raises(Killed):
+            run.api(body, headers=headers, remaining_ms=DEADLINE_MS)
+    time.sleep(max(DEADLINE_MS / 1000, (send_at - datetime.now(UTC)).total_seconds()) + 0.3)
+
+    status, answer = run.api(body, headers=headers)
+    assert status == 202, answer
+    run.drain()
+    assert run.status(answer["sendId"])["status"] == "completed"
+    assert set(_emails(servers).values()) == {1}

@@ -96,8 +96,10 @@ def accept(
         raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
     send_id, before = made_before(sends, send_id)
     if before is not None:
-        if before.status == SendState.ACCEPTED and not before.synchronous:  # a synchronous one has no job
-            _launch(settings, sends, launcher, send_id, correlation_id)  # planning twice is harmless
+        # `scheduled`: a rerun within sendAt's past grace, a send for now; its schedule may never have
+        # been made. A synchronous send has no job. Planning twice is harmless.
+        if before.status in (SendState.ACCEPTED, SendState.SCHEDULED) and not before.synchronous:
+            _launch(settings, sends, launcher, send_id, correlation_id)
         return send_id
     job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
