@@ -166,3 +166,80 @@ def test_a_keyed_send_refused_503_after_its_record_is_made_is_sent_by_its_retry(
     run.drain()
     assert run.status(answer["sendId"])["status"] == "completed"
     assert set(_emails(servers).values()) == {1}
+
+
+@pytest.mark.parametrize("ending", ["failed", "killed"])
+def test_a_synchronous_send_that_sent_is_not_sent_again_by_an_asynchronous_retry(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    # Prefer is not part of the request's key: a caller whose synchronous request broke (or timed
+    # out) after its batches left retries it asynchronously, with the same key and body.
+    def broken(outcome: Any) -> None:
+        raise RuntimeError("the answer could not be made")
+
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    start = _now()
+    with monkeypatch.context() as patched:
+        if ending == "failed":  # its record ends `failed` with no plan, as a refused async send's
+            patched.setattr(submission, "record_send", broken)
+            status, _ = run.api(PATIENTS, headers=headers)
+            assert status >= 500
+        else:  # its record stays open: `accepted`, no dispatcher ever to run it
+            patched.setattr(submission, "record_send", _killed_after(lambda outcome: None))
+            quick = run.send.parts.settings.model_copy(update={"deadline_margin_s": 0.1, "answer_reserve_s": 0.0})
+            patched.setattr(run.send.parts, "settings", quick)
+            with pytest.raises(Killed):
+                run.api(PATIENTS, headers=headers, remaining_ms=DEADLINE_MS)
+            time.sleep(DEADLINE_MS / 1000 + 0.3)
+    assert set(_emails(servers).values()) == {1}
+    first = _sends_made_since(start)
+    assert len(first) == 1, first
+    was = run.status(first[0])["status"]
+
+    status, answer = run.api(PATIENTS, headers={**headers, **ASYNC})
+    run.drain()
+    assert status == 202, answer
+    assert answer["sendId"] == first[0]  # the send the first run made, not another
+    assert run.status(first[0])["status"] == was  # no dispatcher run for a send it has no job of
+    assert set(_emails(servers).values()) == {1}  # Ann, Bob and Dora, still once each
+
+
+def test_an_asynchronous_send_refused_503_is_sent_by_a_synchronous_retry(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://lambda.invalid")
+
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    with monkeypatch.context() as patched:
+        patched.setattr(run.send.parts, "launcher", unreachable)
+        status, answer = run.api(PATIENTS, headers={**headers, **ASYNC})
+    assert status == 503, answer  # "nothing was sent": the caller may retry, and wait for the answer
+
+    status, answer = run.api(PATIENTS, headers=headers)
+    assert status == 200, answer
+    assert set(_emails(servers).values()) == {1}  # sent, once each
+
+
+def test_a_scheduled_send_killed_before_its_schedule_is_made_and_retried_after_its_time_is_sent(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retried within the 60 s past grace, the same body is a send for now: the record the first run
+    # left `scheduled`, with no schedule to fire it, must still be sent.
+    def killed(*args: Any) -> None:
+        raise Killed
+
+    send_at = datetime.now(UTC) + timedelta(seconds=1)
+    body = {**PATIENTS, "sendAt": send_at.isoformat()}
+    headers = {**ASYNC, "Idempotency-Key": str(uuid.uuid4())}
+    with monkeypatch.context() as patched:
+        patched.setattr(run.send.parts.scheduler, "create", killed)
+        with pytest.raises(Killed):
+            run.api(body, headers=headers, remaining_ms=DEADLINE_MS)
+    time.sleep(max(DEADLINE_MS / 1000, (send_at - datetime.now(UTC)).total_seconds()) + 0.3)
+
+    status, answer = run.api(body, headers=headers)
+    assert status == 202, answer
+    run.drain()
+    assert run.status(answer["sendId"])["status"] == "completed"
+    assert set(_emails(servers).values()) == {1}

@@ -133,3 +133,13 @@ def test_a_refusal_announced_again_is_the_same_event_dated_when_the_message_was_
     first, again = _refused(events)
     assert first == again
     assert first["createdAt"] == "2026-12-06T12:00:00Z"
+
+
+def test_two_keys_whose_key_and_body_run_together_alike_are_two_sends(
+    run: Async, intake: ModuleType, events: Events
+) -> None:
+    # "k\n" + "\n" + body and "k" + "\n" + "\n" + body are one string: never one send id.
+    body = json.dumps(GOOD)
+    assert _deliver(intake, _record(body, key="order-7\n"), _record("\n" + body, key="order-7")) == []
+    assert len(set(_sent_ids(run))) == 2
+    assert _refused(events) == []

@@ -4,6 +4,7 @@ Scheduler (which keeps schedules and fires nothing: local/scheduler.py fires the
 
 from __future__ import annotations
 
+import io
 import json
 import zlib
 from collections.abc import Callable
@@ -24,7 +25,10 @@ from tests.conftest import (
     get_event,
 )
 from tests.integration.async_sends import PATIENTS, Async, _emails
+from tests.integration.test_observability import json_lines, logs
 from tests.lambda_runtime import LambdaContext
+
+__all__ = ["logs"]  # a fixture
 
 
 def _at(seconds: float, offset_h: int = 0) -> str:
@@ -380,3 +384,26 @@ def test_a_cancel_that_discards_the_job_as_the_schedule_fires_ends_the_fire_quie
     assert run.queue.errors == []  # the fire did not fail on the missing job (Lambda retries, an alarm)
     assert run.status(send_id)["status"] == "cancelled"
     assert servers.outbox.emails() == []
+
+
+@pytest.mark.usefixtures("clear_schedules")
+def test_a_cancel_whose_deletions_are_partly_refused_says_so_in_the_log(
+    run: Async, servers: Servers, monkeypatch: pytest.MonkeyPatch, logs: io.StringIO
+) -> None:
+    """S3's DeleteObjects answers 200 with an error per key it could not delete (AccessDenied when a
+    grant misses a prefix): an operator must see that the objects stay the bucket's year."""
+    servers.files.files["plan.pdf"] = b"%PDF-1.4 plan"
+    _, answer = run.api({**PATIENTS, "emailAttachments": ["plan.pdf"], "sendAt": _at(30 * 24 * 3600)})
+    send_id = answer["sendId"]
+    s3 = run.send.parts.sends.objects._s3
+
+    def refused(**kwargs: Any) -> dict[str, Any]:
+        keys = [o["Key"] for o in kwargs["Delete"]["Objects"]]
+        return {"Errors": [{"Key": key, "Code": "AccessDenied", "Message": "Access Denied"} for key in keys]}
+
+    monkeypatch.setattr(s3, "delete_objects", refused)
+    assert _delete(run, send_id)[1]["status"] == "cancelled"
+    warnings = [line for line in json_lines(logs.getvalue()) if line.get("level") == "WARNING"]
+    assert [(w["message"], w["sendId"], w["objects"]) for w in warnings] == [
+        ("a cancelled send's objects were left to expire", send_id, 2)
+    ]

@@ -114,7 +114,7 @@ class Intake:
             if len(queued.key) > MAX_KEY_LENGTH:
                 raise BadRequest(f"IdempotencyKey: at most {MAX_KEY_LENGTH} characters")
             request = parse_request(queued.body)
-            keyed = f"{queued.key}\n{queued.body}"  # a redelivery after a crash finds the send it made
+            keyed = (queued.key, queued.body)  # a redelivery after a crash finds the send it made
             caller = Caller(scope=queued.scope, correlation_id=queued.correlation_id, keyed=keyed)
             accepted = accept_later(request, self._parts, caller)
         except MessagingError as exc:

@@ -3,6 +3,7 @@ closed around the dispatch), or, with `Prefer: respond-async`, accepted for Disp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,12 +54,13 @@ class Caller:
     scope: str  # the authenticated caller: records are theirs only
     correlation_id: str | None = None
     remaining_s: Callable[[], float] | None = None
-    # The request's idempotency key with its body, when it has one: its send's id is derived from it.
-    keyed: str | None = None
+    # The request's idempotency key and its body, when it has one: its send's id is derived from them.
+    keyed: tuple[str, str] | None = None
 
     @property
     def send_id(self) -> str:
-        return new_send_id(None if self.keyed is None else f"{self.scope}\n{self.keyed}")
+        # As a JSON list: a key and body that run together alike ("k\n" + "{...}", "k" + "\n{...}") stay apart.
+        return new_send_id(None if self.keyed is None else json.dumps([self.scope, *self.keyed]))
 
 
 @dataclass(frozen=True)

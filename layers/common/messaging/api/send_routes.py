@@ -38,7 +38,7 @@ def router(parts: SendParts) -> APIGatewayRouter:
             scope=caller_scope(event.raw_event),
             correlation_id=logger.get_correlation_id(),
             remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
-            keyed=None if (key := idempotency_key(event.raw_event)) is None else f"{key}\n{event.body or ''}",
+            keyed=None if (key := idempotency_key(event.raw_event)) is None else (key, event.body or ""),
         )
         respond_async = prefers_async(event.headers, event.multi_value_headers)
         result = submit(request, parts, caller, respond_async=respond_async)

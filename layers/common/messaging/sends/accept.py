@@ -96,8 +96,10 @@ def accept(
         raise ServiceUnavailable("asynchronous sends are not configured (DISPATCH_FUNCTION_NAME)")
     send_id, before = made_before(sends, send_id)
     if before is not None:
-        if before.status == SendState.ACCEPTED:
-            _launch(settings, sends, launcher, send_id, correlation_id)  # planning twice is harmless
+        # `scheduled`: a rerun within sendAt's past grace, a send for now; its schedule may never have
+        # been made. A synchronous send has no job. Planning twice is harmless.
+        if before.status in (SendState.ACCEPTED, SendState.SCHEDULED) and not before.synchronous:
+            _launch(settings, sends, launcher, send_id, correlation_id)
         return send_id
     job = checked_job(request, settings, store, renderer, stage, correlation_id, send_id)
     try:
@@ -115,15 +117,14 @@ def accept(
 
 def made_before(sends: SendStore, keyed_id: str | None) -> tuple[str, SendRecord | None]:
     """The id to make the send under, and its record if a run of the same keyed request made it
-    already. One that failed before its audience was planned sent nothing (its request was answered
-    503, or its dispatcher never ran): the retry is a send of its own."""
+    already. One that sent nothing (SendRecord.sent_nothing) leaves the retry a send of its own."""
     if keyed_id is None:
         return new_send_id(), None
     try:
         before = sends.records.get(keyed_id)
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable(f"the sends table is unreachable ({type(exc).__name__}); nothing was sent") from exc
-    if before is not None and before.status == SendState.FAILED and not before.plan and not before.segments:
+    if before is not None and before.sent_nothing:
         return new_send_id(), None
     return keyed_id, before
 

@@ -57,6 +57,9 @@ def cancel(sends: SendStore, scheduler: Scheduler | None, record: SendRecord) ->
 def _discard(sends: SendStore, send_id: str) -> None:
     """Its job and staged files deleted now; on failure, the bucket's lifecycle removes them later."""
     try:
-        sends.objects.discard_scheduled(send_id)
+        if refused := sends.objects.discard_scheduled(send_id):
+            logger.warning(
+                "a cancelled send's objects were left to expire", extra={"sendId": send_id, "objects": refused}
+            )
     except (ClientError, BotoCoreError):
         logger.warning("a cancelled send's objects were left to expire", extra={"sendId": send_id}, exc_info=True)

@@ -127,6 +127,12 @@ class SendRecord:
     def over(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def sent_nothing(self) -> bool:
+        """An asynchronous send that failed before its audience was planned (its request was answered
+        503, or its dispatcher never ran). A synchronous one has no plan and may have sent everything."""
+        return self.status == SendState.FAILED and not (self.synchronous or self.plan or self.segments)
+
     def channel_counts(self, channel: Channel) -> dict[str, int]:
         counts = self.counts.get(channel, {})
         sent, failed, skipped = (counts.get(name, 0) for name in COUNTERS)

@@ -15,7 +15,7 @@ from messaging.models.common import Channel
 from messaging.observability import logger
 from messaging.sends.persistence.store import SendStore
 from messaging.sends.states import SendRecord, SendState
-from messaging.service import SendOutcome, sync_counts
+from messaging.service import SendOutcome, new_send_id, sync_counts
 
 # Past SendFunction's timeout: clocks of two Lambda hosts, and the record opened after the start.
 KILLED_MARGIN_S = 30
@@ -65,7 +65,9 @@ class SyncSendRecord:
         except Exception as exc:  # noqa: BLE001 - as for the record itself: sending goes on
             logger.warning("synchronous send not checked", extra={"sendId": self.send_id, "cause": type(exc).__name__})
             return
-        if before is not None:
+        if before is not None and before.sent_nothing:  # refused 503 asynchronously: sent now, as a send of its own
+            self.send_id = new_send_id()
+        elif before is not None:
             raise Conflict(
                 f"Idempotency-Key: this request already ran as send {self.send_id} ({before.status}); it is not "
                 f"sent again (GET /sends/{self.send_id})"

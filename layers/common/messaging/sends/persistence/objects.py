@@ -82,15 +82,18 @@ class SendObjects:
             raise
         return True
 
-    def discard_scheduled(self, send_id: str) -> None:
+    def discard_scheduled(self, send_id: str) -> int:
         """A cancelled scheduled send's job and staged attachments, deleted now rather than kept for
-        the bucket's year under `scheduled/`."""
+        the bucket's year under `scheduled/`: how many S3 refused (it answers 200 with one error per key)."""
         key = scheduled_job_object(send_id)
         self.requests["s3"] += 2
         job = Job.model_validate(unpack(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()))
         staged = [str(file["key"]) for envelope in job.envelopes.values() for file in envelope.get("attachments", [])]
         keys = [*(name for name in staged if name.startswith(SCHEDULED_PREFIX)), key]
-        self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+        answer = self._s3.delete_objects(
+            Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )
+        return len(answer.get("Errors") or [])
 
     def get_job(self, send_id: str) -> Job:
         return Job.model_validate(self.get_json(send_id, JOB_OBJECT))
