@@ -70,7 +70,8 @@ class SendRecords:
         item |= {
             name: {"S": value} for name, value in (("reference", reference), ("correlationId", correlation_id)) if value
         }
-        # The id is new: only our own write, repeated by botocore after a lost answer, can be there.
+        # The id is new, or derived from a key whose record was looked for first (sends.accept.made_before):
+        # only our own write, repeated by botocore after a lost answer, can be there.
         self._table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get(self, send_id: str) -> SendRecord | None:
