@@ -12,10 +12,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constraints-dev.txt
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constraints-dev.txt pyproject.toml
 	rm -rf $(VENV)
 	"$$(scripts/find-python.sh)" -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints-dev.txt
+	# The command-line client, .venv/bin/messaging (messaging_client/, editable: never in the Lambda layer).
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 # The SAM CLI gets a venv of its own: its pins clash with the product's.

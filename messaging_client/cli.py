@@ -34,7 +34,7 @@ def _connection_options() -> argparse.ArgumentParser:
         "--auth",
         choices=["auto", "iam", "api-key", "none"],
         default=argparse.SUPPRESS,
-        help="auto (default): api-key with a key, none on 127.0.0.1/localhost, else iam (SigV4)",
+        help="auto (default; env MESSAGING_AUTH): api-key with a key, none on 127.0.0.1/localhost, else iam (SigV4)",
     )
     group.add_argument("--api-key", default=argparse.SUPPRESS, help="the API key (env MESSAGING_API_KEY)")
     group.add_argument("--region", default=argparse.SUPPRESS, help="the region to sign for (default: from the URL)")
@@ -82,9 +82,11 @@ def parser() -> argparse.ArgumentParser:
 def api_from(args: argparse.Namespace) -> Api:
     url = getattr(args, "url", None) or os.environ.get("MESSAGING_URL") or LOCAL_URL
     api_key = getattr(args, "api_key", None) or os.environ.get("MESSAGING_API_KEY")
-    auth: str = getattr(args, "auth", "auto")
+    auth: str = getattr(args, "auth", None) or os.environ.get("MESSAGING_AUTH") or "auto"
     if auth == "auto":
         auth = "api-key" if api_key else "none" if _is_loopback(url) else "iam"
+    if auth not in ("iam", "api-key", "none"):
+        raise BadBody(f"MESSAGING_AUTH: {auth} is none of auto, iam, api-key, none")
     if auth == "api-key" and not api_key:
         raise BadBody("--auth api-key needs --api-key or MESSAGING_API_KEY")
     chosen: Auth = auth  # type: ignore[assignment]  # one of argparse's choices

@@ -211,7 +211,7 @@ def test_errors_are_the_services_messages_in_one_line_with_an_exit_code(
     with socket.socket() as silent:  # accepts and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        url = "http://127.0.0.1:{}".format(silent.getsockname()[1])
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         late = messaging(None, "status", "x", "--url", url, "--timeout", "0.5")
     assert (late.returncode, late.stderr) == (3, f"messaging: no answer from {url} within 0.5 s\n")
 
