@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiCall
+from local import crowd
+from tests.conftest import ApiCall, Servers
 from tests.integration.async_sends import BODY, Async
 from tests.integration.test_calling_the_api import API_KEY, CREDENTIALS, REGION
 from tests.signed_gateway import SignedGateway
@@ -89,7 +90,9 @@ def _json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout)
 
 
-def test_send_sync_and_async_and_preview_signed_with_sigv4(gateway: SignedGateway, run: Async) -> None:
+def test_send_sync_and_async_and_preview_signed_with_sigv4(
+    gateway: SignedGateway, run: Async, servers: Servers
+) -> None:
     flags = ["-c", "email,sms", "-r", "u1", "-r", "nobody", "-t", "Hi", "-m", "Hello {{user.name}}"]
     first = _json(messaging(gateway, "send", *flags, "--idempotency-key", "cli-1"))
     assert set(first) == {"sendId", "failures"}  # the X-Send-Id header shown as the sendId
@@ -104,6 +107,12 @@ def test_send_sync_and_async_and_preview_signed_with_sigv4(gateway: SignedGatewa
     )
     assert len(preview["messages"]) == 1
     assert "***" in json.dumps(preview["messages"])  # the address masked, as the service answers it
+    # The documented seed of a large cluster (local/crowd.py), run twice: replaced, not doubled.
+    for _ in range(2):
+        assert crowd.main(["--users", "30", "--cluster", "big", "--mongo-uri", servers.mongo_uri]) == 0
+    big = _json(messaging(gateway, "preview", "-c", "email", "-k", "big", "-t", "t", "-m", "x", "--limit", "100"))
+    assert big["audience"] == 30
+    assert [s["reason"] for s in big["skipped"]] == ["noAddress"] * 3  # every tenth user has no address
 
     accepted = _json(messaging(gateway, "send", "--async", "-c", "email", "-k", "patients", "-t", "t", "-m", "x"))
     assert accepted["status"] == "accepted"
