@@ -16,7 +16,7 @@ from rich.console import Console
 
 from messaging_client.body import body_from
 from messaging_client.progress import SendProgress
-from messaging_client.transport import Answer, Api
+from messaging_client.transport import Answer, Api, Unreachable
 
 # Exit codes besides 0 (done) and 2 (usage, argparse's): docs/api.md lists them.
 REFUSED, UNREACHABLE, SEND_DID_NOT_COMPLETE = 1, 3, 4
@@ -74,17 +74,39 @@ def status(api: Api, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# A watch outlives a few failed polls in a row (a 5xx, no answer): the send goes on meanwhile.
+POLL_FAILURES_TOLERATED = 5
+
+
 def watch(
     api: Api, send_id: str, interval_s: float, console: Console, sleep: Callable[[float], None] = time.sleep
 ) -> int:
     """Polls the status until the send ends: 0 when it completed, SEND_DID_NOT_COMPLETE when it failed or
     was cancelled."""
+    failed_polls = 0
     with SendProgress(console) as progress:
         while True:
-            current = _checked(api.call("GET", _send_path(send_id))).body
+            try:
+                current = _checked(api.call("GET", _send_path(send_id))).body
+            except (Refused, Unreachable) as error:
+                transient = isinstance(error, Unreachable) or error.answer.status >= 500
+                failed_polls += 1
+                if not transient or failed_polls > POLL_FAILURES_TOLERATED:
+                    raise
+                console.print(f"poll failed ({_said(error)}); trying again", style="yellow")
+                sleep(interval_s)
+                continue
+            failed_polls = 0
             if progress.show(current):
                 return 0 if current["status"] == "completed" else SEND_DID_NOT_COMPLETE
             sleep(interval_s)
+
+
+def _said(error: Exception) -> str:
+    if isinstance(error, Refused):
+        body = error.answer.body
+        return f"{error.answer.status} {body.get('message', '') if isinstance(body, dict) else ''}".strip()
+    return str(error)
 
 
 def failures(api: Api, args: argparse.Namespace, out: TextIO) -> int:

@@ -133,6 +133,16 @@ def test_status_watch_shows_each_channel_progress_until_completed_and_failures_c
 ) -> None:
     (tmp_path / "body.json").write_text(json.dumps(BODY))
     send_id = _json(messaging(gateway, "send", str(tmp_path / "body.json"), "--async"))["sendId"]
+    handler, gets = gateway.handler, []
+
+    def one_poll_lost(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The third poll answers as sam local did when its container was removed under it."""
+        gets.append(event["httpMethod"])
+        if len(gets) == 3:
+            return {"statusCode": 502, "headers": {}, "body": json.dumps({"message": "Internal server error"})}
+        return handler(event, context)
+
+    gateway.handler = one_poll_lost
     watcher = subprocess.Popen(
         _command(gateway, ["status", send_id, "--watch", "--interval", "0.05"]),
         cwd=ROOT,
@@ -153,6 +163,7 @@ def test_status_watch_shows_each_channel_progress_until_completed_and_failures_c
     finally:
         watcher.kill()
     assert watcher.returncode == 0, err
+    assert "poll failed (502 Internal server error); trying again" in out  # the watch rode it out
     final = _status(run, send_id)
     assert final["status"] == "completed"
     headlines = [line for line in out.splitlines() if line.startswith(send_id)]
