@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constraints-dev.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constraints-dev.txt
 	rm -rf $(VENV)
 	"$$(scripts/find-python.sh)" -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints-dev.txt
