@@ -16,6 +16,8 @@ $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt constrai
 	rm -rf $(VENV)
 	"$$(scripts/find-python.sh)" -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints-dev.txt
+	# The command-line client, .venv/bin/messaging (messaging_client/, editable: never in the Lambda layer).
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 # The SAM CLI gets a venv of its own: its pins clash with the product's.

@@ -1,24 +1,20 @@
-"""POST /send to the deployed API, signed with SigV4 by botocore (nothing else to install), or
-with the API key when the stack is deployed with ApiAuth=API_KEY.
+"""POST /send to the deployed API, signed with SigV4 (or with the API key when the stack is deployed
+with ApiAuth=API_KEY), through the command-line client's own code (messaging_client: `make venv`
+installs it into .venv):
 
-    python examples/call_signed.py "$SEND_URL" events/requests/by-recipients.json
+    .venv/bin/python examples/call_signed.py "$SEND_URL" events/requests/by-recipients.json
 
 Credentials come from botocore's usual chain (environment, ~/.aws profiles, SSO, instance role);
-the region from the URL. docs/api.md, "Calling the deployed API", quotes `send` below.
+the region from the URL. docs/api.md, "Calling the deployed API", quotes messaging_client/signing.py.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.session import Session
+from messaging_client.transport import Api
 
 
 def send(
@@ -30,30 +26,10 @@ def send(
     idempotency_key: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """POST /send; the status and the JSON answer (`{"failures": [...]}` or the error shape)."""
-    url = urlsplit(send_url)
-    if url.scheme not in ("https", "http"):
-        raise ValueError(f"not an HTTP URL: {send_url}")
-    data = json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
-    if api_key is not None:
-        headers["x-api-key"] = api_key
-    else:
-        credentials = Session().get_credentials()
-        if credentials is None:
-            raise RuntimeError("no AWS credentials found (environment, profile, SSO or role)")
-        # {api-id}.execute-api.{region}.amazonaws.com
-        region = region or str(url.hostname).split(".")[2]
-        signed = AWSRequest(method="POST", url=send_url, data=data, headers=headers)
-        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(signed)
-        headers = dict(signed.headers.items())
-    request = urllib.request.Request(send_url, data=data, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+    api = Api(send_url, "api-key" if api_key is not None else "iam", api_key, region)
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    answer = api.call("POST", "/send", body, headers=headers)
+    return answer.status, dict(answer.body)
 
 
 def main(argv: list[str]) -> int:

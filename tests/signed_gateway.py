@@ -1,6 +1,7 @@
 """A loopback stand-in for API Gateway's auth in front of SendFunction: it recomputes each SigV4
 signature with botocore (or checks the API key), answers 403 as API Gateway does when it fails,
-and otherwise hands the request to the handler as an API Gateway proxy event."""
+and otherwise hands the request (any route: POST, GET, DELETE under the stage `/v1`) to the handler as
+an API Gateway proxy event."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -77,15 +79,25 @@ class SignedGateway:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 gateway._answer(self, body)
 
+            def do_GET(self) -> None:
+                gateway._answer(self, b"")
+
+            def do_DELETE(self) -> None:
+                gateway._answer(self, b"")
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Request)
 
     @property
-    def send_url(self) -> str:
+    def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1/send"
+        return f"http://{host!s}:{port}/v1"
+
+    @property
+    def send_url(self) -> str:
+        return f"{self.base_url}/send"
 
     def __enter__(self) -> SignedGateway:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -100,7 +112,7 @@ class SignedGateway:
         self.requests.append(headers)
         identity: dict[str, str]
         if self.mode == "iam":
-            problem = sigv4_problem("POST", http.path, headers, body, self.credentials, self.region)
+            problem = sigv4_problem(http.command, http.path, headers, body, self.credentials, self.region)
             identity = {"accessKey": self.credentials.access_key, "userArn": "arn:aws:iam::123456789012:user/client"}
         else:
             problem = None if headers.get("x-api-key") == self.api_key else "Forbidden"
@@ -108,7 +120,14 @@ class SignedGateway:
         if problem is not None:
             self._write(http, 403, {"Content-Type": "application/json"}, json.dumps({"message": problem}))
             return
-        event = api_event(None, raw=body.decode(), event={"requestContext": {"identity": identity}})
+        url = urlsplit(http.path)
+        path = url.path.removeprefix("/v1")
+        query = dict(parse_qsl(url.query)) or None
+        context = {"identity": identity, "httpMethod": http.command, "path": url.path, "resourcePath": path}
+        event = api_event(None, event={"requestContext": context})
+        event.update({"httpMethod": http.command, "path": path, "resource": path, "body": body.decode() or None})
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
         event["headers"] = dict(http.headers.items())
         event["multiValueHeaders"] = {name: [value] for name, value in event["headers"].items()}
         response = self.handler(event, LambdaContext())

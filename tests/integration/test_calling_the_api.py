@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -84,7 +86,7 @@ def test_the_python_example_is_the_documented_one_and_signs_what_it_sends(
     gateway: SignedGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (block,) = _blocks("python")
-    assert block in (ROOT / "examples" / "call_signed.py").read_text()
+    assert block in (ROOT / "messaging_client" / "signing.py").read_text()  # what call_signed.send signs with
     for name, value in {
         "AWS_ACCESS_KEY_ID": CREDENTIALS.access_key,
         "AWS_SECRET_ACCESS_KEY": CREDENTIALS.secret_key,
@@ -102,6 +104,30 @@ def test_the_python_example_is_the_documented_one_and_signs_what_it_sends(
     gateway.mode = "api_key"
     assert call_signed.send(gateway.send_url, body, api_key=API_KEY)[0] == 200
     assert call_signed.send(gateway.send_url, body, api_key="another")[0] == 403
+
+
+def _installed_client(bin_dir: Path) -> Path:
+    """`messaging` on PATH as `make venv` installs it: pyproject's [project.scripts] entry, run by this Python."""
+    (entry,) = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"].items()
+    name, target = entry
+    module, function = target.split(":")
+    script = bin_dir / name
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_the_command_line_example_signs_and_prints_the_services_refusal(gateway: SignedGateway, tmp_path: Path) -> None:
+    block = _block_with("messaging --url")
+    path = f"{_installed_client(tmp_path)}:{os.environ['PATH']}"
+    done = _curl(block, gateway, PATH=path, MESSAGING_AUTH="iam", PYTHONPATH=str(ROOT))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert set(answer) == {"sendId", "failures"}
+    assert gateway.requests[-1]["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={CREDENTIALS.access_key}/")
+    refused = _curl(block, gateway, PATH=path, MESSAGING_AUTH="iam", PYTHONPATH=str(ROOT), AWS_SECRET_ACCESS_KEY="x")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("messaging: 403 Forbidden: The request signature we calculated does not match")
 
 
 def test_only_http_urls_are_called() -> None:

@@ -1,5 +1,6 @@
-"""No import circle in the layer (`messaging`) nor the benchmark (`bench`), counting every import a
-module holds: at its top, for the type checker only (`if TYPE_CHECKING:`) and inside a function.
+"""No import circle in the layer (`messaging`), the benchmark (`bench`) nor the client
+(`messaging_client`), counting every import a module holds: at its top, for the type checker only
+(`if TYPE_CHECKING:`) and inside a function.
 An import moved into a function, or behind TYPE_CHECKING, is how a circle used to be hidden."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"messaging": ROOT / "layers" / "common", "bench": ROOT}
+PACKAGES = {"messaging": ROOT / "layers" / "common", "bench": ROOT, "messaging_client": ROOT}
 
 
 def _modules() -> dict[str, Path]:
@@ -68,3 +69,18 @@ def test_no_import_circles_in_the_layer_and_the_benchmark() -> None:
     assert _cycle_from(graph, "messaging.observability") is None
     cycles = {name: cycle for name in graph if (cycle := _cycle_from(graph, name)) is not None}
     assert cycles == {}
+
+
+def test_the_client_and_the_lambda_layer_import_nothing_of_each_other() -> None:
+    """The command-line client is installed into .venv only: the layer never needs it, nor it the layer."""
+    modules = _modules()
+    crossing = {
+        name: dep
+        for name, path in modules.items()
+        for dep in _imports(name, path)
+        if name.split(".")[0] in {"messaging", "messaging_client"}
+        and dep.split(".")[0] in {"messaging", "messaging_client"}
+        and dep.split(".")[0] != name.split(".")[0]
+    }
+    assert crossing == {}
+    assert "messaging_client.signing" in _graph()["messaging_client.transport"]
