@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pytest
+
 from messaging.dispatch import Batch
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
@@ -145,3 +147,48 @@ def test_no_batch_starts_with_less_than_the_margin_left() -> None:
     sender = _sender(Invoker(lambda body: []), checkpoints, Pace(), [])
     assert not sender.run([BatchJob(_batch(0, ["u1"]), 0, new=True)], lambda: 0.5)
     assert checkpoints.calls == []
+
+
+class RecordingPace(Pace):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[Channel, int, int]] = []
+
+    def record(self, channel: Channel, messages: int, throttled: int) -> None:
+        self.records.append((channel, messages, throttled))
+
+
+@pytest.mark.parametrize(
+    ("extra", "counted"),
+    [
+        ({"throttled": -3}, 0),  # a broken count
+        ({"throttled": 2.5}, 0),
+        ({"throttled": "many"}, 0),
+        ({"throttled": None}, 0),
+        ({}, 0),  # a channel function older than the count
+        ({"throttled": 3, "retried": 1}, 3),  # a newer one's field (a deploy, a rollback)
+    ],
+)
+def test_a_nonsense_throttle_count_or_a_newer_field_never_makes_whom_a_batch_reached_unknown(
+    extra: dict[str, object], counted: int
+) -> None:
+    class Answering(Invoker):
+        def __call__(self, function_name: str, payload: bytes) -> bytes:
+            self.payloads.append(json.loads(payload))
+            failure = {"userId": "u2", "channel": "email", "error": "MessageRejected: Email address is not verified."}
+            return json.dumps({"failures": [failure], **extra}).encode()
+
+    checkpoints, pace = Checkpoints(), RecordingPace()
+    sender = _sender(Answering(lambda body: []), checkpoints, pace, [])
+
+    assert sender.run([BatchJob(_batch(0, ["u1", "u2"]), 0, new=True)], lambda: 60.0)
+
+    # u1 got it, u2 was refused: the count only feeds the pace, and a nonsense count feeds it nothing.
+    assert checkpoints.calls[-1] == (
+        "finish",
+        "email",
+        0,
+        2,
+        (("u2", "MessageRejected: Email address is not verified."),),
+    )
+    assert pace.records == [("email", 2, counted)]

@@ -6,7 +6,9 @@ These cross a Lambda invoke as JSON, so they are the contract between the functi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
 from messaging.models.response import ChannelFailure
 
@@ -40,11 +42,22 @@ class BatchResult(BaseModel):
     """A channel function's answer: only the users that did not get the message, with their codes.
 
     Strict on purpose: an answer without `failures` (a runtime's error object, say) must never
-    read as "everybody got it".
+    read as "everybody got it". Only `failures` says whom the batch reached: a field a newer channel
+    function adds (during a deploy or a rollback) is ignored, and a throttle count that makes no
+    sense counts as none, rather than leaving every user's outcome unknown.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     failures: list[ChannelFailure]
     # Provider calls answered "too fast" while sending it (retried ones included): the pace adapts.
     throttled: int = Field(default=0, ge=0)
+
+    @field_validator("throttled", mode="wrap")
+    @classmethod
+    def _advisory(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            counted: int = handler(value)
+        except ValidationError:
+            return 0
+        return counted
