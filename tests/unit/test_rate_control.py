@@ -124,3 +124,22 @@ def test_against_a_limit_half_the_configured_rate_the_pace_settles_under_it_with
     assert throttled / (sent + throttled) * 1000 <= 50  # throttled calls per 1,000
     assert sent_late / 240 >= 0.9 * limit  # after the first minute, at least 90 % of the real limit
     assert rate <= limit * 1.1
+
+
+def test_a_reservation_time_far_ahead_is_nobodys_and_started_over_rather_than_waited_for() -> None:
+    now, ahead = 1_000_000, 500
+    # a slow slot (one message at 1/s) just reserved past the half second ahead: wait for it
+    assert next_move(now + ahead + 1000, now, ahead) == Move.WAIT
+    # an hour ahead (a manual edit, a dispatcher whose clock ran ahead): the channel would stall an hour
+    assert next_move(now + 3_600_000, now, ahead) == Move.RESTART
+
+
+def test_a_rate_change_dated_far_ahead_does_not_freeze_the_rate() -> None:
+    aimd = Aimd(100.0)
+    an_hour_ahead = 1_000.0 + 3600
+    assert aimd.next_rate(50.0, 0.0, 1_000.0, an_hour_ahead) == 51.0  # quiet: raised
+    lowered = aimd.next_rate(50.0, 0.5, 1_000.0, an_hour_ahead)
+    assert lowered is not None
+    assert lowered < 50.0  # throttled: cut
+    # a change a moment ago on a clock a little ahead still holds the next one off
+    assert aimd.next_rate(50.0, 0.5, 1_000.0, 1_000.5) is None

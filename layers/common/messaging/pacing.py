@@ -7,7 +7,8 @@ A batch reserves its slot with one atomic `ADD` on the channel's reservation tim
 function's count of throttled provider calls lowers the shared rate; quiet batches raise it back.
 
 Limits: a rate below 1 message per second is paced as 1; the adapted rate is only as fresh as the
-last reservation this process made (one slot); reservations reach at most AHEAD_MS into the future.
+last reservation this process made (one slot); reservations reach at most AHEAD_MS into the future,
+and what the item holds beyond STALE_AHEAD_MS ahead (or not as a number) is started over.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from botocore.exceptions import ClientError
 from messaging.models.common import Channel
 from messaging.rate_control import (
     LATE_MS,
+    STALE_AHEAD_MS,
     Aimd,
     Move,
     ThrottleShare,
@@ -34,6 +36,15 @@ from messaging.rate_control import (
 AHEAD_MS = 500
 MAX_LATE = 1  # slots given up in a row before a batch goes all the same
 EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
+
+
+# A condition's test that an attribute holds no number (a manual edit, say).
+_NOT_A_NUMBER = "NOT attribute_type({}, :number)"
+_TYPE_VALUES = {":number": {"S": "N"}}
+
+
+def _numbers(values: Mapping[str, float]) -> dict[str, dict[str, str]]:
+    return {key: {"N": str(value)} for key, value in values.items()}
 
 
 def _number(item: Mapping[str, Any], name: str) -> float | None:
@@ -131,8 +142,9 @@ class Pacer:
                     item = self._update(
                         channel,
                         "SET #tat = :tat, #expiration = :expiration",
-                        "attribute_not_exists(#tat) OR #tat < :now",
-                        {":tat": now_ms + duration, ":now": now_ms},
+                        # idle, or a reservation time that is nobody's (not a number, far ahead)
+                        f"attribute_not_exists(#tat) OR {_NOT_A_NUMBER.format('#tat')} OR #tat < :now OR #tat > :stale",
+                        {":tat": now_ms + duration, ":now": now_ms, ":stale": now_ms + STALE_AHEAD_MS},
                     )
                 else:
                     item = self._update(
@@ -158,8 +170,15 @@ class Pacer:
         self._write(
             channel,
             "SET #rate = :rate, #changed = :now",
-            "attribute_not_exists(#changed) OR #changed <= :since",
-            {":rate": round(rate, 3), ":now": now_ms, ":since": now_ms - int(quiet_s * 1000)},
+            # or a change that is nobody's (not a number, dated far ahead): it must not freeze the rate
+            f"attribute_not_exists(#changed) OR {_NOT_A_NUMBER.format('#changed')} OR #changed <= :since"
+            " OR #changed > :stale",
+            {
+                ":rate": round(rate, 3),
+                ":now": now_ms,
+                ":since": now_ms - int(quiet_s * 1000),
+                ":stale": now_ms + STALE_AHEAD_MS,
+            },
             {"#changed": "changed", "#rate": "rate"},
         )
 
@@ -172,7 +191,7 @@ class Pacer:
             "Key": self._key(channel),
             "UpdateExpression": update,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {key: {"N": str(value)} for key, value in values.items()},
+            "ExpressionAttributeValues": {**_numbers(values), **_TYPE_VALUES},
             "ReturnValues": "ALL_NEW",
         }
         if condition:
@@ -193,8 +212,9 @@ class Pacer:
             ConditionExpression=condition,
             ExpressionAttributeNames={"#tat": "tat", "#expiration": "expiration"},
             ExpressionAttributeValues={
-                **{key: {"N": str(value)} for key, value in values.items()},
+                **_numbers(values),
                 ":expiration": {"N": str(expiration)},
+                **(_TYPE_VALUES if ":number" in condition else {}),
             },
             ReturnValues="ALL_NEW",
         )

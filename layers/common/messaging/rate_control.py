@@ -28,6 +28,10 @@ BATCH_SECONDS = 0.05
 # A slot whose holder wakes this late is given up and another taken: after a stall, the waiting
 # batches would otherwise all leave at once.
 LATE_MS = 500
+# A reservation time or a rate change dated further ahead than this is nobody's (a manual edit, a
+# dispatcher whose clock ran far ahead): reservations reach at most half a second ahead plus one
+# slot (under 2 s), so waiting for it would stall the channel, or freeze its rate, until then.
+STALE_AHEAD_MS = 10_000
 
 
 def batch_limit(rate: float) -> int:
@@ -47,7 +51,7 @@ class Move(Enum):
 
 
 def next_move(tat_ms: int | None, now_ms: int, ahead_ms: int) -> Move:
-    if tat_ms is None or tat_ms < now_ms:
+    if tat_ms is None or tat_ms < now_ms or tat_ms - now_ms > STALE_AHEAD_MS:
         return Move.RESTART
     if tat_ms - now_ms <= ahead_ms:
         return Move.QUEUE
@@ -107,6 +111,8 @@ class Aimd:
     def next_rate(self, rate: float, share: float, now_s: float, changed_s: float | None) -> float | None:
         """The rate after a batch, with `share` of recent calls throttled; None: unchanged."""
         since = now_s - changed_s if changed_s is not None else float("inf")
+        if since < -STALE_AHEAD_MS / 1000:
+            since = float("inf")  # a change dated far ahead is nobody's: it must not freeze the rate
         if share > self.cut_above:
             if since < self.cooldown_s:
                 return None

@@ -1,0 +1,95 @@
+"""The shared pace item (`rate#<channel>`/`pace` in the sends table) as an unlucky operator leaves
+it: edited by hand, or dated far ahead by a dispatcher whose clock ran ahead. A channel's sends
+neither stall until then nor keep a rate that can no longer change (moto DynamoDB, a fake clock)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import Servers
+
+NOW = 1_000_000.25
+A_DAY_MS = 86_400_000
+
+
+def _pacer(clock: list[float], slept: list[float]) -> Any:
+    import boto3
+
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    channel = f"sms{uuid.uuid4().hex[:6]}"
+    return Pacer(boto3.client("dynamodb"), SENDS_TABLE, {channel: 200}, clock=lambda: clock[0], sleep=sleep), channel  # type: ignore[dict-item]
+
+
+def _edit(channel: str, **attributes: dict[str, str]) -> None:
+    import boto3
+
+    from tests.conftest import SENDS_TABLE
+
+    item = {"pk": {"S": f"rate#{channel}"}, "sk": {"S": "pace"}, **attributes}
+    boto3.client("dynamodb").put_item(TableName=SENDS_TABLE, Item=item)
+
+
+def _pace(channel: str) -> dict[str, Any]:
+    import boto3
+
+    from tests.conftest import SENDS_TABLE
+
+    key = {"pk": {"S": f"rate#{channel}"}, "sk": {"S": "pace"}}
+    item: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=SENDS_TABLE, Key=key, ConsistentRead=True)[
+        "Item"
+    ]
+    return item
+
+
+@pytest.mark.parametrize(
+    "tat",
+    [
+        lambda now_ms: {"N": str(now_ms + A_DAY_MS)},  # a clock a day ahead, or a hand edit
+        lambda now_ms: {"S": "soon"},  # not a number
+    ],
+)
+def test_a_reservation_time_that_is_nobodys_is_started_over_not_waited_for(
+    functions: dict[str, ModuleType], servers: Servers, tat: Callable[[int], dict[str, str]]
+) -> None:
+    clock, slept = [NOW], list[float]()
+    pacer, channel = _pacer(clock, slept)
+    _edit(channel, tat=tat(int(NOW * 1000)))
+
+    # A dispatcher with an hour left gets its slot at once, where it waited until its time ran out.
+    for _ in range(3):
+        assert pacer.acquire(channel, 10, lambda: 3600.0, 5.0)
+    assert sum(slept) < 1.0
+    assert int(_pace(channel)["tat"]["N"]) <= int(clock[0] * 1000) + 500 + 100  # paced from now on
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        lambda now_ms: {"N": str(now_ms + A_DAY_MS)},
+        lambda now_ms: {"S": "yesterday"},
+    ],
+)
+def test_a_rate_change_that_is_nobodys_does_not_freeze_the_shared_rate(
+    functions: dict[str, ModuleType], servers: Servers, changed: Callable[[int], dict[str, str]]
+) -> None:
+    clock, slept = [NOW], list[float]()
+    pacer, channel = _pacer(clock, slept)
+    _edit(channel, rate={"N": "50"}, changed=changed(int(NOW * 1000)))
+    assert pacer.acquire(channel, 10, lambda: 3600.0, 5.0)
+    assert pacer.current_rate(channel) == 50
+
+    # The provider throttles half the calls: the shared rate is cut, not kept at 50 for a day.
+    clock[0] += 2
+    pacer.record(channel, 10, 5)
+    assert float(_pace(channel)["rate"]["N"]) < 50
