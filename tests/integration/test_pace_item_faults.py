@@ -17,7 +17,7 @@ NOW = 1_000_000.25
 A_DAY_MS = 86_400_000
 
 
-def _pacer(clock: list[float], slept: list[float]) -> Any:
+def _pacer(clock: list[float], slept: list[float], rate: float = 200) -> Any:
     import boto3
 
     from messaging.pacing import Pacer
@@ -28,7 +28,7 @@ def _pacer(clock: list[float], slept: list[float]) -> Any:
         clock[0] += seconds
 
     channel = f"sms{uuid.uuid4().hex[:6]}"
-    return Pacer(boto3.client("dynamodb"), SENDS_TABLE, {channel: 200}, clock=lambda: clock[0], sleep=sleep), channel  # type: ignore[dict-item]
+    return Pacer(boto3.client("dynamodb"), SENDS_TABLE, {channel: rate}, clock=lambda: clock[0], sleep=sleep), channel  # type: ignore[dict-item]
 
 
 def _edit(channel: str, **attributes: dict[str, str]) -> None:
@@ -93,3 +93,19 @@ def test_a_rate_change_that_is_nobodys_does_not_freeze_the_shared_rate(
     clock[0] += 2
     pacer.record(channel, 10, 5)
     assert float(_pace(channel)["rate"]["N"]) < 50
+
+
+@pytest.mark.parametrize("rate", [0.5, 2.5])
+def test_a_fractional_rate_is_paced_at_its_value_not_rounded(
+    functions: dict[str, ModuleType], servers: Servers, rate: float
+) -> None:
+    # One message every 2 s (a provider's half a message per second) goes at that pace, not one a
+    # second: the provider would refuse every other one, and the rate could not be cut below 1.
+    clock, slept = [NOW], list[float]()
+    pacer, channel = _pacer(clock, slept, rate)
+    grants = []
+    for _ in range(6):
+        assert pacer.acquire(channel, 1, lambda: 3600.0, 5.0)
+        grants.append(clock[0])
+    paced_at = 5 / (grants[-1] - grants[0])
+    assert rate * 0.9 <= paced_at <= rate

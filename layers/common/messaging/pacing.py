@@ -6,13 +6,14 @@ A batch reserves its slot with one atomic `ADD` on the channel's reservation tim
 `SET` when the pace was idle) and waits for the slot's start. After the batch, its channel
 function's count of throttled provider calls lowers the shared rate; quiet batches raise it back.
 
-Limits: a rate below 1 message per second is paced as 1; the adapted rate is only as fresh as the
+Limits: the adapted rate is only as fresh as the
 last reservation this process made (one slot); reservations reach at most AHEAD_MS into the future,
 and what the item holds beyond STALE_AHEAD_MS ahead (or not as a number) is started over.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -63,7 +64,8 @@ class Pacer:
     ) -> None:
         self._db = dynamodb
         self._table = table
-        self.rates = {channel: max(1, int(rate)) for channel, rate in rates.items() if rate and rate > 0}
+        # As configured, fractions included (0.5: one message every 2 s); infinite is unpaced.
+        self.rates = {channel: float(rate) for channel, rate in rates.items() if 0 < rate < math.inf}
         self._clock = clock
         self._sleep = sleep
         # What this process last read of each pace: the adapted rate and when it last changed.
@@ -79,7 +81,7 @@ class Pacer:
         return {channel: batch_limit(rate) for channel, rate in self.rates.items()}
 
     def aimd(self, channel: Channel) -> Aimd:
-        return Aimd(float(self.rates[channel]))
+        return Aimd(self.rates[channel])
 
     def current_rate(self, channel: Channel) -> float:
         """The shared adapted rate as this process last read it."""
