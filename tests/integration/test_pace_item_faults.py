@@ -109,3 +109,55 @@ def test_a_fractional_rate_is_paced_at_its_value_not_rounded(
         grants.append(clock[0])
     paced_at = 5 / (grants[-1] - grants[0])
     assert rate * 0.9 <= paced_at <= rate
+
+
+class _ThrottledAtFirst:
+    """moto's DynamoDB, throttled for its first `refusals` calls (a hot pace item, after botocore's retries)."""
+
+    def __init__(self, refusals: int) -> None:
+        import boto3
+
+        self.db = boto3.client("dynamodb")
+        self.refusals = refusals
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if self.refusals > 0:
+            self.refusals -= 1
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "Throughput exceeds the limit."}
+            raise ClientError({"Error": error}, operation)
+        return getattr(self.db, operation)(**kwargs)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        return self._call("update_item", **kwargs)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        return self._call("get_item", **kwargs)
+
+
+def test_a_throttled_pace_item_holds_the_batch_back_instead_of_failing_the_dispatcher(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    clock, slept = [NOW], list[float]()
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    channel = f"sms{uuid.uuid4().hex[:6]}"
+    pacer = Pacer(_ThrottledAtFirst(4), SENDS_TABLE, {channel: 200}, clock=lambda: clock[0], sleep=sleep)  # type: ignore[dict-item]
+    # The table takes requests again a moment later: the batch goes, paced.
+    assert pacer.acquire(channel, 10, lambda: 3600.0, 5.0)  # type: ignore[arg-type]
+    assert slept
+    assert int(_pace(channel)["tat"]["N"]) > int(NOW * 1000)
+
+    # It stays throttled past the time left: the batch waits for the continuation, nothing is unpaced.
+    pacer = Pacer(_ThrottledAtFirst(1000), SENDS_TABLE, {channel: 200}, clock=lambda: clock[0], sleep=sleep)  # type: ignore[dict-item]
+    deadline = clock[0] + 30
+    assert not pacer.acquire(channel, 10, lambda: deadline - clock[0], 5.0)  # type: ignore[arg-type]
+    # and a rate change it cannot write is lost, not the batch's outcome
+    pacer.record(channel, 10, 8)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from messaging.models.common import Channel
 from messaging.rate_control import (
@@ -37,6 +38,28 @@ from messaging.rate_control import (
 AHEAD_MS = 500
 MAX_LATE = 1  # slots given up in a row before a batch goes all the same
 EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
+
+
+# What a throttled or unreachable table answers (after botocore's own retries): waited out.
+BUSY_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+BUSY_BACKOFF_S = 0.05
+BUSY_MAX_S = 2.0
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _busy(exc: Exception) -> bool:
+    return not isinstance(exc, ClientError) or _code(exc) in BUSY_CODES
 
 
 # A condition's test that an attribute holds no number (a manual edit, say).
@@ -74,6 +97,7 @@ class Pacer:
         self.requests = 0
         self.waits = 0
         self.late = 0  # slots given up: their holder woke too late
+        self.busy = 0  # requests to the pace item refused (throttled, unreachable) and waited out
         self.changes: list[tuple[float, float]] = []  # (when, rate) of this process's changes
 
     def batch_limits(self) -> dict[Channel, int]:
@@ -92,10 +116,24 @@ class Pacer:
         if channel not in self.rates or count <= 0:
             return True
         count = min(count, batch_limit(self.rates[channel]))
-        late = 0
+        late = busy = 0
         while True:
             now_ms = int(self._clock() * 1000)
-            reserved = self._reserve(channel, count, now_ms)
+            try:
+                reserved = self._reserve(channel, count, now_ms)
+                tat = None if reserved is not None else _number(self._get(channel), "tat")
+            except (ClientError, BotoConnectionError, HTTPClientError) as exc:
+                if not _busy(exc):
+                    raise
+                # The pace item is throttled or out of reach: the batch waits (for the continuation
+                # if need be) rather than failing the dispatcher or going unpaced.
+                busy += 1
+                self.busy += 1
+                pause = min(BUSY_MAX_S, BUSY_BACKOFF_S * 2**busy) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+                if left_s() - pause < margin_s:
+                    return False
+                self._sleep(pause)
+                continue
             if reserved is not None:
                 item, duration = reserved
                 start_ms = int(_number(item, "tat") or now_ms) - duration
@@ -111,7 +149,6 @@ class Pacer:
                 self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
                 continue
             self.waits += 1
-            tat = _number(self._get(channel), "tat")
             pause = wait_before_asking_s(int(tat or now_ms), now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
             if left_s() - pause < margin_s:
                 return False
@@ -200,8 +237,11 @@ class Pacer:
             arguments["ConditionExpression"] = condition
         try:
             self._remember(channel, self._db.update_item(**arguments).get("Attributes", {}))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        except (ClientError, BotoConnectionError, HTTPClientError) as exc:
+            if _busy(exc):
+                self.busy += 1  # the change is lost, not the batch's outcome: the next batch tries again
+                return
+            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
                 raise  # another dispatcher changed the rate meanwhile: its change stands
 
     def _update(self, channel: Channel, update: str, condition: str, values: dict[str, int]) -> dict[str, Any]:
