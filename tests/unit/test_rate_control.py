@@ -137,9 +137,19 @@ def test_a_reservation_time_far_ahead_is_nobodys_and_started_over_rather_than_wa
 def test_a_rate_change_dated_far_ahead_does_not_freeze_the_rate() -> None:
     aimd = Aimd(100.0)
     an_hour_ahead = 1_000.0 + 3600
-    assert aimd.next_rate(50.0, 0.0, 1_000.0, an_hour_ahead) == 51.0  # quiet: raised
+    assert aimd.next_rate(50.0, 0.0, 1_000.0, an_hour_ahead) == aimd.ceiling  # quiet: raised
     lowered = aimd.next_rate(50.0, 0.5, 1_000.0, an_hour_ahead)
     assert lowered is not None
     assert lowered < 50.0  # throttled: cut
     # a change a moment ago on a clock a little ahead still holds the next one off
     assert aimd.next_rate(50.0, 0.5, 1_000.0, 1_000.5) is None
+
+
+def test_a_rate_cut_yesterday_rises_by_its_step_for_every_quiet_second_since_not_once() -> None:
+    aimd = Aimd(100.0)
+    # cut to the floor in a throttle episode, then idle for an hour: the next quiet batch finds the
+    # rate back at the ceiling, as 1 % of the configured rate a second makes it
+    assert aimd.next_rate(aimd.floor, 0.0, 10_000.0, 10_000.0 - 3600) == aimd.ceiling
+    # a quiet minute with no batch: a step for each second; a busy pace: a step a batch
+    assert aimd.next_rate(30.0, 0.0, 10_000.0, 10_000.0 - 65) == 30.0 + 65
+    assert aimd.next_rate(50.0, 0.0, 10_000.0, 10_000.0 - 3) == 51.0

@@ -8,9 +8,10 @@ whoever asks: no window boundary lets twice the rate through. Nobody reserves fu
 
 Adaptation (AIMD): while the recent share of throttled provider calls is above `cut_above` the rate
 is cut multiplicatively, at most once per `cooldown_s` (the batches in flight all report the same
-episode); while it is below `raise_below` the rate rises by a fixed step every `raise_every_s`, back
-up to the ceiling (the configured rate, less a little headroom for the jitter between a grant and
-its messages' arrival at the provider).
+episode); while it is below `raise_below` the rate rises by a fixed step every `raise_every_s` (a
+rate left unchanged for `idle_s` or more by a step for every `raise_every_s` since: yesterday's cut
+does not hold today's sends back), up to the ceiling (the configured rate, less a little headroom
+for the jitter between a grant and its messages' arrival at the provider).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Aimd:
     cooldown_s: float = 1.0  # at most one cut this often (batches in flight report the same episode)
     step: float = 0.01  # of the configured rate, added per quiet `raise_every_s`
     raise_every_s: float = 1.0
+    idle_s: float = 60.0  # unchanged this long: the rate recovers for all that time at once
     floor_share: float = 0.05  # never below this share of the configured rate
 
     @property
@@ -120,5 +122,8 @@ class Aimd:
             lowered = max(self.floor, rate * (1 - self.max_cut), min(rate * (1 - self.cut), rate * (1 - share)))
             return lowered if lowered < rate else None
         if share < self.raise_below and rate < self.ceiling and since >= self.raise_every_s:
-            return min(self.ceiling, rate + self.configured * self.step)
+            # A rate left unchanged a while (the pace idle, yesterday's cut) rises by a step for every
+            # interval since, as a busy one would have: one quiet batch does not hold it at the floor.
+            steps = 1 if since < self.idle_s else math.floor(min(since / self.raise_every_s, 1e6))
+            return min(self.ceiling, rate + self.configured * self.step * steps)
         return None
