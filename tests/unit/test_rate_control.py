@@ -153,3 +153,15 @@ def test_a_rate_cut_yesterday_rises_by_its_step_for_every_quiet_second_since_not
     # a quiet minute with no batch: a step for each second; a busy pace: a step a batch
     assert aimd.next_rate(30.0, 0.0, 10_000.0, 10_000.0 - 65) == 30.0 + 65
     assert aimd.next_rate(50.0, 0.0, 10_000.0, 10_000.0 - 3) == 51.0
+
+
+def test_throttles_a_warm_process_met_long_ago_are_no_evidence_against_todays_batches() -> None:
+    aimd, share = Aimd(100.0), ThrottleShare()
+    share.add(10, 10, now_s=1_000.0)  # the end of a throttle episode, then the sandbox idles an hour
+    today = share.add(10, 0, now_s=4_600.0)
+    # a quiet batch an hour later raises the rate, where the old episode's share would cut it
+    raised = aimd.next_rate(50.0, today, 4_600.0, 1_000.0)
+    assert raised is not None
+    assert raised > 50.0
+    # within a burst of batches the share still follows them
+    assert share.add(10, 10, now_s=4_600.5) == share.weight

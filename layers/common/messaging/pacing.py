@@ -158,9 +158,9 @@ class Pacer:
         """A batch's outcome: throttled provider calls cut the shared rate, quiet ones raise it back."""
         if channel not in self.rates or messages <= 0:
             return
-        share = self._shares.setdefault(channel, ThrottleShare()).add(messages, throttled)
-        changed_ms = self._seen.get(channel, {}).get("changed")
         now_s = self._clock()
+        share = self._shares.setdefault(channel, ThrottleShare()).add(messages, throttled, now_s)
+        changed_ms = self._seen.get(channel, {}).get("changed")
         changed_s = changed_ms / 1000 if changed_ms is not None else None
         aimd, current = self.aimd(channel), self.current_rate(channel)
         rate = aimd.next_rate(current, share, now_s, changed_s)

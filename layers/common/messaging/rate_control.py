@@ -70,13 +70,19 @@ class ThrottleShare:
 
     weight: float = 0.2  # of the newest batch
     share: float = 0.0
+    stale_s: float = 60.0  # batches further apart than this: the older ones are no evidence
+    last_s: float | None = None
 
     def reset(self) -> None:
         """After a change of rate: only what comes after it is evidence."""
         self.share = 0.0
 
-    def add(self, messages: int, throttled: int) -> float:
-        latest = min(1.0, throttled / max(messages, 1))
+    def add(self, messages: int, throttled: int, now_s: float | None = None) -> float:
+        if now_s is not None:
+            if self.last_s is not None and now_s - self.last_s > self.stale_s:
+                self.reset()  # a warm process's episode of long ago must not cut today's rate
+            self.last_s = now_s
+        latest = min(1.0, max(0, throttled) / max(messages, 1))
         self.share += self.weight * (latest - self.share)
         return self.share
 
