@@ -161,3 +161,19 @@ def test_a_throttled_pace_item_holds_the_batch_back_instead_of_failing_the_dispa
     assert not pacer.acquire(channel, 10, lambda: deadline - clock[0], 5.0)  # type: ignore[arg-type]
     # and a rate change it cannot write is lost, not the batch's outcome
     pacer.record(channel, 10, 8)  # type: ignore[arg-type]
+
+
+def test_a_batch_larger_than_the_paced_size_takes_the_slots_of_all_its_messages(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    # Planned while the rate was unknown (SES's quota unreadable in that sandbox: unpaced batches of
+    # 10) or higher (a configuration lowered mid-send), sent by a dispatcher pacing 14 per second.
+    clock, slept = [NOW], list[float]()
+    pacer, channel = _pacer(clock, slept, 14)
+    assert pacer.batch_limits()[channel] == 1
+    starts = []
+    for _ in range(4):
+        assert pacer.acquire(channel, 10, lambda: 3600.0, 5.0)
+        starts.append(clock[0])
+    # 40 messages at 14 per second (98 %): the fourth batch leaves about 30 messages' time after the first
+    assert starts[-1] - starts[0] >= 30 / 14

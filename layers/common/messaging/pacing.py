@@ -112,10 +112,19 @@ class Pacer:
         return self.aimd(channel).start(self._seen.get(channel, {}).get("rate"))
 
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
-        """Waits for the slot of `count` messages; False if the time left ran out first."""
-        if channel not in self.rates or count <= 0:
+        """Waits for the slots of `count` messages; False if the time left ran out first."""
+        if channel not in self.rates:
             return True
-        count = min(count, batch_limit(self.rates[channel]))
+        # A batch planned larger (the rate unknown or higher then) takes one paced batch's slot
+        # after another: each slot stays short, and all its messages are paced.
+        limit = batch_limit(self.rates[channel])
+        while count > 0:
+            if not self._acquire(channel, min(count, limit), left_s, margin_s):
+                return False
+            count -= limit
+        return True
+
+    def _acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
         late = busy = 0
         while True:
             now_ms = int(self._clock() * 1000)
