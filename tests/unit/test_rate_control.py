@@ -165,3 +165,9 @@ def test_throttles_a_warm_process_met_long_ago_are_no_evidence_against_todays_ba
     assert raised > 50.0
     # within a burst of batches the share still follows them
     assert share.add(10, 10, now_s=4_600.5) == share.weight
+
+
+def test_a_count_no_batch_could_meet_is_the_whole_batch_throttled_not_an_overflow() -> None:
+    # botocore's retries count a message's attempts (3 for one message is real); 10**400 is an answer
+    # no channel function gives, but must not fail the dispatcher after its batch was sent.
+    assert ThrottleShare().add(10, 30) == ThrottleShare().add(10, 10**400) == ThrottleShare.weight

@@ -82,7 +82,8 @@ class ThrottleShare:
             if self.last_s is not None and now_s - self.last_s > self.stale_s:
                 self.reset()  # a warm process's episode of long ago must not cut today's rate
             self.last_s = now_s
-        latest = min(1.0, max(0, throttled) / max(messages, 1))
+        # at most the whole batch (each attempt is counted), never less than none, never an overflow
+        latest = min(max(0, throttled), max(messages, 1)) / max(messages, 1)
         self.share += self.weight * (latest - self.share)
         return self.share
 
