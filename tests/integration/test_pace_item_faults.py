@@ -177,3 +177,28 @@ def test_a_batch_larger_than_the_paced_size_takes_the_slots_of_all_its_messages(
         starts.append(clock[0])
     # 40 messages at 14 per second (98 %): the fourth batch leaves about 30 messages' time after the first
     assert starts[-1] - starts[0] >= 30 / 14
+
+
+def test_dispatchers_taking_turns_pay_two_requests_a_reservation_at_most(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    # Four dispatchers at SES's 14 per second: a paced batch is one e-mail, and each finds the pace
+    # moved since it last looked. The refused write's answer tells where it is: no read after it.
+    import boto3
+
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    clock = [NOW]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    channel = f"email{uuid.uuid4().hex[:6]}"
+    pacers = [
+        Pacer(boto3.client("dynamodb"), SENDS_TABLE, {channel: 14}, clock=lambda: clock[0], sleep=sleep)  # type: ignore[dict-item]
+        for _ in range(4)
+    ]
+    for turn in range(200):
+        assert pacers[turn % 4].acquire(channel, 1, lambda: 3600.0, 5.0)  # type: ignore[arg-type]
+    assert sum(pacer.requests for pacer in pacers) <= 2 * 200

@@ -130,7 +130,7 @@ class Pacer:
             now_ms = int(self._clock() * 1000)
             try:
                 reserved = self._reserve(channel, count, now_ms)
-                tat = None if reserved is not None else _number(self._get(channel), "tat")
+                tat = self._seen.get(channel, {}).get("tat")  # as the refused reservation found it
             except (ClientError, BotoConnectionError, HTTPClientError) as exc:
                 if not _busy(exc):
                     raise
@@ -185,6 +185,7 @@ class Pacer:
         move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS)
         for _ in range(3):
             duration = slot_ms(count, self.current_rate(channel))
+            found = None
             try:
                 if move == Move.RESTART:
                     item = self._update(
@@ -205,7 +206,10 @@ class Pacer:
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
-            tat = _number(self._get(channel), "tat")
+                found = exc.response.get("Item")  # the refused write's answer: where the pace is
+            if found is not None:
+                self._remember(channel, found)
+            tat = _number(found if found is not None else self._get(channel), "tat")
             move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS)
             if move == Move.WAIT:
                 return None
@@ -268,6 +272,7 @@ class Pacer:
                 **(_TYPE_VALUES if ":number" in condition else {}),
             },
             ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         item: dict[str, Any] = answer.get("Attributes", {})
         self._remember(channel, item)
