@@ -6,9 +6,9 @@ A batch reserves its slot with one atomic `ADD` on the channel's reservation tim
 `SET` when the pace was idle) and waits for the slot's start. After the batch, its channel
 function's count of throttled provider calls lowers the shared rate; quiet batches raise it back.
 
-Limits: the adapted rate is only as fresh as the
-last reservation this process made (one slot); reservations reach at most AHEAD_MS into the future,
-and what the item holds beyond STALE_AHEAD_MS ahead (or not as a number) is started over.
+Limits: the adapted rate is only as fresh as the last reservation this process made (one slot);
+reservations reach at most AHEAD_MS into the future, and what the item holds beyond STALE_AHEAD_MS
+ahead (or not as a number) is started over.
 """
 
 from __future__ import annotations
