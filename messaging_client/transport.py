@@ -65,6 +65,9 @@ class Api:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
+        if parts.username is not None or parts.password is not None:
+            # Never echoed: the URL then holds a secret, which every message below would print.
+            raise ValueError("the URL carries credentials (user:password@): give --api-key or sign with --auth iam")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an HTTP URL: {self.url}")
         object.__setattr__(self, "base", self.url.rstrip("/").removesuffix("/send"))

@@ -175,3 +175,11 @@ def test_negative_or_missing_counts_do_not_break_the_watch(
     code, out, err = run(hostile, capsys, "status", "s1", "--watch", "--interval", "0")
     assert (code, err) == (0, "")
     assert "s1  completed" in out
+
+
+def test_a_url_carrying_credentials_is_refused_without_printing_them(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["--url", "http://admin:hunter2@127.0.0.1:9/v1", "status", "s1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "hunter2" not in err
+    assert err == "messaging: the URL carries credentials (user:password@): give --api-key or sign with --auth iam\n"
