@@ -166,3 +166,25 @@ def test_the_answers_remembered_are_bounded_across_many_senders(
     assert len(asked) == before
     assert fresh_check.verified("news@unverified-0.example.org") is False  # the oldest forgotten: asked again
     assert len(asked) > before
+
+
+def test_hostile_sender_spellings_are_refused_unasked_or_checked_in_the_form_ses_sends(
+    api: ApiCall, servers: Servers, fresh_check: SenderIdentities
+) -> None:
+    boto3.client("sesv2").create_email_identity(EmailIdentity="xn--bcher-kva.example")
+    asked = _asked(fresh_check)
+
+    refused = {
+        sender: api({**BODY, "channels": ["email"], "emailSender": sender})
+        for sender in ('"Evil" <a@example.com>', "a@example.com.", "a@example..com", "ä@example.com")
+    }
+    assert asked == []  # refused by the body's validation, before SES is asked anything
+    assert {status for status, _ in refused.values()} == {400}
+    assert all("emailSender" in body["message"] for _, body in refused.values())
+
+    idn, _ = api({**BODY, "channels": ["email"], "emailSender": "news@bücher.example"})
+    upper, _ = api({**BODY, "channels": ["email"], "emailSender": "News@EXAMPLE.COM"})
+    assert (idn, upper) == (200, 200)
+    assert "xn--bcher-kva.example" in asked  # the IDNA form SES knows, not the Unicode one
+    sources = {email["source"].lower() for email in servers.outbox.emails()}
+    assert sources == {"news@xn--bcher-kva.example", "news@example.com"}
