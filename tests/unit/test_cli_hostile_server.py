@@ -7,9 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,3 +188,37 @@ def test_a_url_carrying_credentials_is_refused_without_printing_them(capsys: pyt
     assert code == 2
     assert "hunter2" not in err
     assert err == "messaging: the URL carries credentials (user:password@): give --api-key or sign with --auth iam\n"
+
+
+def test_a_watch_of_a_send_that_never_ends_stops_cleanly_on_ctrl_c(hostile: Hostile) -> None:
+    running = {**STATUS, "channels": {"email": {"sent": 1, "failed": 0, "skipped": 0, "pending": 1}}}
+    hostile.reply = lambda method, path: _json_reply(running)
+    watching = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "messaging_client",
+            "--url",
+            hostile.url,
+            "status",
+            "s1",
+            "--watch",
+            "--interval",
+            "0.1",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(hostile.calls) < 3 and time.monotonic() < deadline:  # watching, poll after poll
+            time.sleep(0.05)
+        watching.send_signal(signal.SIGINT)
+        out, err = watching.communicate(timeout=30)
+    finally:
+        watching.kill()
+    assert watching.returncode == 130
+    assert "Traceback" not in err
+    assert "s1  running" in out
