@@ -9,6 +9,7 @@ Users `crowd-00000`... with an e-mail address each, but every tenth without one 
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from pymongo import MongoClient
@@ -31,7 +32,9 @@ def seed(uri: str, users: int, cluster: str) -> int:
     client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=10_000)
     try:
         collection = client["messaging"].users
-        collection.delete_many({"clusters": [cluster]})
+        # Only the crowd's own users (their ids and sole cluster): a cluster may hold other users too.
+        ours = {"_id": {"$regex": f"^{re.escape(cluster)}-[0-9]{{5,}}$"}, "clusters": [cluster]}
+        collection.delete_many(ours)
         everyone = crowd(users, cluster)
         for start in range(0, users, 5_000):
             collection.insert_many(everyone[start : start + 5_000])

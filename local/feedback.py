@@ -60,9 +60,18 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[in
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), json.load(response)
+            return response.status, dict(response.headers), _json_or_text(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+        return error.code, dict(error.headers), _json_or_text(error.read())
+
+
+def _json_or_text(raw: bytes) -> Any:
+    """The answer's JSON, or its text when something else answered (an HTML error page, sam local's 502)."""
+    text = raw.decode(errors="replace")
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return " ".join(text.split())[:300]
 
 
 def real_send(api: str, channel: str, user_id: str) -> str:
@@ -111,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, RuntimeError) as exc:
         print(f"failed: {exc} (is `make start` running?)", file=sys.stderr)
         return 1
-    counts = {name: value for name, value in (record.get("channels") or {}).get(channel, {}).items() if value}
+    channels = record.get("channels") if isinstance(record, dict) else None
+    counts = {name: value for name, value in ((channels or {}).get(channel) or {}).items() if value}
     print(f"GET /sends/{send_id} -> {status}, {channel}: {json.dumps(counts)}")
     return 0
 

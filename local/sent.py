@@ -28,9 +28,13 @@ _WIDTH = 70  # of a message's text, cut with "…"
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _get(url: str) -> Any:
+def _get(url: str) -> dict[str, Any]:
+    """The JSON object at `url`; ValueError when something else answers there (not JSON, not an object)."""
     with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
+        answer = json.load(response)
+    if not isinstance(answer, dict):
+        raise ValueError(f"{url} answered no JSON object")
+    return answer
 
 
 def _first_line(text: str) -> str:
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sent = collect(args.moto, args.fcm, args.eum)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: another program answers on those ports
         print(f"cannot read what was sent ({exc}): is `make start` running?", file=sys.stderr)
         return 1
     print(render(sent, args.last))

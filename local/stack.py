@@ -40,6 +40,7 @@ from local.file_service_standin import FileServiceStandIn
 from local.lambda_runtime import host_python
 from local.queues import start_queues
 from local.request_log import start_following
+from local.sam_containers import inspected, owned, sam_lambda_containers
 from local.scheduler import LocalScheduler
 from local.service_account import make_service_account
 
@@ -144,7 +145,7 @@ class Stack:
         self.files: FileServiceStandIn | None = None
         self.scheduler_stop = threading.Event()
         self.queues: tuple[str, str] = ("", "")  # the intake queue's and the events queue's URLs
-        self.containers_before = self.sam_containers()
+        self.containers_before = sam_lambda_containers()
         self.logs = ROOT / ".aws-sam" / "local-logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -495,16 +496,6 @@ class Stack:
         thread.start()
         log(f"local scheduler firing the due schedules of {SCHEDULE_GROUP} every second")
 
-    @staticmethod
-    def sam_containers() -> set[str]:
-        result = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return set(result.stdout.split())
-
     def stop(self) -> None:
         self.scheduler_stop.set()
         for _, process in reversed(self.processes):
@@ -519,8 +510,14 @@ class Stack:
         for standin in (self.fcm, self.eum, self.files):
             if standin is not None:
                 standin.stop()
-        # SAM leaves some warm containers behind on SIGTERM: remove the ones this run started.
-        leftovers = sorted(self.sam_containers() - self.containers_before)
+        # SAM leaves some warm containers behind on SIGTERM: remove this stack's, never a neighbour's.
+        moto = f"http://{HOST_FROM_CONTAINER}:{self.args.moto_port}"
+        leftovers = owned(
+            inspected(sam_lambda_containers() - self.containers_before),
+            ROOT / ".aws-sam" / "build",
+            moto,
+            self.containers_before,
+        )
         if leftovers:
             subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True, check=False)
 

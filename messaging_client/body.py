@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# API Gateway takes no body over 10 MB: a larger file is refused before it is read whole.
+MAX_BODY_FILE_BYTES = 10 * 1024 * 1024
+
 
 class BadBody(Exception):
     """The file or a flag is not what the body needs (said before anything is called)."""
@@ -66,9 +69,19 @@ def body_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def _read(name: str) -> dict[str, Any]:
     try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text()
+        if name == "-":
+            raw = sys.stdin.buffer.read(MAX_BODY_FILE_BYTES + 1)
+        else:
+            with Path(name).open("rb") as file:
+                raw = file.read(MAX_BODY_FILE_BYTES + 1)
     except OSError as error:
         raise BadBody(f"cannot read {name}: {error.strerror}") from None
+    if len(raw) > MAX_BODY_FILE_BYTES:
+        raise BadBody(f"{name}: larger than {MAX_BODY_FILE_BYTES} bytes, more than the API takes")
+    try:
+        text = raw.decode("utf-8-sig")  # an editor's byte order mark is no part of the JSON
+    except UnicodeDecodeError:
+        raise BadBody(f"{name}: not UTF-8 text") from None
     body = _json(text, name)
     if not isinstance(body, dict):
         raise BadBody(f"{name}: the body must be a JSON object")

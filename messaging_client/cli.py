@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from messaging_client import commands
 from messaging_client.body import BadBody, add_body_flags
 from messaging_client.signing import CannotSign
-from messaging_client.transport import LOCAL_URL, Answer, Api, Auth, Unreachable
+from messaging_client.transport import LOCAL_URL, Answer, Api, Auth, BadAnswer, Unreachable
 
 _USAGE = 2
 
@@ -110,7 +110,9 @@ def refusal(answer: Answer) -> str:
         phrase = ""
     if isinstance(body, dict) and "message" in body:
         return f"{answer.status} {body.get('error') or phrase}: {body['message']}"
-    return f"{answer.status} {phrase}: {str(body or '')[:500]}".rstrip(": ")
+    # An HTML error page (a proxy's, a load balancer's) on one line too.
+    text = " ".join(str(body or "").split())[:500]
+    return f"{answer.status} {phrase}: {text}".rstrip(": ")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BadBody, ValueError) as error:
         print(f"messaging: {error}", file=sys.stderr)
         return _USAGE
-    except (Unreachable, CannotSign) as error:
+    except (Unreachable, CannotSign, BadAnswer) as error:
         print(f"messaging: {error}", file=sys.stderr)
         return commands.UNREACHABLE
     except KeyboardInterrupt:

@@ -21,6 +21,26 @@ class Unreachable(Exception):
     """No HTTP answer at all: refused, unknown host, timed out, or a connection cut."""
 
 
+class BadAnswer(Exception):
+    """An answer the API never gives (not its JSON, not its shape, endless): a proxy, a wrong --url, or a
+    hostile server."""
+
+
+# The API's largest answer (a preview of 100 users) is a few MB; past this it is not the API talking.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The API never redirects: following one would hand the API key or the signed headers (the session
+    token) to wherever it points. The 3xx is answered as it came."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -29,7 +49,7 @@ class Answer:
 
     @property
     def refused(self) -> bool:
-        return self.status >= 400
+        return self.status >= 300  # a 3xx too: never followed (_NoRedirects)
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,9 @@ class Api:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
+        if parts.username is not None or parts.password is not None:
+            # Never echoed: the URL then holds a secret, which every message below would print.
+            raise ValueError("the URL carries credentials (user:password@): give --api-key or sign with --auth iam")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an HTTP URL: {self.url}")
         object.__setattr__(self, "base", self.url.rstrip("/").removesuffix("/send"))
@@ -71,15 +94,21 @@ class Api:
             sent = sigv4_headers(method, url, data, sent, self.region)
         request = urllib.request.Request(url, data=data, headers=sent, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return _answer(response.status, dict(response.headers.items()), response.read())
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
+                return _answer(response.status, dict(response.headers.items()), self._read(response))
         except urllib.error.HTTPError as error:
-            return _answer(error.code, dict(error.headers.items()), error.read())
+            return _answer(error.code, dict(error.headers.items()), self._read(error))
         except TimeoutError:
             raise Unreachable(f"no answer from {self.base} within {self.timeout_s:g} s") from None
         except (urllib.error.URLError, ConnectionError) as error:
             reason = getattr(error, "reason", error)
             raise Unreachable(f"cannot reach {self.base}: {_reason(reason)}") from None
+
+    def _read(self, response: Any) -> bytes:
+        raw: bytes = response.read(MAX_ANSWER_BYTES + 1)
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise BadAnswer(f"the answer from {self.base} is over {MAX_ANSWER_BYTES} bytes: not what the API answers")
+        return raw
 
 
 def _answer(status: int, headers: dict[str, str], raw: bytes) -> Answer:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from local.servers import free_port
+from messaging import sender_identity
 from messaging.sender_identity import SenderIdentities
 from tests.conftest import SENDER, ApiCall, Servers
 from tests.integration.async_sends import ASYNC, Async
@@ -110,3 +111,80 @@ def test_an_outage_of_the_check_never_blocks_a_send(
         ("INFO", "sender identity not checked: SES was unreachable moments ago"),
     ]
     assert getattr(logged[0], "reason", None) == "EndpointConnectionError"
+
+
+def _asked(identities: SenderIdentities) -> list[str]:
+    """The identities SES is asked about from now on (GetEmailIdentity calls, as made)."""
+    asked: list[str] = []
+    identities._ses.meta.events.register(
+        "provide-client-params.sesv2.GetEmailIdentity", lambda params, **_: asked.append(params["EmailIdentity"])
+    )
+    return asked
+
+
+def test_a_sender_at_a_domain_of_a_hundred_labels_costs_a_few_ses_calls_not_a_hundred(
+    api: ApiCall, servers: Servers, fresh_check: SenderIdentities
+) -> None:
+    asked = _asked(fresh_check)
+    deep = "x." * 100
+
+    under_verified, _ = api({**BODY, "channels": ["email"], "emailSender": f"a@{deep}example.com"})
+    verified_calls = len(asked)
+    # Under a domain nobody verified: the parents left out might be verified, so it is not refused
+    # (SES then judges each e-mail, as when the check is out).
+    unknown, answer = api({**BODY, "channels": ["email"], "emailSender": f"a@{deep}unverified.example.org"})
+
+    assert (under_verified, unknown) == (200, 200)
+    assert asked[:verified_calls][-1] == "example.com"
+    assert verified_calls <= 6
+    assert len(asked) - verified_calls <= 6
+    assert {failure["error"].split(":")[0] for failure in answer["failures"]} == {"MessageRejected"}
+
+
+def test_a_parent_domain_verified_within_the_bound_is_found_and_a_subdomains_identity_covers_no_parent(
+    api: ApiCall, fresh_check: SenderIdentities
+) -> None:
+    boto3.client("sesv2").create_email_identity(EmailIdentity="mail.verified-sub.example.org")
+
+    sub, _ = api({**BODY, "channels": ["email"], "emailSender": "a@b.c.mail.verified-sub.example.org"})
+    parent, _ = api({**BODY, "channels": ["email"], "emailSender": "a@verified-sub.example.org"})
+
+    assert (sub, parent) == (200, 400)
+
+
+def test_the_answers_remembered_are_bounded_across_many_senders(
+    fresh_check: SenderIdentities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sender_identity, "MAX_KNOWN", 5)
+    asked = _asked(fresh_check)
+    for n in range(20):
+        assert fresh_check.verified(f"news@unverified-{n}.example.org") is False
+        assert len(fresh_check) <= 5
+
+    before = len(asked)
+    assert fresh_check.verified("news@unverified-19.example.org") is False  # the latest still remembered
+    assert len(asked) == before
+    assert fresh_check.verified("news@unverified-0.example.org") is False  # the oldest forgotten: asked again
+    assert len(asked) > before
+
+
+def test_hostile_sender_spellings_are_refused_unasked_or_checked_in_the_form_ses_sends(
+    api: ApiCall, servers: Servers, fresh_check: SenderIdentities
+) -> None:
+    boto3.client("sesv2").create_email_identity(EmailIdentity="xn--bcher-kva.example")
+    asked = _asked(fresh_check)
+
+    refused = {
+        sender: api({**BODY, "channels": ["email"], "emailSender": sender})
+        for sender in ('"Evil" <a@example.com>', "a@example.com.", "a@example..com", "ä@example.com")
+    }
+    assert asked == []  # refused by the body's validation, before SES is asked anything
+    assert {status for status, _ in refused.values()} == {400}
+    assert all("emailSender" in body["message"] for _, body in refused.values())
+
+    idn, _ = api({**BODY, "channels": ["email"], "emailSender": "news@bücher.example"})
+    upper, _ = api({**BODY, "channels": ["email"], "emailSender": "News@EXAMPLE.COM"})
+    assert (idn, upper) == (200, 200)
+    assert "xn--bcher-kva.example" in asked  # the IDNA form SES knows, not the Unicode one
+    sources = {email["source"].lower() for email in servers.outbox.emails()}
+    assert sources == {"news@xn--bcher-kva.example", "news@example.com"}

@@ -49,7 +49,7 @@ def annotate(key: str, value: str | int) -> None:
 
 def safe_id(given: object) -> str | None:
     """`given` when it is a sane token (at most 128 characters, no spaces or control characters)."""
-    return given if isinstance(given, str) and _SAFE_ID.match(given) else None
+    return given if isinstance(given, str) and _SAFE_ID.fullmatch(given) else None
 
 
 def correlation_id_from(event: Mapping[str, Any]) -> str:
@@ -59,7 +59,7 @@ def correlation_id_from(event: Mapping[str, Any]) -> str:
     request of a run (its default argument is drawn once), which would join every local request."""
     headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
     given = headers.get(CORRELATION_HEADER.lower())
-    if isinstance(given, str) and _SAFE_ID.match(given):
+    if isinstance(given, str) and _SAFE_ID.fullmatch(given):  # `$` alone lets a trailing newline in
         return given
     context = event.get("requestContext") or {}
     request_id, extended = context.get("requestId"), context.get("extendedRequestId")

@@ -25,14 +25,23 @@ UNVERIFIED_TTL_S = 60.0
 # After an outage the check is skipped this long: each send would otherwise wait for the timeouts.
 OUTAGE_PAUSE_S = 30.0
 _NOT_AN_IDENTITY = "NotFoundException"
+# SES is asked about at most this many identities per address: it, its domain and the parent domains
+# of up to MAX_PARENT_LABELS labels. A domain may have over a hundred labels: asking about each would
+# make one request cost a hundred SES calls (and SES throttles). Past the bound the answer is unknown.
+MAX_PARENT_LABELS = 5
+# Identities remembered per container: a caller naming ever new senders must not grow it for ever.
+MAX_KNOWN = 1000
 
 
-def identities_of(address: str) -> list[str]:
+def identities_of(address: str) -> tuple[list[str], bool]:
     """The identities that cover `address`, most specific first: it, its domain, each parent domain
-    of at least two labels (SES lets a verified domain send from its subdomains)."""
+    of at least two labels (SES lets a verified domain send from its subdomains) and of at most
+    MAX_PARENT_LABELS; and whether parent domains were left out by that bound."""
     _, _, domain = address.rpartition("@")
     labels = domain.lower().split(".")
-    return [address, *(".".join(labels[i:]) for i in range(len(labels) - 1))]
+    first = max(1, len(labels) - MAX_PARENT_LABELS)
+    parents = [".".join(labels[i:]) for i in range(first, len(labels) - 1)]
+    return [address, ".".join(labels), *parents], first > 1
 
 
 class SenderIdentities:
@@ -51,13 +60,21 @@ class SenderIdentities:
         return cls(boto3.client("sesv2", config=config))
 
     def verified(self, address: str) -> bool | None:
-        for identity in identities_of(address):
+        identities, cut = identities_of(address)
+        for identity in identities:
             answer = self._identity_verified(identity)
             if answer is None:
                 return None
             if answer:
                 return True
+        if cut:  # a parent domain not asked about may be verified: never a refusal SES might not make
+            logger.info("sender identity not checked: its domain has too many labels")
+            return None
         return False
+
+    def __len__(self) -> int:
+        """The identities remembered."""
+        return len(self._known)
 
     def _identity_verified(self, identity: str) -> bool | None:
         now = self._clock()
@@ -79,8 +96,14 @@ class SenderIdentities:
         except BotoCoreError as exc:
             self._outage(type(exc).__name__)
             return None
-        self._known[identity] = (verified, now + (VERIFIED_TTL_S if verified else UNVERIFIED_TTL_S))
+        self._remember(identity, verified, now + (VERIFIED_TTL_S if verified else UNVERIFIED_TTL_S))
         return verified
+
+    def _remember(self, identity: str, verified: bool, until: float) -> None:
+        self._known.pop(identity, None)  # re-inserted last: the dict's order is the age of the answers
+        while len(self._known) >= MAX_KNOWN:
+            del self._known[next(iter(self._known))]
+        self._known[identity] = (verified, until)
 
     def _outage(self, reason: str) -> None:
         self._paused_until = self._clock() + OUTAGE_PAUSE_S
