@@ -13,19 +13,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-
-import pytest
 
 from local import crowd
 from tests.conftest import ApiCall, Servers
 from tests.integration.async_sends import BODY, Async
-from tests.integration.test_calling_the_api import API_KEY, CREDENTIALS, REGION
+from tests.integration.test_calling_the_api import API_KEY, CREDENTIALS, REGION, gateway
 from tests.signed_gateway import SignedGateway
+
+__all__ = ["gateway"]  # the signed API Gateway stand-in fixture, shared with the docs' examples
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = "arn:aws:iam::123456789012:user/client"  # the stand-in's signed caller, who alone sees its sends
@@ -42,14 +40,6 @@ def _failures(run: Async, send_id: str) -> list[dict[str, Any]]:
     assert code == 200, body
     assert body["nextToken"] is None
     return list(body["failures"])
-
-
-@pytest.fixture
-def gateway(api: ApiCall, functions: dict[str, ModuleType]) -> Iterator[SignedGateway]:
-    with SignedGateway(
-        functions["send"].lambda_handler, credentials=CREDENTIALS, region=REGION, api_key=API_KEY
-    ) as running:
-        yield running
 
 
 def _environment(**extra: str) -> dict[str, str]:
