@@ -23,13 +23,14 @@ ALLOWED = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
         ("Dott. Rossi/ü", False),
         ("x" * 256, True),
         ("é" * 94, False),  # 188 bytes: the longest that fits once encoded
+        ("u1\n", False),  # `$` matches before a final newline: the whole value must be allowed
     ],
 )
 def test_every_user_id_becomes_an_allowed_tag_value_and_comes_back_unchanged(user_id: str, plain: bool) -> None:
     value = tag_value(user_id)
 
     assert value is not None
-    assert ALLOWED.match(value)
+    assert ALLOWED.fullmatch(value)
     assert (value == user_id) is plain
     assert decode_tag(value) == user_id
 
@@ -38,3 +39,4 @@ def test_an_id_too_long_for_a_tag_is_left_untagged_and_foreign_values_are_refuse
     assert tag_value("é" * 200) is None
     assert decode_tag("not allowed!") is None
     assert decode_tag("b64-%%%") is None
+    assert decode_tag("u1\n") is None

@@ -130,7 +130,7 @@ USER_ID_TAG = "userId"
 
 def tag_value(value: str) -> str | None:
     """An id as an SES tag value, reversibly (`decode_tag`); None if it cannot fit 256 characters."""
-    if _TAG_SAFE.match(value) and not value.startswith(ENCODED):
+    if _TAG_SAFE.fullmatch(value) and not value.startswith(ENCODED):
         return value
     encoded = ENCODED + base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
     return encoded if len(encoded) <= 256 else None
@@ -138,7 +138,7 @@ def tag_value(value: str) -> str | None:
 
 def decode_tag(value: str) -> str | None:
     """The id a tag value carries; None if it is not one `tag_value` makes."""
-    if not _TAG_SAFE.match(value):
+    if not _TAG_SAFE.fullmatch(value):
         return None
     if not value.startswith(ENCODED):
         return value

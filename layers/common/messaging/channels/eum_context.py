@@ -39,7 +39,7 @@ def decode_context_value(value: str) -> str | None:
     if not value.startswith(ENCODED):
         return value or None
     data = value[len(ENCODED) :]
-    if not _BASE64URL.match(data):
+    if not _BASE64URL.fullmatch(data):
         return None
     try:
         return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode() or None

@@ -69,7 +69,7 @@ class DeliveryEvent:
 
 
 def _word(value: Any, default: str) -> str:
-    return value if isinstance(value, str) and _WORD.match(value) else default
+    return value if isinstance(value, str) and _WORD.fullmatch(value) else default
 
 
 def _first(values: Any) -> str | None:
@@ -114,7 +114,9 @@ def _unsubscribed(message: Mapping[str, Any], mail: Mapping[str, Any]) -> tuple[
         if isinstance(topic, Mapping) and topic.get("subscriptionStatus") == "OptOut"
     ]
     categories = tuple(
-        dict.fromkeys(name for name in left if isinstance(name, str) and _TOPIC.match(name) and name != MESSAGES_TOPIC)
+        dict.fromkeys(
+            name for name in left if isinstance(name, str) and _TOPIC.fullmatch(name) and name != MESSAGES_TOPIC
+        )
     )
     opt_out = preferences.get("unsubscribeAll") is True or MESSAGES_TOPIC in left
     if not opt_out and not categories:

@@ -86,7 +86,7 @@ def record(event: DeliveryEvent, store: EventStore, opt_outs: OptOuts, summary: 
         logger.info("user refused a category", extra={"userId": event.user_id, "channel": event.channel})
     if event.outcome is None:
         return
-    if event.send_id is None or not _SEND_ID.match(event.send_id):
+    if event.send_id is None or not _SEND_ID.fullmatch(event.send_id):
         _ignored(summary, "no send tag", event.kind)
         return
     failure = (
