@@ -49,6 +49,7 @@ validate: venv
 # one run did; the log ends with the whole suite's count.
 TEST_WORKERS ?= 2
 test: lint
+	scripts/ensure-chromium.sh
 	export SAM_CLI=$(SAM) CHECKOV=$(CHECKOV_VENV)/bin/checkov; \
 	logs=$$(mktemp -d); color=$$([ -t 1 ] && echo yes || echo no); \
 	$(PY) -m pytest tests --ignore=tests/e2e -n $(TEST_WORKERS) --dist worksteal --color=$$color \
