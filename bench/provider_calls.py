@@ -81,8 +81,9 @@ def _fresh(case: str, validate: bool, crt: str | None, url: str, calls: int) -> 
         **{f"AWS_ENDPOINT_URL_{s}": url for s in ("SESV2", "SNS", "PINPOINT_SMS_VOICE_V2")},
     }
     code = (
-        "import json, sys; from bench import provider_calls as p; from messaging.aws import crt_in_use; "
-        f"print(json.dumps([p.measure({case!r}, {validate!r}, {calls}), crt_in_use()]))"
+        # botocore's HAS_CRT: whether it found awscrt at import, and so signs requests with it.
+        "import json, sys; from bench import provider_calls as p; from botocore.compat import HAS_CRT; "
+        f"print(json.dumps([p.measure({case!r}, {validate!r}, {calls}), bool(HAS_CRT)]))"
     )
     output = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True)
     us, used = json.loads(output.stdout.splitlines()[-1])

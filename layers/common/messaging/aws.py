@@ -97,13 +97,6 @@ class _SendRetryGuard:
         return None
 
 
-def crt_in_use() -> bool:
-    """Whether botocore found awscrt at import, and so signs requests with it."""
-    from botocore.compat import HAS_CRT
-
-    return bool(HAS_CRT)
-
-
 def client(
     service: str,
     *,
