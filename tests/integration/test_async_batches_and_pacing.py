@@ -141,6 +141,11 @@ def test_two_dispatchers_share_one_pace_that_never_lets_more_than_the_rate_throu
     pacers[0].record(channel, 10, 8)  # type: ignore[arg-type]
     lowered = pacers[0].current_rate(channel)  # type: ignore[arg-type]
     assert lowered < 196
+    # The other met the same episode (its batch paced at 196, its last read from before the cut):
+    # it learns the cut rather than cutting again, even with its report later than the cooldown.
+    now[0] += 1.5
+    pacers[1].record(channel, 10, 8, 196.0)  # type: ignore[arg-type]
+    assert pacers[1].current_rate(channel) == pacers[0].current_rate(channel) == lowered  # type: ignore[arg-type]
     now[0] += 5  # the pace is idle meanwhile
     pacers[1].acquire(channel, 10, lambda: 100.0, 5.0)  # type: ignore[arg-type]
     assert pacers[1].current_rate(channel) == lowered  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -194,3 +195,25 @@ def test_a_send_refused_before_its_request_was_built_is_failed_not_unknown() -> 
 
     assert not may_have_sent(ParamValidationError(report="Invalid length for parameter MessageBody"))
     assert not may_have_sent(NoCredentialsError())
+
+
+@pytest.mark.parametrize("name", ["ses SendEmail", "eum SendTextMessage", "eum SendVoiceMessage"])
+def test_a_paced_batch_leaves_its_throttled_calls_to_the_dispatchers_pace(provider: Provider, name: str) -> None:
+    """Retried here, a throttled call would go again outside the pace, at the moment the provider is
+    refusing: a paced batch answers it throttled at once, and counts it, for the dispatcher to send
+    again in a slot (messaging.sends.batches); an unpaced (synchronous) batch still retries."""
+    from messaging.channels.handler import handle_batch
+
+    service, send = SENDS[name]
+    provider.status = 400
+    client = aws.client(service, read_timeout=READ_TIMEOUT_S)
+    batch = SimpleNamespace(channel="sms", correlationId=None, batchId=None, messages=[{"userId": "u1"}], paced=True)
+
+    answer = handle_batch(batch, lambda: send(client))
+
+    assert len(provider.received) == 1
+    assert answer["throttled"] == 1
+    assert [failure["code"] for failure in answer["failures"]] == ["ThrottlingException"]
+
+    handle_batch(SimpleNamespace(**{**vars(batch), "paced": False}), lambda: send(client))
+    assert len(provider.received) == 1 + 4

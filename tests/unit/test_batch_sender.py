@@ -5,6 +5,7 @@ batch out of time left for the continuation."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -58,10 +59,10 @@ class Pace:
     def batch_limits(self) -> Mapping[Channel, int]:
         return {}
 
-    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
-        return self.allowed
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
+        return math.inf if self.allowed else None
 
-    def record(self, channel: Channel, messages: int, throttled: int) -> None:
+    def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None:
         pass
 
 
@@ -154,7 +155,7 @@ class RecordingPace(Pace):
         super().__init__()
         self.records: list[tuple[Channel, int, int]] = []
 
-    def record(self, channel: Channel, messages: int, throttled: int) -> None:
+    def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None:
         self.records.append((channel, messages, throttled))
 
 

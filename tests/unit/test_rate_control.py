@@ -1,11 +1,15 @@
 """The pacer's arithmetic on a fake clock: reservations never let more than the rate through in any
 second, throttles cut the rate and quiet raises it back, and against a provider whose real limit is
-half the configured rate the pace settles just under that limit with few throttles."""
+lower than the configured rate the pace settles at that limit with few throttles (tests/pace_model.py
+plays several dispatchers against a token-bucket provider)."""
 
 from __future__ import annotations
 
+import pytest
+
 from messaging.rate_control import (
     HEADROOM,
+    Adapter,
     Aimd,
     Move,
     ThrottleShare,
@@ -14,9 +18,10 @@ from messaging.rate_control import (
     slot_ms,
     wait_before_asking_s,
 )
+from tests.pace_model import Pace, simulate
 
 
-def _reserve(tat: int | None, now: int, count: int, rate: float, ahead: int) -> tuple[int | None, int | None]:
+def _reserve(tat: float | None, now: float, count: int, rate: float, ahead: int) -> tuple[float | None, float | None]:
     """One caller's turn as messaging.pacing takes it: (slot start, new tat), or (None, tat) to wait."""
     move = next_move(tat, now, ahead)
     if move == Move.WAIT:
@@ -29,9 +34,9 @@ def _reserve(tat: int | None, now: int, count: int, rate: float, ahead: int) -> 
 def test_reservations_from_many_callers_never_let_more_than_the_rate_through_in_any_second() -> None:
     rate, ahead = 200.0, 500
     count = batch_limit(rate)
-    grants: list[int] = []  # ms at which each batch of `count` may go
-    tat: int | None = None
-    clocks = [0] * 16  # sixteen callers (dispatchers' threads), each with its own notion of "now"
+    grants: list[float] = []  # ms at which each batch of `count` may go
+    tat: float | None = None
+    clocks: list[float] = [0.0] * 16  # sixteen callers (dispatchers' threads), each with its own notion of "now"
     for turn in range(2000):
         caller = turn % len(clocks)
         start, tat = _reserve(tat, clocks[caller], count, rate, ahead)
@@ -63,6 +68,8 @@ def test_an_idle_pace_restarts_at_now_rather_than_catching_up() -> None:
 def test_paced_batches_are_a_twentieth_of_a_second_of_the_rate() -> None:
     assert [batch_limit(rate) for rate in (1, 14, 200, 3000)] == [1, 1, 10, 150]
     assert slot_ms(10, 200) == 50
+    # to the microsecond: whole milliseconds (52 for 51.02) paced 196 per second at 192
+    assert slot_ms(10, 196) == 51.02
 
 
 def test_throttles_cut_the_rate_once_per_cooldown_and_quiet_raises_it_back_to_the_ceiling() -> None:
@@ -72,9 +79,11 @@ def test_throttles_cut_the_rate_once_per_cooldown_and_quiet_raises_it_back_to_th
     assert aimd.start(500) == ceiling  # a configuration lowered since wins over the shared rate
     assert aimd.start(0.5) == aimd.floor
 
-    # half the calls refused: lowered by the most one cut may take; a few: by the least
-    cut = aimd.next_rate(ceiling, share=0.5, now_s=100.0, changed_s=None)
-    assert cut == ceiling * (1 - aimd.max_cut)
+    # most calls refused: lowered by the most one cut may take; half: by half (what got through);
+    # a few: by the least
+    assert aimd.next_rate(ceiling, share=0.9, now_s=100.0, changed_s=None) == ceiling * (1 - aimd.max_cut)
+    cut = aimd.next_rate(ceiling, share=0.4, now_s=100.0, changed_s=None)
+    assert cut == ceiling * 0.6
     assert aimd.next_rate(cut, share=0.5, now_s=100.5, changed_s=100.0) is None  # the same episode
     assert aimd.next_rate(cut, share=0.02, now_s=102.5, changed_s=100.0) == cut * (1 - aimd.cut)
     # a little noise neither cuts nor raises
@@ -88,42 +97,50 @@ def test_throttles_cut_the_rate_once_per_cooldown_and_quiet_raises_it_back_to_th
     assert rate == ceiling
 
 
-def test_the_throttled_share_follows_recent_batches() -> None:
+def test_the_throttled_share_is_exact_from_the_first_batch_and_follows_recent_ones() -> None:
     share = ThrottleShare()
-    assert share.add(10, 10) == share.weight
+    assert share.add(10, 5) == 0.5  # one batch is the whole evidence: a cut by half, not by a tenth
     for _ in range(30):
         share.add(10, 0)
     assert share.share < 0.002
 
 
-def test_against_a_limit_half_the_configured_rate_the_pace_settles_under_it_with_few_throttles() -> None:
-    """A provider that takes `limit` per second and throttles the rest; batches every 50 ms report
-    what they met a batch later (the feedback's delay)."""
-    aimd, share, limit = Aimd(200), ThrottleShare(), 100.0
-    rate, changed = aimd.start(None), None
-    sent = throttled = 0.0
-    sent_late = 0.0
-    step_s = 0.05
-    reported = (0.0, 0.0)  # the previous step's batch: (messages, throttled)
-    for tick in range(int(300 / step_s)):
-        now = tick * step_s
-        offered = rate * step_s
-        refused = max(0.0, offered - limit * step_s)
-        sent += offered - refused
-        throttled += refused
-        if now >= 60:
-            sent_late += offered - refused
-        messages, refused_before = reported
-        if messages:
-            moved = aimd.next_rate(rate, share.add(round(messages), round(refused_before)), now, changed)
-            if moved is not None:
-                if moved < rate:
-                    share.reset()  # as messaging.pacing does: only what follows a cut judges it
-                rate, changed = moved, now
-        reported = (offered, refused)
-    assert throttled / (sent + throttled) * 1000 <= 50  # throttled calls per 1,000
-    assert sent_late / 240 >= 0.9 * limit  # after the first minute, at least 90 % of the real limit
-    assert rate <= limit * 1.1
+@pytest.mark.parametrize(("configured", "limit"), [(200.0, 100.0), (100.0, 50.0), (200.0, 150.0)])
+def test_against_a_lower_real_limit_the_pace_settles_at_it_with_few_throttles(configured: float, limit: float) -> None:
+    """Four dispatchers of eight batches in flight each, reporting what they met after the call's
+    latency, against a provider that takes `limit` per second plus a second's burst
+    (tests/pace_model.py): one episode makes one cut, and the climb back finds the limit again."""
+    outcome = simulate(configured, limit, messages=int(limit * 200))
+    assert outcome.throttled / outcome.accepted * 1000 <= 50  # throttled calls per 1,000 messages
+    assert outcome.achieved >= 0.9 * limit
+    # the first cut lands near the limit at once (by the share refused), not in ten small steps
+    first_cuts = [rate for _, rate in outcome.rates[:4]]
+    assert min(first_cuts) <= limit * 1.1
+
+
+def test_at_the_configured_limit_the_pace_fills_it_and_never_goes_over() -> None:
+    outcome = simulate(200.0, 200.0, messages=20_000)
+    assert outcome.throttled == 0
+    assert outcome.achieved >= 0.97 * 200
+    assert outcome.peak_second() <= 200
+
+
+def test_dispatchers_that_meet_one_episode_cut_once_between_them() -> None:
+    adapters = [Adapter(Aimd(200.0)) for _ in range(4)]
+    pace = Pace()
+    # every dispatcher's batches, paced at the ceiling, met half their calls throttled
+    # (each read the pace before any of them wrote)
+    changes = [adapter.after_batch(None, None, 196.0, 10, 5, now_s=100.0) for adapter in adapters]
+    for change in changes:
+        assert change is not None
+        pace.change(change, now_ms=100_000.0)
+    assert pace.rate == 98.0  # one cut by the share refused, not four
+    # a batch paced at the old rate reports late: that episode was answered already
+    assert adapters[0].after_batch(pace.rate, 100.0, 196.0, 10, 10, now_s=101.5) is None
+    # batches at the new rate are the evidence now
+    quiet = adapters[1].after_batch(pace.rate, 100.0, 98.0, 10, 0, now_s=101.5)
+    assert quiet is not None
+    assert quiet.rate > 98.0
 
 
 def test_a_reservation_time_far_ahead_is_nobodys_and_started_over_rather_than_waited_for() -> None:
@@ -164,10 +181,10 @@ def test_throttles_a_warm_process_met_long_ago_are_no_evidence_against_todays_ba
     assert raised is not None
     assert raised > 50.0
     # within a burst of batches the share still follows them
-    assert share.add(10, 10, now_s=4_600.5) == share.weight
+    assert 0.5 < share.add(10, 10, now_s=4_600.5) < 0.6
 
 
 def test_a_count_no_batch_could_meet_is_the_whole_batch_throttled_not_an_overflow() -> None:
     # botocore's retries count a message's attempts (3 for one message is real); 10**400 is an answer
     # no channel function gives, but must not fail the dispatcher after its batch was sent.
-    assert ThrottleShare().add(10, 30) == ThrottleShare().add(10, 10**400) == ThrottleShare.weight
+    assert ThrottleShare().add(10, 30) == ThrottleShare().add(10, 10**400) == 1.0

@@ -85,7 +85,8 @@ class _SendRetryGuard:
         request_dict: dict[str, Any],
         **_: Any,
     ) -> bool | None:
-        throttles.note_aws_answer(response)  # the pace adapts to them (messaging.pacing)
+        if throttles.note_aws_answer(response) and not throttles.retried_here():
+            return False  # the pace adapts to them (messaging.pacing), and sends the message again
         if caught_exception is not None and not isinstance(caught_exception, _NEVER_CONNECTED):
             return False  # the request may have reached the provider
         if response is not None and getattr(response[0], "status_code", None) == _GATEWAY_TIMEOUT:

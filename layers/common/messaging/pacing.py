@@ -26,9 +26,10 @@ from messaging.models.common import Channel
 from messaging.rate_control import (
     LATE_MS,
     STALE_AHEAD_MS,
+    Adapter,
     Aimd,
+    Change,
     Move,
-    ThrottleShare,
     batch_limit,
     next_move,
     slot_ms,
@@ -93,7 +94,7 @@ class Pacer:
         self._sleep = sleep
         # What this process last read of each pace: the adapted rate and when it last changed.
         self._seen: dict[str, dict[str, float | None]] = {}
-        self._shares: dict[str, ThrottleShare] = {}  # this process's recent throttled share per channel
+        self._adapters: dict[str, Adapter] = {}  # this process's evidence per channel
         self.requests = 0
         self.waits = 0
         self.late = 0  # slots given up: their holder woke too late
@@ -111,20 +112,23 @@ class Pacer:
         """The shared adapted rate as this process last read it."""
         return self.aimd(channel).start(self._seen.get(channel, {}).get("rate"))
 
-    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
-        """Waits for the slots of `count` messages; False if the time left ran out first."""
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
+        """Waits for the slots of `count` messages: the rate they were paced at (infinite: the
+        channel is not paced), None if the time left ran out first."""
         if channel not in self.rates:
-            return True
+            return math.inf
         # A batch planned larger (the rate unknown or higher then) takes one paced batch's slot
         # after another: each slot stays short, and all its messages are paced.
         limit = batch_limit(self.rates[channel])
+        paced_at: float | None = math.inf
         while count > 0:
-            if not self._acquire(channel, min(count, limit), left_s, margin_s):
-                return False
+            paced_at = self._acquire(channel, min(count, limit), left_s, margin_s)
+            if paced_at is None:
+                return None
             count -= limit
-        return True
+        return paced_at
 
-    def _acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool:
+    def _acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
         late = busy = 0
         while True:
             now_ms = int(self._clock() * 1000)
@@ -140,51 +144,57 @@ class Pacer:
                 self.busy += 1
                 pause = min(BUSY_MAX_S, BUSY_BACKOFF_S * 2**busy) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
                 if left_s() - pause < margin_s:
-                    return False
+                    return None
                 self._sleep(pause)
                 continue
             if reserved is not None:
-                item, duration = reserved
-                start_ms = int(_number(item, "tat") or now_ms) - duration
+                item, duration, paced_at = reserved
+                start_ms = (_number(item, "tat") or now_ms) - duration
                 pause = max(0.0, (start_ms - now_ms) / 1000)
                 if left_s() - pause < margin_s:
-                    return False  # the slot goes unused: a little of the rate is lost, never exceeded
+                    return None  # the slot goes unused: a little of the rate is lost, never exceeded
                 if pause <= 0:
-                    return True
+                    return paced_at
                 self._sleep(pause)
                 if self._clock() * 1000 - start_ms <= LATE_MS or late >= MAX_LATE:
-                    return True
+                    return paced_at
                 late += 1
                 self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
                 continue
             self.waits += 1
-            pause = wait_before_asking_s(int(tat or now_ms), now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
+            pause = wait_before_asking_s(tat or now_ms, now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
             if left_s() - pause < margin_s:
-                return False
+                return None
             self._sleep(pause)
 
-    def record(self, channel: Channel, messages: int, throttled: int) -> None:
-        """A batch's outcome: throttled provider calls cut the shared rate, quiet ones raise it back."""
+    def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None:
+        """A batch's outcome, `paced_at` the rate its slot was reserved at (acquire's answer; None:
+        the current one): throttled provider calls cut the shared rate, quiet ones raise it back."""
         if channel not in self.rates or messages <= 0:
             return
         now_s = self._clock()
-        share = self._shares.setdefault(channel, ThrottleShare()).add(messages, throttled, now_s)
-        changed_ms = self._seen.get(channel, {}).get("changed")
-        changed_s = changed_ms / 1000 if changed_ms is not None else None
-        aimd, current = self.aimd(channel), self.current_rate(channel)
-        rate = aimd.next_rate(current, share, now_s, changed_s)
-        if rate is not None:
-            if rate < current:
-                self._shares[channel].reset()
-            self._change(channel, rate, now_s, aimd.cooldown_s if rate < current else aimd.raise_every_s)
+        seen = self._seen.get(channel, {})
+        changed_ms = seen.get("changed")
+        adapter = self._adapters.setdefault(channel, Adapter(self.aimd(channel)))
+        change = adapter.after_batch(
+            seen.get("rate"),
+            changed_ms / 1000 if changed_ms is not None else None,
+            self.current_rate(channel) if paced_at is None else paced_at,
+            messages,
+            throttled,
+            now_s,
+        )
+        if change is not None:
+            self._change(channel, change, now_s)
 
-    def _reserve(self, channel: Channel, count: int, now_ms: int) -> tuple[dict[str, Any], int] | None:
-        """The pace's item after this reservation and the slot's length; None when reservations
-        already reach too far."""
+    def _reserve(self, channel: Channel, count: int, now_ms: int) -> tuple[dict[str, Any], float, float] | None:
+        """The pace's item after this reservation, the slot's length and the rate it was taken at;
+        None when reservations already reach too far."""
         seen_tat = self._seen.get(channel, {}).get("tat")
         move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS)
         for _ in range(3):
-            duration = slot_ms(count, self.current_rate(channel))
+            rate = self.current_rate(channel)
+            duration = slot_ms(count, rate)
             found = None
             try:
                 if move == Move.RESTART:
@@ -202,7 +212,7 @@ class Pacer:
                         "#tat BETWEEN :now AND :ahead",
                         {":slot": duration, ":now": now_ms, ":ahead": now_ms + AHEAD_MS},
                     )
-                return item, duration
+                return item, duration, rate
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
@@ -215,22 +225,28 @@ class Pacer:
                 return None
         return None
 
-    def _change(self, channel: Channel, rate: float, now_s: float, quiet_s: float) -> None:
-        """The shared rate, unless another dispatcher changed it within `quiet_s` (its change stands)."""
+    def _change(self, channel: Channel, change: Change, now_s: float) -> None:
+        """The shared rate, unless another dispatcher changed it since this one read it, or within
+        `quiet_s`: its change stands (the same episode is not cut twice)."""
         now_ms = int(now_s * 1000)
-        self.changes.append((now_s, rate))
+        self.changes.append((now_s, change.rate))
+        values = {
+            ":rate": round(change.rate, 3),
+            ":now": now_ms,
+            ":since": now_ms - int(change.quiet_s * 1000),
+            ":stale": now_ms + STALE_AHEAD_MS,
+        }
+        if change.expected is None:  # none stored, or not a number (a manual edit): this one replaces it
+            unchanged = f"(attribute_not_exists(#rate) OR {_NOT_A_NUMBER.format('#rate')})"
+        else:
+            unchanged, values[":expected"] = "#rate = :expected", change.expected
         self._write(
             channel,
             "SET #rate = :rate, #changed = :now",
             # or a change that is nobody's (not a number, dated far ahead): it must not freeze the rate
-            f"attribute_not_exists(#changed) OR {_NOT_A_NUMBER.format('#changed')} OR #changed <= :since"
-            " OR #changed > :stale",
-            {
-                ":rate": round(rate, 3),
-                ":now": now_ms,
-                ":since": now_ms - int(quiet_s * 1000),
-                ":stale": now_ms + STALE_AHEAD_MS,
-            },
+            f"{unchanged} AND (attribute_not_exists(#changed) OR {_NOT_A_NUMBER.format('#changed')}"
+            " OR #changed <= :since OR #changed > :stale)",
+            values,
             {"#changed": "changed", "#rate": "rate"},
         )
 
@@ -245,6 +261,7 @@ class Pacer:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {**_numbers(values), **_TYPE_VALUES},
             "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if condition:
             arguments["ConditionExpression"] = condition
@@ -255,9 +272,14 @@ class Pacer:
                 self.busy += 1  # the change is lost, not the batch's outcome: the next batch tries again
                 return
             if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
-                raise  # another dispatcher changed the rate meanwhile: its change stands
+                raise
+            # another dispatcher changed the rate meanwhile: its change stands, and is what this
+            # process paces at from now on
+            found = exc.response.get("Item")
+            if found is not None:
+                self._remember(channel, found)
 
-    def _update(self, channel: Channel, update: str, condition: str, values: dict[str, int]) -> dict[str, Any]:
+    def _update(self, channel: Channel, update: str, condition: str, values: dict[str, float]) -> dict[str, Any]:
         self.requests += 1
         expiration = int(self._clock()) + EXPIRATION_S
         answer = self._db.update_item(

@@ -7,8 +7,11 @@ whoever asks: no window boundary lets twice the rate through. Nobody reserves fu
 `ahead_ms`, so a lowered rate applies within that time.
 
 Adaptation (AIMD): while the recent share of throttled provider calls is above `cut_above` the rate
-is cut multiplicatively, at most once per `cooldown_s` (the batches in flight all report the same
-episode); while it is below `raise_below` the rate rises by a fixed step every `raise_every_s` (a
+is cut by that share (what got through is what the provider takes), at least `cut` and at most
+`max_cut`. One episode makes one cut, however many dispatchers meet it: a batch paced at a rate since
+cut is no evidence, and a cut is written only over the rate it was decided from (`Change`), at most
+once per `cooldown_s`. While the share is below `raise_below` the rate rises by a fixed step every
+`raise_every_s` (a
 rate left unchanged for `idle_s` or more by a step for every `raise_every_s` since: yesterday's cut
 does not hold today's sends back), up to the ceiling (the configured rate, less a little headroom
 for the jitter between a grant and its messages' arrival at the provider).
@@ -40,9 +43,10 @@ def batch_limit(rate: float) -> int:
     return max(1, math.ceil(rate * BATCH_SECONDS))
 
 
-def slot_ms(count: int, rate: float) -> int:
-    """How long `count` messages take at `rate` per second, in whole milliseconds (at least 1)."""
-    return max(1, math.ceil(count * 1000 / max(rate, 1e-9)))
+def slot_ms(count: int, rate: float) -> float:
+    """How long `count` messages take at `rate` per second, in milliseconds to the microsecond (whole
+    milliseconds would lose 2 % of 196 per second: 10 messages in 52 ms rather than 51.02)."""
+    return max(0.001, round(count * 1000 / max(rate, 1e-9), 3))
 
 
 class Move(Enum):
@@ -51,7 +55,7 @@ class Move(Enum):
     WAIT = "wait"  # reservations already reach `ahead_ms` past now: wait before asking again
 
 
-def next_move(tat_ms: int | None, now_ms: int, ahead_ms: int) -> Move:
+def next_move(tat_ms: float | None, now_ms: float, ahead_ms: int) -> Move:
     if tat_ms is None or tat_ms < now_ms or tat_ms - now_ms > STALE_AHEAD_MS:
         return Move.RESTART
     if tat_ms - now_ms <= ahead_ms:
@@ -59,23 +63,30 @@ def next_move(tat_ms: int | None, now_ms: int, ahead_ms: int) -> Move:
     return Move.WAIT
 
 
-def wait_before_asking_s(tat_ms: int, now_ms: int, ahead_ms: int) -> float:
+def wait_before_asking_s(tat_ms: float, now_ms: float, ahead_ms: int) -> float:
     """How long to wait, with reservations reaching `tat_ms`, until one may be taken again."""
     return max(0.0, (tat_ms - now_ms - ahead_ms) / 1000)
 
 
 @dataclass
 class ThrottleShare:
-    """The recent share of provider calls throttled, as a moving average over batches."""
+    """The recent share of provider calls throttled: the messages and the throttled calls each a
+    moving sum over batches, so their ratio is exact from the first batch on (a moving average of
+    per-batch shares would start at a fifth of the truth and call for one small cut after another)."""
 
     weight: float = 0.2  # of the newest batch
-    share: float = 0.0
+    messages: float = 0.0
+    throttled: float = 0.0
     stale_s: float = 60.0  # batches further apart than this: the older ones are no evidence
     last_s: float | None = None
 
+    @property
+    def share(self) -> float:
+        return self.throttled / self.messages if self.messages > 0 else 0.0
+
     def reset(self) -> None:
         """After a change of rate: only what comes after it is evidence."""
-        self.share = 0.0
+        self.messages = self.throttled = 0.0
 
     def add(self, messages: int, throttled: int, now_s: float | None = None) -> float:
         if now_s is not None:
@@ -83,8 +94,9 @@ class ThrottleShare:
                 self.reset()  # a warm process's episode of long ago must not cut today's rate
             self.last_s = now_s
         # at most the whole batch (each attempt is counted), never less than none, never an overflow
-        latest = min(max(0, throttled), max(messages, 1)) / max(messages, 1)
-        self.share += self.weight * (latest - self.share)
+        sent = max(messages, 1)
+        self.messages += self.weight * (sent - self.messages)
+        self.throttled += self.weight * (min(max(0, throttled), sent) - self.throttled)
         return self.share
 
 
@@ -93,8 +105,10 @@ class Aimd:
     """Additive increase, multiplicative decrease of a channel's rate, between `floor` and `ceiling`."""
 
     configured: float
-    cut: float = 0.1  # the least cut after throttles: rate x (1 - cut)
-    max_cut: float = 0.25  # the most
+    # The least cut after throttles, rate x (1 - cut), and the most. Between them the cut is the
+    # share refused: what got through is what the provider takes now.
+    cut: float = 0.05
+    max_cut: float = 0.5
     cut_above: float = 0.01  # of calls throttled (the recent share): the rate is cut
     raise_below: float = 0.002  # of calls throttled: quiet enough to raise the rate
     cooldown_s: float = 1.0  # at most one cut this often (batches in flight report the same episode)
@@ -134,3 +148,52 @@ class Aimd:
             steps = 1 if since < self.idle_s else math.floor(min(since / self.raise_every_s, 1e6))
             return min(self.ceiling, rate + self.configured * self.step * steps)
         return None
+
+
+# A batch paced at a rate this much above the current one was reserved before a cut: its throttles
+# are the episode that cut already answered.
+STALE_BASIS = 0.005
+
+
+@dataclass(frozen=True)
+class Change:
+    """A new shared rate, written only if the shared item still holds `expected` (None: no rate
+    stored yet) and nobody changed it within `quiet_s`: dispatchers that met the same episode cut
+    once between them, not once each."""
+
+    rate: float
+    expected: float | None
+    quiet_s: float
+
+
+class Adapter:
+    """One process's evidence about one channel's pace, and the change it calls for after a batch."""
+
+    def __init__(self, aimd: Aimd) -> None:
+        self.aimd = aimd
+        self.share = ThrottleShare()
+        self._at: float | None = None  # the rate the evidence was gathered at
+
+    def after_batch(
+        self,
+        stored: float | None,
+        changed_s: float | None,
+        paced_at: float,
+        messages: int,
+        throttled: int,
+        now_s: float,
+    ) -> Change | None:
+        """`stored`/`changed_s`: the shared item as last read; `paced_at`: the rate the batch's slot
+        was reserved at."""
+        current = self.aimd.start(stored)
+        if self._at is None or not math.isclose(self._at, current, rel_tol=1e-4):
+            self.share.reset()  # the rate changed since (here or by another dispatcher)
+            self._at = current
+        if paced_at > current * (1 + STALE_BASIS):
+            return None
+        share = self.share.add(messages, throttled, now_s)
+        rate = self.aimd.next_rate(current, share, now_s, changed_s)
+        if rate is None:
+            return None
+        lowered = rate < current
+        return Change(rate, stored, self.aimd.cooldown_s if lowered else self.aimd.raise_every_s)

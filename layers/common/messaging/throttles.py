@@ -12,6 +12,19 @@ from typing import Any
 
 _lock = threading.Lock()
 _count = 0
+# The batch in hand was paced by its dispatcher: a throttled call is answered throttled rather than
+# retried here, unpaced; the dispatcher sends it again in a slot of its pace.
+_paced = False
+
+
+def set_paced(paced: bool) -> None:
+    global _paced
+    _paced = paced
+
+
+def retried_here() -> bool:
+    """Whether a throttled call is retried by this process (False: by the dispatcher, paced)."""
+    return not _paced
 
 
 def seen(calls: int = 1) -> None:
@@ -32,10 +45,12 @@ def take() -> int:
 AWS_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "ThrottledException"})
 
 
-def note_aws_answer(response: tuple[Any, dict[str, Any]] | None) -> None:
-    """botocore's `needs-retry` hook sees every attempt's answer: a throttled one is counted."""
+def note_aws_answer(response: tuple[Any, dict[str, Any]] | None) -> bool:
+    """botocore's `needs-retry` hook sees every attempt's answer: a throttled one is counted (True)."""
     if response is None:
-        return
+        return False
     code = (response[1] or {}).get("Error", {}).get("Code")
     if code in AWS_CODES or getattr(response[0], "status_code", None) == 429:
         seen()
+        return True
+    return False

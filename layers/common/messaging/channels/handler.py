@@ -33,6 +33,9 @@ class Batch(Protocol):
     @property
     def messages(self) -> Any: ...
 
+    @property
+    def paced(self) -> bool: ...
+
 
 _cold_start = True
 
@@ -67,7 +70,11 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
             return BatchResult(failures=failures).model_dump(exclude={"throttled"})  # as first answered
 
     throttles.take()  # what an earlier batch of this process left uncounted is not this one's
-    report = send()
+    throttles.set_paced(batch.paced)
+    try:
+        report = send()
+    finally:
+        throttles.set_paced(False)
     throttled = throttles.take()
     if batch_id and guard is not None:
         guard.complete(batch_id, report.failures)

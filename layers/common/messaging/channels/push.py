@@ -244,6 +244,8 @@ class FcmClient:
                 if response.status not in RETRYABLE:
                     return problem
                 throttles.seen(response.status == 429)
+                if response.status == 429 and not throttles.retried_here():
+                    return problem  # the dispatcher sends it again in a slot of its pace
                 retry_after = _seconds(response.headers.get("Retry-After"))
             if attempt + 1 < ATTEMPTS:
                 backoff = random.uniform(0, BACKOFF_BASE_S * 2**attempt)  # noqa: S311 - jitter, not crypto

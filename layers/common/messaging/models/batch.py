@@ -36,6 +36,9 @@ class Envelope(BaseModel):
     transactional: bool = False
     # The message's category (`newsletter`): an e-mail's one-click unsubscribe topic.
     category: str | None = None
+    # Sent at a pace (the channel's rate is set): a throttled provider call is answered throttled,
+    # not retried by the channel function, so that the dispatcher sends it again within the pace.
+    paced: bool = False
 
 
 class BatchResult(BaseModel):

@@ -62,9 +62,11 @@ class Pace(Protocol):
 
     def batch_limits(self) -> Mapping[Channel, int]: ...
 
-    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> bool: ...
+    def acquire(
+        self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float
+    ) -> float | None: ...  # the rate the slot was taken at (infinite: unpaced); None: out of time
 
-    def record(self, channel: Channel, messages: int, throttled: int) -> None: ...
+    def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None: ...
 
 
 class OutOfTimeError(Exception):
@@ -176,7 +178,8 @@ class BatchSender:
 
     def _invoke(self, batch: Batch, left: Callable[[], float]) -> list[Failure]:
         """One invoke, once the channel's pace lets it go."""
-        if not self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s):
+        paced_at = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
+        if not paced_at:
             raise OutOfTimeError(batch.batch_id)
         self.invokes[batch.channel] += 1
         throttled: list[int] = []
@@ -188,7 +191,7 @@ class BatchSender:
             lambda answer: throttled.append(answer.throttled),
         )
         if throttled:  # only a batch the function answered tells how the provider took it
-            self.pacer.record(batch.channel, len(batch.user_ids), throttled[0])
+            self.pacer.record(batch.channel, len(batch.user_ids), throttled[0], paced_at)
         return failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:

@@ -78,6 +78,9 @@ class SegmentBatches:
         self._function_names = {channel: settings.function_name(channel) for channel in checkpoints.next_number}
         self._numbers = dict(checkpoints.next_number)
         self._numbered: dict[str, int] = {}
+        # a channel with a batch limit is paced (messaging.pacing): its channel function leaves
+        # throttled calls to the dispatcher
+        envelopes = {ch: {**env, "paced": True} if ch in batch_limits else env for ch, env in envelopes.items()}
         self._new = BatchBuilder(
             envelopes,
             self._function_names,
