@@ -168,7 +168,7 @@ def _measure(
 
     request = appointment_request(channels)
     others_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
-    cpu_started, started = time.process_time(), time.perf_counter()
+    cpu_started, started, started_at = time.process_time(), time.perf_counter(), time.monotonic()
     send_ids = [accept(request, app.settings, app.store, app.renderer, app.sends, runtime) for _ in range(sends)]
     accepted_s = time.perf_counter() - started
     runtime.run_until_idle()
@@ -179,6 +179,10 @@ def _measure(
     assert all(record is not None for record in records)
     with urllib.request.urlopen(f"{providers_url}/stats", timeout=10) as answer:  # noqa: S310 - the stand-in's
         provider = json.loads(answer.read())
+    for seen in provider.values():  # where the wall time goes: before the first message, after the last
+        if seen.get("first") is not None:
+            seen["first_after_s"] = seen["first"] - started_at
+            seen["tail_s"] = started_at + wall_s - seen["last"]
     measured = _Measured(
         seed_s,
         accepted_s,

@@ -146,6 +146,9 @@ class Limits:
                     "accepted": seen.accepted,
                     "throttled": seen.throttled,
                     "span_s": (seen.last - seen.first) if seen.first is not None and seen.last is not None else None,
+                    # time.monotonic() of the first and last accepted: the benchmark's clock too
+                    "first": seen.first,
+                    "last": seen.last,
                     # Whole seconds only: the first and last are partial.
                     "peak_second": max(
                         (count for second, count in seen.per_second.items() if second not in _ends(seen.per_second)),

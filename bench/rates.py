@@ -37,6 +37,8 @@ def pacing_rows(
                 "failed_throttled": measured.failed_throttled.get(channel, 0),
                 "failed": sum(c["failed"] for c in counts),
                 "wall_s": measured.wall_s,
+                "first_after_s": seen.get("first_after_s"),
+                "tail_s": seen.get("tail_s"),
                 "ideal_s": messages / rate,
                 "series": seen.get("series", []),
             }
@@ -52,8 +54,8 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
         "\nPaced channels (rates per second; the provider stand-in's limit and burst as it enforces them)\n",
         "| channel | sends at once | configured | provider limit (+burst) | messages | achieved | achieved/configured "
         "| achieved/limit | peak second | peak/configured | throttled per 1000 | failed for throttling | failed "
-        "| wall s | N/rate s | wall/(N/rate) |",
-        "|" + "---|" * 16,
+        "| wall s | N/rate s | wall/(N/rate) | first message after s | after the last s |",
+        "|" + "---|" * 18,
     ]
     for r in paced:
         limit = r["limit"] or r["configured"]
@@ -63,7 +65,14 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
             f"| {r['achieved']:.1f} | {r['achieved'] / r['configured']:.1%} | {r['achieved'] / limit:.1%} "
             f"| {r['peak_second']} | {r['peak_second'] / r['configured']:.1%} | {r['throttled_per_1000']:.1f} "
             f"| {r['failed_throttled']} | {r['failed']} | {r['wall_s']:.1f} | {r['ideal_s']:.1f} "
-            f"| {r['wall_s'] / r['ideal_s']:.3f} |"
+            f"| {r['wall_s'] / r['ideal_s']:.3f} | {r['first_after_s'] or 0:.1f} | {r['tail_s'] or 0:.1f} |"
+        )
+    for r in paced:
+        whole = r["series"][1:-1]  # the first and last seconds are partial
+        over = [count for count in whole if count > r["configured"] * 1.05]
+        lines.append(
+            f"\n{r['channel']}: {len(over)} of {len(whole)} whole seconds over 105 % of the configured rate"
+            + (f" ({', '.join(str(count) for count in sorted(over, reverse=True)[:10])})" if over else "")
         )
     return lines
 

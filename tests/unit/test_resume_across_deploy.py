@@ -15,7 +15,7 @@ from messaging.sends.keys import batch_key
 from messaging.sends.persistence.dynamodb import Table, pack
 from messaging.sends.persistence.segments import Segments
 from messaging.sends.resume import read_checkpoints
-from messaging.sends.segment import SegmentBatches
+from messaging.sends.segment_batches import SegmentBatches
 
 
 class _Message(BaseModel):

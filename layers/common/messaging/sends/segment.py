@@ -5,33 +5,27 @@ segment finished with its skipped and unsent users, once."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 from messaging.audience import Audience, Recipient
-from messaging.dispatch import Batch, BatchBuilder
 from messaging.errors import BadRequest
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
 from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.observability import logger, record_segment, record_skips
 from messaging.sends.batches import BatchJob, BatchSender
-from messaging.sends.keys import batch_id, legacy_batch_id
 from messaging.sends.persistence.objects import Job
 from messaging.sends.persistence.store import SendStore
-from messaging.sends.resume import Checkpoints, Placement, interrupted_failures, read_checkpoints
-from messaging.sends.states import BatchState, SendRecord
+from messaging.sends.resume import Checkpoints, Placement, read_checkpoints
+from messaging.sends.segment_batches import SegmentBatches
+from messaging.sends.states import SendRecord
 from messaging.service import USER_NOT_FOUND
 from messaging.store import Store
 from messaging.templates.compose import Composer, texts_from_json
 from messaging.templates.errors import RenderDeadlineError
 from messaging.templates.renderer import Renderer
-
-# A resumed batch is rebuilt as one payload, however large: it must go under its first batchId.
-_RESUMED_MAX_MESSAGES = 10_000
-_RESUMED_MAX_BYTES = 5_000_000
 
 
 def composer_of(job: Job, renderer: Renderer) -> Composer:
@@ -61,97 +55,9 @@ class SegmentWork:
     out_of_time: bool = False  # a render ran past the render stop: no further part in this invocation
 
 
-class SegmentBatches:
-    """The segment's batches being filled: new ones numbered after the checkpointed, and each
-    started one rebuilt under its first batchId."""
-
-    def __init__(
-        self,
-        send_id: str,
-        segment: int,
-        settings: SendSettings,
-        envelopes: Mapping[Channel, Mapping[str, Any]],
-        checkpoints: Checkpoints,
-        batch_limits: Mapping[Channel, int],
-    ) -> None:
-        self._send_id, self._segment, self._checkpoints = send_id, segment, checkpoints
-        self._function_names = {channel: settings.function_name(channel) for channel in checkpoints.next_number}
-        self._numbers = dict(checkpoints.next_number)
-        self._numbered: dict[str, int] = {}
-        # a channel with a batch limit is paced (messaging.pacing): its channel function leaves
-        # throttled calls to the dispatcher
-        envelopes = {ch: {**env, "paced": True} if ch in batch_limits else env for ch, env in envelopes.items()}
-        self._new = BatchBuilder(
-            envelopes,
-            self._function_names,
-            max_messages=settings.batch_max_messages,
-            max_bytes=settings.batch_max_bytes,
-            batch_id=self._new_id,
-            channel_max_messages=batch_limits,
-        )
-        self._resumed = {
-            (state.channel, state.number): BatchBuilder(
-                {state.channel: envelopes[state.channel]},
-                {state.channel: self._function_names[state.channel]},
-                max_messages=_RESUMED_MAX_MESSAGES,
-                max_bytes=_RESUMED_MAX_BYTES,
-                batch_id=partial(self._fixed_id, state),
-            )
-            for state in checkpoints.unfinished
-        }
-        self._rendered: dict[tuple[Channel, int], set[str]] = {key: set() for key in self._resumed}
-
-    def _id(self, channel: Channel, number: int) -> str:
-        made = batch_id(self._send_id, self._segment, channel, number)
-        self._numbered[made] = number
-        return made
-
-    def _fixed_id(self, state: BatchState, _: Channel) -> str:
-        """A started batch's first id: the legacy spelling if an earlier release checkpointed it."""
-        if not state.legacy_id:
-            return self._id(state.channel, state.number)
-        made = legacy_batch_id(self._send_id, self._segment, state.channel, state.number)
-        self._numbered[made] = state.number
-        return made
-
-    def _new_id(self, channel: Channel) -> str:
-        number = self._numbers[channel]
-        self._numbers[channel] += 1
-        return self._id(channel, number)
-
-    def add(self, channel: Channel, user_id: str, message: Any, resumed: int | None) -> None:
-        if resumed is None:
-            self._new.add(channel, user_id, message)
-            return
-        self._resumed[(channel, resumed)].add(channel, user_id, message)
-        self._rendered[(channel, resumed)].add(user_id)
-
-    @property
-    def held_bytes(self) -> int:
-        """The rendered messages this part holds (uncompressed JSON)."""
-        return self._new.rendered_bytes + sum(builder.rendered_bytes for builder in self._resumed.values())
-
-    def next_numbers(self) -> dict[Channel, int]:
-        return dict(self._numbers)
-
-    def jobs(self) -> list[BatchJob]:
-        """The resumed batches first (each with its users' known failures), then the new ones."""
-        jobs: list[BatchJob] = []
-        for state in self._checkpoints.unfinished:
-            key = (state.channel, state.number)
-            batches = self._resumed[key].batches()
-            overflow = [user_id for extra in batches[1:] for user_id in extra.user_ids]
-            gone = interrupted_failures(state, self._rendered[key], overflow)
-            if batches:
-                batch = batches[0]
-                batch.user_ids = list(state.user_ids)  # counted as checkpointed
-            else:
-                function_name = self._function_names[state.channel]
-                batch = Batch.of(state.channel, function_name, b"{}", list(state.user_ids), "")
-                batch.batch_id = self._fixed_id(state, state.channel)
-            jobs.append(BatchJob(batch, state.number, new=False, known=gone))
-        jobs += [BatchJob(batch, self._numbered[batch.batch_id], new=True) for batch in self._new.batches()]
-        return jobs
+# The first part of a segment's invocation, in bytes of rendered messages (a few hundred e-mails):
+# sending starts as soon as they are rendered, not once the whole render budget is.
+FIRST_PART_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -189,44 +95,83 @@ class SegmentRun:
             Audience(self.store, self.settings.service, [u for u in user_ids if u not in resumed], None),
         ]
         resumed_users, new_users = iter(audiences[0]), iter(audiences[1])
+        channels = job.request.channels
         work = SegmentWork()
-        while True:
+
+        def render_part(checkpoints: Checkpoints, budget: int) -> tuple[SegmentBatches, bool]:
             batches = SegmentBatches(
                 self.send_id, self.segment, self.settings, job.envelopes, checkpoints, sender.pacer.batch_limits()
             )
-            channels = job.request.channels
             # A started batch goes again whole, under its first batchId: its users all in the first part.
-            self._render(composer, channels, resumed_users, checkpoints, batches, work, None)
+            self._render(composer, channels, resumed_users, checkpoints, batches, work, None, budget)
             if self._cancel_seen(sender):
                 # No new user is rendered after the cancel is recorded: they count `cancelled`.
-                complete = True
                 self._cancel_rest(channels, user_ids, resumed, audiences[1], checkpoints, work)
-            else:
-                # A render cannot be interrupted from Python: past the render stop, its next catalogue
-                # helper call ends it, and the user goes again in the continuation.
-                with self.renderer.deadline(max(0.0, remaining_s() - self._render_stop_s)):
-                    complete = self._render(composer, channels, new_users, checkpoints, batches, work, remaining_s)
-            jobs = batches.jobs()
-            logger.info(
-                "dispatching segment",
-                extra={
-                    "sendId": self.send_id,
-                    "segment": self.segment,
-                    "users": len(user_ids),
-                    "batches": len(jobs),
-                    "resumed": len(checkpoints.unfinished),
-                    "done": checkpoints.done,
-                    "complete": complete,
-                },
-            )
-            if not sender.run(jobs, remaining_s) or (
-                not complete and self._no_time_to_render(sender, remaining_s, work)
-            ):
-                done_now = sum(state.done for state in self.sends.segments.batches(self.send_id, self.segment))
-                return Dispatched(finished=False, progressed=done_now > done_before)
-            if complete:
-                break
-            checkpoints = checkpoints.after(batches.next_numbers())
+                return batches, True
+            # A render cannot be interrupted from Python: past the render stop, its next catalogue
+            # helper call ends it, and the user goes again in the continuation.
+            with self.renderer.deadline(max(0.0, remaining_s() - self._render_stop_s)):
+                done = self._render(composer, channels, new_users, checkpoints, batches, work, remaining_s, budget)
+            return batches, done
+
+        # Each part is sent while the next renders (its users read from the store meanwhile): the
+        # first part is small, so that the first messages leave at once, and each next one up to twice
+        # as large, so that rendering keeps ahead of sending; the part being sent and the one being
+        # rendered hold the render budget between them (plus the user that crosses it), and a part
+        # that holds it all is sent before the next renders.
+        limit = self.settings.render_budget_bytes
+        budget = min(FIRST_PART_BYTES, limit)
+        batches, complete = render_part(checkpoints, budget)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-send") as background:
+            while True:
+                jobs, held = batches.jobs(), batches.held_bytes
+                self._log_part(user_ids, jobs, checkpoints, complete)
+                sending = background.submit(sender.run, jobs, remaining_s)
+                following: tuple[SegmentBatches, bool] | None = None
+                if not complete:
+                    checkpoints = checkpoints.after(batches.next_numbers())
+                    budget = min(budget * 2, limit)
+                if not complete and held < limit and not self._no_time_to_render(sender, remaining_s, work):
+                    try:
+                        following = render_part(checkpoints, min(budget, limit - held))
+                    except BaseException:
+                        wait([sending])  # nothing of this invocation goes on sending after it ended
+                        raise
+                if not sending.result():
+                    return self._unfinished(done_before)
+                if complete:
+                    break
+                if following is None:
+                    if self._no_time_to_render(sender, remaining_s, work):
+                        return self._unfinished(done_before)
+                    following = render_part(checkpoints, budget)
+                batches, complete = following
+        return self._finish(job, audiences, checkpoints, sender, work)
+
+    def _unfinished(self, done_before: int) -> Dispatched:
+        done_now = sum(state.done for state in self.sends.segments.batches(self.send_id, self.segment))
+        return Dispatched(finished=False, progressed=done_now > done_before)
+
+    def _log_part(
+        self, user_ids: Sequence[str], jobs: Sequence[BatchJob], checkpoints: Checkpoints, complete: bool
+    ) -> None:
+        logger.info(
+            "dispatching segment",
+            extra={
+                "sendId": self.send_id,
+                "segment": self.segment,
+                "users": len(user_ids),
+                "batches": len(jobs),
+                "resumed": len(checkpoints.unfinished),
+                "done": checkpoints.done,
+                "complete": complete,
+            },
+        )
+
+    def _finish(
+        self, job: Job, audiences: Sequence[Audience], checkpoints: Checkpoints, sender: BatchSender, work: SegmentWork
+    ) -> Dispatched:
+        """Every user is accounted for: the segment's skipped and unsent users recorded, once."""
         work.unsent += [
             Failure(userId=user_id, channel=channel, error=USER_NOT_FOUND, code=FailureCode.USER_NOT_FOUND)
             for audience in audiences
@@ -282,13 +227,12 @@ class SegmentRun:
         batches: SegmentBatches,
         work: SegmentWork,
         remaining_s: Callable[[], float] | None,
+        budget: int,
     ) -> bool:
-        """Renders users into `batches` until none is left (True), or the part is full or the
-        deadline near (False); with no `remaining_s`, every user, whatever the budget."""
+        """Renders users into `batches` until none is left (True), or the part holds `budget` bytes or
+        the deadline is near (False); with no `remaining_s`, every user, whatever the budget."""
         while True:
-            if remaining_s is not None and (
-                batches.held_bytes >= self.settings.render_budget_bytes or remaining_s() < self._render_stop_s
-            ):
+            if remaining_s is not None and (batches.held_bytes >= budget or remaining_s() < self._render_stop_s):
                 return False
             recipient = next(recipients, None)
             if recipient is None:
