@@ -1,6 +1,8 @@
-"""Run by the layer's Makefile on the installed packages: a few package `__init__`s import, eagerly,
-whole subsystems no function of the service uses; here those imports become PEP 562 module
-`__getattr__`s, so every public name is still there and loads on first use.
+"""Run by the layer's Makefile on the installed packages: a few third-party modules do work at import
+that no request needs (package `__init__`s importing whole subsystems no function of the service
+uses, patterns only rare addresses reach); here that work moves to first use. Those imports become
+PEP 562 module `__getattr__`s and those patterns compile when first matched, so every public name
+is still there and behaves the same.
 
 Each file is pinned by its SHA-256: a new version of the package stops the build here, to be
 reviewed (and its hash updated) rather than edited blindly. What each deferral saves is in
@@ -64,6 +66,26 @@ EDITS = [
         "        from pymongo.asynchronous.mongo_client import AsyncMongoClient\n\n"
         "        return AsyncMongoClient\n"
         "    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')\n",
+    ),
+    (
+        # email-validator compiles three patterns spanning U+0080-U+10FFFF at import (5 ms each: re walks
+        # the whole BMP); only internationalized or quoted local parts reach them: compiled on first use.
+        "email_validator/rfc_constants.py",
+        "2e15220592c1c3f367f8a1e41fefa7570396165833d9a0ae6ae8fdf194a5fa09",
+        "import re\n",
+        "import re\n\n\n"
+        "class _OnFirstUse:\n"
+        "    def __init__(self, pattern):\n"
+        "        self._pattern = pattern\n"
+        "        self._compiled = None\n\n"
+        "    def __getattr__(self, name):\n"
+        "        if self._compiled is None:\n"
+        "            self._compiled = re.compile(self._pattern)\n"
+        "        return getattr(self._compiled, name)\n",
+    ),
+    *(
+        ("email_validator/rfc_constants.py", None, f"\n{name} = re.compile(", f"\n{name} = _OnFirstUse(")
+        for name in ("ATEXT_INTL_DOT_RE", "DOT_ATOM_TEXT_INTL", "QTEXT_INTL")
     ),
 ]
 

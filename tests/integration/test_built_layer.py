@@ -9,6 +9,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from email_validator import EmailNotValidError, validate_email
+
 from bench.cold_start import build_layer, lambda_environ
 from bench.harness import environment
 from bench.run import parse_args
@@ -26,6 +28,8 @@ NEVER_AT_COLD_START = (
     "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event",
     "arrow",
 )
+# Plain, internationalized, quoted and broken: the layer's email-validator answers as the venv's.
+ADDRESSES = ["ann@example.com", "añn@example.com", '"ann smith"@example.com', "a\\b@example.com", "ann@exämple.com"]
 SCRIPT = """
 import gc, importlib.util, json, sys
 thresholds = gc.get_threshold()
@@ -48,8 +52,16 @@ from aws_lambda_powertools.event_handler import AppSyncResolver, Depends
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 deferred = [pymongo.AsyncMongoClient.__name__, boto3.compat.TRANSFER_CONFIG_SUPPORTS_CRT, AppSyncResolver.__name__,
             Depends.__name__, SQSEvent.__name__, callable(event_source)]
-print(json.dumps({"at_start": at_start, "collector": collector, "answer": answer, "deferred": deferred,
-                  "layer": [m.__file__ for m in (pymongo, boto3.compat)]}))
+from email_validator import EmailNotValidError, validate_email
+def outcome(address):
+    try:
+        return validate_email(address, check_deliverability=False, allow_smtputf8=False).ascii_email
+    except EmailNotValidError as exc:
+        return str(exc)
+emails = [outcome(address) for address in json.loads(sys.argv[3])]
+layer = [m.__file__ for m in (pymongo, boto3.compat)]
+print(json.dumps({"emails": emails, "at_start": at_start, "collector": collector, "answer": answer,
+                  "deferred": deferred, "layer": layer}))
 """
 
 
@@ -58,7 +70,15 @@ def test_send_function_starts_on_the_built_layer_without_what_it_never_uses_and_
     service = environment(parse_args([]), "http://127.0.0.1:9", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=1")
     bad_body = api_event({"channels": ["email", "fax"], "recipients": [7], "messageTitle": "t", "messageContent": "c"})
     run = subprocess.run(
-        [host_python(), "-S", "-c", SCRIPT, str(ROOT / "functions" / "send" / "app.py"), json.dumps(bad_body)],
+        [
+            host_python(),
+            "-S",
+            "-c",
+            SCRIPT,
+            str(ROOT / "functions" / "send" / "app.py"),
+            json.dumps(bad_body),
+            json.dumps(ADDRESSES),
+        ],
         env=lambda_environ("send", layer, service),
         capture_output=True,
         text=True,
@@ -86,6 +106,8 @@ def test_send_function_starts_on_the_built_layer_without_what_it_never_uses_and_
         True,
     ]
 
+    assert result["emails"] == [outcome(address) for address in ADDRESSES]
+
     # Powertools' OpenAPI generation on the built layer: the committed document, byte for byte.
     document = subprocess.run(
         [host_python(), "-S", "-m", "local.openapi", "--stdout"],
@@ -97,3 +119,10 @@ def test_send_function_starts_on_the_built_layer_without_what_it_never_uses_and_
     )
     assert document.returncode == 0, document.stderr[-3000:]
     assert document.stdout == (ROOT / "openapi.json").read_text()
+
+
+def outcome(address: str) -> str:
+    try:
+        return str(validate_email(address, check_deliverability=False, allow_smtputf8=False).ascii_email)
+    except EmailNotValidError as exc:
+        return str(exc)
