@@ -19,7 +19,8 @@ def build_layer() -> Path:
     into bench/.layer once per change of its requirements or code."""
     from local.lambda_runtime import host_python
 
-    sources = [ROOT / "layers" / "common" / "requirements.txt", ROOT / "layers" / "common" / "Makefile"]
+    common = ROOT / "layers" / "common"
+    sources = [common / "requirements.txt", common / "Makefile", common / "defer_imports.py"]
     sources += sorted((ROOT / "layers" / "common" / "messaging").rglob("*.py"))
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
     artifacts = ROOT / "bench" / ".layer" / digest
@@ -44,6 +45,26 @@ def _import_ms(importtime_log: str) -> float:
     return total_us / 1000
 
 
+def lambda_environ(name: str, layer: Path, service: dict[str, str]) -> dict[str, str]:
+    """What a fresh interpreter standing in for function `name`'s Lambda sandbox sees: only the
+    built layer and the function's folder, the variables Lambda sets, tracing and metrics on."""
+    task_root = ROOT / "functions" / name
+    env = {
+        "PATH": os.environ["PATH"],
+        **service,
+        "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:1",
+        "PYTHONPATH": os.pathsep.join([str(task_root), str(layer)]),
+        "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's /opt and /var/task are read-only
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAMES.get(name, "SendFunction"),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+    }
+    # Traced and measured as deployed: the Tracer patches libraries at import.
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    env.pop("POWERTOOLS_METRICS_DISABLED", None)
+    return env
+
+
 def cold_imports(args: argparse.Namespace, layer: Path) -> dict[str, tuple[float, float, float]]:
     """Per function: the imports of its handler module (`python -X importtime`) and the wall time of
     its whole init (imports, configuration, clients) in wall and in CPU time (what a machine shared
@@ -64,18 +85,7 @@ def cold_imports(args: argparse.Namespace, layer: Path) -> dict[str, tuple[float
     times = {}
     for name in ("send", *CHANNELS):
         task_root = ROOT / "functions" / name
-        env = {
-            "PATH": os.environ["PATH"],
-            **environment(args, providers.url, "mongodb://127.0.0.1:1/"),
-            "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:1",
-            "PYTHONPATH": os.pathsep.join([str(task_root), str(layer)]),
-            "PYTHONDONTWRITEBYTECODE": "1",  # Lambda's /opt and /var/task are read-only
-            "LAMBDA_TASK_ROOT": str(task_root),
-            "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAMES.get(name, "SendFunction"),
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        }
-        # Traced and measured as deployed: the Tracer patches libraries at import.
-        del env["POWERTOOLS_TRACE_DISABLED"], env["POWERTOOLS_METRICS_DISABLED"]
+        env = lambda_environ(name, layer, environment(args, providers.url, "mongodb://127.0.0.1:1/"))
         runs = [
             subprocess.run(
                 [host_python(), "-S", "-X", "importtime", "-c", script.format(path=str(task_root / "app.py"))],

@@ -180,6 +180,8 @@ class SendSettings(UsersDatabase):
 class FeedbackSettings(UsersDatabase):
     """FeedbackFunction's: where sends are recorded, and the users collection opt-outs are written to."""
 
+    model_config = ConfigDict(defer_build=True)  # built by FeedbackFunction's cold start, not by others'
+
     service: ServiceConfig
     sends_table: NonEmptyStr
 

@@ -256,6 +256,9 @@ class SendRequestPreview(SendRequest):
     """The body of POST /send/preview: a /send body, and how many users to render. (Named after
     SendRequest so generated clients meet SendRequest first and give it the unnumbered field types.)"""
 
+    # Built by the first preview, not at SendFunction's cold start: POST /send never needs it.
+    model_config = ConfigDict(defer_build=True)
+
     limit: int = Field(
         default=10, ge=1, le=MAX_PREVIEW, description="users rendered (the first ones resolved)", examples=[5]
     )

@@ -80,8 +80,15 @@ class SendResponse(BaseModel):
     failures: list[Failure] = Field(default_factory=list)
 
 
+# The models of the preview and status routes are built by the first request that answers with
+# them (pydantic's defer_build), not at SendFunction's cold start: POST /send never needs them.
+_ROUTE_ONLY = ConfigDict(defer_build=True)
+
+
 class PreviewMessage(BaseModel):
     """One user's message on one channel, as the channel function would receive it."""
+
+    model_config = _ROUTE_ONLY
 
     userId: str
     channel: Channel
@@ -92,12 +99,16 @@ class PreviewMessage(BaseModel):
 class PreviewSkip(BaseModel):
     """A user rendered who would get nothing on a channel, and why (noAddress, optedOut, staleToken)."""
 
+    model_config = _ROUTE_ONLY
+
     userId: str
     channel: Channel
     reason: str = Field(examples=["optedOut"])
 
 
 class PreviewResponse(BaseModel):
+    model_config = _ROUTE_ONLY
+
     audience: int = Field(description="users the request resolves to (all of them, not only those rendered)")
     audienceComplete: bool = Field(
         default=True,
@@ -158,6 +169,8 @@ class ChannelCounts(BaseModel):
     `bounced`, `complained` and `undelivered` what became of sent messages, as far as the providers'
     delivery events have told (they arrive seconds to days after the send)."""
 
+    model_config = _ROUTE_ONLY
+
     sent: int = Field(description="handed to the provider and accepted", examples=[6300])
     failed: int = Field(description="listed in the failures (`unknown: ...` included)", examples=[0])
     skipped: int = Field(description="not attempted: no address, opted out or a stale token", examples=[12])
@@ -181,6 +194,8 @@ class ChannelCounts(BaseModel):
 
 
 class SendStatus(BaseModel):
+    model_config = _ROUTE_ONLY
+
     sendId: str = Field(examples=["4f1c2b3a-5d6e-4f70-8a9b-0c1d2e3f4a5b"])
     status: Annotated[SendState, _SEND_STATE_SCHEMA] = Field(title="Status", examples=["running"])
     createdAt: str = Field(description="ISO 8601, UTC", examples=["2026-11-28T09:00:00Z"])
@@ -194,6 +209,8 @@ class SendStatus(BaseModel):
 
 
 class FailuresPage(BaseModel):
+    model_config = _ROUTE_ONLY
+
     failures: list[Failure] = Field(description="in a stable order, as the synchronous answer has them")
     nextToken: str | None = Field(
         default=None, description="pass it back for the next page; null on the last", examples=["eyJzIjoxMDB9"]
