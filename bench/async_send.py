@@ -156,6 +156,7 @@ class _Measured:
     others: dict[str, float]  # CPU seconds of the channel functions', the stand-ins' and moto's processes
     sends_requests: dict[str, int]
     pacing_requests: int
+    late_slots: int  # slots given up: their batch woke over LATE_MS late
     failed_throttled: dict[str, int]  # per channel, over every send
     provider: dict[str, dict[str, Any]]  # what the provider stand-ins saw (bench/limits.py)
 
@@ -191,6 +192,7 @@ def _measure(
         others,
         dict(app.sends.requests),
         app.dispatcher.pacer.requests,
+        app.dispatcher.pacer.late,
         failed_for_throttling(app, send_ids),
         provider,
     )

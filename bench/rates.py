@@ -38,6 +38,7 @@ def pacing_rows(
                 "failed": sum(c["failed"] for c in counts),
                 "wall_s": measured.wall_s,
                 "first_after_s": seen.get("first_after_s"),
+                "late_slots": measured.late_slots,
                 "tail_s": seen.get("tail_s"),
                 "ideal_s": messages / rate,
                 "series": seen.get("series", []),
@@ -73,6 +74,7 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
         lines.append(
             f"\n{r['channel']}: {len(over)} of {len(whole)} whole seconds over 105 % of the configured rate"
             + (f" ({', '.join(str(count) for count in sorted(over, reverse=True)[:10])})" if over else "")
+            + f"; {r['late_slots']} slots given up, their batch late"
         )
     return lines
 

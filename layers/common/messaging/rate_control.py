@@ -30,8 +30,9 @@ HEADROOM = 0.98
 # provider's short burst tolerance.
 BATCH_SECONDS = 0.05
 # A slot whose holder wakes this late is given up and another taken: after a stall, the waiting
-# batches would otherwise all leave at once.
-LATE_MS = 500
+# batches would otherwise all leave at once, and one second would get the next one's messages too
+# (a slot is 50 ms: a batch later than that lands on its successor's).
+LATE_MS = 50
 # A reservation time or a rate change dated further ahead than this is nobody's (a manual edit, a
 # dispatcher whose clock ran far ahead): reservations reach at most half a second ahead plus one
 # slot (under 2 s), so waiting for it would stall the channel, or freeze its rate, until then.

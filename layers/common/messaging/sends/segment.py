@@ -69,9 +69,9 @@ class Dispatched:
 @dataclass
 class SegmentRun:
     """One segment of one send, rendered and sent by one invocation: a part at a time, each part
-    bounded by RENDER_BUDGET_BYTES of rendered messages and by the deadline (rendering stops with
-    2 x DISPATCH_MARGIN_S left: the second margin sends what was rendered), and sent before the
-    next is rendered. The users of started batches come first, in the first part."""
+    sent while the next renders, the two within RENDER_BUDGET_BYTES of rendered messages, and
+    bounded by the deadline (rendering stops with 2 x DISPATCH_MARGIN_S left: the second margin sends
+    what was rendered). The users of started batches come first, in the first part."""
 
     send_id: str
     segment: int
