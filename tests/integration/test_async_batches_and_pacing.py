@@ -209,3 +209,57 @@ def test_a_voice_send_is_dispatched_like_any_channel_and_a_refused_number_is_its
         }
     ]
     assert sorted(call["MessageBody"] for call in servers.eum.messages) == ["Hi V1", "Hi V2"]
+
+
+def test_threads_waiting_on_a_pace_ask_the_table_a_few_at_a_time_and_still_fill_it(
+    functions: dict[str, ModuleType], servers: Servers
+) -> None:
+    """Sixteen batches of one dispatcher waiting for slots: only ASKERS of them ask the shared item
+    at once (each refused ask is a DynamoDB request, paid for and served), and the grants still
+    follow each other at the rate (real clock, moto's DynamoDB)."""
+    import threading
+    import time
+
+    import boto3
+
+    from messaging.pacing import ASKERS, Pacer
+    from tests.conftest import SENDS_TABLE
+
+    table = boto3.client("dynamodb")
+    asking, most = [0], [0]
+    lock = threading.Lock()
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            call = getattr(table, name)
+
+            def counted(**arguments: Any) -> Any:
+                with lock:
+                    asking[0] += 1
+                    most[0] = max(most[0], asking[0])
+                try:
+                    return call(**arguments)
+                finally:
+                    with lock:
+                        asking[0] -= 1
+
+            return counted
+
+    channel = f"sms{uuid.uuid4().hex[:6]}"
+    pacer = Pacer(Counting(), SENDS_TABLE, {channel: 100})  # type: ignore[dict-item]
+    grants: list[float] = []
+
+    def batch() -> None:
+        for _ in range(3):
+            assert pacer.acquire(channel, 5, lambda: 100.0, 5.0)  # type: ignore[arg-type]
+            with lock:
+                grants.append(time.monotonic())
+
+    threads = [threading.Thread(target=batch) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] <= ASKERS
+    # 48 batches of 5 at 98 per second: about 2.4 s, none lost to the queueing
+    assert (grants[-1] - grants[0]) <= 47 * 5 / 98 * 1.5

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,6 +39,8 @@ from messaging.rate_control import (
 
 AHEAD_MS = 500
 MAX_LATE = 1  # slots given up in a row before a batch goes all the same
+ASKERS = 4  # threads of one process asking for a channel's slots at once (holders waiting for theirs not counted)
+WAIT_JITTER_S = 0.01  # a waiting batch's first spread of its next ask, doubling with each wait
 EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
 
 
@@ -95,6 +98,7 @@ class Pacer:
         # What this process last read of each pace: the adapted rate and when it last changed.
         self._seen: dict[str, dict[str, float | None]] = {}
         self._adapters: dict[str, Adapter] = {}  # this process's evidence per channel
+        self._askers: dict[str, threading.Semaphore] = {}
         self.requests = 0
         self.waits = 0
         self.late = 0  # slots given up: their holder woke too late
@@ -129,7 +133,42 @@ class Pacer:
         return paced_at
 
     def _acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
-        late = busy = 0
+        late = 0
+        while True:
+            slot = self._ask(channel, count, left_s, margin_s)
+            if slot is None:
+                return None
+            start_ms, paced_at = slot
+            pause = max(0.0, start_ms / 1000 - self._clock())
+            if left_s() - pause < margin_s:
+                return None  # the slot goes unused: a little of the rate is lost, never exceeded
+            if pause <= 0:
+                return paced_at
+            self._sleep(pause)
+            if self._clock() * 1000 - start_ms <= LATE_MS or late >= MAX_LATE:
+                return paced_at
+            late += 1
+            self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
+
+    def _ask(
+        self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float
+    ) -> tuple[float, float] | None:
+        """A slot's start (ms) and the rate it was taken at; None if the time left ran out first.
+
+        At most ASKERS threads of this process ask the shared item at once; the others queue here,
+        costing neither a DynamoDB request nor the askers' turn at the interpreter."""
+        asking = self._askers.setdefault(channel, threading.Semaphore(ASKERS))
+        if not asking.acquire(timeout=max(0.0, left_s() - margin_s)):
+            return None
+        try:
+            return self._ask_until_granted(channel, count, left_s, margin_s)
+        finally:
+            asking.release()
+
+    def _ask_until_granted(
+        self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float
+    ) -> tuple[float, float] | None:
+        busy = waited = 0
         while True:
             now_ms = int(self._clock() * 1000)
             try:
@@ -149,20 +188,14 @@ class Pacer:
                 continue
             if reserved is not None:
                 item, duration, paced_at = reserved
-                start_ms = (_number(item, "tat") or now_ms) - duration
-                pause = max(0.0, (start_ms - now_ms) / 1000)
-                if left_s() - pause < margin_s:
-                    return None  # the slot goes unused: a little of the rate is lost, never exceeded
-                if pause <= 0:
-                    return paced_at
-                self._sleep(pause)
-                if self._clock() * 1000 - start_ms <= LATE_MS or late >= MAX_LATE:
-                    return paced_at
-                late += 1
-                self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
-                continue
+                return (_number(item, "tat") or now_ms) - duration, paced_at
             self.waits += 1
-            pause = wait_before_asking_s(tat or now_ms, now_ms, AHEAD_MS) + random.uniform(0, 0.02)  # noqa: S311 - jitter
+            waited += 1
+            # Waiting askers ask again as the horizon moves, further apart the longer they wait (a
+            # refused ask is a DynamoDB request); a quarter of the horizon at most, so that the
+            # reservations never run out while they wait.
+            spread = min(AHEAD_MS / 4000, WAIT_JITTER_S * 2 ** min(waited, 8))
+            pause = wait_before_asking_s(tat or now_ms, now_ms, AHEAD_MS) + random.uniform(0, spread)  # noqa: S311 - jitter
             if left_s() - pause < margin_s:
                 return None
             self._sleep(pause)
