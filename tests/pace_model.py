@@ -62,10 +62,10 @@ class Pace:
     rate: float | None = None
     changed: float | None = None
 
-    def reserve(self, count: int, now_ms: float, rate: float) -> float | None:
+    def reserve(self, count: int, now_ms: float, rate: float, stale_ms: float) -> float | None:
         """The slot's start, or None: reservations reach too far ahead."""
         tat = self.tat
-        move = next_move(tat, now_ms, AHEAD_MS)
+        move = next_move(tat, now_ms, AHEAD_MS, stale_ms)
         if move == Move.WAIT:
             return None
         start = now_ms if move == Move.RESTART or tat is None else tat
@@ -124,7 +124,7 @@ def simulate(
                 while True:  # the slot, as messaging.pacing's Pacer takes it
                     rate = adapter.aimd.start(pace.rate)
                     now_ms = clock[0] * 1000
-                    start = pace.reserve(pending, now_ms, rate)
+                    start = pace.reserve(pending, now_ms, rate, adapter.aimd.stale_ahead_ms)
                     if start is not None:
                         break
                     assert pace.tat is not None

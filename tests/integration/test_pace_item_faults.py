@@ -95,6 +95,31 @@ def test_a_rate_change_that_is_nobodys_does_not_freeze_the_shared_rate(
     assert float(_pace(channel)["rate"]["N"]) < 50
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "33.33333333333333333",  # a hand edit finer than a float: read back, it is another number
+        "123456789012345678901234567890",
+        "9.9999999999999999999999999999999999999E+125",  # DynamoDB's largest: as a float, out of its range
+    ],
+)
+def test_a_hand_edited_rate_can_still_be_cut_by_the_throttles_that_follow(
+    functions: dict[str, ModuleType], servers: Servers, stored: str
+) -> None:
+    # A cut is written only over the rate it was decided from: compared as this process read it
+    # (a float), a number a float cannot hold never matched, and the rate could never change again.
+    clock, slept = [NOW], list[float]()
+    pacer, channel = _pacer(clock, slept)
+    _edit(channel, rate={"N": stored})
+    assert pacer.acquire(channel, 10, lambda: 3600.0, 5.0)
+    paced_at = pacer.current_rate(channel)
+
+    clock[0] += 2
+    pacer.record(channel, 10, 5, paced_at)  # the provider refused half the batch
+    assert float(_pace(channel)["rate"]["N"]) < paced_at
+    assert pacer.current_rate(channel) < paced_at
+
+
 @pytest.mark.parametrize("rate", [0.5, 2.5])
 def test_a_fractional_rate_is_paced_at_its_value_not_rounded(
     functions: dict[str, ModuleType], servers: Servers, rate: float
@@ -109,6 +134,36 @@ def test_a_fractional_rate_is_paced_at_its_value_not_rounded(
         grants.append(clock[0])
     paced_at = 5 / (grants[-1] - grants[0])
     assert rate * 0.9 <= paced_at <= rate
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.05])
+def test_a_rate_slower_than_one_message_in_ten_seconds_is_still_paced(
+    functions: dict[str, ModuleType], servers: Servers, rate: float
+) -> None:
+    # A voice channel at six calls a minute: one call's slot (10.2 s at 98 %) reaches further ahead
+    # than a reservation time that is nobody's. Two dispatchers share the pace: each batch still
+    # waits for its slot, rather than every reservation starting the pace over at now and every
+    # call leaving at once.
+    import boto3
+
+    from messaging.pacing import Pacer
+    from tests.conftest import SENDS_TABLE
+
+    clock = [NOW]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    channel = f"voice{uuid.uuid4().hex[:6]}"
+    pacers = [
+        Pacer(boto3.client("dynamodb"), SENDS_TABLE, {channel: rate}, clock=lambda: clock[0], sleep=sleep)  # type: ignore[dict-item]
+        for _ in range(2)
+    ]
+    grants = []
+    for turn in range(6):
+        assert pacers[turn % 2].acquire(channel, 1, lambda: 3600.0, 5.0)  # type: ignore[arg-type]
+        grants.append(clock[0])
+    assert grants[-1] - grants[0] >= 5 / rate
 
 
 class _ThrottledAtFirst:

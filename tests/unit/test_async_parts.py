@@ -50,6 +50,35 @@ def test_only_provider_throttling_is_sent_again(reason: str, throttled: bool) ->
     assert is_throttled(reason) is throttled
 
 
+FCM_429_BODIES = [
+    # FCM's own answer, its status only, its code only (a gateway's), a proxy's JSON and its HTML
+    b'{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded",'
+    b' "details": [{"errorCode": "QUOTA_EXCEEDED"}]}}',
+    b'{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded"}}',
+    b'{"error": {"code": 429, "message": "Quota exceeded"}}',
+    b'{"error": "rate limited"}',
+    b"<html>Too Many Requests</html>",
+]
+
+
+def test_every_throttled_call_a_paced_batch_leaves_to_the_dispatcher_is_sent_again_by_it() -> None:
+    # A paced batch's channel function does not retry what it counts throttled (botocore's guard,
+    # the FCM client): a reason the dispatcher did not know as throttled would be tried once only.
+    from botocore.exceptions import ClientError
+
+    from messaging.channels.common import send_problem
+    from messaging.channels.push import fcm_problem
+    from messaging.throttles import AWS_CODES
+
+    for code in sorted(AWS_CODES):
+        problem = send_problem(ClientError({"Error": {"Code": code, "Message": "Rate exceeded"}}, "SendEmail"))
+        assert is_throttled(problem.reason), problem
+    for body in FCM_429_BODIES:
+        problem = fcm_problem(429, body)
+        assert is_throttled(problem.reason), problem
+    assert not is_throttled(fcm_problem(400, b'{"error": "bad request"}').reason)
+
+
 def test_a_failures_token_round_trips_and_a_forged_one_is_a_400() -> None:
     assert read_token(make_token("fail#000001#email#000002#0000", 7)) == ("fail#000001#email#000002#0000", 7)
     for forged in ("garbage", make_token("send", 0), make_token("fail#x", -1)):

@@ -7,8 +7,8 @@ A batch reserves its slot with one atomic `ADD` on the channel's reservation tim
 function's count of throttled provider calls lowers the shared rate; quiet batches raise it back.
 
 Limits: the adapted rate is only as fresh as the last reservation this process made (one slot);
-reservations reach at most AHEAD_MS into the future, and what the item holds beyond STALE_AHEAD_MS
-ahead (or not as a number) is started over.
+reservations reach at most AHEAD_MS (plus one slot) into the future, and what the item holds beyond
+STALE_AHEAD_MS past the longest slot (or not as a number) is started over.
 """
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ def _busy(exc: Exception) -> bool:
 # A condition's test that an attribute holds no number (a manual edit, say).
 _NOT_A_NUMBER = "NOT attribute_type({}, :number)"
 _TYPE_VALUES = {":number": {"S": "N"}}
+Num = float | str  # a number to write, or one as DynamoDB holds it
 
 
-def _numbers(values: Mapping[str, float]) -> dict[str, dict[str, str]]:
+def _numbers(values: Mapping[str, Num]) -> dict[str, dict[str, str]]:
     return {key: {"N": str(value)} for key, value in values.items()}
 
 
@@ -97,6 +98,8 @@ class Pacer:
         self._sleep = sleep
         # What this process last read of each pace: the adapted rate and when it last changed.
         self._seen: dict[str, dict[str, float | None]] = {}
+        # ...and its rate as stored: a cut is written over exactly that (a float may not hold it).
+        self._stored_rate: dict[str, str | None] = {}
         self._adapters: dict[str, Adapter] = {}  # this process's evidence per channel
         self._askers: dict[str, threading.Semaphore] = {}
         self.requests = 0
@@ -224,7 +227,8 @@ class Pacer:
         """The pace's item after this reservation, the slot's length and the rate it was taken at;
         None when reservations already reach too far."""
         seen_tat = self._seen.get(channel, {}).get("tat")
-        move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS)
+        stale_ms = self.aimd(channel).stale_ahead_ms
+        move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS, stale_ms)
         for _ in range(3):
             rate = self.current_rate(channel)
             duration = slot_ms(count, rate)
@@ -236,7 +240,7 @@ class Pacer:
                         "SET #tat = :tat, #expiration = :expiration",
                         # idle, or a reservation time that is nobody's (not a number, far ahead)
                         f"attribute_not_exists(#tat) OR {_NOT_A_NUMBER.format('#tat')} OR #tat < :now OR #tat > :stale",
-                        {":tat": now_ms + duration, ":now": now_ms, ":stale": now_ms + STALE_AHEAD_MS},
+                        {":tat": now_ms + duration, ":now": now_ms, ":stale": now_ms + stale_ms},
                     )
                 else:
                     item = self._update(
@@ -253,7 +257,7 @@ class Pacer:
             if found is not None:
                 self._remember(channel, found)
             tat = _number(found if found is not None else self._get(channel), "tat")
-            move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS)
+            move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS, stale_ms)
             if move == Move.WAIT:
                 return None
         return None
@@ -263,7 +267,7 @@ class Pacer:
         `quiet_s`: its change stands (the same episode is not cut twice)."""
         now_ms = int(now_s * 1000)
         self.changes.append((now_s, change.rate))
-        values = {
+        values: dict[str, Num] = {
             ":rate": round(change.rate, 3),
             ":now": now_ms,
             ":since": now_ms - int(change.quiet_s * 1000),
@@ -272,7 +276,11 @@ class Pacer:
         if change.expected is None:  # none stored, or not a number (a manual edit): this one replaces it
             unchanged = f"(attribute_not_exists(#rate) OR {_NOT_A_NUMBER.format('#rate')})"
         else:
-            unchanged, values[":expected"] = "#rate = :expected", change.expected
+            # compared with the number as stored: its float may be another one (a hand edit finer
+            # than a float, or beyond its range), and the rate could then never change again
+            stored = self._stored_rate.get(channel)
+            exact = stored if stored is not None and float(stored) == change.expected else None
+            unchanged, values[":expected"] = "#rate = :expected", exact or change.expected
         self._write(
             channel,
             "SET #rate = :rate, #changed = :now",
@@ -284,7 +292,7 @@ class Pacer:
         )
 
     def _write(
-        self, channel: Channel, update: str, condition: str | None, values: dict[str, float], names: dict[str, str]
+        self, channel: Channel, update: str, condition: str | None, values: dict[str, Num], names: dict[str, str]
     ) -> None:
         self.requests += 1
         arguments: dict[str, Any] = {
@@ -343,6 +351,7 @@ class Pacer:
 
     def _remember(self, channel: Channel, item: Mapping[str, Any]) -> None:
         self._seen[channel] = {name: _number(item, name) for name in ("tat", "rate", "changed")}
+        self._stored_rate[channel] = item.get("rate", {}).get("N")
 
     @staticmethod
     def _key(channel: Channel) -> dict[str, dict[str, str]]:

@@ -57,8 +57,9 @@ class Move(Enum):
     WAIT = "wait"  # reservations already reach `ahead_ms` past now: wait before asking again
 
 
-def next_move(tat_ms: float | None, now_ms: float, ahead_ms: int) -> Move:
-    if tat_ms is None or tat_ms < now_ms or tat_ms - now_ms > STALE_AHEAD_MS:
+def next_move(tat_ms: float | None, now_ms: float, ahead_ms: int, stale_ms: float = STALE_AHEAD_MS) -> Move:
+    """`stale_ms`: further ahead than this, the reservation time is nobody's (Aimd.stale_ahead_ms)."""
+    if tat_ms is None or tat_ms < now_ms or tat_ms - now_ms > stale_ms:
         return Move.RESTART
     if tat_ms - now_ms <= ahead_ms:
         return Move.QUEUE
@@ -126,6 +127,13 @@ class Aimd:
     @property
     def floor(self) -> float:
         return max(min(1.0, self.configured), self.configured * self.floor_share)
+
+    @property
+    def stale_ahead_ms(self) -> float:
+        """Further ahead than this, a reservation time is nobody's: STALE_AHEAD_MS past the longest
+        slot a batch of this channel takes (under 0.1 message a second, one call's slot is longer
+        than STALE_AHEAD_MS: every reservation would start the pace over, and nothing be paced)."""
+        return STALE_AHEAD_MS + slot_ms(batch_limit(self.configured), min(self.floor, self.ceiling))
 
     def start(self, stored: float | None) -> float:
         """The rate to pace at: the shared one, within bounds (a lowered configuration wins)."""

@@ -167,6 +167,8 @@ def fcm_problem(status: int, body: bytes) -> Problem:
     try:
         error = json.loads(body)["error"]
     except (ValueError, KeyError, TypeError):
+        error = None
+    if not isinstance(error, dict):  # not FCM's answer (a proxy's): its status and words
         return Problem(f"HTTP{status}", f"HTTP {status}: {body[:200].decode(errors='replace')}")
     details = error.get("details") or []
     code = next(

@@ -25,9 +25,9 @@ from messaging.preferences import UserPreferences
 from messaging.sends.keys import retry_batch_id
 from messaging.service import provider_opt_outs, remember_opt_outs
 
-_THROTTLED = re.compile(
-    r"^(Throttling|ThrottlingException|Throttled|TooManyRequests\w*|QUOTA_EXCEEDED|RESOURCE_EXHAUSTED|HTTP 429)\b"
-)
+# Every answer a paced batch's channel function leaves to this pace (messaging.throttles.AWS_CODES,
+# FCM's 429 however its body reads): a reason matched by neither would be tried only once.
+_THROTTLED = re.compile(r"^(Throttl\w*|TooManyRequests\w*|QUOTA_EXCEEDED|RESOURCE_EXHAUSTED|HTTP ?429)\b")
 THROTTLE_BACKOFF_S = 0.5
 THROTTLE_BACKOFF_MAX_S = 20.0
 # A resumed batch whose first attempt may still be running: asked again this often, this far apart.
