@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
+from bench.limits import TokenBucket
 from messaging.rate_control import (
     LATE_MS,
     Adapter,
@@ -31,27 +32,6 @@ from messaging.rate_control import (
 
 AHEAD_MS = 500  # messaging.pacing's horizon
 BACKOFF_S = 0.5  # messaging.sends.batches' first backoff after throttles
-
-
-@dataclass
-class Bucket:
-    """The provider: `rate` a second, holding `burst` (SES: a second of the rate, bench/limits.py)."""
-
-    rate: float
-    burst: float
-    tokens: float = 0.0
-    at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.tokens = self.burst
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 @dataclass
@@ -112,7 +92,8 @@ def simulate(
     seed: int = 25,
 ) -> Outcome:
     rng = random.Random(seed)
-    provider, pace, outcome = Bucket(limit, max(1.0, limit * burst_s)), Pace(), Outcome()
+    # the provider: `limit` a second, holding `burst_s` of it (SES: a second of the rate, as bench/limits.py)
+    provider, pace, outcome = TokenBucket(limit, max(1.0, limit * burst_s), 0.0), Pace(), Outcome()
     size = batch_limit(configured)
     queues = [[size] * (messages // size // dispatchers) for _ in range(dispatchers)]
     clock = [0.0]
