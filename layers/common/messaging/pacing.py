@@ -24,6 +24,17 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from messaging.models.common import Channel
+from messaging.pace_item import (
+    BUSY_BACKOFF_S,
+    BUSY_MAX_S,
+    NOT_A_NUMBER,
+    TYPE_VALUES,
+    Num,
+    error_code,
+    number,
+    numbers,
+    table_busy,
+)
 from messaging.rate_control import (
     LATE_MS,
     STALE_AHEAD_MS,
@@ -42,43 +53,6 @@ MAX_LATE = 1  # slots given up in a row before a batch goes all the same
 ASKERS = 4  # threads of one process asking for a channel's slots at once (holders waiting for theirs not counted)
 WAIT_JITTER_S = 0.01  # a waiting batch's first spread of its next ask, doubling with each wait
 EXPIRATION_S = 7 * 24 * 3600  # a pace nobody used for a week starts afresh
-
-
-# What a throttled or unreachable table answers (after botocore's own retries): waited out.
-BUSY_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-BUSY_BACKOFF_S = 0.05
-BUSY_MAX_S = 2.0
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _busy(exc: Exception) -> bool:
-    return not isinstance(exc, ClientError) or _code(exc) in BUSY_CODES
-
-
-# A condition's test that an attribute holds no number (a manual edit, say).
-_NOT_A_NUMBER = "NOT attribute_type({}, :number)"
-_TYPE_VALUES = {":number": {"S": "N"}}
-Num = float | str  # a number to write, or one as DynamoDB holds it
-
-
-def _numbers(values: Mapping[str, Num]) -> dict[str, dict[str, str]]:
-    return {key: {"N": str(value)} for key, value in values.items()}
-
-
-def _number(item: Mapping[str, Any], name: str) -> float | None:
-    value = item.get(name, {}).get("N")
-    return float(value) if value is not None else None
 
 
 class Pacer:
@@ -178,7 +152,7 @@ class Pacer:
                 reserved = self._reserve(channel, count, now_ms)
                 tat = self._seen.get(channel, {}).get("tat")  # as the refused reservation found it
             except (ClientError, BotoConnectionError, HTTPClientError) as exc:
-                if not _busy(exc):
+                if not table_busy(exc):
                     raise
                 # The pace item is throttled or out of reach: the batch waits (for the continuation
                 # if need be) rather than failing the dispatcher or going unpaced.
@@ -191,7 +165,7 @@ class Pacer:
                 continue
             if reserved is not None:
                 item, duration, paced_at = reserved
-                return (_number(item, "tat") or now_ms) - duration, paced_at
+                return (number(item, "tat") or now_ms) - duration, paced_at
             self.waits += 1
             waited += 1
             # Waiting askers ask again as the horizon moves, further apart the longer they wait (a
@@ -239,7 +213,7 @@ class Pacer:
                         channel,
                         "SET #tat = :tat, #expiration = :expiration",
                         # idle, or a reservation time that is nobody's (not a number, far ahead)
-                        f"attribute_not_exists(#tat) OR {_NOT_A_NUMBER.format('#tat')} OR #tat < :now OR #tat > :stale",
+                        f"attribute_not_exists(#tat) OR {NOT_A_NUMBER.format('#tat')} OR #tat < :now OR #tat > :stale",
                         {":tat": now_ms + duration, ":now": now_ms, ":stale": now_ms + stale_ms},
                     )
                 else:
@@ -256,7 +230,7 @@ class Pacer:
                 found = exc.response.get("Item")  # the refused write's answer: where the pace is
             if found is not None:
                 self._remember(channel, found)
-            tat = _number(found if found is not None else self._get(channel), "tat")
+            tat = number(found if found is not None else self._get(channel), "tat")
             move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS, stale_ms)
             if move == Move.WAIT:
                 return None
@@ -274,7 +248,7 @@ class Pacer:
             ":stale": now_ms + STALE_AHEAD_MS,
         }
         if change.expected is None:  # none stored, or not a number (a manual edit): this one replaces it
-            unchanged = f"(attribute_not_exists(#rate) OR {_NOT_A_NUMBER.format('#rate')})"
+            unchanged = f"(attribute_not_exists(#rate) OR {NOT_A_NUMBER.format('#rate')})"
         else:
             # compared with the number as stored: its float may be another one (a hand edit finer
             # than a float, or beyond its range), and the rate could then never change again
@@ -285,7 +259,7 @@ class Pacer:
             channel,
             "SET #rate = :rate, #changed = :now",
             # or a change that is nobody's (not a number, dated far ahead): it must not freeze the rate
-            f"{unchanged} AND (attribute_not_exists(#changed) OR {_NOT_A_NUMBER.format('#changed')}"
+            f"{unchanged} AND (attribute_not_exists(#changed) OR {NOT_A_NUMBER.format('#changed')}"
             " OR #changed <= :since OR #changed > :stale)",
             values,
             {"#changed": "changed", "#rate": "rate"},
@@ -300,7 +274,7 @@ class Pacer:
             "Key": self._key(channel),
             "UpdateExpression": update,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {**_numbers(values), **_TYPE_VALUES},
+            "ExpressionAttributeValues": {**numbers(values), **TYPE_VALUES},
             "ReturnValues": "ALL_NEW",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -309,10 +283,10 @@ class Pacer:
         try:
             self._remember(channel, self._db.update_item(**arguments).get("Attributes", {}))
         except (ClientError, BotoConnectionError, HTTPClientError) as exc:
-            if _busy(exc):
+            if table_busy(exc):
                 self.busy += 1  # the change is lost, not the batch's outcome: the next batch tries again
                 return
-            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
+            if not isinstance(exc, ClientError) or error_code(exc) != "ConditionalCheckFailedException":
                 raise
             # another dispatcher changed the rate meanwhile: its change stands, and is what this
             # process paces at from now on
@@ -330,9 +304,9 @@ class Pacer:
             ConditionExpression=condition,
             ExpressionAttributeNames={"#tat": "tat", "#expiration": "expiration"},
             ExpressionAttributeValues={
-                **_numbers(values),
+                **numbers(values),
                 ":expiration": {"N": str(expiration)},
-                **(_TYPE_VALUES if ":number" in condition else {}),
+                **(TYPE_VALUES if ":number" in condition else {}),
             },
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -350,7 +324,7 @@ class Pacer:
         return item
 
     def _remember(self, channel: Channel, item: Mapping[str, Any]) -> None:
-        self._seen[channel] = {name: _number(item, name) for name in ("tat", "rate", "changed")}
+        self._seen[channel] = {name: number(item, name) for name in ("tat", "rate", "changed")}
         self._stored_rate[channel] = item.get("rate", {}).get("N")
 
     @staticmethod
