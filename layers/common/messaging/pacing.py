@@ -83,7 +83,7 @@ class Pacer:
         self.changes: list[tuple[float, float]] = []  # (when, rate) of this process's changes
 
     def batch_limits(self) -> dict[Channel, int]:
-        """Messages per batch of each paced channel: a tenth of a second of its rate."""
+        """Messages per batch of each paced channel: a twentieth of a second of its rate."""
         return {channel: batch_limit(rate) for channel, rate in self.rates.items()}
 
     def aimd(self, channel: Channel) -> Aimd:
@@ -202,7 +202,7 @@ class Pacer:
         None when reservations already reach too far."""
         seen_tat = self._seen.get(channel, {}).get("tat")
         stale_ms = self.aimd(channel).stale_ahead_ms
-        move = next_move(int(seen_tat) if seen_tat is not None else None, now_ms, AHEAD_MS, stale_ms)
+        move = next_move(seen_tat, now_ms, AHEAD_MS, stale_ms)
         for _ in range(3):
             rate = self.current_rate(channel)
             duration = slot_ms(count, rate)
@@ -225,13 +225,13 @@ class Pacer:
                     )
                 return item, duration, rate
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if error_code(exc) != "ConditionalCheckFailedException":
                     raise
                 found = exc.response.get("Item")  # the refused write's answer: where the pace is
             if found is not None:
                 self._remember(channel, found)
             tat = number(found if found is not None else self._get(channel), "tat")
-            move = next_move(int(tat) if tat is not None else None, now_ms, AHEAD_MS, stale_ms)
+            move = next_move(tat, now_ms, AHEAD_MS, stale_ms)
             if move == Move.WAIT:
                 return None
         return None

@@ -11,10 +11,9 @@ is cut by that share (what got through is what the provider takes), at least `cu
 `max_cut`. One episode makes one cut, however many dispatchers meet it: a batch paced at a rate since
 cut is no evidence, and a cut is written only over the rate it was decided from (`Change`), at most
 once per `cooldown_s`. While the share is below `raise_below` the rate rises by a fixed step every
-`raise_every_s` (a
-rate left unchanged for `idle_s` or more by a step for every `raise_every_s` since: yesterday's cut
-does not hold today's sends back), up to the ceiling (the configured rate, less a little headroom
-for the jitter between a grant and its messages' arrival at the provider).
+`raise_every_s` (a rate left unchanged for `idle_s` or more by a step for every `raise_every_s`
+since: yesterday's cut does not hold today's sends back), up to the ceiling (the configured rate,
+less a little headroom for the jitter between a grant and its messages' arrival at the provider).
 """
 
 from __future__ import annotations
