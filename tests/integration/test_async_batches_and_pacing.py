@@ -111,6 +111,7 @@ def test_two_dispatchers_share_one_pace_that_never_lets_more_than_the_rate_throu
     import boto3
 
     from messaging.pacing import Pacer
+    from messaging.rate_control import LEAD_MS
     from tests.conftest import SENDS_TABLE
 
     now = [1_000_000.25]
@@ -129,8 +130,11 @@ def test_two_dispatchers_share_one_pace_that_never_lets_more_than_the_rate_throu
     assert pacers[0].batch_limits()[channel] == 10  # type: ignore[index]  # a twentieth of a second
     grants: list[float] = []
     for turn in range(60):
-        assert pacers[turn % 2].acquire(channel, 10, lambda: 100.0, 5.0)  # type: ignore[arg-type]
-        grants.append(now[0])
+        slot = pacers[turn % 2].acquire(channel, 10, lambda: 100.0, 5.0)  # type: ignore[arg-type]
+        assert slot is not None
+        assert slot.start_s is not None
+        assert slot.start_s - now[0] <= LEAD_MS / 1000 + 1e-6  # the holder is back in time to invoke ahead of it
+        grants.append(slot.start_s)
     for first, at in enumerate(grants):
         assert sum(1 for other in grants[first:] if other < at + 1.0) * 10 <= 200 + 10
     # and the rate is filled: 600 messages in about 3 s at 196 per second (2 % headroom)

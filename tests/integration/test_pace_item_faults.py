@@ -130,8 +130,10 @@ def test_a_fractional_rate_is_paced_at_its_value_not_rounded(
     pacer, channel = _pacer(clock, slept, rate)
     grants = []
     for _ in range(6):
-        assert pacer.acquire(channel, 1, lambda: 3600.0, 5.0)
-        grants.append(clock[0])
+        slot = pacer.acquire(channel, 1, lambda: 3600.0, 5.0)
+        assert slot is not None
+        assert slot.start_s is not None
+        grants.append(slot.start_s)
     paced_at = 5 / (grants[-1] - grants[0])
     assert rate * 0.9 <= paced_at <= rate
 
@@ -161,8 +163,10 @@ def test_a_rate_slower_than_one_message_in_ten_seconds_is_still_paced(
     ]
     grants = []
     for turn in range(6):
-        assert pacers[turn % 2].acquire(channel, 1, lambda: 3600.0, 5.0)  # type: ignore[arg-type]
-        grants.append(clock[0])
+        slot = pacers[turn % 2].acquire(channel, 1, lambda: 3600.0, 5.0)  # type: ignore[arg-type]
+        assert slot is not None
+        assert slot.start_s is not None
+        grants.append(slot.start_s)
     assert grants[-1] - grants[0] >= 5 / rate
 
 
@@ -228,8 +232,10 @@ def test_a_batch_larger_than_the_paced_size_takes_the_slots_of_all_its_messages(
     assert pacer.batch_limits()[channel] == 1
     starts = []
     for _ in range(4):
-        assert pacer.acquire(channel, 10, lambda: 3600.0, 5.0)
-        starts.append(clock[0])
+        slot = pacer.acquire(channel, 10, lambda: 3600.0, 5.0)
+        assert slot is not None
+        assert slot.start_s is not None
+        starts.append(slot.start_s)
     # 40 messages at 14 per second (98 %): the fourth batch leaves about 30 messages' time after the first
     assert starts[-1] - starts[0] >= 30 / 14
 

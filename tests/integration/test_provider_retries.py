@@ -207,7 +207,10 @@ def test_a_paced_batch_leaves_its_throttled_calls_to_the_dispatchers_pace(provid
     service, send = SENDS[name]
     provider.status = 400
     client = aws.client(service, read_timeout=READ_TIMEOUT_S)
-    batch = SimpleNamespace(channel="sms", correlationId=None, batchId=None, messages=[{"userId": "u1"}], paced=True)
+    users = [{"userId": "u1"}]
+    batch = SimpleNamespace(
+        channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=None, sendBy=None
+    )
 
     answer = handle_batch(batch, lambda: send(client))
 
@@ -217,3 +220,37 @@ def test_a_paced_batch_leaves_its_throttled_calls_to_the_dispatchers_pace(provid
 
     handle_batch(SimpleNamespace(**{**vars(batch), "paced": False}), lambda: send(client))
     assert len(provider.received) == 1 + 4
+
+
+def test_a_paced_batch_waits_for_its_slot_and_one_that_comes_too_late_is_handed_back_unsent(provider: Provider) -> None:
+    """The dispatcher invokes a paced batch ahead of its slot: the channel function holds its messages
+    until the slot starts. A batch that arrives past `sendBy` (a stall, a cold start) would crowd the
+    slots after it: nothing of it reaches the provider, and every user is answered `Late` for the
+    dispatcher to pace again."""
+    from messaging.channels.handler import handle_batch
+
+    received_at: list[float] = []
+    service, send = SENDS["eum SendTextMessage"]
+    client = aws.client(service, read_timeout=READ_TIMEOUT_S)
+
+    def sending() -> DeliveryReport:
+        received_at.append(time.time())
+        return send(client)
+
+    users = [SimpleNamespace(userId="u1"), SimpleNamespace(userId="u2")]
+    slot = time.time() + 0.15
+    on_time = SimpleNamespace(
+        channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=slot, sendBy=slot + 0.1
+    )
+    assert handle_batch(on_time, sending)["failures"] == []
+    assert received_at[0] >= slot  # held until its slot, not sent as it arrived
+    assert len(provider.received) == 1  # the stand-in's sends: one message
+
+    past = time.time() - 0.3
+    late = SimpleNamespace(**{**vars(on_time), "sendAt": past, "sendBy": past + 0.1})
+    answer = handle_batch(late, sending)
+
+    assert len(received_at) == 1  # nothing more was sent
+    assert len(provider.received) == 1
+    assert [(f["userId"], f["code"]) for f in answer["failures"]] == [("u1", "Late"), ("u2", "Late")]
+    assert all(f["error"].startswith("Late: arrived") for f in answer["failures"])

@@ -16,6 +16,7 @@ from messaging.dispatch import Batch
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
 from messaging.models.response import Failure
+from messaging.rate_control import HAND_BACK_MS, Slot
 from messaging.sends.batches import BatchJob, BatchSender
 from messaging.sends.keys import batch_id
 
@@ -59,8 +60,8 @@ class Pace:
     def batch_limits(self) -> Mapping[Channel, int]:
         return {}
 
-    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
-        return math.inf if self.allowed else None
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+        return Slot(math.inf) if self.allowed else None
 
     def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None:
         pass
@@ -193,3 +194,43 @@ def test_a_nonsense_throttle_count_or_a_newer_field_never_makes_whom_a_batch_rea
         (("u2", "MessageRejected: Email address is not verified."),),
     )
     assert pace.records == [("email", 2, counted)]
+
+
+class SlotPace(RecordingPace):
+    """Grants slots 50 ms apart from t = 1000 s, at 200 messages per second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = iter(1000.0 + 0.05 * n for n in range(100))
+
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+        return Slot(200.0, next(self.starts))
+
+
+def test_a_batch_handed_back_late_is_paced_again_in_a_new_slot_and_the_last_time_goes_whatever_its_delay() -> None:
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        if "sendBy" not in body:
+            return []  # the last attempt: sent
+        late = "Late: arrived 180 ms after its slot, not sent; paced again"
+        return [{"userId": m["userId"], "channel": "email", "error": late, "code": "Late"} for m in body["messages"]]
+
+    checkpoints, pace = Checkpoints(), SlotPace()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, pace, [])
+
+    assert sender.run([BatchJob(_batch(0, ["u1", "u2"]), 0, new=True)], lambda: 60.0)
+
+    ids = [payload["batchId"] for payload in invoker.payloads]
+    assert ids == ["send-0-email-0", "send-0-email-0-l1", "send-0-email-0-l2"]
+    # Each in a slot of its own: held until its start, handed back past HAND_BACK_MS after it...
+    assert [payload["sendAt"] for payload in invoker.payloads] == [1000.0, 1000.05, 1000.1]
+    assert [payload.get("sendBy") for payload in invoker.payloads[:2]] == [
+        1000.0 + HAND_BACK_MS / 1000,
+        1000.05 + HAND_BACK_MS / 1000,
+    ]
+    assert "sendBy" not in invoker.payloads[2]  # ...but not for ever: a wrong clock would hand back all
+    assert all(m["emailAddress"] for payload in invoker.payloads for m in payload["messages"])
+    # Nobody is counted late: the batch is counted once, as the attempt that sent it answered.
+    assert checkpoints.calls[-1] == ("finish", "email", 0, 2, ())
+    # Messages handed back were not sent: no evidence for the pace either way.
+    assert pace.records == [("email", 0, 0), ("email", 0, 0), ("email", 2, 0)]

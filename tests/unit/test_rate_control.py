@@ -188,3 +188,33 @@ def test_a_count_no_batch_could_meet_is_the_whole_batch_throttled_not_an_overflo
     # botocore's retries count a message's attempts (3 for one message is real); 10**400 is an answer
     # no channel function gives, but must not fail the dispatcher after its batch was sent.
     assert ThrottleShare().add(10, 30) == ThrottleShare().add(10, 10**400) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("send_at", "send_by", "now", "waited", "late_ms"),
+    [
+        (100.05, 100.15, 100.0, [0.05], None),  # invoked ahead of its slot: waits for its start
+        (100.0, 100.1, 100.08, [], None),  # a little after it, within HAND_BACK_MS: goes at once
+        (100.0, 100.1, 100.25, [], 250.0),  # past sendBy: handed back, saying how late
+        (99.0, None, 100.0, [], None),  # the last attempt carries no sendBy: goes, however late
+        (None, None, 100.0, [], None),  # unpaced: nothing to wait for
+        # a slot far ahead is a clock that disagrees: a bounded wait, then the messages go
+        (130.0, 130.1, 100.0, [0.2], None),
+    ],
+)
+def test_a_paced_batch_waits_for_its_slot_at_most_a_little_and_is_late_only_past_send_by(
+    send_at: float | None, send_by: float | None, now: float, waited: list[float], late_ms: float | None
+) -> None:
+    from messaging.channels.handler import wait_for_slot
+
+    clock = [now]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    late = wait_for_slot(send_at, send_by, lambda: clock[0], sleep)
+
+    assert sleeps == pytest.approx(waited)
+    assert late == (None if late_ms is None else pytest.approx(late_ms))

@@ -37,11 +37,13 @@ from messaging.pace_item import (
 )
 from messaging.rate_control import (
     LATE_MS,
+    LEAD_MS,
     STALE_AHEAD_MS,
     Adapter,
     Aimd,
     Change,
     Move,
+    Slot,
     batch_limit,
     next_move,
     slot_ms,
@@ -93,37 +95,39 @@ class Pacer:
         """The shared adapted rate as this process last read it."""
         return self.aimd(channel).start(self._seen.get(channel, {}).get("rate"))
 
-    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
-        """Waits for the slots of `count` messages: the rate they were paced at (infinite: the
-        channel is not paced), None if the time left ran out first."""
+    def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+        """Waits until LEAD_MS before the slots of `count` messages: the last slot (the rate it was
+        paced at and its start; infinite and None: the channel is not paced), None if the time left
+        ran out first."""
         if channel not in self.rates:
-            return math.inf
+            return Slot(math.inf)
         # A batch planned larger (the rate unknown or higher then) takes one paced batch's slot
         # after another: each slot stays short, and all its messages are paced.
         limit = batch_limit(self.rates[channel])
-        paced_at: float | None = math.inf
+        slot: Slot | None = Slot(math.inf)
         while count > 0:
-            paced_at = self._acquire(channel, min(count, limit), left_s, margin_s)
-            if paced_at is None:
-                return None
-            count -= limit
-        return paced_at
-
-    def _acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> float | None:
-        late = 0
-        while True:
-            slot = self._ask(channel, count, left_s, margin_s)
+            slot = self._acquire(channel, min(count, limit), left_s, margin_s)
             if slot is None:
                 return None
-            start_ms, paced_at = slot
-            pause = max(0.0, start_ms / 1000 - self._clock())
+            count -= limit
+        return slot
+
+    def _acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+        late = 0
+        while True:
+            asked = self._ask(channel, count, left_s, margin_s)
+            if asked is None:
+                return None
+            start_ms, paced_at = asked
+            slot = Slot(paced_at, start_ms / 1000)
+            pause = max(0.0, (start_ms - LEAD_MS) / 1000 - self._clock())
             if left_s() - pause < margin_s:
                 return None  # the slot goes unused: a little of the rate is lost, never exceeded
             if pause <= 0:
-                return paced_at
+                return slot
             self._sleep(pause)
             if self._clock() * 1000 - start_ms <= LATE_MS or late >= MAX_LATE:
-                return paced_at
+                return slot
             late += 1
             self.late += 1  # woken too late (a stall): this slot is given up, not caught up on
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 # The ceiling's share of the configured rate: grants are exact, arrivals jitter by the invoke's
 # and the provider calls' latencies, so pacing at the very limit would be throttled now and then.
@@ -33,6 +34,13 @@ BATCH_SECONDS = 0.05
 # Two slots' length: a tighter bound gives up so many slots on a busy machine that the pace goes
 # unfilled (50 ms: 61 % of the rate on this 2-CPU machine under load, against 98 % at 500 ms).
 LATE_MS = 100
+# A paced batch is invoked this much before its slot, and its channel function waits for the slot's
+# start (Envelope.sendAt): the invoke's latency, and its jitter up to this, no longer moves the
+# messages. A batch that reaches its channel function over HAND_BACK_MS past the slot's start is
+# handed back unsent (Envelope.sendBy) and paced again: sent late, its messages would crowd the
+# slots after it (two sends at once: one second in 409 at 114 % of the rate).
+LEAD_MS = 100
+HAND_BACK_MS = 100
 # A reservation time or a rate change dated further ahead than this is nobody's (a manual edit, a
 # dispatcher whose clock ran far ahead): reservations reach at most half a second ahead plus one
 # slot (under 2 s), so waiting for it would stall the channel, or freeze its rate, until then.
@@ -48,6 +56,14 @@ def slot_ms(count: int, rate: float) -> float:
     """How long `count` messages take at `rate` per second, in milliseconds to the microsecond (whole
     milliseconds would lose 2 % of 196 per second: 10 messages in 52 ms rather than 51.02)."""
     return max(0.001, round(count * 1000 / max(rate, 1e-9), 3))
+
+
+class Slot(NamedTuple):
+    """A batch's turn: the rate it was paced at (infinite: the channel is not paced) and when its
+    messages may go to the provider (epoch seconds; None: at once)."""
+
+    rate: float
+    start_s: float | None = None
 
 
 class Move(Enum):

@@ -4,6 +4,7 @@ id, annotate the trace, send each batchId once, publish provider metrics, answer
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -12,10 +13,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from messaging import throttles
 from messaging.channels.common import DeliveryReport
 from messaging.channels.once import BatchGuard, duplicate_reason
-from messaging.models.batch import BatchResult
+from messaging.models.batch import LATE_ERROR, BatchResult
 from messaging.models.common import Channel
 from messaging.models.response import ChannelFailure, FailureCode
 from messaging.observability import annotate, count, isolated_metrics, logger
+from messaging.rate_control import LEAD_MS
 
 MAX_LATENCY_SAMPLES = 100  # the most values one EMF metric may carry
 
@@ -36,8 +38,33 @@ class Batch(Protocol):
     @property
     def paced(self) -> bool: ...
 
+    @property
+    def sendAt(self) -> float | None: ...  # noqa: N802 - the payload's field name
+
+    @property
+    def sendBy(self) -> float | None: ...  # noqa: N802 - the payload's field name
+
 
 _cold_start = True
+# The longest a batch waits for its slot: the dispatcher invokes LEAD_MS ahead, so more means the
+# two clocks disagree, and the messages go rather than wait on a clock that is wrong.
+MAX_SLOT_WAIT_S = 2 * LEAD_MS / 1000
+
+
+def wait_for_slot(
+    send_at: float | None,
+    send_by: float | None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float | None:
+    """Waits for a paced batch's slot: None when its messages may go, else how late (ms) it came."""
+    if send_at is not None:
+        early_s = send_at - clock()
+        if early_s > 0:
+            sleep(min(early_s, MAX_SLOT_WAIT_S))
+    if send_by is not None and (now := clock()) > send_by:
+        return (now - (send_at if send_at is not None else send_by)) * 1000
+    return None
 
 
 def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchGuard | None = None) -> dict[str, Any]:
@@ -68,6 +95,23 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
             )
             count("DuplicateBatches", 1, channel=batch.channel)
             return BatchResult(failures=failures).model_dump(exclude={"throttled"})  # as first answered
+
+    late_ms = wait_for_slot(batch.sendAt, batch.sendBy)
+    if late_ms is not None:
+        failures = [
+            ChannelFailure(
+                userId=m.userId,
+                channel=batch.channel,
+                error=f"{LATE_ERROR}: arrived {late_ms:.0f} ms after its slot, not sent; paced again",
+                code=FailureCode.LATE,
+            )
+            for m in batch.messages
+        ]
+        if batch_id and guard is not None:
+            guard.complete(batch_id, failures)
+        logger.info(f"{batch.channel} batch handed back to the pace", extra={"messages": size, "lateMs": late_ms})
+        count("LateBatches", 1, channel=batch.channel)
+        return BatchResult(failures=failures).model_dump(exclude={"throttled"})
 
     throttles.take()  # what an earlier batch of this process left uncounted is not this one's
     throttles.set_paced(batch.paced)

@@ -12,6 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFun
 
 from messaging.models.response import ChannelFailure
 
+# The error of a paced batch's messages handed back unsent: they reached their channel function
+# past their slot (Envelope.sendBy), and their dispatcher paces them again (messaging.sends.batches).
+LATE_ERROR = "Late"
+
+
+def is_late(error: str) -> bool:
+    return error.startswith(f"{LATE_ERROR}:")
+
 
 class EmailAttachment(BaseModel):
     """A file staged in the attachments bucket for this request."""
@@ -39,6 +47,10 @@ class Envelope(BaseModel):
     # Sent at a pace (the channel's rate is set): a throttled provider call is answered throttled,
     # not retried by the channel function, so that the dispatcher sends it again within the pace.
     paced: bool = False
+    # A paced batch's slot (epoch seconds, messaging.rate_control.LEAD_MS): its messages wait for
+    # `sendAt`, and the batch is handed back unsent (`Late`) if it arrives after `sendBy`.
+    sendAt: float | None = Field(default=None, allow_inf_nan=False)
+    sendBy: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class BatchResult(BaseModel):

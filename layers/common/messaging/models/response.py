@@ -22,6 +22,9 @@ class FailureCode:
     TOO_LARGE = "MessageTooLarge"
     OPTED_OUT = "OptedOut"  # the provider refused: the user opted out (a skip unless transactional)
     OTHER = "Other"
+    # A paced batch that reached its channel function past its slot: handed back unsent, and paced
+    # again by its dispatcher (never an answer of the API).
+    LATE = "Late"
 
 
 class SkipReason:

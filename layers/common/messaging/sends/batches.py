@@ -17,12 +17,14 @@ from typing import Protocol
 
 from messaging.channels.once import duplicate_reason
 from messaging.dispatch import Batch, Invoker, _run
+from messaging.models.batch import is_late
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
 from messaging.models.response import Failure, SkipReason
 from messaging.observability import count, logger, record_batch, record_skips
 from messaging.preferences import UserPreferences
-from messaging.sends.keys import retry_batch_id
+from messaging.rate_control import HAND_BACK_MS, Slot
+from messaging.sends.keys import late_batch_id, retry_batch_id
 from messaging.service import provider_opt_outs, remember_opt_outs
 
 # Every answer a paced batch's channel function leaves to this pace (messaging.throttles.AWS_CODES,
@@ -33,6 +35,9 @@ THROTTLE_BACKOFF_MAX_S = 20.0
 # A resumed batch whose first attempt may still be running: asked again this often, this far apart.
 IN_PROGRESS_CHECKS = 6
 IN_PROGRESS_PAUSE_S = 5.0
+# Times a batch handed back late is paced again before it goes whatever its delay: a channel function
+# whose clock runs ahead would otherwise hand every batch back.
+HAND_BACKS = 2
 
 
 def is_throttled(error: str) -> bool:
@@ -64,7 +69,7 @@ class Pace(Protocol):
 
     def acquire(
         self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float
-    ) -> float | None: ...  # the rate the slot was taken at (infinite: unpaced); None: out of time
+    ) -> Slot | None: ...  # None: out of time
 
     def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None: ...
 
@@ -177,21 +182,36 @@ class BatchSender:
             record_skips({(batch.channel, SkipReason.OPTED_OUT): len(opted_out)})
 
     def _invoke(self, batch: Batch, left: Callable[[], float]) -> list[Failure]:
-        """One invoke, once the channel's pace lets it go."""
-        paced_at = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
-        if not paced_at:
+        """One batch's failures once the channel's pace let it go: what its channel function handed
+        back late goes again in a slot of its own (`<batchId>-l<n>`), the last time whatever its delay."""
+        failures = self._invoke_in_slot(batch, left, hand_back=HAND_BACKS > 0)
+        for attempt in range(1, HAND_BACKS + 1):
+            late = {f.userId for f in failures if is_late(f.error)}
+            if not late:
+                break
+            count("LateBatches", 1, channel=batch.channel)
+            again = self._invoke_in_slot(
+                _subset(batch, late, late_batch_id(batch.batch_id, attempt)), left, hand_back=attempt < HAND_BACKS
+            )
+            failures = [f for f in failures if f.userId not in late] + again
+        return failures
+
+    def _invoke_in_slot(self, batch: Batch, left: Callable[[], float], *, hand_back: bool) -> list[Failure]:
+        slot = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
+        if slot is None:
             raise OutOfTimeError(batch.batch_id)
         self.invokes[batch.channel] += 1
         throttled: list[int] = []
         failures = _run(
-            batch,
+            _in_slot(batch, slot, hand_back=hand_back),
             self.invoker,
             left,
             self.settings.dispatch_margin_s,
             lambda answer: throttled.append(answer.throttled),
         )
         if throttled:  # only a batch the function answered tells how the provider took it
-            self.pacer.record(batch.channel, len(batch.user_ids), throttled[0], paced_at)
+            sent = len(batch.user_ids) - sum(is_late(f.error) for f in failures)
+            self.pacer.record(batch.channel, sent, throttled[0], slot.rate)
         return failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
@@ -227,6 +247,16 @@ class BatchSender:
             self.sleep(IN_PROGRESS_PAUSE_S)
             failures = _run(batch, self.invoker, left, margin)
         return failures
+
+
+def _in_slot(batch: Batch, slot: Slot, *, hand_back: bool) -> Batch:
+    """The batch as invoked in its slot: its messages wait for the slot's start, and are handed back
+    unless they reach the channel function within HAND_BACK_MS of it."""
+    if slot.start_s is None:
+        return batch
+    fields = {"sendAt": slot.start_s} | ({"sendBy": slot.start_s + HAND_BACK_MS / 1000} if hand_back else {})
+    payload = b"{" + json.dumps(fields)[1:-1].encode() + b"," + batch.payload.removeprefix(b"{")
+    return Batch.of(batch.channel, batch.function_name, payload, batch.user_ids, batch.batch_id)
 
 
 def _subset(batch: Batch, user_ids: set[str], batch_id: str) -> Batch:

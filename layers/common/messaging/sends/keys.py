@@ -148,3 +148,8 @@ def legacy_batch_id(send_id: str, segment: int, channel: Channel, number: int) -
 def retry_batch_id(first: str, attempt: int) -> str:
     """The batch of a batch's throttled messages, sent once like any."""
     return f"{first}-r{attempt}"
+
+
+def late_batch_id(first: str, attempt: int) -> str:
+    """The batch of a batch's messages its channel function handed back late, sent once like any."""
+    return f"{first}-l{attempt}"
