@@ -157,6 +157,7 @@ class _Measured:
     sends_requests: dict[str, int]
     pacing_requests: int
     late_slots: int  # slots given up: their batch woke over LATE_MS late
+    handed_back: list[int]  # batches and messages sent again: their channel function got them late
     failed_throttled: dict[str, int]  # per channel, over every send
     provider: dict[str, dict[str, Any]]  # what the provider stand-ins saw (bench/limits.py)
 
@@ -193,6 +194,7 @@ def _measure(
         dict(app.sends.requests),
         app.dispatcher.pacer.requests,
         app.dispatcher.pacer.late,
+        list(app.dispatcher.invoker.handed_back),
         failed_for_throttling(app, send_ids),
         provider,
     )

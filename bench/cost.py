@@ -146,6 +146,9 @@ def table(title: str, usage: Usage, memory: Mapping[str, int] | None = None) -> 
     return "\n".join(rows)
 
 
+_HANDED_BACK = re.compile(rb'"batchId": ?"[^"]*-l\d+"')  # messaging.sends.keys.late_batch_id
+
+
 class TimedInvoker:
     """An invoker (messaging.invoker.Invoker) that adds up each function's invoke durations."""
 
@@ -153,8 +156,13 @@ class TimedInvoker:
         self._invoke = invoke
         self._lock = threading.Lock()
         self.totals: dict[str, tuple[int, float]] = {}  # function -> (invokes, seconds)
+        self.handed_back = [0, 0]  # batches, messages: those sent again after a channel function handed them back late
 
     def __call__(self, function_name: str, payload: bytes) -> bytes:
+        if _HANDED_BACK.search(payload):
+            with self._lock:
+                self.handed_back[0] += 1
+                self.handed_back[1] += payload.count(b'"userId"')
         started = time.perf_counter()
         try:
             return self._invoke(function_name, payload)

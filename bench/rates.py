@@ -39,6 +39,7 @@ def pacing_rows(
                 "wall_s": measured.wall_s,
                 "first_after_s": seen.get("first_after_s"),
                 "late_slots": measured.late_slots,
+                "handed_back": measured.handed_back,
                 "tail_s": seen.get("tail_s"),
                 "ideal_s": messages / rate,
                 "series": seen.get("series", []),
@@ -75,6 +76,7 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
             f"\n{r['channel']}: {len(over)} of {len(whole)} whole seconds over 105 % of the configured rate"
             + (f" ({', '.join(str(count) for count in sorted(over, reverse=True)[:10])})" if over else "")
             + f"; {r['late_slots']} slots given up, their batch late"
+            + f"; {r['handed_back'][0]} batches ({r['handed_back'][1]} messages) handed back late and paced again"
         )
     return lines
 

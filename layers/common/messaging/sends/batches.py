@@ -189,7 +189,6 @@ class BatchSender:
             late = {f.userId for f in failures if is_late(f.error)}
             if not late:
                 break
-            count("LateBatches", 1, channel=batch.channel)
             again = self._invoke_in_slot(
                 _subset(batch, late, late_batch_id(batch.batch_id, attempt)), left, hand_back=attempt < HAND_BACKS
             )
