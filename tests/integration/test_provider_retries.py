@@ -242,8 +242,10 @@ def test_a_paced_batch_waits_for_its_slot_and_one_that_comes_too_late_is_handed_
     on_time = SimpleNamespace(
         channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=slot, sendBy=slot + 0.1
     )
-    assert handle_batch(on_time, sending)["failures"] == []
+    answer = handle_batch(on_time, sending)
+    assert answer["failures"] == []
     assert received_at[0] >= slot  # held until its slot, not sent as it arrived
+    assert answer["slotLagMs"] < 0  # and says how early it came: the dispatcher's lead adapts to it
     assert len(provider.received) == 1  # the stand-in's sends: one message
 
     past = time.time() - 0.3
@@ -254,3 +256,4 @@ def test_a_paced_batch_waits_for_its_slot_and_one_that_comes_too_late_is_handed_
     assert len(provider.received) == 1
     assert [(f["userId"], f["code"]) for f in answer["failures"]] == [("u1", "Late"), ("u2", "Late")]
     assert all(f["error"].startswith("Late: arrived") for f in answer["failures"])
+    assert answer["slotLagMs"] >= 300

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -64,6 +65,9 @@ class Pace:
         return Slot(math.inf) if self.allowed else None
 
     def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None:
+        pass
+
+    def ready_after(self, channel: Channel, needed_ms: float) -> None:
         pass
 
 
@@ -169,6 +173,8 @@ class RecordingPace(Pace):
         ({"throttled": None}, 0),
         ({}, 0),  # a channel function older than the count
         ({"throttled": 3, "retried": 1}, 3),  # a newer one's field (a deploy, a rollback)
+        ({"throttled": 1, "slotLagMs": "soon"}, 1),  # a lag that is no number: only the lead misses it
+        ({"slotLagMs": float("nan")}, 0),
     ],
 )
 def test_a_nonsense_throttle_count_or_a_newer_field_never_makes_whom_a_batch_reached_unknown(
@@ -202,9 +208,15 @@ class SlotPace(RecordingPace):
     def __init__(self) -> None:
         super().__init__()
         self.starts = iter(1000.0 + 0.05 * n for n in range(100))
+        self.woke: list[float] = []
+        self.ready: list[float] = []
 
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+        self.woke.append(time.time())
         return Slot(200.0, next(self.starts))
+
+    def ready_after(self, channel: Channel, needed_ms: float) -> None:
+        self.ready.append(needed_ms)
 
 
 def test_a_batch_handed_back_late_is_paced_again_in_a_new_slot_and_the_last_time_goes_whatever_its_delay() -> None:
@@ -214,8 +226,13 @@ def test_a_batch_handed_back_late_is_paced_again_in_a_new_slot_and_the_last_time
         late = "Late: arrived 180 ms after its slot, not sent; paced again"
         return [{"userId": m["userId"], "channel": "email", "error": late, "code": "Late"} for m in body["messages"]]
 
+    class Lagging(Invoker):
+        def __call__(self, function_name: str, payload: bytes) -> bytes:
+            answer = json.loads(super().__call__(function_name, payload))
+            return json.dumps({**answer, "slotLagMs": 180.0 if "sendBy" in self.payloads[-1] else -20.0}).encode()
+
     checkpoints, pace = Checkpoints(), SlotPace()
-    invoker = Invoker(answer)
+    invoker = Lagging(answer)
     sender = _sender(invoker, checkpoints, pace, [])
 
     assert sender.run([BatchJob(_batch(0, ["u1", "u2"]), 0, new=True)], lambda: 60.0)
@@ -234,3 +251,9 @@ def test_a_batch_handed_back_late_is_paced_again_in_a_new_slot_and_the_last_time
     assert checkpoints.calls[-1] == ("finish", "email", 0, 2, ())
     # Messages handed back were not sent: no evidence for the pace either way.
     assert pace.records == [("email", 0, 0), ("email", 0, 0), ("email", 2, 0)]
+    # How long each took from its dispatcher's waking to its channel function's being ready feeds the lead.
+    starts = [1000.0, 1000.05, 1000.1]
+    expected = [
+        (start - woke) * 1000 + lag for start, woke, lag in zip(starts, pace.woke, [180, 180, -20], strict=True)
+    ]
+    assert pace.ready == pytest.approx(expected, abs=50)

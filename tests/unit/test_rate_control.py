@@ -5,12 +5,19 @@ plays several dispatchers against a token-bucket provider)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from messaging.rate_control import (
     HEADROOM,
+    LEAD_MAX_MS,
+    LEAD_MIN_MS,
+    LEAD_MS,
+    LEAD_SPARE_MS,
     Adapter,
     Aimd,
+    Lead,
     Move,
     ThrottleShare,
     batch_limit,
@@ -191,21 +198,22 @@ def test_a_count_no_batch_could_meet_is_the_whole_batch_throttled_not_an_overflo
 
 
 @pytest.mark.parametrize(
-    ("send_at", "send_by", "now", "waited", "late_ms"),
+    ("send_at", "send_by", "now", "waited", "lag_ms", "late"),
     [
-        (100.05, 100.15, 100.0, [0.05], None),  # invoked ahead of its slot: waits for its start
-        (100.0, 100.1, 100.08, [], None),  # a little after it, within HAND_BACK_MS: goes at once
-        (100.0, 100.1, 100.25, [], 250.0),  # past sendBy: handed back, saying how late
-        (99.0, None, 100.0, [], None),  # the last attempt carries no sendBy: goes, however late
-        (None, None, 100.0, [], None),  # unpaced: nothing to wait for
+        (100.05, 100.15, 100.0, [0.05], -50.0, False),  # invoked ahead of its slot: waits for its start
+        (100.0, 100.1, 100.08, [], 80.0, False),  # a little after it, within HAND_BACK_MS: goes at once
+        (100.0, 100.1, 100.25, [], 250.0, True),  # past sendBy: handed back
+        (99.0, None, 100.0, [], 1000.0, False),  # the last attempt carries no sendBy: goes, however late
+        (None, None, 100.0, [], None, False),  # unpaced: nothing to wait for
+        (None, 99.0, 100.0, [], None, False),  # a sendBy without its slot is no slot
         # a slot far ahead is a clock that disagrees: a bounded wait, then the messages go
-        (130.0, 130.1, 100.0, [0.2], None),
+        (130.0, 130.1, 100.0, [0.5], -30_000.0, False),
     ],
 )
 def test_a_paced_batch_waits_for_its_slot_at_most_a_little_and_is_late_only_past_send_by(
-    send_at: float | None, send_by: float | None, now: float, waited: list[float], late_ms: float | None
+    send_at: float | None, send_by: float | None, now: float, waited: list[float], lag_ms: float | None, late: bool
 ) -> None:
-    from messaging.channels.handler import wait_for_slot
+    from messaging.channels.handler import too_late, wait_for_slot
 
     clock = [now]
     sleeps: list[float] = []
@@ -214,7 +222,23 @@ def test_a_paced_batch_waits_for_its_slot_at_most_a_little_and_is_late_only_past
         sleeps.append(seconds)
         clock[0] += seconds
 
-    late = wait_for_slot(send_at, send_by, lambda: clock[0], sleep)
+    lag = wait_for_slot(send_at, lambda: clock[0], sleep)
 
     assert sleeps == pytest.approx(waited)
-    assert late == (None if late_ms is None else pytest.approx(late_ms))
+    assert lag == (None if lag_ms is None else pytest.approx(lag_ms))
+    assert too_late(send_at, send_by, lag) is late
+
+
+def test_the_lead_follows_how_long_batches_take_to_be_ready_nine_in_ten_within_bounds() -> None:
+    lead = Lead()
+    assert lead.ms == LEAD_MS  # until it has seen enough batches
+    for needed in [30.0] * 60 + [180.0] * 4:  # a quiet fleet with a few slow invokes
+        lead.add(needed)
+    assert lead.ms == LEAD_MIN_MS  # 30 + spare, raised to the least lead
+    for needed in [150.0 + n for n in range(64)]:  # a loaded or cold fleet
+        lead.add(needed)
+    assert lead.ms == pytest.approx(150 + 57 + LEAD_SPARE_MS)
+    for _ in range(64):
+        lead.add(5_000.0)  # a clock that disagrees, a stall: never past the reservations' horizon
+    lead.add(math.nan)
+    assert lead.ms == LEAD_MAX_MS

@@ -42,6 +42,7 @@ from messaging.rate_control import (
     Adapter,
     Aimd,
     Change,
+    Lead,
     Move,
     Slot,
     batch_limit,
@@ -78,6 +79,7 @@ class Pacer:
         self._stored_rate: dict[str, str | None] = {}
         self._adapters: dict[str, Adapter] = {}  # this process's evidence per channel
         self._askers: dict[str, threading.Semaphore] = {}
+        self._leads: dict[str, Lead] = {}
         self.requests = 0
         self.waits = 0
         self.late = 0  # slots given up: their holder woke too late
@@ -95,8 +97,15 @@ class Pacer:
         """The shared adapted rate as this process last read it."""
         return self.aimd(channel).start(self._seen.get(channel, {}).get("rate"))
 
+    def lead_ms(self, channel: Channel) -> float:
+        return self._leads[channel].ms if channel in self._leads else LEAD_MS
+
+    def ready_after(self, channel: Channel, needed_ms: float) -> None:
+        """A batch's channel function was ready to send `needed_ms` after its dispatcher woke for it."""
+        self._leads.setdefault(channel, Lead()).add(needed_ms)
+
     def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
-        """Waits until LEAD_MS before the slots of `count` messages: the last slot (the rate it was
+        """Waits until the lead (`lead_ms`) before the slots of `count` messages: the last slot (the rate it was
         paced at and its start; infinite and None: the channel is not paced), None if the time left
         ran out first."""
         if channel not in self.rates:
@@ -120,7 +129,7 @@ class Pacer:
                 return None
             start_ms, paced_at = asked
             slot = Slot(paced_at, start_ms / 1000)
-            pause = max(0.0, (start_ms - LEAD_MS) / 1000 - self._clock())
+            pause = max(0.0, (start_ms - self.lead_ms(channel)) / 1000 - self._clock())
             if left_s() - pause < margin_s:
                 return None  # the slot goes unused: a little of the rate is lost, never exceeded
             if pause <= 0:

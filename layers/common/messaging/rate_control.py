@@ -19,6 +19,7 @@ less a little headroom for the jitter between a grant and its messages' arrival 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
@@ -41,6 +42,14 @@ LATE_MS = 100
 # slots after it (two sends at once: one second in 409 at 114 % of the rate).
 LEAD_MS = 100
 HAND_BACK_MS = 100
+# The lead adapts (Lead): nine batches in ten of the last LEAD_SAMPLES were ready by their slot's
+# start, plus LEAD_SPARE_MS, within [LEAD_MIN_MS, LEAD_MAX_MS] (under AHEAD_MS, how far ahead
+# reservations reach). A loaded or cold fleet needs more than 100 ms; a quiet one less.
+LEAD_SAMPLES = 64
+LEAD_MIN_SAMPLES = 8
+LEAD_SPARE_MS = 20
+LEAD_MIN_MS = 50
+LEAD_MAX_MS = 400
 # A reservation time or a rate change dated further ahead than this is nobody's (a manual edit, a
 # dispatcher whose clock ran far ahead): reservations reach at most half a second ahead plus one
 # slot (under 2 s), so waiting for it would stall the channel, or freeze its rate, until then.
@@ -64,6 +73,28 @@ class Slot(NamedTuple):
 
     rate: float
     start_s: float | None = None
+
+
+class Lead:
+    """How long before its slot a dispatcher invokes a paced batch, from how long its last batches
+    took from that moment to their channel function being ready to send (`needed_ms`)."""
+
+    def __init__(self) -> None:
+        self._needed: deque[float] = deque(maxlen=LEAD_SAMPLES)
+        self._ms = float(LEAD_MS)
+
+    @property
+    def ms(self) -> float:
+        return self._ms
+
+    def add(self, needed_ms: float) -> None:
+        if not math.isfinite(needed_ms):
+            return
+        self._needed.append(needed_ms)
+        if len(self._needed) >= LEAD_MIN_SAMPLES:
+            ordered = sorted(self._needed)
+            ninth = ordered[int(len(ordered) * 0.9)]
+            self._ms = min(LEAD_MAX_MS, max(LEAD_MIN_MS, ninth + LEAD_SPARE_MS))
 
 
 class Move(Enum):

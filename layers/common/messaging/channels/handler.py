@@ -17,7 +17,7 @@ from messaging.models.batch import LATE_ERROR, BatchResult
 from messaging.models.common import Channel
 from messaging.models.response import ChannelFailure, FailureCode
 from messaging.observability import annotate, count, isolated_metrics, logger
-from messaging.rate_control import LEAD_MS
+from messaging.rate_control import LEAD_MAX_MS
 
 MAX_LATENCY_SAMPLES = 100  # the most values one EMF metric may carry
 
@@ -46,25 +46,28 @@ class Batch(Protocol):
 
 
 _cold_start = True
-# The longest a batch waits for its slot: the dispatcher invokes LEAD_MS ahead, so more means the
-# two clocks disagree, and the messages go rather than wait on a clock that is wrong.
-MAX_SLOT_WAIT_S = 2 * LEAD_MS / 1000
+# The longest a batch waits for its slot: the dispatcher invokes at most LEAD_MAX_MS ahead, so more
+# means the two clocks disagree, and the messages go rather than wait on a clock that is wrong.
+MAX_SLOT_WAIT_S = (LEAD_MAX_MS + 100) / 1000
 
 
 def wait_for_slot(
     send_at: float | None,
-    send_by: float | None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float | None:
-    """Waits for a paced batch's slot: None when its messages may go, else how late (ms) it came."""
-    if send_at is not None:
-        early_s = send_at - clock()
-        if early_s > 0:
-            sleep(min(early_s, MAX_SLOT_WAIT_S))
-    if send_by is not None and (now := clock()) > send_by:
-        return (now - (send_at if send_at is not None else send_by)) * 1000
-    return None
+    """Waits for a paced batch's slot to start: how long after its start the batch arrived, in ms
+    (negative: before; None: the batch has no slot)."""
+    if send_at is None:
+        return None
+    lag_s = clock() - send_at
+    if lag_s < 0:
+        sleep(min(-lag_s, MAX_SLOT_WAIT_S))
+    return lag_s * 1000
+
+
+def too_late(send_at: float | None, send_by: float | None, lag_ms: float | None) -> bool:
+    return send_at is not None and send_by is not None and lag_ms is not None and send_at + lag_ms / 1000 > send_by
 
 
 def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchGuard | None = None) -> dict[str, Any]:
@@ -94,24 +97,24 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
                 extra={"batchId": batch_id, "messages": size, "completed": earlier.failures is not None},
             )
             count("DuplicateBatches", 1, channel=batch.channel)
-            return BatchResult(failures=failures).model_dump(exclude={"throttled"})  # as first answered
+            return BatchResult(failures=failures).model_dump(exclude={"throttled", "slotLagMs"})  # as first answered
 
-    late_ms = wait_for_slot(batch.sendAt, batch.sendBy)
-    if late_ms is not None:
+    lag_ms = wait_for_slot(batch.sendAt)
+    if too_late(batch.sendAt, batch.sendBy, lag_ms):
         failures = [
             ChannelFailure(
                 userId=m.userId,
                 channel=batch.channel,
-                error=f"{LATE_ERROR}: arrived {late_ms:.0f} ms after its slot, not sent; paced again",
+                error=f"{LATE_ERROR}: arrived {lag_ms:.0f} ms after its slot, not sent; paced again",
                 code=FailureCode.LATE,
             )
             for m in batch.messages
         ]
         if batch_id and guard is not None:
             guard.complete(batch_id, failures)
-        logger.info(f"{batch.channel} batch handed back to the pace", extra={"messages": size, "lateMs": late_ms})
+        logger.info(f"{batch.channel} batch handed back to the pace", extra={"messages": size, "lagMs": lag_ms})
         count("LateBatches", 1, channel=batch.channel)
-        return BatchResult(failures=failures).model_dump(exclude={"throttled"})
+        return BatchResult(failures=failures, slotLagMs=lag_ms).model_dump(exclude={"throttled"})
 
     throttles.take()  # what an earlier batch of this process left uncounted is not this one's
     throttles.set_paced(batch.paced)
@@ -135,6 +138,5 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
     logger.info(
         f"{batch.channel} batch sent", extra={"messages": size, "failed": len(report.failures), "reasons": reasons}
     )
-    return BatchResult(failures=report.failures, throttled=throttled).model_dump(
-        exclude=None if throttled else {"throttled"}
-    )
+    unsaid = ({"throttled"} if not throttled else set()) | ({"slotLagMs"} if lag_ms is None else set())
+    return BatchResult(failures=report.failures, throttled=throttled, slotLagMs=lag_ms).model_dump(exclude=unsaid)

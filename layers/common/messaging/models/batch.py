@@ -68,6 +68,10 @@ class BatchResult(BaseModel):
     # Provider calls answered "too fast" while sending it (retried ones included): the pace adapts.
     throttled: int = Field(default=0, ge=0)
 
+    # A paced batch: how long after its slot's start the function was ready to send it (negative:
+    # before, and it waited); the dispatcher's lead adapts to it (messaging.rate_control.Lead).
+    slotLagMs: float | None = Field(default=None, allow_inf_nan=False)
+
     @field_validator("throttled", mode="wrap")
     @classmethod
     def _advisory(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> int:
@@ -76,3 +80,12 @@ class BatchResult(BaseModel):
         except ValidationError:
             return 0
         return counted
+
+    @field_validator("slotLagMs", mode="wrap")
+    @classmethod
+    def _advisory_lag(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> float | None:
+        try:
+            lag: float | None = handler(value)
+        except ValidationError:
+            return None
+        return lag

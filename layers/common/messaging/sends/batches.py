@@ -17,7 +17,7 @@ from typing import Protocol
 
 from messaging.channels.once import duplicate_reason
 from messaging.dispatch import Batch, Invoker, _run
-from messaging.models.batch import is_late
+from messaging.models.batch import BatchResult, is_late
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
 from messaging.models.response import Failure, SkipReason
@@ -72,6 +72,8 @@ class Pace(Protocol):
     ) -> Slot | None: ...  # None: out of time
 
     def record(self, channel: Channel, messages: int, throttled: int, paced_at: float | None = None) -> None: ...
+
+    def ready_after(self, channel: Channel, needed_ms: float) -> None: ...
 
 
 class OutOfTimeError(Exception):
@@ -199,18 +201,22 @@ class BatchSender:
         slot = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
         if slot is None:
             raise OutOfTimeError(batch.batch_id)
+        woke = time.time()
         self.invokes[batch.channel] += 1
-        throttled: list[int] = []
+        answers: list[BatchResult] = []
         failures = _run(
             _in_slot(batch, slot, hand_back=hand_back),
             self.invoker,
             left,
             self.settings.dispatch_margin_s,
-            lambda answer: throttled.append(answer.throttled),
+            answers.append,
         )
-        if throttled:  # only a batch the function answered tells how the provider took it
+        if answers:  # only a batch the function answered tells how the provider took it
             sent = len(batch.user_ids) - sum(is_late(f.error) for f in failures)
-            self.pacer.record(batch.channel, sent, throttled[0], slot.rate)
+            self.pacer.record(batch.channel, sent, answers[0].throttled, slot.rate)
+            lag_ms = answers[0].slotLagMs
+            if slot.start_s is not None and lag_ms is not None:
+                self.pacer.ready_after(batch.channel, (slot.start_s - woke) * 1000 + lag_ms)
         return failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
