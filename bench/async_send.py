@@ -158,6 +158,7 @@ class _Measured:
     pacing_requests: int
     late_slots: int  # slots given up: their batch woke over LATE_MS late
     handed_back: list[int]  # batches and messages sent again: their channel function got them late
+    leads_ms: dict[str, float]  # per paced channel, how far ahead of its slot a batch was invoked at the end
     failed_throttled: dict[str, int]  # per channel, over every send
     provider: dict[str, dict[str, Any]]  # what the provider stand-ins saw (bench/limits.py)
 
@@ -195,6 +196,7 @@ def _measure(
         app.dispatcher.pacer.requests,
         app.dispatcher.pacer.late,
         list(app.dispatcher.invoker.handed_back),
+        {channel: app.dispatcher.pacer.lead_ms(channel) for channel in app.dispatcher.pacer.rates},
         failed_for_throttling(app, send_ids),
         provider,
     )

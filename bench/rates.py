@@ -40,6 +40,7 @@ def pacing_rows(
                 "first_after_s": seen.get("first_after_s"),
                 "late_slots": measured.late_slots,
                 "handed_back": measured.handed_back,
+                "lead_ms": measured.leads_ms.get(channel),
                 "tail_s": seen.get("tail_s"),
                 "ideal_s": messages / rate,
                 "series": seen.get("series", []),
@@ -77,6 +78,7 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
             + (f" ({', '.join(str(count) for count in sorted(over, reverse=True)[:10])})" if over else "")
             + f"; {r['late_slots']} slots given up, their batch late"
             + f"; {r['handed_back'][0]} batches ({r['handed_back'][1]} messages) handed back late and paced again"
+            + f"; invoked {r['lead_ms'] or 0:.0f} ms ahead of their slot at the end"
         )
     return lines
 
