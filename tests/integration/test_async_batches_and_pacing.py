@@ -134,6 +134,7 @@ def test_two_dispatchers_share_one_pace_that_never_lets_more_than_the_rate_throu
         assert slot is not None
         assert slot.start_s is not None
         assert slot.start_s - now[0] <= LEAD_MS / 1000 + 1e-6  # the holder is back in time to invoke ahead of it
+        assert slot.wake_s == pytest.approx(now[0])  # and says when it was to wake (the lead's measure)
         grants.append(slot.start_s)
     for first, at in enumerate(grants):
         assert sum(1 for other in grants[first:] if other < at + 1.0) * 10 <= 200 + 10

@@ -70,16 +70,19 @@ def slot_ms(count: int, rate: float) -> float:
 
 
 class Slot(NamedTuple):
-    """A batch's turn: the rate it was paced at (infinite: the channel is not paced) and when its
-    messages may go to the provider (epoch seconds; None: at once)."""
+    """A batch's turn: the rate it was paced at (infinite: the channel is not paced), when its
+    messages may go to the provider (epoch seconds; None: at once), and when its dispatcher was to
+    wake for it (the lead before, or when granted if that is later)."""
 
     rate: float
     start_s: float | None = None
+    wake_s: float | None = None
 
 
 class Lead:
-    """How long before its slot a dispatcher invokes a paced batch, from how long its last batches
-    took from that moment to their channel function being ready to send (`needed_ms`)."""
+    """How long before its slot a dispatcher wakes for a paced batch, from how long its last batches
+    took from that moment to their channel function's being ready to send (`needed_ms`): the
+    dispatcher's oversleeping, its invoke, the function's start and its once-only claim."""
 
     def __init__(self) -> None:
         self._needed: deque[float] = deque(maxlen=LEAD_SAMPLES)

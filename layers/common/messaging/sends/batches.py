@@ -201,7 +201,6 @@ class BatchSender:
         slot = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
         if slot is None:
             raise OutOfTimeError(batch.batch_id)
-        woke = time.time()
         self.invokes[batch.channel] += 1
         answers: list[BatchResult] = []
         failures = _run(
@@ -215,8 +214,8 @@ class BatchSender:
             sent = len(batch.user_ids) - sum(is_late(f.error) for f in failures)
             self.pacer.record(batch.channel, sent, answers[0].throttled, slot.rate)
             lag_ms = answers[0].slotLagMs
-            if slot.start_s is not None and lag_ms is not None:
-                self.pacer.ready_after(batch.channel, (slot.start_s - woke) * 1000 + lag_ms)
+            if slot.start_s is not None and slot.wake_s is not None and lag_ms is not None:
+                self.pacer.ready_after(batch.channel, (slot.start_s - slot.wake_s) * 1000 + lag_ms)
         return failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
