@@ -36,6 +36,9 @@ NEVER_AT_COLD_START = (
     "boto3.docs.action",
     "structlog",
     "importlib.metadata",
+    # google-auth (PushFunction's client) and html.parser (EmailFunction's plain-text alternatives).
+    "google.auth",
+    "html.parser",
 )
 # Plain, internationalized, quoted and broken: the layer's email-validator answers as the venv's.
 ADDRESSES = ["ann@example.com", "añn@example.com", '"ann smith"@example.com', "a\\b@example.com", "ann@exämple.com"]
