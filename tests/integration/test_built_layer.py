@@ -81,7 +81,8 @@ docstrings = ["**Request Syntax**" in invoke_doc, "**Request Syntax**" in str(ta
               callable(botocore.docs.docstring.document_model_driven_method),
               callable(boto3.docs.docstring.document_action)]
 # handlebarrz's logger is structlog's once used; no pydantic plugin is installed on the layer.
-import handlebarrz, importlib.metadata, os, re
+import importlib.metadata, os, re
+handlebarrz = sys.modules["handlebarrz"]  # loaded by messaging.templates.native
 handlebarrz.logger.bind
 plugins = [type(handlebarrz.logger).__name__, os.environ["PYDANTIC_DISABLE_PLUGINS"],
            list(importlib.metadata.entry_points(group="pydantic"))]
