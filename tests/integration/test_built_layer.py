@@ -86,6 +86,11 @@ handlebarrz = sys.modules["handlebarrz"]  # loaded by messaging.templates.native
 handlebarrz.logger.bind
 plugins = [type(handlebarrz.logger).__name__, os.environ["PYDANTIC_DISABLE_PLUGINS"],
            list(importlib.metadata.entry_points(group="pydantic"))]
+# Where importlib.metadata now loads when first used: pymongo's version check, urllib3's HTTP/2, wrapt's hooks.
+import pymongo.common, pydantic.plugin._loader, urllib3.http2, wrapt
+metadata_users = [pymongo.common.check_for_min_version("dnspython")[2], callable(urllib3.http2.version),
+                  wrapt.discover_post_import_hooks("no.such.group") is None,
+                  callable(pydantic.plugin._loader.entry_points)]
 # email-validator's domain characters: the same set of code points as the pattern it ships.
 from email_validator import rfc_constants
 every = "".join(map(chr, range(0x110000)))
@@ -95,7 +100,7 @@ same_domain_characters = [m.start() for m in shipped.finditer(every)] == [
 layer = [m.__file__ for m in (pymongo, boto3.compat)]
 print(json.dumps({"emails": emails, "at_start": at_start, "collector": collector, "answer": answer,
                   "deferred": deferred, "layer": layer, "docstrings": docstrings, "plugins": plugins,
-                  "same_domain_characters": same_domain_characters}))
+                  "metadata_users": metadata_users, "same_domain_characters": same_domain_characters}))
 """
 
 
@@ -144,6 +149,7 @@ def test_send_function_starts_on_the_built_layer_without_what_it_never_uses_and_
     assert result["same_domain_characters"] is True
     assert result["docstrings"] == [True, True, "ServiceDocumenter", "ServiceDocumenter", True, True]
     assert result["plugins"] == ["BoundLoggerLazyProxy", "__all__", []]
+    assert result["metadata_users"] == [True, True, True, True]
     # ...as template.yaml sets it for every function.
     template, errors = decode_str((ROOT / "template.yaml").read_text())
     assert not errors
