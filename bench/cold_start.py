@@ -58,6 +58,7 @@ def lambda_environ(name: str, layer: Path, service: dict[str, str]) -> dict[str,
         "LAMBDA_TASK_ROOT": str(task_root),
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAMES.get(name, "SendFunction"),
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as template.yaml's Globals set it
     }
     # Traced and measured as deployed: the Tracer patches libraries at import.
     env.pop("POWERTOOLS_TRACE_DISABLED", None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from messaging import aws
+from messaging import aws, plaintext  # noqa: F401 - plaintext: e-mails without a text part, loaded at start
 from messaging.channels import email
 from messaging.channels.email import EmailBatch
 from messaging.channels.handler import handle_batch

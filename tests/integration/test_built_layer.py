@@ -9,6 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from cfnlint.decode import decode_str
 from email_validator import EmailNotValidError, validate_email
 
 from bench.cold_start import build_layer, lambda_environ
@@ -27,6 +28,17 @@ NEVER_AT_COLD_START = (
     "aws_lambda_powertools.event_handler.bedrock_agent",
     "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event",
     "arrow",
+    # Documentation generators of botocore and boto3, structlog (handlebarrz's Python wrapper only), the
+    # package metadata reader (pydantic plugins, pymongo encryption, urllib3 HTTP/2).
+    "botocore.docs.service",
+    "botocore.docs.method",
+    "boto3.docs.service",
+    "boto3.docs.action",
+    "structlog",
+    "importlib.metadata",
+    # google-auth (PushFunction's client) and html.parser (EmailFunction's plain-text alternatives).
+    "google.auth",
+    "html.parser",
 )
 # Plain, internationalized, quoted and broken: the layer's email-validator answers as the venv's.
 ADDRESSES = ["ann@example.com", "añn@example.com", '"ann smith"@example.com', "a\\b@example.com", "ann@exämple.com"]
@@ -59,9 +71,36 @@ def outcome(address):
     except EmailNotValidError as exc:
         return str(exc)
 emails = [outcome(address) for address in json.loads(sys.argv[3])]
+
+# Docstrings that botocore and boto3 generate when first read (help(), Sphinx) still generate.
+import boto3, botocore.docs, boto3.docs, botocore.docs.docstring, boto3.docs.docstring
+invoke_doc = str(boto3.client("lambda", region_name="us-east-1").invoke.__doc__)
+table = boto3.resource("dynamodb", region_name="us-east-1").Table("t")
+docstrings = ["**Request Syntax**" in invoke_doc, "**Request Syntax**" in str(table.put_item.__doc__),
+              botocore.docs.ServiceDocumenter.__name__, boto3.docs.ServiceDocumenter.__name__,
+              callable(botocore.docs.docstring.document_model_driven_method),
+              callable(boto3.docs.docstring.document_action)]
+# handlebarrz's logger is structlog's once used; no pydantic plugin is installed on the layer.
+import importlib.metadata, os, re
+handlebarrz = sys.modules["handlebarrz"]  # loaded by messaging.templates.native
+handlebarrz.logger.bind
+plugins = [type(handlebarrz.logger).__name__, os.environ["PYDANTIC_DISABLE_PLUGINS"],
+           list(importlib.metadata.entry_points(group="pydantic"))]
+# Where importlib.metadata now loads when first used: pymongo's version check, urllib3's HTTP/2, wrapt's hooks.
+import pymongo.common, pydantic.plugin._loader, urllib3.http2, wrapt
+metadata_users = [pymongo.common.check_for_min_version("dnspython")[2], callable(urllib3.http2.version),
+                  wrapt.discover_post_import_hooks("no.such.group") is None,
+                  callable(pydantic.plugin._loader.entry_points)]
+# email-validator's domain characters: the same set of code points as the pattern it ships.
+from email_validator import rfc_constants
+every = "".join(map(chr, range(0x110000)))
+shipped = re.compile(r"[a-zA-Z0-9\\-\\." + "\\u0080-\\U0010FFFF" + "]")
+same_domain_characters = [m.start() for m in shipped.finditer(every)] == [
+    m.start() for m in rfc_constants.ATEXT_HOSTNAME_INTL.finditer(every)]
 layer = [m.__file__ for m in (pymongo, boto3.compat)]
 print(json.dumps({"emails": emails, "at_start": at_start, "collector": collector, "answer": answer,
-                  "deferred": deferred, "layer": layer}))
+                  "deferred": deferred, "layer": layer, "docstrings": docstrings, "plugins": plugins,
+                  "metadata_users": metadata_users, "same_domain_characters": same_domain_characters}))
 """
 
 
@@ -107,6 +146,14 @@ def test_send_function_starts_on_the_built_layer_without_what_it_never_uses_and_
     ]
 
     assert result["emails"] == [outcome(address) for address in ADDRESSES]
+    assert result["same_domain_characters"] is True
+    assert result["docstrings"] == [True, True, "ServiceDocumenter", "ServiceDocumenter", True, True]
+    assert result["plugins"] == ["BoundLoggerLazyProxy", "__all__", []]
+    assert result["metadata_users"] == [True, True, True, True]
+    # ...as template.yaml sets it for every function.
+    template, errors = decode_str((ROOT / "template.yaml").read_text())
+    assert not errors
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
 
     # Powertools' OpenAPI generation on the built layer: the committed document, byte for byte.
     document = subprocess.run(

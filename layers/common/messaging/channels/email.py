@@ -33,7 +33,6 @@ from messaging.channels.base import ChannelSpec, Rendered, ServiceView, Source, 
 from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all, failures_for, send_problem
 from messaging.models.batch import EmailAttachment, Envelope
 from messaging.models.common import FileName
-from messaging.plaintext import html_to_text
 
 if TYPE_CHECKING:
     from messaging.models.request import SendRequest
@@ -160,6 +159,9 @@ def email_tags(batch: EmailBatch, message: EmailMessage) -> list[dict[str, str]]
 
 
 def _text(message: EmailMessage) -> str:
+    # html.parser is EmailFunction's alone (its app loads it at start): SendFunction reads this module too.
+    from messaging.plaintext import html_to_text
+
     return message.text if message.text is not None else html_to_text(message.html or "")
 
 

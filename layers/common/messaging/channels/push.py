@@ -3,8 +3,8 @@
 OAuth2 tokens come from a Google service account (google-auth); the endpoint and token URL can be
 pointed at local stand-ins. Requests go through urllib3's keep-alive pool: 0.3 ms of CPU per call
 where requests + google-auth's AuthorizedSession took 0.6 ms, and a Lambda pays for every one.
-google-auth's service-account code (160 ms of imports) is loaded by PushFunction only: SendFunction
-reads this module for the channel's spec.
+google-auth (its service-account code, 160 ms of imports, and its errors) is loaded by PushFunction
+only, with its client: SendFunction reads this module for the channel's spec.
 
 A token FCM reports gone for good (`UNREGISTERED`, or `INVALID_ARGUMENT` saying the registration
 token is not valid) is recorded in the user's document (`STALE_TOKENS`, messaging.preferences): the
@@ -23,7 +23,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import urllib3
-from google.auth.exceptions import GoogleAuthError
 from pydantic import BaseModel, Field
 
 from messaging import throttles
@@ -237,6 +236,8 @@ class FcmClient:
                     return None
                 problem = fcm_problem(response.status, response.data)
                 if response.status == 401 and not refreshed:
+                    from google.auth.exceptions import GoogleAuthError  # loaded with the client
+
                     refreshed = True
                     try:
                         self.authorize(rejected_token=token)
@@ -256,6 +257,8 @@ class FcmClient:
 
 
 def send_batch(batch: PushBatch, client: FcmClient, concurrency: int) -> DeliveryReport:
+    from google.auth.exceptions import GoogleAuthError  # loaded with the client
+
     try:
         client.authorize()
     except (GoogleAuthError, urllib3.exceptions.HTTPError) as exc:
