@@ -101,11 +101,12 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
 
     lag_ms = wait_for_slot(batch.sendAt)
     if too_late(batch.sendAt, batch.sendBy, lag_ms):
+        shown = min(lag_ms or 0, 99_999_999)  # at most 8 digits: a longer run would read as a phone number
         failures = [
             ChannelFailure(
                 userId=m.userId,
                 channel=batch.channel,
-                error=f"{LATE_ERROR}: arrived {lag_ms:.0f} ms after its slot, not sent; paced again",
+                error=f"{LATE_ERROR}: arrived {shown:.0f} ms after its slot, not sent; paced again",
                 code=FailureCode.LATE,
             )
             for m in batch.messages
