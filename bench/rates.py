@@ -80,6 +80,11 @@ def rate_lines(row: dict[str, Any]) -> list[str]:
             + f"; {r['handed_back'][0]} batches ({r['handed_back'][1]} messages) handed back late and paced again"
             + f"; invoked {r['lead_ms'] or 0:.0f} ms ahead of their slot at the end"
         )
+        if whole:  # the busiest second among its neighbours: a shift between seconds, or a burst
+            peak = max(range(len(whole)), key=whole.__getitem__)
+            lines.append(
+                f"the busiest second, {peak + 1} s in, and its neighbours: {whole[max(0, peak - 3) : peak + 4]}"
+            )
     return lines
 
 
