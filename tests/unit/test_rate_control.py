@@ -74,8 +74,8 @@ def test_an_idle_pace_restarts_at_now_rather_than_catching_up() -> None:
     assert wait_before_asking_s(5_600, 5_000, 500) == 0.1
 
 
-def test_paced_batches_are_a_twenty_fifth_of_a_second_of_the_rate() -> None:
-    assert [batch_limit(rate) for rate in (1, 14, 200, 3000)] == [1, 1, 8, 120]
+def test_paced_batches_are_a_twentieth_of_a_second_of_the_rate() -> None:
+    assert [batch_limit(rate) for rate in (1, 14, 200, 3000)] == [1, 1, 10, 150]
     assert slot_ms(10, 200) == 50
     # to the microsecond: whole milliseconds (52 for 51.02) paced 196 per second at 192
     assert slot_ms(10, 196) == 51.02

@@ -87,7 +87,7 @@ class Pacer:
         self.changes: list[tuple[float, float]] = []  # (when, rate) of this process's changes
 
     def batch_limits(self) -> dict[Channel, int]:
-        """Messages per batch of each paced channel: a twenty-fifth of a second of its rate."""
+        """Messages per batch of each paced channel: a twentieth of a second of its rate."""
         return {channel: batch_limit(rate) for channel, rate in self.rates.items()}
 
     def aimd(self, channel: Channel) -> Aimd:

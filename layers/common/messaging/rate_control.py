@@ -28,12 +28,8 @@ from typing import NamedTuple
 # and the provider calls' latencies, so pacing at the very limit would be throttled now and then.
 HEADROOM = 0.98
 # A batch is at most this many seconds of the rate: its messages leave together, within the
-# provider's short burst tolerance. A twenty-fifth rather than a twentieth: at 200 per second a
-# batch is 8 e-mails, as many as a channel function sends at once (CHANNEL_CONCURRENCY), so none
-# trails its batch by a call's latency, and a second holds at most 25 of them (200) where it held
-# 20 of 10 and the trailing 2 of another: one batch late across a second's boundary then made it
-# 105.5-106 % of the rate in one run of three.
-BATCH_SECONDS = 0.04
+# provider's short burst tolerance.
+BATCH_SECONDS = 0.05
 # A slot whose holder wakes this late is given up and another taken: after a stall, the waiting
 # batches would otherwise all leave at once, one second getting the previous one's messages too.
 # Two slots' length: a tighter bound gives up so many slots on a busy machine that the pace goes
