@@ -47,12 +47,10 @@ HAND_BACK_MS = 100
 # (under AHEAD_MS, how far ahead reservations reach). A loaded or cold fleet needs more than 100 ms;
 # a quiet one less. Nine in ten was tried: under load 4 % of the batches were handed back.
 LEAD_QUANTILE = 0.98
-LEAD_SAMPLES = 256
+LEAD_SAMPLES = 64
 LEAD_MIN_SAMPLES = 8
 LEAD_SPARE_MS = 20
-# Not less: a batch that arrives after its slot's start but within HAND_BACK_MS still goes, and two
-# such in one second put it over the rate by a batch (at 50 ms, 1 second in 203 at 106 %).
-LEAD_MIN_MS = 100
+LEAD_MIN_MS = 50
 LEAD_MAX_MS = 400
 # A reservation time or a rate change dated further ahead than this is nobody's (a manual edit, a
 # dispatcher whose clock ran far ahead): reservations reach at most half a second ahead plus one
