@@ -252,3 +252,32 @@ def test_a_batch_handed_back_late_is_paced_again_in_a_new_slot_and_the_last_time
     # How long each took from when its dispatcher was to wake to its channel function's being ready
     # feeds the lead (the lag: how long after its slot's start the function was ready).
     assert pace.ready == pytest.approx([70 + 180, 70 + 180, 70 - 20])
+
+
+def test_a_resumed_batch_whose_first_attempt_ends_late_while_awaited_is_paced_again_not_counted_late() -> None:
+    """The dispatcher died while its batch's first attempt ran; the continuation finds it in progress,
+    waits, and reads the answer the first attempt recorded: handed back `Late`. Nothing of it was
+    sent: its users go again under `-l1`, and none is counted late."""
+    from messaging.channels.once import duplicate_reason
+
+    first = batch_id("send", 0, "email", 4)
+    calls = Counter[str]()
+
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        calls[body["batchId"]] += 1
+        if body["batchId"] != first:
+            return []
+        users = [m["userId"] for m in body["messages"]]
+        if calls[first] == 1:  # the first attempt still running
+            return [{"userId": u, "channel": "email", "error": duplicate_reason(first)} for u in users]
+        late = "Late: arrived 300 ms after its slot, not sent; paced again"
+        return [{"userId": u, "channel": "email", "error": late, "code": "Late"} for u in users]
+
+    checkpoints, sleeps = Checkpoints(), list[float]()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, SlotPace(), sleeps)
+
+    assert sender.run([BatchJob(_batch(4, ["u1", "u2"]), 4, new=False)], lambda: 60.0)
+
+    assert [payload["batchId"] for payload in invoker.payloads] == [first, first, f"{first}-l1"]
+    assert checkpoints.calls == [("finish", "email", 4, 2, ())]

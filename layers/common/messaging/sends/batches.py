@@ -183,10 +183,13 @@ class BatchSender:
         if counted and opted_out:
             record_skips({(batch.channel, SkipReason.OPTED_OUT): len(opted_out)})
 
-    def _invoke(self, batch: Batch, left: Callable[[], float]) -> list[Failure]:
+    def _invoke(self, batch: Batch, left: Callable[[], float], *, resumed: bool = False) -> list[Failure]:
         """One batch's failures once the channel's pace let it go: what its channel function handed
-        back late goes again in a slot of its own (`<batchId>-l<n>`), the last time whatever its delay."""
+        back late goes again in a slot of its own (`<batchId>-l<n>`), the last time whatever its delay
+        (a resumed batch's first attempt too, once it is no longer in progress)."""
         failures = self._invoke_in_slot(batch, left, hand_back=HAND_BACKS > 0)
+        if resumed:
+            failures = self._while_in_progress(batch, failures, left)
         for attempt in range(1, HAND_BACKS + 1):
             late = {f.userId for f in failures if is_late(f.error)}
             if not late:
@@ -222,9 +225,7 @@ class BatchSender:
         """One batch's failures, throttled messages sent again with backoff."""
         if batch.batch_id and batch.payload == b"{}":
             return []  # a resumed batch none of whose users renders any more: their failures are known
-        failures = self._invoke(batch, left)
-        if resumed:
-            failures = self._while_in_progress(batch, failures, left)
+        failures = self._invoke(batch, left, resumed=resumed)
         margin = self.settings.dispatch_margin_s  # no invoke starts with less left: it could not finish
         for attempt in range(1, self.settings.throttle_retries + 1):
             throttled = {f.userId for f in failures if is_throttled(f.error)}
