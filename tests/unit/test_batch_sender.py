@@ -281,3 +281,23 @@ def test_a_resumed_batch_whose_first_attempt_ends_late_while_awaited_is_paced_ag
 
     assert [payload["batchId"] for payload in invoker.payloads] == [first, first, f"{first}-l1"]
     assert checkpoints.calls == [("finish", "email", 4, 2, ())]
+
+
+def test_a_batch_still_answered_late_after_its_last_hand_back_is_counted_not_attempted_never_late() -> None:
+    """Only an answer kept from a deploy that hands back more often (a rollback) can say `Late` to the
+    last attempt: its users were not sent, and that is what they are counted, never `Late`."""
+    late = "Late: arrived 300 ms after its slot, not sent; paced again"
+
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"userId": m["userId"], "channel": "email", "error": late, "code": "Late"} for m in body["messages"]]
+
+    checkpoints = Checkpoints()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, SlotPace(), [])
+
+    assert sender.run([BatchJob(_batch(5, ["u1", "u2"]), 5, new=True)], lambda: 60.0)
+
+    assert len(invoker.payloads) == 3
+    finished = checkpoints.calls[-1]
+    assert [user for user, _ in finished[4]] == ["u1", "u2"]
+    assert all(error.startswith("not attempted: ") for _, error in finished[4])

@@ -20,7 +20,7 @@ from messaging.dispatch import Batch, Invoker, _run
 from messaging.models.batch import BatchResult, is_late
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
-from messaging.models.response import Failure, SkipReason
+from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.observability import count, logger, record_batch, record_skips
 from messaging.preferences import UserPreferences
 from messaging.rate_control import HAND_BACK_MS, Slot
@@ -198,7 +198,9 @@ class BatchSender:
                 _subset(batch, late, late_batch_id(batch.batch_id, attempt)), left, hand_back=attempt < HAND_BACKS
             )
             failures = [f for f in failures if f.userId not in late] + again
-        return failures
+        # Only an answer kept by a deploy that hands back more often (a rollback) says `Late` to the
+        # last attempt: its messages were not sent, and `Late` is never a user's final state.
+        return [_not_sent_late(f) if is_late(f.error) else f for f in failures]
 
     def _invoke_in_slot(self, batch: Batch, left: Callable[[], float], *, hand_back: bool) -> list[Failure]:
         slot = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
@@ -262,6 +264,11 @@ def _in_slot(batch: Batch, slot: Slot, *, hand_back: bool) -> Batch:
     fields = {"sendAt": slot.start_s} | ({"sendBy": slot.start_s + HAND_BACK_MS / 1000} if hand_back else {})
     payload = b"{" + json.dumps(fields)[1:-1].encode() + b"," + batch.payload.removeprefix(b"{")
     return Batch.of(batch.channel, batch.function_name, payload, batch.user_ids, batch.batch_id)
+
+
+def _not_sent_late(failure: Failure) -> Failure:
+    error = f"not attempted: handed back late {HAND_BACKS + 1} times"
+    return Failure(userId=failure.userId, channel=failure.channel, error=error, code=FailureCode.NOT_ATTEMPTED)
 
 
 def _subset(batch: Batch, user_ids: set[str], batch_id: str) -> Batch:
