@@ -301,3 +301,35 @@ def test_a_batch_still_answered_late_after_its_last_hand_back_is_counted_not_att
     finished = checkpoints.calls[-1]
     assert [user for user, _ in finished[4]] == ["u1", "u2"]
     assert all(error.startswith("not attempted: ") for _, error in finished[4])
+
+
+@pytest.mark.parametrize("suffix", ["-l1", "-r1"])
+def test_a_resumed_batchs_hand_back_or_retry_still_in_progress_is_awaited_like_its_first_attempt(suffix: str) -> None:
+    """The dispatcher died while the batch's `-l1` (or `-r1`) ran: the continuation finds the first
+    attempt's answer kept, and that one in progress. It waits for its answer as it would for the
+    first attempt's, rather than count its users unknown."""
+    from messaging.channels.once import duplicate_reason
+
+    first = batch_id("send", 0, "email", 6)
+    again = f"{first}{suffix}"
+    calls = Counter[str]()
+
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        calls[body["batchId"]] += 1
+        users = [m["userId"] for m in body["messages"]]
+        if body["batchId"] == first:
+            late = "Late: arrived 300 ms after its slot, not sent; paced again"
+            error, code = (late, "Late") if suffix == "-l1" else ("Throttling: Maximum sending rate exceeded.", "Other")
+            return [{"userId": u, "channel": "email", "error": error, "code": code} for u in users]
+        if body["batchId"] == again and calls[again] == 1:
+            return [{"userId": u, "channel": "email", "error": duplicate_reason(again)} for u in users]
+        return []
+
+    checkpoints = Checkpoints()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, SlotPace(), [])
+
+    assert sender.run([BatchJob(_batch(6, ["u1", "u2"]), 6, new=False)], lambda: 60.0)
+
+    assert [payload["batchId"] for payload in invoker.payloads] == [first, again, again]
+    assert checkpoints.calls == [("finish", "email", 6, 2, ())]

@@ -186,23 +186,22 @@ class BatchSender:
     def _invoke(self, batch: Batch, left: Callable[[], float], *, resumed: bool = False) -> list[Failure]:
         """One batch's failures once the channel's pace let it go: what its channel function handed
         back late goes again in a slot of its own (`<batchId>-l<n>`), the last time whatever its delay
-        (a resumed batch's first attempt too, once it is no longer in progress)."""
-        failures = self._invoke_in_slot(batch, left, hand_back=HAND_BACKS > 0)
-        if resumed:
-            failures = self._while_in_progress(batch, failures, left)
+        (resumed: each attempt once it is no longer in progress)."""
+        failures = self._invoke_in_slot(batch, left, hand_back=HAND_BACKS > 0, resumed=resumed)
         for attempt in range(1, HAND_BACKS + 1):
             late = {f.userId for f in failures if is_late(f.error)}
             if not late:
                 break
-            again = self._invoke_in_slot(
-                _subset(batch, late, late_batch_id(batch.batch_id, attempt)), left, hand_back=attempt < HAND_BACKS
-            )
+            subset = _subset(batch, late, late_batch_id(batch.batch_id, attempt))
+            again = self._invoke_in_slot(subset, left, hand_back=attempt < HAND_BACKS, resumed=resumed)
             failures = [f for f in failures if f.userId not in late] + again
         # Only an answer kept by a deploy that hands back more often (a rollback) says `Late` to the
         # last attempt: its messages were not sent, and `Late` is never a user's final state.
         return [_not_sent_late(f) if is_late(f.error) else f for f in failures]
 
-    def _invoke_in_slot(self, batch: Batch, left: Callable[[], float], *, hand_back: bool) -> list[Failure]:
+    def _invoke_in_slot(
+        self, batch: Batch, left: Callable[[], float], *, hand_back: bool, resumed: bool
+    ) -> list[Failure]:
         slot = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
         if slot is None:
             raise OutOfTimeError(batch.batch_id)
@@ -221,7 +220,8 @@ class BatchSender:
             lag_ms = answers[0].slotLagMs
             if slot.start_s is not None and slot.wake_s is not None and lag_ms is not None:
                 self.pacer.ready_after(batch.channel, (slot.start_s - slot.wake_s) * 1000 + lag_ms)
-        return failures
+        # Resumed: the dispatcher that died may have left this very attempt running.
+        return self._while_in_progress(batch, failures, left) if resumed else failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
         """One batch's failures, throttled messages sent again with backoff."""
@@ -238,7 +238,8 @@ class BatchSender:
                 raise OutOfTimeError(batch.batch_id)  # resumed, its retries run again under the same ids
             self.sleep(pause)
             count("ThrottledRetries", len(throttled), channel=batch.channel)
-            again = self._invoke(_subset(batch, throttled, retry_batch_id(batch.batch_id, attempt)), left)
+            retry = _subset(batch, throttled, retry_batch_id(batch.batch_id, attempt))
+            again = self._invoke(retry, left, resumed=resumed)
             failures = [f for f in failures if f.userId not in throttled] + again
         return failures
 
