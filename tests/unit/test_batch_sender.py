@@ -333,3 +333,20 @@ def test_a_resumed_batchs_hand_back_or_retry_still_in_progress_is_awaited_like_i
 
     assert [payload["batchId"] for payload in invoker.payloads] == [first, again, again]
     assert checkpoints.calls == [("finish", "email", 6, 2, ())]
+
+
+def test_a_batch_handed_back_late_with_no_time_left_for_its_new_slot_is_left_started_for_the_continuation() -> None:
+    class OneSlot(SlotPace):
+        def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+            return super().acquire(channel, count, left_s, margin_s) if not self.records else None
+
+    late = "Late: arrived 300 ms after its slot, not sent; paced again"
+    checkpoints = Checkpoints()
+    invoker = Invoker(lambda body: [{"userId": "u1", "channel": "email", "error": late, "code": "Late"}])
+    sender = _sender(invoker, checkpoints, OneSlot(), [])
+
+    assert not sender.run([BatchJob(_batch(7, ["u1"]), 7, new=True)], lambda: 60.0)
+
+    # Neither counted nor failed: the continuation invokes it again, its first answer kept, then `-l1`.
+    assert checkpoints.calls == [("start", "email", 7, ("u1",))]
+    assert [payload["batchId"] for payload in invoker.payloads] == [batch_id("send", 0, "email", 7)]
