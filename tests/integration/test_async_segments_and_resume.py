@@ -225,14 +225,17 @@ def test_a_user_whose_own_document_cannot_render_is_failed_not_skipped(
     assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [("odd", error)]
 
 
-def test_a_resumed_paced_batch_whose_first_attempt_ends_late_while_awaited_goes_again_under_l1_and_nobody_is_late(
-    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("killed", ["answered", "in flight"])
+def test_a_paced_batch_handed_back_late_when_its_dispatcher_died_goes_again_under_l1_and_nobody_is_late(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch, killed: str
 ) -> None:
-    """The dispatcher is killed with a paced batch's invoke in flight: its channel function has claimed
-    the batch and is still running. The retry finds it in progress and waits; the first attempt then
-    ends handed back `Late` (it reached its function past its slot), having sent nothing. Its users go
-    again under `-l1`: each gets the e-mail once, and nobody is counted late, unknown or failed."""
+    """A paced batch reaches its channel function past its slot (a stall) and is handed back `Late`,
+    nothing sent, and its dispatcher is killed before its `-l1`: after the answer, or with the invoke
+    still in flight (the retry then finds the batch in progress, waits, and reads the first attempt's
+    `Late`). The retry sends its users under `-l1`: each gets the e-mail once, and nobody is counted
+    late, unknown or failed."""
     import json
+    import time
 
     import boto3
 
@@ -252,10 +255,16 @@ def test_a_resumed_paced_batch_whose_first_attempt_ends_late_while_awaited_goes_
     def invoking(function_name: str, payload: bytes) -> bytes:
         body = json.loads(payload)
         invoked.append(body["batchId"])
-        if calls.next() == 3:
+        number = calls.next()
+        if number == 3 and killed == "in flight":
             guard.claim(body["batchId"])  # the function has the batch, and then the dispatcher dies
             running[body["batchId"]] = [m["userId"] for m in body["messages"]]
             raise SandboxCrash("killed with a batch's invoke in flight")
+        if number == 3:
+            time.sleep(max(0.0, body["sendBy"] - time.time()) + 0.05)  # stalled: it arrives past its slot
+            handed = json.loads(real_invoker(function_name, payload))
+            assert all(is_late(f["error"]) for f in handed["failures"])
+            raise SandboxCrash("killed after the batch was handed back, before its -l1")
         answer = bytes(real_invoker(function_name, payload))
         users = running.pop(body["batchId"], None)
         if users is not None:
