@@ -202,6 +202,8 @@ def local_imports(text: str, package: str) -> str:
     to just before each statement in a function that uses those names, and the names still there for
     other modules through a `__getattr__`."""
     tree = ast.parse(text)
+    if any(isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body):
+        raise PinnedFileChangedError("the module has a __getattr__ of its own")
     moved: dict[str, str] = {}
     edits: list[tuple[int, int, str]] = []  # (first line, last line replaced, text)
     for node in tree.body:
@@ -219,7 +221,7 @@ def local_imports(text: str, package: str) -> str:
         edits.append((statement.lineno, statement.lineno - 1, imports))
     for first, last, new in sorted(edits, reverse=True):
         lines[first - 1 : last] = [new]
-    return "".join(lines) + (
+    rewritten = "".join(lines) + (
         f"\n\n_LAZY = {dict(sorted(moved.items()))!r}\n\n\n"
         "def __getattr__(name):\n"
         "    if name in _LAZY:\n"
@@ -227,6 +229,11 @@ def local_imports(text: str, package: str) -> str:
         "        return getattr(importlib.import_module(_LAZY[name]), name)\n"
         "    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')\n"
     )
+    try:  # an import put before an `elif`, say: the layer is built --no-compile, so check here
+        compile(rewritten, package, "exec")
+    except SyntaxError as exc:
+        raise PinnedFileChangedError(f"line {exc.lineno}: the moved imports break the module") from exc
+    return rewritten
 
 
 def _uses(tree: ast.Module, names: set[str]) -> dict[ast.stmt, set[str]]:

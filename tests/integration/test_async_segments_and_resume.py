@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from messaging.dispatch import BatchOutcomeUnknownError
+from messaging.models.batch import is_late
 from tests.conftest import Servers
 from tests.integration.async_sends import (
     BODY,
@@ -222,3 +223,73 @@ def test_a_user_whose_own_document_cannot_render_is_failed_not_skipped(
         "noAddress": CROWD - with_address,  # every skip here is a user without an e-mail address
     }
     assert [(f["userId"], f["error"]) for f in run.failures(accepted["sendId"])] == [("odd", error)]
+
+
+@pytest.mark.parametrize("killed", ["answered", "in flight"])
+def test_a_paced_batch_handed_back_late_when_its_dispatcher_died_goes_again_under_l1_and_nobody_is_late(
+    run: Async, crowd: list[dict[str, Any]], servers: Servers, monkeypatch: pytest.MonkeyPatch, killed: str
+) -> None:
+    """A paced batch reaches its channel function past its slot (a stall) and is handed back `Late`,
+    nothing sent, and its dispatcher is killed before its `-l1`: after the answer, or with the invoke
+    still in flight (the retry then finds the batch in progress, waits, and reads the first attempt's
+    `Late`). The retry sends its users under `-l1`: each gets the e-mail once, and nobody is counted
+    late, unknown or failed."""
+    import json
+    import time
+
+    import boto3
+
+    from messaging.channels.once import BatchGuard, duplicate_reason
+    from messaging.models.response import ChannelFailure, FailureCode
+    from messaging.pacing import Pacer
+    from tests.conftest import IDEMPOTENCY_TABLE, SENDS_TABLE
+
+    engine = run.dispatch.dispatcher
+    monkeypatch.setattr(engine, "pacer", Pacer(boto3.client("dynamodb"), SENDS_TABLE, {"email": 1000}))
+    guard = BatchGuard(boto3.client("dynamodb"), IDEMPOTENCY_TABLE)
+    real_invoker = engine.invoker
+    calls = Calls()
+    running: dict[str, list[str]] = {}  # the first attempt still running: its batch's users
+    invoked: list[str] = []
+
+    def invoking(function_name: str, payload: bytes) -> bytes:
+        body = json.loads(payload)
+        invoked.append(body["batchId"])
+        number = calls.next()
+        if number == 3 and killed == "in flight":
+            guard.claim(body["batchId"])  # the function has the batch, and then the dispatcher dies
+            running[body["batchId"]] = [m["userId"] for m in body["messages"]]
+            raise SandboxCrash("killed with a batch's invoke in flight")
+        if number == 3:
+            time.sleep(max(0.0, body["sendBy"] - time.time()) + 0.05)  # stalled: it arrives past its slot
+            handed = json.loads(real_invoker(function_name, payload))
+            assert all(is_late(f["error"]) for f in handed["failures"])
+            raise SandboxCrash("killed after the batch was handed back, before its -l1")
+        answer = bytes(real_invoker(function_name, payload))
+        users = running.pop(body["batchId"], None)
+        if users is not None:
+            assert duplicate_reason(body["batchId"]) in answer.decode()  # found in progress
+            late = "Late: arrived 250 ms after its slot, not sent; paced again"
+            guard.complete(
+                body["batchId"],
+                [ChannelFailure(userId=u, channel="email", error=late, code=FailureCode.LATE) for u in users],
+            )
+        return answer
+
+    monkeypatch.setattr(engine, "invoker", invoking)
+    _, body = run.post({**BODY, "recipients": None, "channels": ["email"]})
+
+    run.drain()
+
+    assert sum(isinstance(error, SandboxCrash) for error in run.queue.errors) == 1
+    status = run.status(body["sendId"])
+    assert status["status"] == "completed"
+    _assert_counts_add_up(status)
+    expected = _expected(crowd)["email"]
+    assert status["channels"]["email"]["sent"] == len(expected)
+    assert status["channels"]["email"]["failed"] == 0
+    assert not [f for f in run.failures(body["sendId"]) if is_late(f["error"])]
+    emails = Counter(e["destinations"]["ToAddresses"][0] for e in servers.outbox.emails())
+    assert set(emails) == expected
+    assert max(emails.values()) == 1
+    assert any(batch.endswith("-l1") for batch in invoked)  # the handed-back users went in a slot of their own

@@ -252,3 +252,101 @@ def test_a_batch_handed_back_late_is_paced_again_in_a_new_slot_and_the_last_time
     # How long each took from when its dispatcher was to wake to its channel function's being ready
     # feeds the lead (the lag: how long after its slot's start the function was ready).
     assert pace.ready == pytest.approx([70 + 180, 70 + 180, 70 - 20])
+
+
+def test_a_resumed_batch_whose_first_attempt_ends_late_while_awaited_is_paced_again_not_counted_late() -> None:
+    """The dispatcher died while its batch's first attempt ran; the continuation finds it in progress,
+    waits, and reads the answer the first attempt recorded: handed back `Late`. Nothing of it was
+    sent: its users go again under `-l1`, and none is counted late."""
+    from messaging.channels.once import duplicate_reason
+
+    first = batch_id("send", 0, "email", 4)
+    calls = Counter[str]()
+
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        calls[body["batchId"]] += 1
+        if body["batchId"] != first:
+            return []
+        users = [m["userId"] for m in body["messages"]]
+        if calls[first] == 1:  # the first attempt still running
+            return [{"userId": u, "channel": "email", "error": duplicate_reason(first)} for u in users]
+        late = "Late: arrived 300 ms after its slot, not sent; paced again"
+        return [{"userId": u, "channel": "email", "error": late, "code": "Late"} for u in users]
+
+    checkpoints, sleeps = Checkpoints(), list[float]()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, SlotPace(), sleeps)
+
+    assert sender.run([BatchJob(_batch(4, ["u1", "u2"]), 4, new=False)], lambda: 60.0)
+
+    assert [payload["batchId"] for payload in invoker.payloads] == [first, first, f"{first}-l1"]
+    assert checkpoints.calls == [("finish", "email", 4, 2, ())]
+
+
+def test_a_batch_still_answered_late_after_its_last_hand_back_is_counted_not_attempted_never_late() -> None:
+    """Only an answer kept from a deploy that hands back more often (a rollback) can say `Late` to the
+    last attempt: its users were not sent, and that is what they are counted, never `Late`."""
+    late = "Late: arrived 300 ms after its slot, not sent; paced again"
+
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"userId": m["userId"], "channel": "email", "error": late, "code": "Late"} for m in body["messages"]]
+
+    checkpoints = Checkpoints()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, SlotPace(), [])
+
+    assert sender.run([BatchJob(_batch(5, ["u1", "u2"]), 5, new=True)], lambda: 60.0)
+
+    assert len(invoker.payloads) == 3
+    finished = checkpoints.calls[-1]
+    assert [user for user, _ in finished[4]] == ["u1", "u2"]
+    assert all(error.startswith("not attempted: ") for _, error in finished[4])
+
+
+@pytest.mark.parametrize("suffix", ["-l1", "-r1"])
+def test_a_resumed_batchs_hand_back_or_retry_still_in_progress_is_awaited_like_its_first_attempt(suffix: str) -> None:
+    """The dispatcher died while the batch's `-l1` (or `-r1`) ran: the continuation finds the first
+    attempt's answer kept, and that one in progress. It waits for its answer as it would for the
+    first attempt's, rather than count its users unknown."""
+    from messaging.channels.once import duplicate_reason
+
+    first = batch_id("send", 0, "email", 6)
+    again = f"{first}{suffix}"
+    calls = Counter[str]()
+
+    def answer(body: dict[str, Any]) -> list[dict[str, str]]:
+        calls[body["batchId"]] += 1
+        users = [m["userId"] for m in body["messages"]]
+        if body["batchId"] == first:
+            late = "Late: arrived 300 ms after its slot, not sent; paced again"
+            error, code = (late, "Late") if suffix == "-l1" else ("Throttling: Maximum sending rate exceeded.", "Other")
+            return [{"userId": u, "channel": "email", "error": error, "code": code} for u in users]
+        if body["batchId"] == again and calls[again] == 1:
+            return [{"userId": u, "channel": "email", "error": duplicate_reason(again)} for u in users]
+        return []
+
+    checkpoints = Checkpoints()
+    invoker = Invoker(answer)
+    sender = _sender(invoker, checkpoints, SlotPace(), [])
+
+    assert sender.run([BatchJob(_batch(6, ["u1", "u2"]), 6, new=False)], lambda: 60.0)
+
+    assert [payload["batchId"] for payload in invoker.payloads] == [first, again, again]
+    assert checkpoints.calls == [("finish", "email", 6, 2, ())]
+
+
+def test_a_batch_handed_back_late_with_no_time_left_for_its_new_slot_is_left_started_for_the_continuation() -> None:
+    class OneSlot(SlotPace):
+        def acquire(self, channel: Channel, count: int, left_s: Callable[[], float], margin_s: float) -> Slot | None:
+            return super().acquire(channel, count, left_s, margin_s) if not self.records else None
+
+    late = "Late: arrived 300 ms after its slot, not sent; paced again"
+    checkpoints = Checkpoints()
+    invoker = Invoker(lambda body: [{"userId": "u1", "channel": "email", "error": late, "code": "Late"}])
+    sender = _sender(invoker, checkpoints, OneSlot(), [])
+
+    assert not sender.run([BatchJob(_batch(7, ["u1"]), 7, new=True)], lambda: 60.0)
+
+    # Neither counted nor failed: the continuation invokes it again, its first answer kept, then `-l1`.
+    assert checkpoints.calls == [("start", "email", 7, ("u1",))]
+    assert [payload["batchId"] for payload in invoker.payloads] == [batch_id("send", 0, "email", 7)]

@@ -242,3 +242,31 @@ def test_the_lead_follows_how_long_batches_take_to_be_ready_but_the_slowest_with
         lead.add(5_000.0)  # a clock that disagrees, a stall: never past the reservations' horizon
     lead.add(math.nan)
     assert lead.ms == LEAD_MAX_MS
+
+
+def test_a_hostile_slot_makes_a_late_answer_with_a_bounded_lag_that_is_handed_back_unsent() -> None:
+    """A batch invoked by hand with its slot far ahead and its `sendBy` long past: nothing is sent, the
+    wait is bounded, and the lag its error shows stays a short number (never a run of digits that
+    reads as a phone number, or a page of them)."""
+    import re
+    from types import SimpleNamespace
+
+    from messaging.channels.common import DeliveryReport
+    from messaging.channels.handler import handle_batch
+
+    sent: list[int] = []
+
+    def send() -> DeliveryReport:
+        sent.append(1)
+        return DeliveryReport([])
+
+    users = [SimpleNamespace(userId="u1")]
+    batch = SimpleNamespace(
+        channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=1e12, sendBy=0.0
+    )
+    answer = handle_batch(batch, send)
+
+    assert sent == []
+    [failure] = answer["failures"]
+    assert failure["code"] == "Late"
+    assert max(len(run) for run in re.findall(r"\d+", failure["error"])) <= 8

@@ -101,7 +101,8 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
 
     lag_ms = wait_for_slot(batch.sendAt)
     if too_late(batch.sendAt, batch.sendBy, lag_ms):
-        shown = min(lag_ms or 0, 99_999_999)  # at most 8 digits: a longer run would read as a phone number
+        # At most 8 digits either way (a hostile slot far ahead): a longer run would read as a phone number.
+        shown = max(-99_999_999, min(lag_ms or 0, 99_999_999))
         failures = [
             ChannelFailure(
                 userId=m.userId,
@@ -113,7 +114,7 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
         ]
         if batch_id and guard is not None:
             guard.complete(batch_id, failures)
-        logger.info(f"{batch.channel} batch handed back to the pace", extra={"messages": size, "lagMs": lag_ms})
+        logger.info(f"{batch.channel} batch handed back to the pace", extra={"messages": size, "lagMs": round(shown)})
         count("LateBatches", 1, channel=batch.channel)
         return BatchResult(failures=failures, slotLagMs=lag_ms).model_dump(exclude={"throttled"})
 

@@ -20,7 +20,7 @@ from messaging.dispatch import Batch, Invoker, _run
 from messaging.models.batch import BatchResult, is_late
 from messaging.models.common import Channel
 from messaging.models.function_settings import SendSettings
-from messaging.models.response import Failure, SkipReason
+from messaging.models.response import Failure, FailureCode, SkipReason
 from messaging.observability import count, logger, record_batch, record_skips
 from messaging.preferences import UserPreferences
 from messaging.rate_control import HAND_BACK_MS, Slot
@@ -183,21 +183,25 @@ class BatchSender:
         if counted and opted_out:
             record_skips({(batch.channel, SkipReason.OPTED_OUT): len(opted_out)})
 
-    def _invoke(self, batch: Batch, left: Callable[[], float]) -> list[Failure]:
+    def _invoke(self, batch: Batch, left: Callable[[], float], *, resumed: bool = False) -> list[Failure]:
         """One batch's failures once the channel's pace let it go: what its channel function handed
-        back late goes again in a slot of its own (`<batchId>-l<n>`), the last time whatever its delay."""
-        failures = self._invoke_in_slot(batch, left, hand_back=HAND_BACKS > 0)
+        back late goes again in a slot of its own (`<batchId>-l<n>`), the last time whatever its delay
+        (resumed: each attempt once it is no longer in progress)."""
+        failures = self._invoke_in_slot(batch, left, hand_back=HAND_BACKS > 0, resumed=resumed)
         for attempt in range(1, HAND_BACKS + 1):
             late = {f.userId for f in failures if is_late(f.error)}
             if not late:
                 break
-            again = self._invoke_in_slot(
-                _subset(batch, late, late_batch_id(batch.batch_id, attempt)), left, hand_back=attempt < HAND_BACKS
-            )
+            subset = _subset(batch, late, late_batch_id(batch.batch_id, attempt))
+            again = self._invoke_in_slot(subset, left, hand_back=attempt < HAND_BACKS, resumed=resumed)
             failures = [f for f in failures if f.userId not in late] + again
-        return failures
+        # Only an answer kept by a deploy that hands back more often (a rollback) says `Late` to the
+        # last attempt: its messages were not sent, and `Late` is never a user's final state.
+        return [_not_sent_late(f) if is_late(f.error) else f for f in failures]
 
-    def _invoke_in_slot(self, batch: Batch, left: Callable[[], float], *, hand_back: bool) -> list[Failure]:
+    def _invoke_in_slot(
+        self, batch: Batch, left: Callable[[], float], *, hand_back: bool, resumed: bool
+    ) -> list[Failure]:
         slot = self.pacer.acquire(batch.channel, len(batch.user_ids), left, self.settings.dispatch_margin_s)
         if slot is None:
             raise OutOfTimeError(batch.batch_id)
@@ -216,15 +220,14 @@ class BatchSender:
             lag_ms = answers[0].slotLagMs
             if slot.start_s is not None and slot.wake_s is not None and lag_ms is not None:
                 self.pacer.ready_after(batch.channel, (slot.start_s - slot.wake_s) * 1000 + lag_ms)
-        return failures
+        # Resumed: the dispatcher that died may have left this very attempt running.
+        return self._while_in_progress(batch, failures, left) if resumed else failures
 
     def _send(self, batch: Batch, *, resumed: bool, left: Callable[[], float]) -> list[Failure]:
         """One batch's failures, throttled messages sent again with backoff."""
         if batch.batch_id and batch.payload == b"{}":
             return []  # a resumed batch none of whose users renders any more: their failures are known
-        failures = self._invoke(batch, left)
-        if resumed:
-            failures = self._while_in_progress(batch, failures, left)
+        failures = self._invoke(batch, left, resumed=resumed)
         margin = self.settings.dispatch_margin_s  # no invoke starts with less left: it could not finish
         for attempt in range(1, self.settings.throttle_retries + 1):
             throttled = {f.userId for f in failures if is_throttled(f.error)}
@@ -235,7 +238,8 @@ class BatchSender:
                 raise OutOfTimeError(batch.batch_id)  # resumed, its retries run again under the same ids
             self.sleep(pause)
             count("ThrottledRetries", len(throttled), channel=batch.channel)
-            again = self._invoke(_subset(batch, throttled, retry_batch_id(batch.batch_id, attempt)), left)
+            retry = _subset(batch, throttled, retry_batch_id(batch.batch_id, attempt))
+            again = self._invoke(retry, left, resumed=resumed)
             failures = [f for f in failures if f.userId not in throttled] + again
         return failures
 
@@ -261,6 +265,11 @@ def _in_slot(batch: Batch, slot: Slot, *, hand_back: bool) -> Batch:
     fields = {"sendAt": slot.start_s} | ({"sendBy": slot.start_s + HAND_BACK_MS / 1000} if hand_back else {})
     payload = b"{" + json.dumps(fields)[1:-1].encode() + b"," + batch.payload.removeprefix(b"{")
     return Batch.of(batch.channel, batch.function_name, payload, batch.user_ids, batch.batch_id)
+
+
+def _not_sent_late(failure: Failure) -> Failure:
+    error = f"not attempted: handed back late {HAND_BACKS + 1} times"
+    return Failure(userId=failure.userId, channel=failure.channel, error=error, code=FailureCode.NOT_ATTEMPTED)
 
 
 def _subset(batch: Batch, user_ids: set[str], batch_id: str) -> Batch:
