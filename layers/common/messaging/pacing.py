@@ -130,8 +130,9 @@ class Pacer:
             start_ms, paced_at = asked
             # Woken at the lead before the slot, or at once if the slot is nearer than the lead.
             now_s = self._clock()
-            slot = Slot(paced_at, start_ms / 1000, max(now_s, (start_ms - self.lead_ms(channel)) / 1000))
-            pause = max(0.0, slot.wake_s - now_s) if slot.wake_s is not None else 0.0
+            wake_s = max(now_s, (start_ms - self.lead_ms(channel)) / 1000)
+            slot = Slot(paced_at, start_ms / 1000, wake_s)
+            pause = wake_s - now_s
             if left_s() - pause < margin_s:
                 return None  # the slot goes unused: a little of the rate is lost, never exceeded
             if pause <= 0:

@@ -97,7 +97,7 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
                 extra={"batchId": batch_id, "messages": size, "completed": earlier.failures is not None},
             )
             count("DuplicateBatches", 1, channel=batch.channel)
-            return BatchResult(failures=failures).model_dump(exclude={"throttled", "slotLagMs"})  # as first answered
+            return _answer(failures)  # as first answered
 
     lag_ms = wait_for_slot(batch.sendAt)
     if too_late(batch.sendAt, batch.sendBy, lag_ms):
@@ -116,7 +116,7 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
             guard.complete(batch_id, failures)
         logger.info(f"{batch.channel} batch handed back to the pace", extra={"messages": size, "lagMs": round(shown)})
         count("LateBatches", 1, channel=batch.channel)
-        return BatchResult(failures=failures, slotLagMs=lag_ms).model_dump(exclude={"throttled"})
+        return _answer(failures, lag_ms=lag_ms)
 
     throttles.take()  # what an earlier batch of this process left uncounted is not this one's
     throttles.set_paced(batch.paced)
@@ -140,5 +140,11 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
     logger.info(
         f"{batch.channel} batch sent", extra={"messages": size, "failed": len(report.failures), "reasons": reasons}
     )
+    return _answer(report.failures, throttled, lag_ms)
+
+
+def _answer(failures: list[ChannelFailure], throttled: int = 0, lag_ms: float | None = None) -> dict[str, Any]:
+    """The batch's answer, its advice to the pace only when there is some (an older dispatcher reads
+    `failures` alone)."""
     unsaid = ({"throttled"} if not throttled else set()) | ({"slotLagMs"} if lag_ms is None else set())
-    return BatchResult(failures=report.failures, throttled=throttled, slotLagMs=lag_ms).model_dump(exclude=unsaid)
+    return BatchResult(failures=failures, throttled=throttled, slotLagMs=lag_ms).model_dump(exclude=unsaid)

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
-from messaging.models.response import ChannelFailure
+from messaging.models.response import ChannelFailure, FailureCode
 
 # The error of a paced batch's messages handed back unsent: they reached their channel function
 # past their slot (Envelope.sendBy), and their dispatcher paces them again (messaging.sends.batches).
-LATE_ERROR = "Late"
+LATE_ERROR = FailureCode.LATE
 
 
 def is_late(error: str) -> bool:
@@ -72,20 +80,11 @@ class BatchResult(BaseModel):
     # before, and it waited); the dispatcher's lead adapts to it (messaging.rate_control.Lead).
     slotLagMs: float | None = Field(default=None, allow_inf_nan=False)
 
-    @field_validator("throttled", mode="wrap")
+    @field_validator("throttled", "slotLagMs", mode="wrap")
     @classmethod
-    def _advisory(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> int:
+    def _advisory(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """Advice to the pace: a value that makes no sense is its default, never an unreadable answer."""
         try:
-            counted: int = handler(value)
+            return handler(value)
         except ValidationError:
-            return 0
-        return counted
-
-    @field_validator("slotLagMs", mode="wrap")
-    @classmethod
-    def _advisory_lag(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> float | None:
-        try:
-            lag: float | None = handler(value)
-        except ValidationError:
-            return None
-        return lag
+            return cls.model_fields[str(info.field_name)].default
