@@ -209,14 +209,7 @@ def test_a_paced_batch_leaves_its_throttled_calls_to_the_dispatchers_pace(provid
     client = aws.client(service, read_timeout=READ_TIMEOUT_S)
     users = [{"userId": "u1"}]
     batch = SimpleNamespace(
-        channel="sms",
-        correlationId=None,
-        batchId=None,
-        messages=users,
-        paced=True,
-        sendAt=None,
-        sendBy=None,
-        sendEvery=None,
+        channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=None, sendBy=None
     )
 
     answer = handle_batch(batch, lambda: send(client))
@@ -247,14 +240,7 @@ def test_a_paced_batch_waits_for_its_slot_and_one_that_comes_too_late_is_handed_
     users = [SimpleNamespace(userId="u1"), SimpleNamespace(userId="u2")]
     slot = time.time() + 0.15
     on_time = SimpleNamespace(
-        channel="sms",
-        correlationId=None,
-        batchId=None,
-        messages=users,
-        paced=True,
-        sendAt=slot,
-        sendBy=slot + 0.1,
-        sendEvery=None,
+        channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=slot, sendBy=slot + 0.1
     )
     answer = handle_batch(on_time, sending)
     assert answer["failures"] == []

@@ -262,14 +262,7 @@ def test_a_hostile_slot_makes_a_late_answer_with_a_bounded_lag_that_is_handed_ba
 
     users = [SimpleNamespace(userId="u1")]
     batch = SimpleNamespace(
-        channel="sms",
-        correlationId=None,
-        batchId=None,
-        messages=users,
-        paced=True,
-        sendAt=1e12,
-        sendBy=0.0,
-        sendEvery=None,
+        channel="sms", correlationId=None, batchId=None, messages=users, paced=True, sendAt=1e12, sendBy=0.0
     )
     answer = handle_batch(batch, send)
 
@@ -277,58 +270,3 @@ def test_a_hostile_slot_makes_a_late_answer_with_a_bounded_lag_that_is_handed_ba
     [failure] = answer["failures"]
     assert failure["code"] == "Late"
     assert max(len(run) for run in re.findall(r"\d+", failure["error"])) <= 8
-
-
-@pytest.mark.parametrize(
-    ("count", "every_s", "starts"),
-    [
-        (10, 0.005, [100.0 + 0.005 * n for n in range(10)]),  # 10 e-mails at 200/s: one every 5 ms
-        (1, 0.5, [100.0]),  # one message: at the slot's start
-        # a hostile or mistaken envelope: spread over at most MAX_SPREAD_S, never held for long
-        (501, 1e9, [100.0 + 0.25 * n / 500 for n in range(501)]),
-    ],
-)
-def test_a_paced_batch_is_spread_over_its_slot_and_never_much_longer(
-    count: int, every_s: float, starts: list[float]
-) -> None:
-    from messaging.channels.common import MAX_SPREAD_S, spread_starts
-
-    assert spread_starts(count, 100.0, every_s) == pytest.approx(starts)
-    assert spread_starts(count, 100.0, every_s)[-1] - 100.0 <= MAX_SPREAD_S + 1e-9
-
-
-def test_a_paced_batch_with_send_every_starts_each_message_no_sooner_than_its_turn() -> None:
-    """Through the handler and the channels' one sending loop (8 at a time): message i starts at
-    `sendAt + i * sendEvery` or later, and an unpaced batch right after is not held."""
-    import time
-    from types import SimpleNamespace
-
-    from messaging.channels.common import deliver_all
-    from messaging.channels.handler import handle_batch
-
-    started: dict[str, float] = {}
-
-    def deliver(message: SimpleNamespace) -> None:
-        started[message.userId] = time.time()
-
-    users = [SimpleNamespace(userId=f"u{n}") for n in range(10)]
-    slot = time.time() + 0.02
-    batch = SimpleNamespace(
-        channel="email",
-        correlationId=None,
-        batchId=None,
-        messages=users,
-        paced=True,
-        sendAt=slot,
-        sendBy=slot + 0.1,
-        sendEvery=0.01,
-    )
-    answer = handle_batch(batch, lambda: deliver_all("email", users, deliver, 8))
-
-    assert answer["failures"] == []
-    assert [started[f"u{n}"] >= slot + 0.01 * n for n in range(10)] == [True] * 10
-    # The spread ends with the batch: an unpaced batch sent next by this process waits for nothing.
-    started.clear()
-    unpaced = SimpleNamespace(**{**vars(batch), "paced": False, "sendAt": None, "sendBy": None, "sendEvery": None})
-    handle_batch(unpaced, lambda: deliver_all("email", users, deliver, 8))
-    assert len(started) == 10

@@ -7,11 +7,9 @@ what the API answers.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar
 
@@ -53,42 +51,12 @@ def failure(channel: Channel, user_id: str, problem: Problem) -> ChannelFailure:
     return ChannelFailure(userId=user_id, channel=channel, error=problem.reason, code=problem.code)
 
 
-# The longest a paced batch's messages are spread over, whatever its envelope says: a slot is at most
-# rate_control.BATCH_SECONDS long (two messages at a rate under 40/s: up to 0.1 s), and a batch
-# spread further would hold its function for nothing.
-MAX_SPREAD_S = 0.25
-_spread = threading.local()
-
-
-@contextmanager
-def spread_over_slot(first_s: float | None, every_s: float | None) -> Iterator[None]:
-    """Within it, `deliver_all` (on this thread) starts message i no sooner than `first_s + i *
-    every_s` (epoch seconds): a paced batch's messages go at the pace's rate across its slot rather
-    than all at its start, where 8 at once and the rest one call later made one second in a few
-    hundred 6 % over the rate (and so did a batch handed over late, crowding the next one's)."""
-    _spread.value = (first_s, every_s) if first_s is not None and every_s else None
-    try:
-        yield
-    finally:
-        _spread.value = None
-
-
-def spread_starts(count: int, first_s: float, every_s: float) -> list[float]:
-    """When each of `count` messages may start: evenly from `first_s`, over at most MAX_SPREAD_S."""
-    every_s = min(every_s, MAX_SPREAD_S / max(1, count - 1))
-    return [first_s + index * every_s for index in range(count)]
-
-
 def deliver_all(
     channel: Channel, messages: Sequence[M], deliver: Callable[[M], Problem | None], concurrency: int
 ) -> DeliveryReport:
     """`deliver` answers None when the provider accepted the message, else the Problem."""
-    spread = getattr(_spread, "value", None)
-    starts = spread_starts(len(messages), *spread) if spread is not None else None
 
-    def attempt(index: int, message: M) -> tuple[ChannelFailure | None, float]:
-        if starts is not None and (wait_s := starts[index] - time.time()) > 0:
-            time.sleep(wait_s)
+    def attempt(message: M) -> tuple[ChannelFailure | None, float]:
         started = time.perf_counter()
         try:
             problem = deliver(message)
@@ -101,7 +69,7 @@ def deliver_all(
     if not messages:
         return report
     with ThreadPoolExecutor(max_workers=min(concurrency, len(messages))) as pool:
-        for failed, elapsed_ms in pool.map(attempt, range(len(messages)), messages):
+        for failed, elapsed_ms in pool.map(attempt, messages):
             report.latencies_ms.append(elapsed_ms)
             if failed is not None:
                 report.failures.append(failed)

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from messaging import throttles
-from messaging.channels.common import DeliveryReport, spread_over_slot
+from messaging.channels.common import DeliveryReport
 from messaging.channels.once import BatchGuard, duplicate_reason
 from messaging.models.batch import LATE_ERROR, BatchResult
 from messaging.models.common import Channel
@@ -43,9 +43,6 @@ class Batch(Protocol):
 
     @property
     def sendBy(self) -> float | None: ...  # noqa: N802 - the payload's field name
-
-    @property
-    def sendEvery(self) -> float | None: ...  # noqa: N802 - the payload's field name
 
 
 _cold_start = True
@@ -124,8 +121,7 @@ def handle_batch(batch: Batch, send: Callable[[], DeliveryReport], guard: BatchG
     throttles.take()  # what an earlier batch of this process left uncounted is not this one's
     throttles.set_paced(batch.paced)
     try:
-        with spread_over_slot(batch.sendAt, batch.sendEvery):
-            report = send()
+        report = send()
     finally:
         throttles.set_paced(False)
     throttled = throttles.take()

@@ -59,9 +59,6 @@ class Envelope(BaseModel):
     # `sendAt`, and the batch is handed back unsent (`Late`) if it arrives after `sendBy`.
     sendAt: float | None = Field(default=None, allow_inf_nan=False)
     sendBy: float | None = Field(default=None, allow_inf_nan=False)
-    # ...and its messages start one every `sendEvery` seconds from `sendAt` (the pace's 1/rate), over
-    # at most messaging.channels.common.MAX_SPREAD_S.
-    sendEvery: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class BatchResult(BaseModel):

@@ -6,7 +6,6 @@ finish is left `started`: the segment's continuation invokes it again under the 
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 import time
@@ -259,14 +258,11 @@ class BatchSender:
 
 
 def _in_slot(batch: Batch, slot: Slot, *, hand_back: bool) -> Batch:
-    """The batch as invoked in its slot: its messages wait for the slot's start and go one every
-    1/rate across it, and are handed back unless they reach the channel function within HAND_BACK_MS
-    of its start."""
+    """The batch as invoked in its slot: its messages wait for the slot's start, and are handed back
+    unless they reach the channel function within HAND_BACK_MS of it."""
     if slot.start_s is None:
         return batch
     fields = {"sendAt": slot.start_s} | ({"sendBy": slot.start_s + HAND_BACK_MS / 1000} if hand_back else {})
-    if math.isfinite(slot.rate) and slot.rate > 0:
-        fields["sendEvery"] = round(1 / slot.rate, 6)
     payload = b"{" + json.dumps(fields)[1:-1].encode() + b"," + batch.payload.removeprefix(b"{")
     return Batch.of(batch.channel, batch.function_name, payload, batch.user_ids, batch.batch_id)
 
