@@ -136,20 +136,6 @@ EDITS = [
         "    import importlib.metadata\n\n    try:\n        # Python 3.10+ style with select parameter\n",
     ),
     (
-        # wrapt's synchronization decorators import asyncio (10-14 ms) for their async bridges alone; the
-        # X-Ray recorder imports wrapt, and every function of the service is synchronous.
-        "wrapt/synchronization.py",
-        "5f939584f0b692f88a9adcd951f6e979da3ebb990005220bffaea7f7a3fd4ac8",
-        "\nimport asyncio\n",
-        "\nimport importlib\n\n\n"
-        "class _AsyncioOnFirstUse:\n"
-        "    def __getattr__(self, name):\n"
-        "        module = importlib.import_module('asyncio')\n"
-        "        globals()['asyncio'] = module\n"
-        "        return getattr(module, name)\n\n\n"
-        "asyncio = _AsyncioOnFirstUse()\n",
-    ),
-    (
         # handlebarrz's package imports structlog (15-20 ms) for the logger of its Python wrapper; the
         # service uses only its native module (messaging/templates/native.py): structlog loads with the
         # wrapper's first log line.
