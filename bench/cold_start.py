@@ -105,6 +105,36 @@ def cold_imports(args: argparse.Namespace, layer: Path) -> dict[str, tuple[float
     return times
 
 
+# What SendFunction's POST /send needs of its chosen libraries, and nothing of ours: the least its
+# imports can be without dropping or replacing one of them (the issue's target is compared with it).
+LIBRARIES_ALONE = """
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+import aws_xray_sdk.core, boto3, botocore.config, bson, handlebarrz, pymongo
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+"""
+
+
+def libraries_alone_ms(args: argparse.Namespace, layer: Path) -> float:
+    """The imports of LIBRARIES_ALONE in SendFunction's environment: the median of 5 fresh interpreters."""
+    from local.lambda_runtime import host_python
+
+    env = lambda_environ("send", layer, environment(args, "http://127.0.0.1:1", "mongodb://127.0.0.1:1/"))
+    runs = [
+        subprocess.run(
+            [host_python(), "-S", "-X", "importtime", "-c", LIBRARIES_ALONE],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stderr
+        for _ in range(5)
+    ]
+    return sorted(_import_ms(run) for run in runs)[2]
+
+
 def layer_size_mb(layer: Path) -> float:
     return sum(f.stat().st_size for f in layer.rglob("*") if f.is_file()) / 1024 / 1024
 
@@ -117,5 +147,7 @@ def table(args: argparse.Namespace) -> str:
         "| function | imports (-X importtime) ms | whole init ms | whole init CPU ms |\n|---|---|---|---|",
     ]
     lines += [f"| {name} | {imports:.0f} | {init:.0f} | {cpu:.0f} |" for name, (imports, init, cpu) in times.items()]
+    alone = libraries_alone_ms(args, layer)
+    lines.append(f"| send's libraries alone (bench/cold_start.py LIBRARIES_ALONE) | {alone:.0f} | | |")
     lines.append(f"Layer size: {layer_size_mb(layer):.1f} MB unzipped (with bytecode)")
     return "\n".join(lines)
