@@ -1,6 +1,6 @@
-"""The pace item as DynamoDB answers and holds it (messaging.pacing): which errors mean the table is
-busy (waited out, never a failed batch), numbers written and read, and the condition that an
-attribute holds none (a hand edit)."""
+"""The pace item as DynamoDB answers and holds it (messaging.pacing): the one item per channel in the
+sends table and its two requests, which errors mean the table is busy (waited out, never a failed
+batch), numbers written and read, and the condition that an attribute holds none (a hand edit)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from messaging.rate_control import STALE_AHEAD_MS
 
 # What a throttled or unreachable table answers (after botocore's own retries): waited out.
 BUSY_CODES = frozenset(
@@ -44,3 +46,66 @@ def numbers(values: Mapping[str, Num]) -> dict[str, dict[str, str]]:
 def number(item: Mapping[str, Any], name: str) -> float | None:
     value = item.get(name, {}).get("N")
     return float(value) if value is not None else None
+
+
+class PaceTable:
+    """Each channel's pace item in the sends table (`rate#<channel>`, `pace`), read and written whole:
+    every answer, a refused write's included, says where the pace is."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+        self.requests = 0
+
+    def update(
+        self, channel: str, update: str, condition: str | None, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The item after the update; a refused condition raises botocore's ClientError, whose
+        response carries the item as it was (`Item`)."""
+        self.requests += 1
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self.key(channel),
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if condition:
+            arguments["ConditionExpression"] = condition
+        item: dict[str, Any] = self._db.update_item(**arguments).get("Attributes", {})
+        return item
+
+    def set_rate(self, channel: str, rate: float, expected: Num | None, quiet_s: float, now_ms: int) -> dict[str, Any]:
+        """Writes the shared `rate` unless the item's rate is no longer `expected` (None: none stored,
+        or not a number, which this one replaces) or it changed within `quiet_s`; refused, it raises
+        as `update` does."""
+        values: dict[str, Num] = {
+            ":rate": round(rate, 3),
+            ":now": now_ms,
+            ":since": now_ms - int(quiet_s * 1000),
+            ":stale": now_ms + STALE_AHEAD_MS,
+        }
+        if expected is None:
+            unchanged = f"(attribute_not_exists(#rate) OR {NOT_A_NUMBER.format('#rate')})"
+        else:
+            unchanged, values[":expected"] = "#rate = :expected", expected
+        # or a change that is nobody's (not a number, dated far ahead): it must not freeze the rate
+        condition = (
+            f"{unchanged} AND (attribute_not_exists(#changed) OR {NOT_A_NUMBER.format('#changed')}"
+            " OR #changed <= :since OR #changed > :stale)"
+        )
+        update, names = "SET #rate = :rate, #changed = :now", {"#changed": "changed", "#rate": "rate"}
+        return self.update(channel, update, condition, names, numbers(values) | TYPE_VALUES)
+
+    def get(self, channel: str) -> dict[str, Any]:
+        self.requests += 1
+        item: dict[str, Any] = self._db.get_item(TableName=self._table, Key=self.key(channel), ConsistentRead=True).get(
+            "Item", {}
+        )
+        return item
+
+    @staticmethod
+    def key(channel: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"rate#{channel}"}, "sk": {"S": "pace"}}

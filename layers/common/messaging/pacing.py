@@ -30,6 +30,7 @@ from messaging.pace_item import (
     NOT_A_NUMBER,
     TYPE_VALUES,
     Num,
+    PaceTable,
     error_code,
     number,
     numbers,
@@ -38,7 +39,6 @@ from messaging.pace_item import (
 from messaging.rate_control import (
     LATE_MS,
     LEAD_MS,
-    STALE_AHEAD_MS,
     Adapter,
     Aimd,
     Change,
@@ -67,8 +67,7 @@ class Pacer:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._db = dynamodb
-        self._table = table
+        self._table = PaceTable(dynamodb, table)
         # As configured, fractions included (0.5: one message every 2 s); infinite is unpaced.
         self.rates = {channel: float(rate) for channel, rate in rates.items() if 0 < rate < math.inf}
         self._clock = clock
@@ -80,11 +79,15 @@ class Pacer:
         self._adapters: dict[str, Adapter] = {}  # this process's evidence per channel
         self._askers: dict[str, threading.Semaphore] = {}
         self._leads: dict[str, Lead] = {}
-        self.requests = 0
         self.waits = 0
         self.late = 0  # slots given up: their holder woke too late
         self.busy = 0  # requests to the pace item refused (throttled, unreachable) and waited out
         self.changes: list[tuple[float, float]] = []  # (when, rate) of this process's changes
+
+    @property
+    def requests(self) -> int:
+        """Requests this process made to the pace items."""
+        return self._table.requests
 
     def batch_limits(self) -> dict[Channel, int]:
         """Messages per batch of each paced channel: a twentieth of a second of its rate."""
@@ -255,49 +258,16 @@ class Pacer:
     def _change(self, channel: Channel, change: Change, now_s: float) -> None:
         """The shared rate, unless another dispatcher changed it since this one read it, or within
         `quiet_s`: its change stands (the same episode is not cut twice)."""
-        now_ms = int(now_s * 1000)
         self.changes.append((now_s, change.rate))
-        values: dict[str, Num] = {
-            ":rate": round(change.rate, 3),
-            ":now": now_ms,
-            ":since": now_ms - int(change.quiet_s * 1000),
-            ":stale": now_ms + STALE_AHEAD_MS,
-        }
-        if change.expected is None:  # none stored, or not a number (a manual edit): this one replaces it
-            unchanged = f"(attribute_not_exists(#rate) OR {NOT_A_NUMBER.format('#rate')})"
-        else:
+        expected: Num | None = change.expected
+        if change.expected is not None:
             # compared with the number as stored: its float may be another one (a hand edit finer
             # than a float, or beyond its range), and the rate could then never change again
             stored = self._stored_rate.get(channel)
-            exact = stored if stored is not None and float(stored) == change.expected else None
-            unchanged, values[":expected"] = "#rate = :expected", exact or change.expected
-        self._write(
-            channel,
-            "SET #rate = :rate, #changed = :now",
-            # or a change that is nobody's (not a number, dated far ahead): it must not freeze the rate
-            f"{unchanged} AND (attribute_not_exists(#changed) OR {NOT_A_NUMBER.format('#changed')}"
-            " OR #changed <= :since OR #changed > :stale)",
-            values,
-            {"#changed": "changed", "#rate": "rate"},
-        )
-
-    def _write(
-        self, channel: Channel, update: str, condition: str | None, values: dict[str, Num], names: dict[str, str]
-    ) -> None:
-        self.requests += 1
-        arguments: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": self._key(channel),
-            "UpdateExpression": update,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {**numbers(values), **TYPE_VALUES},
-            "ReturnValues": "ALL_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if condition:
-            arguments["ConditionExpression"] = condition
+            expected = stored if stored is not None and float(stored) == change.expected else change.expected
         try:
-            self._remember(channel, self._db.update_item(**arguments).get("Attributes", {}))
+            item = self._table.set_rate(channel, change.rate, expected, change.quiet_s, int(now_s * 1000))
+            self._remember(channel, item)
         except (ClientError, BotoConnectionError, HTTPClientError) as exc:
             if table_busy(exc):
                 self.busy += 1  # the change is lost, not the batch's outcome: the next batch tries again
@@ -311,38 +281,18 @@ class Pacer:
                 self._remember(channel, found)
 
     def _update(self, channel: Channel, update: str, condition: str, values: dict[str, float]) -> dict[str, Any]:
-        self.requests += 1
         expiration = int(self._clock()) + EXPIRATION_S
-        answer = self._db.update_item(
-            TableName=self._table,
-            Key=self._key(channel),
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#tat": "tat", "#expiration": "expiration"},
-            ExpressionAttributeValues={
-                **numbers(values),
-                ":expiration": {"N": str(expiration)},
-                **(TYPE_VALUES if ":number" in condition else {}),
-            },
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-        item: dict[str, Any] = answer.get("Attributes", {})
+        typed = {**numbers(values), ":expiration": {"N": str(expiration)}}
+        typed |= TYPE_VALUES if ":number" in condition else {}
+        item = self._table.update(channel, update, condition, {"#tat": "tat", "#expiration": "expiration"}, typed)
         self._remember(channel, item)
         return item
 
     def _get(self, channel: Channel) -> dict[str, Any]:
-        self.requests += 1
-        item: dict[str, Any] = self._db.get_item(
-            TableName=self._table, Key=self._key(channel), ConsistentRead=True
-        ).get("Item", {})
+        item = self._table.get(channel)
         self._remember(channel, item)
         return item
 
     def _remember(self, channel: Channel, item: Mapping[str, Any]) -> None:
         self._seen[channel] = {name: number(item, name) for name in ("tat", "rate", "changed")}
         self._stored_rate[channel] = item.get("rate", {}).get("N")
-
-    @staticmethod
-    def _key(channel: Channel) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"rate#{channel}"}, "sk": {"S": "pace"}}
