@@ -36,7 +36,7 @@ def _tag_value(value: str) -> str | None:
     layer = str(ROOT / "layers" / "common")
     if layer not in sys.path:
         sys.path.insert(0, layer)
-    from messaging.channels.email import tag_value
+    from messaging.channels.email_tags import tag_value
 
     return tag_value(value)
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from messaging.channels.email import tag_value
+from messaging.channels.email_tags import tag_value
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from messaging.channels.email import decode_tag
+from messaging.channels.email_tags import decode_tag
 from messaging.preferences import opted_out_channels
 from tests.conftest import FUNCTION_NAMES, SES_CONFIGURATION_SET, ApiCall, Servers, get_event
 from tests.delivery_events import provider_message, sns_event, wrap

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from messaging.channels.email import decode_tag, tag_value
+from messaging.channels.email_tags import decode_tag, tag_value
 
 ALLOWED = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 

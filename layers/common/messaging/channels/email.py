@@ -13,9 +13,6 @@ address again. A transactional one (a receipt, a password reset) carries no unsu
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
@@ -31,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from messaging.addresses import SevenBitAddress, recipient_problem
 from messaging.channels.base import ChannelSpec, Rendered, ServiceView, Source, Texts
 from messaging.channels.common import DeliveryReport, Problem, aws_problem, deliver_all, failures_for, send_problem
+from messaging.channels.email_tags import SEND_ID_TAG, USER_ID_TAG, tag_value
 from messaging.models.batch import EmailAttachment, Envelope
 from messaging.models.common import FileName
 
@@ -118,34 +116,6 @@ class Email(ChannelSpec):
 
 
 CHANNEL = Email()
-
-
-# SES message tags: names and values of ASCII letters, digits, `_` and `-`, at most 256 characters.
-_TAG_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-ENCODED = "b64-"  # a value starting so is the URL-safe base64 (unpadded) of the id
-SEND_ID_TAG = "sendId"
-USER_ID_TAG = "userId"
-
-
-def tag_value(value: str) -> str | None:
-    """An id as an SES tag value, reversibly (`decode_tag`); None if it cannot fit 256 characters."""
-    if _TAG_SAFE.fullmatch(value) and not value.startswith(ENCODED):
-        return value
-    encoded = ENCODED + base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-    return encoded if len(encoded) <= 256 else None
-
-
-def decode_tag(value: str) -> str | None:
-    """The id a tag value carries; None if it is not one `tag_value` makes."""
-    if not _TAG_SAFE.fullmatch(value):
-        return None
-    if not value.startswith(ENCODED):
-        return value
-    data = value[len(ENCODED) :]
-    try:
-        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode() or None
-    except (binascii.Error, ValueError):
-        return None
 
 
 def email_tags(batch: EmailBatch, message: EmailMessage) -> list[dict[str, str]]:

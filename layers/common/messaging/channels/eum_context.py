@@ -5,7 +5,7 @@ Its documented limits (API reference, and the botocore model's ContextMap/Contex
 at most 5 entries; a key of 1-100 characters without whitespace; a value of 1-800 characters that
 neither starts nor ends with whitespace. A user id is any string (one found through a cluster has
 no length bound): one that breaks them goes as the URL-safe base64 of its UTF-8 after `b64-`, as the
-SES tags do (messaging.channels.email.tag_value); one still too long goes without a `userId` (the
+SES tags do (messaging.channels.email_tags.tag_value); one still too long goes without a `userId` (the
 message is sent, its events are not counted) rather than failing the user.
 """
 
@@ -15,7 +15,7 @@ import base64
 import binascii
 import re
 
-from messaging.channels.email import ENCODED
+from messaging.channels.email_tags import ENCODED
 
 MAX_VALUE = 800
 VALUE = re.compile(r"(?!\s)^[\s\S]+(?<!\s)")

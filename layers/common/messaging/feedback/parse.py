@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Any
 
-from messaging.channels.email import SEND_ID_TAG, USER_ID_TAG, decode_tag
+from messaging.channels.email_tags import SEND_ID_TAG, USER_ID_TAG, decode_tag
 from messaging.channels.eum_context import decode_context_value
 from messaging.models.common import Channel
 
