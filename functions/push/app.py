@@ -15,6 +15,7 @@ from messaging.channels.common import DeliveryReport
 from messaging.channels.handler import handle_batch
 from messaging.channels.once import BatchGuard
 from messaging.channels.push import PushBatch
+from messaging.channels.stale_tokens import mark_stale_tokens
 from messaging.models.channel_settings import PushSettings
 from messaging.observability import logger, trace_calls, tracer
 from messaging.validation import parse_payload
@@ -41,7 +42,7 @@ preferences = connect_preferences(settings, settings.user_fields) if settings.st
 
 def _send(batch: PushBatch) -> DeliveryReport:
     report = push.send_batch(batch, client, settings.concurrency)
-    push.mark_stale_tokens(batch, report.failures, preferences, settings.stale_tokens)
+    mark_stale_tokens(batch, report.failures, preferences, settings.stale_tokens)
     return report
 
 
