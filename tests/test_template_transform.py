@@ -104,7 +104,7 @@ def _template() -> dict[str, Any]:
 
 
 def test_values_only_the_deployer_knows_have_no_default_and_the_local_stack_passes_them() -> None:
-    from local.stack import PARAMETERS, parameter_overrides
+    from local.stack_env import PARAMETERS, parameter_overrides
 
     parameters = _template()["Parameters"]
     required = {name for name, parameter in parameters.items() if "Default" not in parameter}
