@@ -57,30 +57,32 @@ class PaceTable:
         self._table = table
         self.requests = 0
 
-    def update(
-        self, channel: str, update: str, condition: str | None, names: dict[str, str], values: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The item after the update; a refused condition raises botocore's ClientError, whose
-        response carries the item as it was (`Item`)."""
-        self.requests += 1
-        arguments: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": self.key(channel),
-            "UpdateExpression": update,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ReturnValues": "ALL_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if condition:
-            arguments["ConditionExpression"] = condition
-        item: dict[str, Any] = self._db.update_item(**arguments).get("Attributes", {})
-        return item
+    def restart(self, channel: str, tat_ms: float, now_ms: int, stale_ms: float, expiration_s: int) -> dict[str, Any]:
+        """Reservations start afresh, reaching `tat_ms`, if the pace was idle or its reservation time
+        is nobody's (not a number, more than `stale_ms` ahead); refused, it raises as `_update` does."""
+        return self._update(
+            channel,
+            "SET #tat = :tat, #expiration = :expiration",
+            f"attribute_not_exists(#tat) OR {NOT_A_NUMBER.format('#tat')} OR #tat < :now OR #tat > :stale",
+            {":tat": tat_ms, ":now": now_ms, ":stale": now_ms + stale_ms, ":expiration": expiration_s},
+            {"#tat": "tat", "#expiration": "expiration"},
+        )
+
+    def extend(self, channel: str, slot_ms: float, now_ms: int, ahead_ms: float, expiration_s: int) -> dict[str, Any]:
+        """One more slot of `slot_ms` reserved, if the reservations reach from now to at most
+        `ahead_ms` ahead; refused, it raises as `_update` does."""
+        return self._update(
+            channel,
+            "ADD #tat :slot SET #expiration = :expiration",
+            "#tat BETWEEN :now AND :ahead",
+            {":slot": slot_ms, ":now": now_ms, ":ahead": now_ms + ahead_ms, ":expiration": expiration_s},
+            {"#tat": "tat", "#expiration": "expiration"},
+        )
 
     def set_rate(self, channel: str, rate: float, expected: Num | None, quiet_s: float, now_ms: int) -> dict[str, Any]:
         """Writes the shared `rate` unless the item's rate is no longer `expected` (None: none stored,
         or not a number, which this one replaces) or it changed within `quiet_s`; refused, it raises
-        as `update` does."""
+        as `_update` does."""
         values: dict[str, Num] = {
             ":rate": round(rate, 3),
             ":now": now_ms,
@@ -97,13 +99,32 @@ class PaceTable:
             " OR #changed <= :since OR #changed > :stale)"
         )
         update, names = "SET #rate = :rate, #changed = :now", {"#changed": "changed", "#rate": "rate"}
-        return self.update(channel, update, condition, names, numbers(values) | TYPE_VALUES)
+        return self._update(channel, update, condition, values, names)
 
     def get(self, channel: str) -> dict[str, Any]:
         self.requests += 1
         item: dict[str, Any] = self._db.get_item(TableName=self._table, Key=self.key(channel), ConsistentRead=True).get(
             "Item", {}
         )
+        return item
+
+    def _update(
+        self, channel: str, update: str, condition: str, values: dict[str, Num], names: dict[str, str]
+    ) -> dict[str, Any]:
+        """The item after the update; a refused condition raises botocore's ClientError, whose
+        response carries the item as it was (`Item`)."""
+        self.requests += 1
+        typed = numbers(values) | (TYPE_VALUES if ":number" in condition else {})
+        item: dict[str, Any] = self._db.update_item(
+            TableName=self._table,
+            Key=self.key(channel),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=typed,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ).get("Attributes", {})
         return item
 
     @staticmethod

@@ -27,13 +27,10 @@ from messaging.models.common import Channel
 from messaging.pace_item import (
     BUSY_BACKOFF_S,
     BUSY_MAX_S,
-    NOT_A_NUMBER,
-    TYPE_VALUES,
     Num,
     PaceTable,
     error_code,
     number,
-    numbers,
     table_busy,
 )
 from messaging.rate_control import (
@@ -227,21 +224,12 @@ class Pacer:
             duration = slot_ms(count, rate)
             found = None
             try:
+                expiration_s = int(self._clock()) + EXPIRATION_S
                 if move == Move.RESTART:
-                    item = self._update(
-                        channel,
-                        "SET #tat = :tat, #expiration = :expiration",
-                        # idle, or a reservation time that is nobody's (not a number, far ahead)
-                        f"attribute_not_exists(#tat) OR {NOT_A_NUMBER.format('#tat')} OR #tat < :now OR #tat > :stale",
-                        {":tat": now_ms + duration, ":now": now_ms, ":stale": now_ms + stale_ms},
-                    )
+                    item = self._table.restart(channel, now_ms + duration, now_ms, stale_ms, expiration_s)
                 else:
-                    item = self._update(
-                        channel,
-                        "ADD #tat :slot SET #expiration = :expiration",
-                        "#tat BETWEEN :now AND :ahead",
-                        {":slot": duration, ":now": now_ms, ":ahead": now_ms + AHEAD_MS},
-                    )
+                    item = self._table.extend(channel, duration, now_ms, AHEAD_MS, expiration_s)
+                self._remember(channel, item)
                 return item, duration, rate
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
@@ -279,14 +267,6 @@ class Pacer:
             found = exc.response.get("Item")
             if found is not None:
                 self._remember(channel, found)
-
-    def _update(self, channel: Channel, update: str, condition: str, values: dict[str, float]) -> dict[str, Any]:
-        expiration = int(self._clock()) + EXPIRATION_S
-        typed = {**numbers(values), ":expiration": {"N": str(expiration)}}
-        typed |= TYPE_VALUES if ":number" in condition else {}
-        item = self._table.update(channel, update, condition, {"#tat": "tat", "#expiration": "expiration"}, typed)
-        self._remember(channel, item)
-        return item
 
     def _get(self, channel: Channel) -> dict[str, Any]:
         item = self._table.get(channel)
